@@ -1,0 +1,228 @@
+import * as os from 'node:os';
+import type { Knex } from '../db';
+import type { Logger } from '../logger';
+import type { Redis } from '../redis';
+import { isUuid } from '../ids';
+import { backoffMs, createSleeper, errorMessage } from './sleeper';
+import { parseEntries, parseAutoClaim, type RawEntry } from './stream-entries';
+
+/** One event as a consumer sees it. */
+export interface StreamEvent {
+  id: string;
+  type: string;
+  key: string;
+  payload: Buffer;
+  /** The Redis entry id (differs between two deliveries of the same event after a replay). */
+  streamId: string;
+}
+
+export interface EventConsumerOptions {
+  db: Knex;
+  redis: Redis;
+  /** Consumer group: one per consuming service (or per purpose); also the idempotency namespace. */
+  group: string;
+  /** Default `<hostname>-<pid>`. */
+  consumer?: string;
+  /** Default `events`. */
+  stream?: string;
+  log: Logger;
+  /** Applies the event in `trx`; throwing rolls back and leaves the entry pending for a retry. */
+  handle: (event: StreamEvent, trx: Knex.Transaction) => Promise<void>;
+  /** Only these types reach `handle`; others are acknowledged unread. Default: all. */
+  types?: string[];
+  /** Handler attempts before the entry goes to `<stream>:dead`. Default 5. */
+  maxDeliveries?: number;
+  /** How long one read blocks; bounds how late a claim pass can be. Default 2000. */
+  blockMs?: number;
+  /** A pending entry idle this long is re-claimed (failed handler, dead consumer). Default 30000. */
+  claimIdleMs?: number;
+  /** How often pending entries are looked for. Default 5000. */
+  claimEveryMs?: number;
+  /** Entries per read or claim. Default 10. */
+  batchSize?: number;
+  /** Ceiling of the retry backoff while Redis or Postgres fail. Default 5000. */
+  maxBackoffMs?: number;
+}
+
+export interface EventConsumer {
+  start(): void;
+  /** Finishes the entry in progress, then returns; unprocessed entries are re-claimed later. */
+  stop(): Promise<void>;
+}
+
+/** Thrown inside the transaction to roll it back when the entry must not be handled again. */
+class DeliveriesExhausted extends Error {}
+
+/**
+ * Reads a stream through a consumer group and applies each event once: the event id is recorded
+ * in `applied_events` in the same transaction as the handler's effect, and XACK follows the commit.
+ */
+export function createEventConsumer(opts: EventConsumerOptions): EventConsumer {
+  const { db, redis, group } = opts;
+  const stream = opts.stream ?? 'events';
+  const deadStream = `${stream}:dead`;
+  const consumer = opts.consumer ?? `${os.hostname()}-${process.pid}`;
+  const maxDeliveries = opts.maxDeliveries ?? 5;
+  const blockMs = opts.blockMs ?? 2000;
+  const claimIdleMs = opts.claimIdleMs ?? 30_000;
+  const claimEveryMs = opts.claimEveryMs ?? 5000;
+  const batchSize = opts.batchSize ?? 10;
+  const maxBackoffMs = opts.maxBackoffMs ?? 5000;
+  const types = opts.types ? new Set(opts.types) : null;
+  const log = opts.log.child({ component: 'event-consumer', stream, group, consumer });
+  const sleeper = createSleeper();
+
+  let reader: Redis | null = null;
+  let loop: Promise<void> | null = null;
+  let stopping = false;
+  let groupReady = false;
+  let claimCursor = '0-0';
+  let nextClaimAt = 0;
+
+  async function ensureGroup(): Promise<void> {
+    // ioredis does not know where XGROUP's key is, so it would skip keyPrefix: add it ourselves.
+    const key = `${redis.options.keyPrefix ?? ''}${stream}`;
+    try {
+      await redis.call('xgroup', 'CREATE', key, group, '0', 'MKSTREAM');
+    } catch (err) {
+      if (!errorMessage(err).startsWith('BUSYGROUP')) throw err;
+    }
+    groupReady = true;
+  }
+
+  /** Blocking read of new entries on the dedicated connection (stop() closes it to cut the wait). */
+  async function readNew(conn: Redis): Promise<RawEntry[]> {
+    const reply = await withBufferReplies(conn).xreadgroupBuffer('GROUP', group, consumer, 'COUNT', batchSize, 'BLOCK', blockMs, 'STREAMS', stream, '>');
+    return parseEntries(reply);
+  }
+
+  /** Takes over entries pending longer than claimIdleMs (ours or a dead consumer's), with their delivery counts. */
+  async function claimStale(): Promise<Array<{ entry: RawEntry; deliveries: number }>> {
+    const reply = await withBufferReplies(redis).xautoclaimBuffer(stream, group, consumer, claimIdleMs, claimCursor, 'COUNT', batchSize);
+    const { cursor, entries } = parseAutoClaim(reply);
+    claimCursor = cursor;
+    // A full pass done: wait for the next tick. Otherwise continue the scan on the next turn.
+    nextClaimAt = cursor === '0-0' ? Date.now() + claimEveryMs : 0;
+    // XAUTOCLAIM counted this delivery; XPENDING tells how many there were in all.
+    const counts = await Promise.all(entries.map((e) => redis.xpending(stream, group, e.streamId, e.streamId, 1)));
+    return entries.map((entry, i) => {
+      const row = counts[i]?.[0] as [string, string, number, number] | undefined;
+      return { entry, deliveries: row ? Number(row[3]) : maxDeliveries };
+    });
+  }
+
+  async function processEntry(entry: RawEntry, deliveries: number): Promise<void> {
+    const event = toEvent(entry);
+    if (!event) return deadLetter(entry, 'malformed entry: needs a uuid id, type, key and payload', deliveries);
+    if (types && !types.has(event.type)) return ack(entry.streamId);
+    let handlerFailed = false;
+    let handlerError: unknown;
+    try {
+      await db.transaction(async (trx) => {
+        const fresh = await trx('applied_events').insert({ consumer: group, event_id: event.id }).onConflict(['consumer', 'event_id']).ignore().returning('event_id');
+        if (fresh.length === 0) return; // applied before: a redelivery, a replay or a duplicate entry
+        try {
+          // The consumer died while handling it (no error was ever caught): do not try forever.
+          if (deliveries > maxDeliveries) throw new DeliveriesExhausted(`gave up after ${deliveries - 1} deliveries`);
+          await opts.handle(event, trx);
+        } catch (err) {
+          handlerFailed = true;
+          handlerError = err;
+          throw err;
+        }
+      });
+    } catch (err) {
+      // Errors of our own insert or commit are infrastructure trouble: retried, never dead-lettered.
+      if (!handlerFailed) throw err;
+      if (deliveries >= maxDeliveries) return deadLetter(entry, errorMessage(handlerError), deliveries);
+      log.warn({ err: handlerError, eventId: event.id, type: event.type, deliveries }, 'event handler failed; will retry');
+      return; // stays pending: claimStale retries it after claimIdleMs
+    }
+    await ack(entry.streamId);
+  }
+
+  async function ack(streamId: string): Promise<void> {
+    await redis.xack(stream, group, streamId);
+  }
+
+  async function deadLetter(entry: RawEntry, error: string, deliveries: number): Promise<void> {
+    // One MULTI: the entry is either dead-lettered and acknowledged, or still pending.
+    const results = await redis
+      .multi()
+      .xadd(deadStream, 'MAXLEN', '~', 100_000, '*', ...entry.fields, 'group', group, 'error', error.slice(0, 2000), 'streamId', entry.streamId, 'deliveries', String(deliveries))
+      .xack(stream, group, entry.streamId)
+      .exec();
+    const failed = results?.find(([err]) => err);
+    if (!results || failed) throw failed?.[0] ?? new Error('dead-letter transaction aborted');
+    log.error({ streamId: entry.streamId, error, deliveries }, 'event dead-lettered');
+  }
+
+  async function run(conn: Redis): Promise<void> {
+    let failures = 0;
+    while (!stopping) {
+      try {
+        if (!groupReady) await ensureGroup();
+        const batch = Date.now() >= nextClaimAt ? await claimStale() : [];
+        for (const { entry, deliveries } of batch) {
+          if (stopping) return;
+          await processEntry(entry, deliveries);
+        }
+        if (batch.length === 0) {
+          for (const entry of await readNew(conn)) {
+            if (stopping) return;
+            await processEntry(entry, 1);
+          }
+        }
+        failures = 0;
+      } catch (err) {
+        if (stopping) return;
+        if (errorMessage(err).startsWith('NOGROUP')) {
+          // The stream (and with it the group) is gone: Redis lost its data. Recreate the group
+          // from 0 so the relay's replay is read from the start; applied_events skips the known.
+          log.warn('consumer group missing (stream lost?): recreating it from the start');
+          groupReady = false;
+          claimCursor = '0-0';
+          continue;
+        }
+        failures++;
+        log.error({ err, failures }, 'event consumer failed; retrying');
+        await sleeper.sleep(backoffMs(failures, 100, maxBackoffMs));
+      }
+    }
+  }
+
+  return {
+    start() {
+      if (loop || stopping) return;
+      reader = redis.duplicate();
+      loop = run(reader);
+    },
+    async stop() {
+      stopping = true;
+      sleeper.cancel();
+      reader?.disconnect(); // rejects the blocking read at once
+      await loop;
+      reader = null;
+    },
+  };
+}
+
+/*
+ * ioredis has a *Buffer variant of every command (binary payloads) but types few of them, and its
+ * generic callBuffer() drops the command name under enableAutoPipelining (ioredis 5.x): so these.
+ */
+interface BufferReplies {
+  xreadgroupBuffer(...args: Array<string | number>): Promise<unknown>;
+  xautoclaimBuffer(...args: Array<string | number>): Promise<unknown>;
+}
+const withBufferReplies = (r: Redis): BufferReplies => r as unknown as BufferReplies;
+
+function toEvent(entry: RawEntry): StreamEvent | null {
+  const f = entry.map;
+  const id = f.get('id')?.toString();
+  const type = f.get('type')?.toString();
+  const key = f.get('key')?.toString();
+  const payload = f.get('payload');
+  if (!id || !isUuid(id) || !type || key === undefined || payload === undefined) return null;
+  return { id, type, key, payload, streamId: entry.streamId };
+}

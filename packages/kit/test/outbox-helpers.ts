@@ -1,0 +1,102 @@
+import pino from 'pino';
+import { testBackends, testDb, unique } from '@shutter/testing';
+import { enqueueEvent, migrate, outboxMigration, type Knex, type Logger, type Migration, type Redis } from '../src';
+
+/** Polls `fn` until it returns true; fails with `what` after the timeout. */
+export async function waitFor(what: string, fn: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await fn()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A pino logger that keeps its lines, so tests can wait for "it tried and failed". */
+export function memoryLog(): { log: Logger; lines: Array<{ msg?: string; level: number; err?: { message?: string } }> } {
+  const lines: Array<{ msg?: string; level: number }> = [];
+  const log = pino({ level: 'debug' }, {
+    write: (s: string) => {
+      lines.push(JSON.parse(s));
+      if (process.env.OUTBOX_TEST_LOG) process.stderr.write(s);
+    },
+  });
+  return { log, lines };
+}
+
+const effectsMigration: Migration = {
+  name: 'effects_v1',
+  async up(db) {
+    // No unique constraint on purpose: applying an event twice must show up as two rows.
+    await db.raw('CREATE TABLE effects (n serial PRIMARY KEY, consumer text NOT NULL, event_id uuid NOT NULL, key text NOT NULL)');
+  },
+};
+
+/** A fresh schema with the outbox tables and an `effects` table the test handlers write to. */
+export async function freshSchema(): Promise<{ db: Knex; schema: string }> {
+  const schema = unique('outbox_test_');
+  const db = testDb(schema);
+  await migrate(db, schema, [outboxMigration, effectsMigration]);
+  return { db, schema };
+}
+
+export const redisPrefix = (): string => testBackends().redisPrefix;
+
+/** Commits one event in its own transaction (like a service call would). */
+export function commitEvent(db: Knex, key: string, type = 'test.happened', payload = Buffer.from([0, 1, 254, 255])): Promise<string> {
+  return db.transaction((trx) => enqueueEvent(trx, { type, key, payload }));
+}
+
+/** A handler that records the effect in the consumer's transaction. */
+export const recordEffect = (group: string) => async (e: { id: string; key: string }, trx: Knex.Transaction) => {
+  await trx('effects').insert({ consumer: group, event_id: e.id, key: e.key });
+};
+
+export async function effects(db: Knex, group: string): Promise<Array<{ event_id: string; key: string }>> {
+  return db('effects').select('event_id', 'key').where({ consumer: group }).orderBy('n');
+}
+
+/** Stream entries as `{streamId, fields}` (XRANGE; the key is prefixed by ioredis). */
+export async function streamEntries(redis: Redis, stream: string): Promise<Array<{ streamId: string; fields: Record<string, string> }>> {
+  const raw = await redis.xrange(stream, '-', '+');
+  return raw.map(([streamId, flat]) => {
+    const fields: Record<string, string> = {};
+    for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
+    return { streamId, fields };
+  });
+}
+
+/** XINFO GROUPS as objects. XINFO's key is not prefixed by ioredis, so we do it. */
+export async function groupInfo(redis: Redis, stream: string, group: string): Promise<Record<string, string | number> | undefined> {
+  const raw = (await redis.call('xinfo', 'GROUPS', `${redis.options.keyPrefix ?? ''}${stream}`).catch(() => [])) as Array<Array<string | number>>;
+  for (const flat of raw) {
+    const info: Record<string, string | number> = {};
+    for (let i = 0; i + 1 < flat.length; i += 2) info[String(flat[i])] = flat[i + 1]!;
+    if (info.name === group) return info;
+  }
+  return undefined;
+}
+
+/** Number of entries delivered to the group and not yet acknowledged. */
+export async function pendingCount(redis: Redis, stream: string, group: string): Promise<number> {
+  const summary = (await redis.xpending(stream, group)) as [number, ...unknown[]];
+  return Number(summary[0]);
+}
+
+/** Closers run in reverse order after each test, so a failing test leaves nothing open. */
+export function closers() {
+  const list: Array<() => Promise<unknown>> = [];
+  return {
+    add(fn: () => Promise<unknown>): void {
+      list.push(fn);
+    },
+    /** Registers a relay or consumer for stop() and returns it. */
+    stopLater<T extends { stop(): Promise<void> }>(x: T): T {
+      list.push(() => x.stop());
+      return x;
+    },
+    async closeAll() {
+      for (const fn of list.splice(0).reverse()) await fn().catch(() => undefined);
+    },
+  };
+}

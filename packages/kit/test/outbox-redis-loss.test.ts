@@ -1,0 +1,125 @@
+import { startRedisServer, unique } from '@shutter/testing';
+import { createEventConsumer, createOutboxRelay, createRedis, type Knex, type Redis } from '../src';
+import { closers, commitEvent, effects, freshSchema, groupInfo, memoryLog, pendingCount, recordEffect, redisPrefix, streamEntries, waitFor } from './outbox-helpers';
+
+// These tests stop and restart a private redis-server (no persistence: a restart loses everything);
+// the shared Redis of the run is never touched.
+const fastRelay = { pollMs: 50, lossCheckMs: 100, maxBackoffMs: 200 };
+const fastConsumer = { blockMs: 100, claimIdleMs: 100, claimEveryMs: 50, maxBackoffMs: 200 };
+
+describe('outbox across Redis failures', () => {
+  const open = closers();
+  let db: Knex;
+  let schema: string;
+  let stream: string;
+  let server: Awaited<ReturnType<typeof startRedisServer>>;
+  let redis: Redis;
+
+  beforeEach(async () => {
+    ({ db, schema } = await freshSchema());
+    open.add(() => db.destroy());
+    server = await startRedisServer();
+    open.add(() => server.stop()); // the latest server: restartEmpty() replaces it
+    redis = createRedis(server.url, redisPrefix());
+    open.add(() => redis.quit());
+    stream = unique('events_');
+  });
+  afterEach(() => open.closeAll());
+
+  /** Stops the private Redis and starts an empty one on the same port. */
+  async function restartEmpty(between?: () => Promise<void>): Promise<void> {
+    await server.stop();
+    await between?.();
+    server = await startRedisServer(server.port);
+  }
+
+  it('delivers events committed while Redis is down once it is back, in order', async () => {
+    const { log, lines } = memoryLog();
+    const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, ...fastRelay }));
+    const consumer = open.stopLater(createEventConsumer({ db, redis, stream, log, group: 'g', handle: recordEffect('g'), ...fastConsumer }));
+    relay.start();
+    consumer.start();
+    const ids = [await commitEvent(db, 'before')];
+    await waitFor('first effect', async () => (await effects(db, 'g')).length === 1);
+
+    await restartEmpty(async () => {
+      for (const key of ['down1', 'down2', 'down3']) ids.push(await commitEvent(db, key));
+      await waitFor('relay tried and failed', () => lines.some((l) => l.msg === 'outbox relay failed; retrying'));
+      expect(await db('outbox').whereNull('sent_at').count('* as n').first()).toEqual({ n: 3 });
+    });
+
+    await waitFor('all four effects', async () => (await effects(db, 'g')).length >= 4);
+    expect((await effects(db, 'g')).map((e) => e.event_id)).toEqual(ids);
+    // The empty Redis got the retained event replayed first, then the new ones: order kept.
+    expect((await streamEntries(redis, stream)).map((e) => e.fields.id)).toEqual(ids);
+  });
+
+  it('re-publishes retained events after Redis restarts empty; each is applied once', async () => {
+    const { log, lines } = memoryLog();
+    const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, ...fastRelay }));
+    let handled = 0;
+    const consumer = open.stopLater(createEventConsumer({
+      db, redis, stream, log, group: 'g', ...fastConsumer,
+      handle: async (e, trx) => {
+        handled++;
+        await recordEffect('g')(e, trx);
+      },
+    }));
+    const ids = [await commitEvent(db, 'a'), await commitEvent(db, 'b'), await commitEvent(db, 'c')];
+    relay.start();
+    consumer.start();
+    await waitFor('three effects', async () => (await effects(db, 'g')).length === 3);
+
+    await restartEmpty();
+    // No new commit: the relay's periodic check alone must notice the loss and replay.
+    await waitFor('retained events re-published', () => lines.some((l) => l.msg === 'stream was lost: re-published the retained events'));
+    const replayed = await streamEntries(redis, stream);
+    expect(replayed.map((e) => e.fields.id)).toEqual(ids);
+    // The consumer recreated its group and read the replay to the end, skipping what it had applied.
+    await waitFor('replay read and acknowledged', async () => {
+      const info = await groupInfo(redis, stream, 'g');
+      return info?.['last-delivered-id'] === replayed[2]?.streamId && info?.pending === 0;
+    });
+    expect(handled).toBe(3);
+    // A group that starts now still gets every retained event.
+    const late = open.stopLater(createEventConsumer({ db, redis, stream, log, group: 'late', handle: recordEffect('late'), ...fastConsumer }));
+    late.start();
+    await waitFor('late group applied the replay', async () => (await effects(db, 'late')).length === 3);
+
+    ids.push(await commitEvent(db, 'd'));
+    await waitFor('fourth effect', async () => (await effects(db, 'g')).length === 4);
+    expect((await effects(db, 'g')).map((e) => e.event_id)).toEqual(ids);
+    await waitFor('late group applied the fourth', async () => (await effects(db, 'late')).length === 4);
+    expect((await effects(db, 'late')).map((e) => e.event_id)).toEqual(ids);
+  });
+
+  it('does not apply twice when a consumer dies between its commit and its XACK', async () => {
+    const { log, lines } = memoryLog();
+    // A Redis user that may do everything but XACK: consumer A commits its effect, then cannot ack.
+    await redis.call('ACL', 'SETUSER', 'noack', 'on', '>secret', '~*', '&*', '+@all', '-xack');
+    const noAckRedis = createRedis(`redis://noack:secret@127.0.0.1:${server.port}`, redisPrefix());
+    open.add(() => noAckRedis.quit());
+    const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, ...fastRelay }));
+    const a = open.stopLater(createEventConsumer({ db, redis: noAckRedis, stream, log, group: 'g', consumer: 'a', handle: recordEffect('g'), ...fastConsumer, claimEveryMs: 60_000 }));
+    const id = await commitEvent(db, 'once');
+    relay.start();
+    a.start();
+    await waitFor('A committed the effect', async () => (await effects(db, 'g')).length === 1);
+    await waitFor('A failed to ack', () => lines.some((l) => l.msg === 'event consumer failed; retrying' && /NOPERM/.test(l.err?.message ?? '')));
+    await a.stop();
+    expect(await pendingCount(redis, stream, 'g')).toBe(1);
+
+    let calls = 0;
+    const b = open.stopLater(createEventConsumer({
+      db, redis, stream, log, group: 'g', consumer: 'b', ...fastConsumer,
+      handle: async (e, trx) => {
+        calls++;
+        await recordEffect('g')(e, trx);
+      },
+    }));
+    b.start();
+    await waitFor('B claimed and acknowledged it', async () => (await pendingCount(redis, stream, 'g')) === 0);
+    expect(calls).toBe(0);
+    expect(await effects(db, 'g')).toEqual([{ event_id: id, key: 'once' }]);
+  });
+});
