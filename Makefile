@@ -1,0 +1,52 @@
+# Shutter: the two commands a newcomer needs are `make dev` and `make test`.
+# Both install what is missing first (npm packages, generated contracts, system packages).
+
+SHELL := /bin/bash
+NPM_STAMP := node_modules/.install-stamp
+PROTO_STAMP := packages/proto/src/gen/.stamp
+PROTOS := $(shell find proto -name '*.proto')
+
+.PHONY: dev test install proto typecheck lint jest system-deps validate-deploy bench clean help
+
+help:
+	@echo "make dev      install what is missing, start the whole stack (API on http://127.0.0.1:8080)"
+	@echo "make test     install what is missing, type-check, lint and run every test"
+	@echo "make proto    regenerate TypeScript from proto/"
+	@echo "make bench    run the benchmarks"
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+$(PROTO_STAMP): $(PROTOS) buf.gen.yaml $(NPM_STAMP)
+	node scripts/gen-proto.js
+	@touch $@
+
+install: $(NPM_STAMP) $(PROTO_STAMP)
+
+proto: $(PROTO_STAMP)
+
+system-deps:
+	@bash scripts/install-system-deps.sh
+
+dev: install
+	@node_modules/.bin/tsx scripts/dev.ts
+
+typecheck: install
+	node_modules/.bin/tsc -b
+
+lint: install
+	node_modules/.bin/eslint --max-warnings 0 .
+
+# Jest writes its totals to .test-results/jest.json (.ci/run prints them).
+jest: install system-deps
+	@mkdir -p .test-results
+	node_modules/.bin/jest --json --outputFile=.test-results/jest.json $(JEST_ARGS)
+
+test: typecheck lint jest
+
+validate-deploy:
+	bash scripts/validate-deploy.sh
+
+clean:
+	rm -rf node_modules packages/proto/src/gen .test-results $(shell find . -name .tsbuild -not -path './node_modules/*')

@@ -1,0 +1,117 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import cors from '@fastify/cors';
+import multipart from '@fastify/multipart';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Logger, Redis } from '@shutter/kit';
+import type { GatewayConfig } from './config';
+import type { ServiceClients } from './clients';
+import { HttpError, fromGrpc, isGrpcError } from './errors';
+import authPlugin, { createTokenVerifier } from './plugins/auth';
+import docsPlugin from './plugins/docs';
+import { buildValidator, describeValidationError } from './plugins/validation';
+import { ErrorBody } from './schemas/common';
+import { mediaUnavailable } from './media';
+import { createProfileExtras } from './profile-extras';
+import rootRoutes from './routes/root';
+import usersRoutes from './routes/users';
+
+export interface AppDeps {
+  config: GatewayConfig;
+  clients: ServiceClients;
+  redis: Redis;
+  logger: Logger;
+}
+
+/** Image files are streamed; this caps one file part (20 MiB), the rest is checked by content. */
+export const MAX_FILE_BYTES = 20 * 1024 * 1024;
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+/** Builds the gateway (no listening: see server.ts). Tests import this. */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { config, clients, redis, logger } = deps;
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    // Trust X-Forwarded-For from at most TRUST_PROXY hops (nginx in front: 1).
+    trustProxy: (_addr: string, hop: number) => hop < config.TRUST_PROXY,
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    routerOptions: { ignoreTrailingSlash: true },
+    schemaController: { compilersFactory: { buildValidator: buildValidator as never } },
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.addSchema(ErrorBody);
+
+  // Seed 000's client sends Content-Type: application/json on bodyless requests: empty = no body.
+  const parseJson = app.getDefaultJsonParser('error', 'ignore');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    const text = body.toString();
+    if (text.trim() === '') return done(null, undefined);
+    parseJson(req, text, done);
+  });
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+  });
+
+  await app.register(cors, {
+    origin: config.CORS_ORIGINS === '*' ? true : config.CORS_ORIGINS.split(',').map((s) => s.trim()),
+    methods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
+    allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'X-Request-Id', 'Last-Event-ID'],
+    exposedHeaders: ['X-Request-Id', 'Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'],
+    maxAge: 600,
+  });
+  await app.register(multipart, { limits: { fileSize: MAX_FILE_BYTES, files: 10, fields: 20, fieldSize: 64 * 1024 }, throwFileSizeLimit: true });
+  await app.register(docsPlugin, { config });
+
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    const e = toHttpError(err);
+    if (!e) {
+      req.log.error({ err }, 'unhandled error');
+      return reply.code(500).send({ detail: 'Internal server error.', code: 'internal_error', request_id: req.id });
+    }
+    if (e.statusCode >= 500) req.log.warn({ err }, 'dependency error');
+    if (e.extra.retryAfter !== undefined) reply.header('retry-after', String(e.extra.retryAfter));
+    return reply.code(e.statusCode).send({ detail: e.message, code: e.code, request_id: req.id, ...(e.extra.errors ? { errors: e.extra.errors } : {}) });
+  });
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({ detail: 'Not found.', code: 'not_found', request_id: req.id }));
+
+  const verifier = createTokenVerifier(clients, redis, logger);
+  await app.register(authPlugin, { verifier });
+  await app.register(rootRoutes, { config, clients, redis, verifier });
+  const routeDeps = { clients, media: mediaUnavailable, profiles: createProfileExtras(clients) };
+  await app.register(usersRoutes, routeDeps);
+  return app;
+}
+
+const FASTIFY_STATUS: Record<string, [number, string, string]> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: [413, 'Request body is too large.', 'payload_too_large'],
+  FST_REQ_FILE_TOO_LARGE: [413, 'File is too large (at most 20 MiB).', 'payload_too_large'],
+  FST_FILES_LIMIT: [422, 'Too many files (at most 10).', 'validation_error'],
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'Unsupported Content-Type.', 'unsupported_media_type'],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, 'Content-Length does not match the body.', 'bad_request'],
+  FST_ERR_CTP_INVALID_JSON_BODY: [400, 'Request body is not valid JSON.', 'malformed_json'],
+  FST_INVALID_MULTIPART_CONTENT_TYPE: [415, 'Expected a multipart/form-data request.', 'unsupported_media_type'],
+};
+
+/** Every error the gateway can meet, as the HTTP error the client sees (null: a real 500). */
+function toHttpError(err: FastifyError): HttpError | null {
+  if (err instanceof HttpError) return err;
+  if (err.validation) {
+    const errors = err.validation.map((v) => describeValidationError(v, err.validationContext ?? 'body'));
+    return new HttpError(422, errors[0]?.message ?? 'Invalid request.', 'validation_error', { errors });
+  }
+  if (isGrpcError(err)) return fromGrpc(err);
+  const known = err.code ? FASTIFY_STATUS[err.code] : undefined;
+  if (known) return new HttpError(known[0], known[1], known[2]);
+  if (err instanceof SyntaxError) return new HttpError(400, 'Request body is not valid JSON.', 'malformed_json');
+  if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+    return new HttpError(err.statusCode, 'The request could not be processed.', 'bad_request');
+  }
+  return null;
+}

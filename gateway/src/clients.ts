@@ -1,0 +1,21 @@
+import { identity } from '@shutter/proto';
+import { createClient, type Metrics } from '@shutter/kit';
+import type { GatewayConfig } from './config';
+
+/** One long-lived channel per service; reads are marked idempotent (retried on UNAVAILABLE). */
+export function createServiceClients(config: GatewayConfig, metrics?: Metrics) {
+  const opts = { deadlineMs: config.GRPC_DEADLINE_MS, metrics };
+  return {
+    identity: createClient(identity.IdentityServiceService, config.IDENTITY_ADDR, {
+      ...opts,
+      service: 'identity',
+      idempotent: ['getUser', 'batchGetUsers', 'searchUsers', 'getPublicKeys'],
+    }),
+  };
+}
+
+export type ServiceClients = ReturnType<typeof createServiceClients>;
+
+export function closeClients(clients: ServiceClients): void {
+  for (const c of Object.values(clients)) c.close();
+}

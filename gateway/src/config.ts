@@ -1,0 +1,28 @@
+import { env, loadConfig } from '@shutter/kit';
+import { z } from 'zod';
+
+export const gatewayConfigShape = {
+  LOG_LEVEL: env.logLevel(),
+  HOST: env.str('0.0.0.0'),
+  PORT: env.port(8080),
+  METRICS_PORT: env.port(9100),
+  /** The URL clients use, printed and put in the OpenAPI document; default http://127.0.0.1:PORT. */
+  PUBLIC_URL: env.optionalStr(),
+  REDIS_URL: env.str('redis://127.0.0.1:6379'),
+  REDIS_KEY_PREFIX: z.string().default(''),
+  IDENTITY_ADDR: env.str('127.0.0.1:50051'),
+  SOCIAL_GRAPH_ADDR: env.str('127.0.0.1:50052'),
+  CONTENT_ADDR: env.str('127.0.0.1:50053'),
+  NOTIFICATION_ADDR: env.str('127.0.0.1:50054'),
+  GRPC_DEADLINE_MS: env.int(5000),
+  /** Comma-separated allowed origins, or `*` (the API uses bearer tokens, not cookies). */
+  CORS_ORIGINS: z.string().default('*'),
+  /** Trust X-Forwarded-* from this many proxies (nginx in front: 1). */
+  TRUST_PROXY: env.hops(0),
+  BODY_LIMIT_BYTES: env.int(1 << 20),
+  SHUTDOWN_TIMEOUT_MS: env.int(10000),
+};
+
+export type GatewayConfig = Readonly<z.infer<z.ZodObject<typeof gatewayConfigShape>>>;
+
+export const loadGatewayConfig = (e: NodeJS.ProcessEnv = process.env): GatewayConfig => loadConfig(gatewayConfigShape, e);

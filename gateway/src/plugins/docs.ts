@@ -1,0 +1,31 @@
+import fp from 'fastify-plugin';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { GatewayConfig } from '../config';
+
+export const publicUrl = (config: GatewayConfig) => config.PUBLIC_URL ?? `http://127.0.0.1:${config.PORT}`;
+
+/** OpenAPI 3 generated from the route schemas: `/openapi.json`, Swagger UI at `/docs`. */
+export default fp<{ config: GatewayConfig }>(
+  async (app, { config }) => {
+    await app.register(swagger, {
+      openapi: {
+        openapi: '3.0.3',
+        info: {
+          title: 'Shutter API',
+          version: '1.0.0',
+          description: 'Photo-sharing social backend. Success: `{data, message: "ok"}`; errors: `{detail, code, request_id}` (+ `errors` on 422).',
+        },
+        servers: [{ url: publicUrl(config) }],
+        components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      },
+      refResolver: { buildLocalReference: (json, _base, _frag, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+    });
+    await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { persistAuthorization: true }, staticCSP: false });
+    app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
+    app.addHook('onRoute', (route) => {
+      if (route.url.startsWith('/docs')) route.config = { ...(route.config as object), public: true };
+    });
+  },
+  { name: 'docs' },
+);

@@ -1,0 +1,50 @@
+import { Type, type TSchema } from '@sinclair/typebox';
+
+/** `{data, message: "ok"}`: every 2xx body. */
+export const Ok = <T extends TSchema>(data: T) => Type.Object({ data, message: Type.String() });
+
+export const ErrorBody = Type.Object(
+  {
+    detail: Type.String(),
+    code: Type.String(),
+    request_id: Type.String(),
+    errors: Type.Optional(Type.Array(Type.Object({ field: Type.String(), message: Type.String() }))),
+  },
+  { $id: 'Error', description: 'The error envelope of every 4xx/5xx' },
+);
+
+/** Error responses a route documents (the schemas double as the OpenAPI description). */
+export const errorResponses = (...codes: number[]) =>
+  Object.fromEntries(codes.map((c) => [c, Type.Ref('Error')])) as Record<number, ReturnType<typeof Type.Ref>>;
+
+export const Uuid = Type.String({ format: 'uuid', errorMessage: 'must be a UUID' });
+
+export const Timestamp = Type.String({ format: 'date-time', description: 'ISO-8601 UTC with milliseconds' });
+
+/** Offset paging (`page` ≥ 1, `limit` ≥ 1, clamped to 100). */
+export const PageQuery = {
+  page: Type.Optional(Type.Integer({ minimum: 1, default: 1 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, default: 10, description: 'clamped to 100' })),
+};
+
+export const Pagination = Type.Object({
+  page: Type.Integer(),
+  limit: Type.Integer(),
+  total: Type.Integer({ description: 'number of pages' }),
+  total_items: Type.Integer(),
+});
+
+export const MAX_LIMIT = 100;
+
+export function pageParams(q: { page?: number; limit?: number }) {
+  const page = q.page ?? 1;
+  const limit = Math.min(q.limit ?? 10, MAX_LIMIT);
+  return { page, limit, offset: (page - 1) * limit };
+}
+
+export function pagination(page: number, limit: number, totalItems: number) {
+  return { page, limit, total: Math.ceil(totalItems / limit), total_items: totalItems };
+}
+
+/** `{data, message: "ok"}`. */
+export const ok = <T>(data: T) => ({ data, message: 'ok' });

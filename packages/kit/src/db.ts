@@ -1,0 +1,47 @@
+import knex, { type Knex } from 'knex';
+import * as pg from 'pg';
+
+export type { Knex };
+
+// bigint counts (COUNT(*)) as numbers: our counts fit in 2^53.
+pg.types.setTypeParser(20, (v) => Number.parseInt(v, 10));
+
+/** A knex pool bound to one service's schema (search_path), sized by config. */
+export function createDb(opts: { url: string; schema: string; poolMax: number }): Knex {
+  return knex({
+    client: 'pg',
+    connection: opts.url,
+    searchPath: [opts.schema, 'public'],
+    pool: { min: 0, max: opts.poolMax },
+  });
+}
+
+export interface Migration {
+  name: string;
+  up(db: Knex): Promise<void>;
+  down?(db: Knex): Promise<void>;
+}
+
+/**
+ * Runs a service's migrations (a static list, so bundles need no migration folder). The schema is
+ * created first, and knex's migration tables live in it.
+ */
+export async function migrate(db: Knex, schema: string, migrations: Migration[]): Promise<void> {
+  await db.raw('CREATE SCHEMA IF NOT EXISTS ??', [schema]).catch((err: { code?: string }) => {
+    if (err.code !== '23505' && err.code !== '42P06') throw err; // created concurrently
+  });
+  await db.migrate.latest({
+    schemaName: schema,
+    tableName: 'knex_migrations',
+    migrationSource: {
+      getMigrations: async () => migrations,
+      getMigrationName: (m: Migration) => m.name,
+      getMigration: async (m: Migration) => ({ up: m.up, down: m.down ?? (async () => undefined) }),
+    },
+  });
+}
+
+/** Offset paging helper: API.md's `pagination` object. */
+export function pagination(page: number, limit: number, totalItems: number) {
+  return { page, limit, total: Math.ceil(totalItems / limit), total_items: totalItems };
+}

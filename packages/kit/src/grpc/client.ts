@@ -1,0 +1,91 @@
+import * as grpc from '@grpc/grpc-js';
+import type { Metrics } from '../metrics';
+import { channelOptions } from './server';
+import { MD_IDEMPOTENCY_KEY, MD_REQUEST_ID, MD_USER_ID, MD_USER_ROLE, type CallMeta } from './context';
+
+type Def = { path: string; requestStream: boolean; responseStream: boolean; requestSerialize: (v: never) => Buffer; responseDeserialize: (b: Buffer) => unknown };
+type Req<M> = M extends { requestSerialize: (v: infer R) => Buffer } ? R : never;
+type Res<M> = M extends { responseDeserialize: (b: Buffer) => infer R } ? R : never;
+
+export interface CallOptions extends CallMeta {
+  /** Overrides the client's default deadline for this call. */
+  deadlineMs?: number;
+}
+
+/** Promise-returning unary methods; streaming methods are used through `raw`. */
+export type Client<D> = {
+  [K in keyof D as D[K] extends { requestStream: false; responseStream: false } ? K : never]: (
+    req: Req<D[K]>,
+    opts?: CallOptions,
+  ) => Promise<Res<D[K]>>;
+} & { raw: grpc.Client; close(): void; metadata(opts?: CallOptions): grpc.Metadata; deadline(opts?: CallOptions): Date };
+
+export interface ClientOptions<D> {
+  /** Label for metrics and errors (`identity`). */
+  service: string;
+  deadlineMs?: number;
+  /** Read methods that may be retried when the peer is UNAVAILABLE. Writes are never retried. */
+  idempotent?: ReadonlyArray<keyof D>;
+  metrics?: Metrics;
+}
+
+const RETRY_DELAYS_MS = [25, 100];
+
+/** One long-lived channel per peer, a deadline on every call, retries only for idempotent reads. */
+export function createClient<D extends Record<string, Def>>(definition: D, addr: string, opts: ClientOptions<D>): Client<D> {
+  const Ctor = grpc.makeGenericClientConstructor(definition as unknown as grpc.ServiceDefinition, opts.service);
+  const raw = new Ctor(addr, grpc.credentials.createInsecure(), channelOptions);
+  const defaultDeadline = opts.deadlineMs ?? 5000;
+  const idempotent = new Set(opts.idempotent ?? []);
+
+  const metadata = (o?: CallOptions) => {
+    const md = new grpc.Metadata();
+    if (o?.requestId) md.set(MD_REQUEST_ID, o.requestId);
+    if (o?.userId) md.set(MD_USER_ID, o.userId);
+    if (o?.role) md.set(MD_USER_ROLE, o.role);
+    if (o?.idempotencyKey) md.set(MD_IDEMPOTENCY_KEY, o.idempotencyKey);
+    return md;
+  };
+  const deadline = (o?: CallOptions) => new Date(Date.now() + (o?.deadlineMs ?? defaultDeadline));
+
+  const client: Record<string, unknown> = { raw, close: () => raw.close(), metadata, deadline };
+  for (const [name, def] of Object.entries(definition)) {
+    if (def.requestStream || def.responseStream) continue;
+    const method = def.path.split('/')[2] ?? name;
+    const once = (req: unknown, o: CallOptions | undefined, until: Date) =>
+      new Promise<unknown>((resolve, reject) => {
+        raw.makeUnaryRequest(
+          def.path,
+          def.requestSerialize as (v: unknown) => Buffer,
+          def.responseDeserialize,
+          req,
+          metadata(o),
+          { deadline: until },
+          (err, res) => (err ? reject(err) : resolve(res)),
+        );
+      });
+    client[name] = async (req: unknown, o?: CallOptions) => {
+      const started = process.hrtime.bigint();
+      const until = deadline(o);
+      let code = 'OK';
+      try {
+        for (let attempt = 0; ; attempt++) {
+          try {
+            return await once(req, o, until);
+          } catch (err) {
+            const delay = RETRY_DELAYS_MS[attempt];
+            const retriable = idempotent.has(name) && (err as grpc.ServiceError).code === grpc.status.UNAVAILABLE;
+            if (!retriable || delay === undefined || Date.now() + delay >= until.getTime()) throw err;
+            await new Promise((r) => setTimeout(r, delay));
+          }
+        }
+      } catch (err) {
+        code = grpc.status[(err as grpc.ServiceError).code] ?? 'UNKNOWN';
+        throw err;
+      } finally {
+        opts.metrics?.grpcClientDuration.observe({ grpc_service: opts.service, grpc_method: method, grpc_code: code }, Number(process.hrtime.bigint() - started) / 1e9);
+      }
+    };
+  }
+  return client as Client<D>;
+}

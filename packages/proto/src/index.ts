@@ -1,0 +1,3 @@
+/** Generated contracts (ts-proto). Regenerate with `npm run proto`; never edit gen/ by hand. */
+export * as identity from './gen/shutter/identity/v1/identity';
+export * as events from './gen/shutter/events/v1/events';

@@ -1,0 +1,24 @@
+import { randomBytes } from 'node:crypto';
+import { createDb, createRedis, type Knex, type Redis } from '@shutter/kit';
+
+/** The database and Redis of this test run (see global-setup). */
+export function testBackends() {
+  const databaseUrl = process.env.TEST_DATABASE_URL;
+  const redisUrl = process.env.TEST_REDIS_URL;
+  if (!databaseUrl || !redisUrl) throw new Error('run tests through jest (global-setup sets TEST_DATABASE_URL)');
+  return { databaseUrl, redisUrl, redisPrefix: process.env.TEST_REDIS_PREFIX ?? 'test:' };
+}
+
+export function testDb(schema: string): Knex {
+  return createDb({ url: testBackends().databaseUrl, schema, poolMax: 5 });
+}
+
+export function testRedis(): Redis {
+  const b = testBackends();
+  return createRedis(b.redisUrl, b.redisPrefix);
+}
+
+/** A short random suffix so each test owns its data (usernames, emails). */
+export function unique(prefix = 'u'): string {
+  return `${prefix}${randomBytes(5).toString('hex')}`;
+}

@@ -1,0 +1,43 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { createDb, migrate, type Migration } from '@shutter/kit';
+import { REPO_ROOT, createDatabase, ensurePostgres, ensureRedis, withDatabase, type PostgresHandle, type RedisHandle } from './backends';
+
+/**
+ * Once per `jest` run: find or start Postgres and Redis, create an isolated database for this run
+ * and migrate every service's schema into it. Workers read the TEST_* variables set here.
+ */
+export default async function globalSetup(): Promise<void> {
+  const runId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+  const pg = await ensurePostgres({ dataDir: path.join(REPO_ROOT, '.data/test-postgres'), persistent: false });
+  const database = `shutter_test_${runId}`;
+  await createDatabase(pg.adminUrl, database);
+  const url = withDatabase(pg.adminUrl, database);
+  for (const { schema, migrations } of serviceMigrations()) {
+    const db = createDb({ url, schema, poolMax: 2 });
+    try {
+      await migrate(db, schema, migrations);
+    } finally {
+      await db.destroy();
+    }
+  }
+  const redis = await ensureRedis();
+  process.env.TEST_DATABASE_URL = url;
+  process.env.TEST_PG_ADMIN_URL = pg.adminUrl;
+  process.env.TEST_DATABASE_NAME = database;
+  process.env.TEST_REDIS_URL = redis.url;
+  process.env.TEST_REDIS_PREFIX = `test:${runId}:`;
+  (globalThis as Record<string, unknown>).__shutterBackends = { pg, redis } satisfies { pg: PostgresHandle; redis: RedisHandle };
+}
+
+/** Every service's `src/migrations/index.ts` exports `schema` and `migrations`. */
+export function serviceMigrations(): Array<{ schema: string; migrations: Migration[] }> {
+  const dir = path.join(REPO_ROOT, 'services');
+  return fs
+    .readdirSync(dir)
+    .filter((name) => fs.existsSync(path.join(dir, name, 'src/migrations/index.ts')))
+    .sort()
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    .map((name) => require(path.join(dir, name, 'src/migrations')) as { schema: string; migrations: Migration[] });
+}

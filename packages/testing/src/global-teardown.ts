@@ -1,0 +1,22 @@
+import Redis from 'ioredis';
+import { dropDatabase, type PostgresHandle, type RedisHandle } from './backends';
+
+/** Drops this run's database and deletes its Redis keys; stops what global-setup started. */
+export default async function globalTeardown(): Promise<void> {
+  const handles = (globalThis as Record<string, unknown>).__shutterBackends as { pg: PostgresHandle; redis: RedisHandle } | undefined;
+  if (!handles) return;
+  const prefix = process.env.TEST_REDIS_PREFIX;
+  if (prefix && !handles.redis.started) {
+    const redis = new Redis(handles.redis.url);
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await redis.del(...keys);
+    } while (cursor !== '0');
+    await redis.quit();
+  }
+  if (process.env.KEEP_TEST_DB !== '1') await dropDatabase(handles.pg.adminUrl, process.env.TEST_DATABASE_NAME ?? '').catch(() => undefined);
+  await handles.redis.stop();
+  await handles.pg.stop();
+}

@@ -1,0 +1,4 @@
+export * from './backends';
+export * from './fixtures';
+export * from './http';
+export * from './stack';

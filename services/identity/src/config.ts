@@ -1,0 +1,22 @@
+import { commonConfig, env, loadConfig } from '@shutter/kit';
+import { z } from 'zod';
+
+export const identityConfigShape = {
+  ...commonConfig,
+  GRPC_PORT: env.port(50051),
+  METRICS_PORT: env.port(9101),
+  /** Ed25519 private key, PKCS#8 PEM. Unset: a key is generated once into JWT_KEY_FILE (development). */
+  JWT_PRIVATE_KEY: env.optionalStr(),
+  JWT_KEY_FILE: env.str('.data/identity/jwt-ed25519.pem'),
+  ACCESS_TOKEN_TTL: env.int(900),
+  REFRESH_TOKEN_TTL: env.int(30 * 24 * 3600),
+  LOGIN_MAX_ATTEMPTS: env.int(5),
+  LOGIN_WINDOW_SECONDS: env.int(900),
+  ADMIN_EMAIL: env.optionalStr(),
+  ADMIN_PASSWORD: env.optionalStr(),
+  ADMIN_USERNAME: z.string().default('admin'),
+};
+
+export type IdentityConfig = Readonly<z.infer<z.ZodObject<typeof identityConfigShape>>>;
+
+export const loadIdentityConfig = (e: NodeJS.ProcessEnv = process.env): IdentityConfig => loadConfig(identityConfigShape, e);

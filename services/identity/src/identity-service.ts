@@ -1,0 +1,199 @@
+import * as argon2 from 'argon2';
+import { identity, events } from '@shutter/proto';
+import {
+  enqueueEvent,
+  invalidArgument,
+  notFound,
+  permissionDenied,
+  unauthenticated,
+  validationFailed,
+  type CallContext,
+  type Handlers,
+  type Knex,
+  type Redis,
+} from '@shutter/kit';
+import type { IdentityConfig } from './config';
+import type { createLoginThrottle } from './login-throttle';
+import type { TokenService } from './tokens';
+import type { UserRow, UsersRepository } from './users-repository';
+import { DISABLED_USERS_KEY } from './revocation';
+
+/** OWASP's argon2id parameters: m = 19 MiB, t = 2, p = 1. */
+export const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: 19 * 1024, timeCost: 2, parallelism: 1 } as const;
+
+const USERNAME = /^[a-z0-9._]{3,30}$/;
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+const INVALID_LOGIN = 'Invalid email or password.';
+
+export function toProtoUser(u: UserRow): identity.User {
+  return {
+    userId: u.id,
+    email: u.email,
+    username: u.username,
+    name: u.name,
+    isPublic: u.is_public,
+    role: u.role,
+    status: u.status,
+    profile: u.profile,
+    profileImageKey: u.profile_image_key ?? '',
+    createdAt: u.created_at,
+  };
+}
+
+const userUpdated = (u: UserRow, wasPublic: boolean) =>
+  events.UserUpdated.encode({
+    userId: u.id,
+    username: u.username,
+    name: u.name,
+    isPublic: u.is_public,
+    profileImageKey: u.profile_image_key ?? '',
+    wasPublic,
+  }).finish();
+
+export interface IdentityDeps {
+  db: Knex;
+  redis: Redis;
+  users: UsersRepository;
+  tokens: TokenService;
+  throttle: ReturnType<typeof createLoginThrottle>;
+  config: IdentityConfig;
+}
+
+function requireCaller(ctx: CallContext): string {
+  if (!ctx.userId) throw unauthenticated('Not authenticated');
+  return ctx.userId;
+}
+
+function checkRegistration(r: identity.RegisterRequest) {
+  const email = r.email.trim();
+  const username = r.username.trim().toLowerCase();
+  if (email.length > 254 || !EMAIL.test(email)) throw validationFailed('email', 'email must be a valid email address');
+  if (!USERNAME.test(username)) throw validationFailed('username', 'username must be 3 to 30 characters of a-z, 0-9, "." and "_"');
+  const pw = [...r.password].length;
+  if (pw < 8) throw validationFailed('password', 'password must be at least 8 characters');
+  if (pw > 128) throw validationFailed('password', 'password must be at most 128 characters');
+  return { email, username };
+}
+
+// A real hash to verify against when the email is unknown, so both failures take similar time.
+let dummyHash: Promise<string> | undefined;
+
+export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof identity.IdentityServiceService> {
+  const { db, redis, users, tokens, throttle } = deps;
+  dummyHash ??= argon2.hash('not-a-real-password', ARGON2_OPTIONS);
+
+  return {
+    async register(req) {
+      const { email, username } = checkRegistration(req);
+      const passwordHash = await argon2.hash(req.password, ARGON2_OPTIONS);
+      return db.transaction(async (trx) => {
+        const user = await users.insert({ email, username, passwordHash }, trx);
+        return { tokens: await tokens.issue(user, trx), user: toProtoUser(user) };
+      });
+    },
+
+    async login(req) {
+      const email = req.email.trim();
+      await throttle.check(email, req.clientIp);
+      const user = await users.findByEmail(email);
+      const ok = await argon2.verify(user?.password_hash ?? (await dummyHash!), req.password);
+      if (!user || !ok) {
+        await throttle.fail(email, req.clientIp);
+        throw invalidArgument(INVALID_LOGIN, 'invalid_credentials');
+      }
+      await throttle.succeed(email);
+      if (user.status !== 'enabled') throw permissionDenied('Account is disabled.', 'account_disabled');
+      return { tokens: await tokens.issue(user), user: toProtoUser(user) };
+    },
+
+    async refresh(req) {
+      if (!req.refreshToken) throw unauthenticated('Invalid or expired refresh token.', 'invalid_refresh_token');
+      return tokens.rotate(req.refreshToken, (id, trx) => users.findById(id, trx));
+    },
+
+    async logout(req) {
+      if (req.refreshToken) await tokens.revokeFamilyOf(req.refreshToken);
+      return {};
+    },
+
+    async getUser(req) {
+      const user = await users.findById(req.userId);
+      if (!user) throw notFound('User not found.');
+      return toProtoUser(user);
+    },
+
+    async batchGetUsers(req) {
+      const rows = await users.findMany([...new Set(req.userIds)]);
+      return { users: rows.map(toProtoUser) };
+    },
+
+    async searchUsers(req) {
+      const limit = Math.min(Math.max(req.limit || 10, 1), 100);
+      const page = Math.max(req.page || 1, 1);
+      const { rows, total } = await users.search(req.query, (page - 1) * limit, limit);
+      return { users: rows.map(toProtoUser), totalItems: total };
+    },
+
+    async updateProfile(req, ctx) {
+      const id = requireCaller(ctx);
+      const changes: Parameters<UsersRepository['update']>[1] = {};
+      if (req.name !== undefined) {
+        const name = req.name.trim();
+        if ([...name].length > 100) throw validationFailed('name', 'name must be at most 100 characters');
+        changes.name = name;
+      }
+      if (req.username !== undefined) {
+        const username = req.username.trim().toLowerCase();
+        if (!USERNAME.test(username)) throw validationFailed('username', 'username must be 3 to 30 characters of a-z, 0-9, "." and "_"');
+        changes.username = username;
+      }
+      if (req.isPublic !== undefined) changes.is_public = req.isPublic;
+      if (req.profile !== undefined) {
+        if (Buffer.byteLength(JSON.stringify(req.profile)) > 4096) throw validationFailed('profile', 'profile must be at most 4 KiB of JSON');
+        changes.profile = req.profile;
+      }
+      if (req.profileImageKey !== undefined) changes.profile_image_key = req.profileImageKey || null;
+      return db.transaction(async (trx) => {
+        const before = await trx<UserRow>('users').where({ id }).forUpdate().first();
+        if (!before || before.status !== 'enabled') throw notFound('User not found.');
+        if (Object.keys(changes).length === 0) return toProtoUser(before);
+        const after = await users.update(id, changes, trx);
+        const visible = (['username', 'name', 'is_public', 'profile_image_key'] as const).some((k) => before[k] !== after[k]);
+        if (visible) await enqueueEvent(trx, { type: 'user.updated', key: id, payload: userUpdated(after, before.is_public) });
+        return toProtoUser(after);
+      });
+    },
+
+    async setStatus(req, ctx) {
+      const callerId = requireCaller(ctx);
+      if (req.status !== 'enabled' && req.status !== 'disabled') throw validationFailed('status', 'status must be "enabled" or "disabled"');
+      // The token's role claim is not trusted alone: the caller must still be an enabled admin.
+      const caller = await users.findById(callerId);
+      if (!caller || caller.role !== 'admin' || caller.status !== 'enabled') throw permissionDenied('Admin privileges required.');
+      if (req.userId === callerId) throw permissionDenied('Admins cannot change their own status.');
+      const status = req.status;
+      const updated = await db.transaction(async (trx) => {
+        const target = await trx<UserRow>('users').where({ id: req.userId }).forUpdate().first();
+        if (!target) throw notFound('User not found.');
+        if (target.role === 'admin') throw permissionDenied("Another admin's status cannot be changed.");
+        if (target.status === status) return target;
+        const row = await users.setStatus(target.id, status, trx);
+        if (status === 'disabled') await tokens.revokeAllOf(target.id, trx);
+        await enqueueEvent(trx, {
+          type: status === 'disabled' ? 'user.disabled' : 'user.enabled',
+          key: target.id,
+          payload: events.UserStatusChanged.encode({ userId: target.id, status }).finish(),
+        });
+        return row;
+      });
+      // After commit: the gateway rejects the account's tokens from its next request.
+      if (updated.status === 'disabled') await redis.sadd(DISABLED_USERS_KEY, updated.id);
+      else await redis.srem(DISABLED_USERS_KEY, updated.id);
+      return toProtoUser(updated);
+    },
+
+    async getPublicKeys() {
+      return { jwksJson: JSON.stringify(tokens.jwks()) };
+    },
+  };
+}

@@ -1,0 +1,47 @@
+import type { Migration } from '@shutter/kit';
+import { outboxMigration } from '@shutter/kit';
+
+export const schema = 'identity';
+
+export const migrations: Migration[] = [
+  {
+    name: '0001_users',
+    async up(db) {
+      await db.raw('CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public');
+      await db.raw(`
+        CREATE TABLE users (
+          id uuid PRIMARY KEY,
+          email text NOT NULL,
+          username text NOT NULL,
+          name text NOT NULL DEFAULT '',
+          password_hash text NOT NULL,
+          role text NOT NULL DEFAULT 'user' CHECK (role IN ('user', 'admin')),
+          status text NOT NULL DEFAULT 'enabled' CHECK (status IN ('enabled', 'disabled')),
+          is_public boolean NOT NULL DEFAULT false,
+          profile jsonb NOT NULL DEFAULT '{}'::jsonb,
+          profile_image_key text,
+          created_at timestamptz NOT NULL DEFAULT now(),
+          updated_at timestamptz NOT NULL DEFAULT now()
+        )`);
+      await db.raw('CREATE UNIQUE INDEX users_email_lower_key ON users (lower(email))');
+      await db.raw('CREATE UNIQUE INDEX users_username_key ON users (username)');
+      // Search: trigram indexes serve ILIKE '%q%' on username and name.
+      await db.raw('CREATE INDEX users_username_trgm ON users USING gin (username public.gin_trgm_ops)');
+      await db.raw('CREATE INDEX users_name_trgm ON users USING gin (lower(name) public.gin_trgm_ops)');
+      await db.raw(`
+        CREATE TABLE refresh_tokens (
+          id uuid PRIMARY KEY,
+          family_id uuid NOT NULL,
+          user_id uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+          token_hash text NOT NULL UNIQUE,
+          expires_at timestamptz NOT NULL,
+          used_at timestamptz,
+          revoked_at timestamptz,
+          created_at timestamptz NOT NULL DEFAULT now()
+        )`);
+      await db.raw('CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id)');
+      await db.raw('CREATE INDEX refresh_tokens_user ON refresh_tokens (user_id) WHERE revoked_at IS NULL');
+    },
+  },
+  outboxMigration,
+];

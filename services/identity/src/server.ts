@@ -1,0 +1,51 @@
+import { identity } from '@shutter/proto';
+import { createDb, createGrpcServer, createOutboxRelay, createRedis, type Logger, type Metrics } from '@shutter/kit';
+import type { IdentityConfig } from './config';
+import { ensureAdmin } from './admin-bootstrap';
+import { createIdentityHandlers } from './identity-service';
+import { createLoginThrottle } from './login-throttle';
+import { schema } from './migrations';
+import { startRevocationSync } from './revocation';
+import { loadSigningKey } from './signing-key';
+import { createTokenService } from './tokens';
+import { createUsersRepository } from './users-repository';
+
+export { schema, migrations } from './migrations';
+
+/**
+ * Builds the identity service: its pools, gRPC server, outbox relay and revocation sync. Nothing
+ * listens until `start`; `stop` closes what was opened, in order. main.ts and the tests use this.
+ */
+export async function createIdentityService(config: IdentityConfig, logger: Logger, metrics: Metrics) {
+  const db = createDb({ url: config.DATABASE_URL, schema, poolMax: config.DATABASE_POOL_MAX });
+  const redis = createRedis(config.REDIS_URL, config.REDIS_KEY_PREFIX);
+  const key = await loadSigningKey(config.JWT_PRIVATE_KEY, config.JWT_KEY_FILE);
+  const users = createUsersRepository(db);
+  const tokens = createTokenService(db, key, { access: config.ACCESS_TOKEN_TTL, refresh: config.REFRESH_TOKEN_TTL });
+  const throttle = createLoginThrottle(redis, { maxAttempts: config.LOGIN_MAX_ATTEMPTS, windowSeconds: config.LOGIN_WINDOW_SECONDS });
+  const grpc = createGrpcServer({ logger, metrics });
+  grpc.add(identity.IdentityServiceService, createIdentityHandlers({ db, redis, users, tokens, throttle, config }));
+  const relay = createOutboxRelay({ db, schema, redis, log: logger });
+  let revocation: ReturnType<typeof startRevocationSync> | undefined;
+
+  return {
+    db,
+    redis,
+    users,
+    async start(addr: string): Promise<number> {
+      await ensureAdmin(users, { email: config.ADMIN_EMAIL, password: config.ADMIN_PASSWORD, username: config.ADMIN_USERNAME }, logger);
+      revocation = startRevocationSync(users, redis, logger);
+      await revocation.ready;
+      relay.start();
+      return grpc.listen(addr);
+    },
+    ready: async () => (await db.raw('select 1'), (await redis.ping()) === 'PONG'),
+    async stop(timeoutMs: number): Promise<void> {
+      await grpc.shutdown(timeoutMs);
+      revocation?.stop();
+      await relay.stop();
+      await redis.quit();
+      await db.destroy();
+    },
+  };
+}
