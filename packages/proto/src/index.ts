@@ -1,3 +1,4 @@
 /** Generated contracts (ts-proto). Regenerate with `npm run proto`; never edit gen/ by hand. */
 export * as identity from './gen/shutter/identity/v1/identity';
 export * as events from './gen/shutter/events/v1/events';
+export * as socialgraph from './gen/shutter/socialgraph/v1/socialgraph';

@@ -88,6 +88,11 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
       const passwordHash = await argon2.hash(req.password, ARGON2_OPTIONS);
       return db.transaction(async (trx) => {
         const user = await users.insert({ email, username, passwordHash }, trx);
+        await enqueueEvent(trx, {
+          type: 'user.created',
+          key: user.id,
+          payload: events.UserCreated.encode({ userId: user.id, username: user.username, isPublic: user.is_public }).finish(),
+        });
         return { tokens: await tokens.issue(user, trx), user: toProtoUser(user) };
       });
     },
