@@ -16,7 +16,7 @@ export { schema, migrations } from './migrations';
  * Builds the identity service: its pools, gRPC server, outbox relay and revocation sync. Nothing
  * listens until `start`; `stop` closes what was opened, in order. main.ts and the tests use this.
  */
-export async function createIdentityService(config: IdentityConfig, logger: Logger, metrics: Metrics) {
+export async function createIdentityService(config: IdentityConfig, logger: Logger, metrics: Metrics, opts: { stream?: string } = {}) {
   const db = createDb({ url: config.DATABASE_URL, schema, poolMax: config.DATABASE_POOL_MAX });
   const redis = createRedis(config.REDIS_URL, config.REDIS_KEY_PREFIX);
   const key = await loadSigningKey(config.JWT_PRIVATE_KEY, config.JWT_KEY_FILE);
@@ -25,7 +25,7 @@ export async function createIdentityService(config: IdentityConfig, logger: Logg
   const throttle = createLoginThrottle(redis, { maxAttempts: config.LOGIN_MAX_ATTEMPTS, windowSeconds: config.LOGIN_WINDOW_SECONDS });
   const grpc = createGrpcServer({ logger, metrics });
   grpc.add(identity.IdentityServiceService, createIdentityHandlers({ db, redis, users, tokens, throttle, config }));
-  const relay = createOutboxRelay({ db, schema, redis, log: logger });
+  const relay = createOutboxRelay({ db, schema, redis, log: logger, stream: opts.stream });
   let revocation: ReturnType<typeof startRevocationSync> | undefined;
 
   return {

@@ -34,7 +34,11 @@ const RETRY_DELAYS_MS = [25, 100];
 /** One long-lived channel per peer, a deadline on every call, retries only for idempotent reads. */
 export function createClient<D extends Record<string, Def>>(definition: D, addr: string, opts: ClientOptions<D>): Client<D> {
   const Ctor = grpc.makeGenericClientConstructor(definition as unknown as grpc.ServiceDefinition, opts.service);
-  const raw = new Ctor(addr, grpc.credentials.createInsecure(), channelOptions);
+  // round_robin over every address the name resolves to (a headless Service lists each pod).
+  const raw = new Ctor(addr, grpc.credentials.createInsecure(), {
+    ...channelOptions,
+    'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
+  });
   const defaultDeadline = opts.deadlineMs ?? 5000;
   const idempotent = new Set(opts.idempotent ?? []);
 

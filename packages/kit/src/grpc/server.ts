@@ -35,6 +35,16 @@ export const channelOptions: grpc.ChannelOptions = {
   'grpc.max_receive_message_length': 32 << 20,
 };
 
+/**
+ * Servers close connections after a few minutes (gracefully) so clients re-resolve DNS and
+ * spread over new replicas behind a headless Kubernetes Service.
+ */
+const serverOptions: grpc.ServerOptions = {
+  ...channelOptions,
+  'grpc.max_connection_age_ms': 5 * 60_000,
+  'grpc.max_connection_age_grace_ms': 30_000,
+};
+
 export interface GrpcServer {
   /** Registers a service; handlers run through metrics → logging → error mapping → caller identity. */
   add<D extends Record<string, Def>>(definition: D, handlers: Handlers<D>): void;
@@ -46,7 +56,7 @@ export interface GrpcServer {
 }
 
 export function createGrpcServer(opts: { logger: Logger; metrics: Metrics }): GrpcServer {
-  const server = new grpc.Server(channelOptions);
+  const server = new grpc.Server(serverOptions);
   const health = new HealthImplementation({ '': 'NOT_SERVING' });
   health.addToServer(server);
   const { logger, metrics } = opts;
