@@ -9,6 +9,7 @@ import type { ServiceClients } from './clients';
 import { HttpError, fromGrpc, isGrpcError } from './errors';
 import authPlugin, { createTokenVerifier } from './plugins/auth';
 import docsPlugin from './plugins/docs';
+import rateLimitPlugin from './plugins/rate-limit';
 import { buildValidator, describeValidationError } from './plugins/validation';
 import { ErrorBody } from './schemas/common';
 import { mediaUnavailable } from './media';
@@ -83,6 +84,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   const verifier = createTokenVerifier(clients, redis, logger);
   await app.register(authPlugin, { verifier });
+  await app.register(rateLimitPlugin, { redis, max: config.RATE_LIMIT_MAX, windowMs: config.RATE_LIMIT_WINDOW_MS });
   await app.register(rootRoutes, { config, clients, redis, verifier });
   const routeDeps = { clients, media: mediaUnavailable, profiles: createProfileExtras(clients) };
   await app.register(usersRoutes, routeDeps);

@@ -20,6 +20,9 @@ export const gatewayConfigShape = {
   /** Trust X-Forwarded-* from this many proxies (nginx in front: 1). */
   TRUST_PROXY: env.hops(0),
   BODY_LIMIT_BYTES: env.int(1 << 20),
+  /** Requests per caller (user, or IP before sign-in) per window, across all gateway processes. */
+  RATE_LIMIT_MAX: env.int(600),
+  RATE_LIMIT_WINDOW_MS: env.int(60_000),
   SHUTDOWN_TIMEOUT_MS: env.int(10000),
 };
 
