@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createDb, migrate, type Migration } from '@shutter/kit';
 import { REPO_ROOT, createDatabase, ensurePostgres, ensureRedis, withDatabase, type PostgresHandle, type RedisHandle } from './backends';
+import { startLocalS3, type LocalS3 } from './s3';
 
 /**
  * Once per `jest` run: find or start Postgres and Redis, create an isolated database for this run
@@ -23,12 +24,20 @@ export default async function globalSetup(): Promise<void> {
     }
   }
   const redis = await ensureRedis();
+  // One local S3 server per run (its files under .data/, removed by global-teardown).
+  const s3 = await startLocalS3({ dir: path.join(REPO_ROOT, '.data/test-s3', runId) });
   process.env.TEST_DATABASE_URL = url;
   process.env.TEST_PG_ADMIN_URL = pg.adminUrl;
   process.env.TEST_DATABASE_NAME = database;
   process.env.TEST_REDIS_URL = redis.url;
   process.env.TEST_REDIS_PREFIX = `test:${runId}:`;
-  (globalThis as Record<string, unknown>).__shutterBackends = { pg, redis } satisfies { pg: PostgresHandle; redis: RedisHandle };
+  process.env.TEST_S3_ENDPOINT = s3.endpoint;
+  process.env.TEST_S3_REGION = s3.region;
+  process.env.TEST_S3_BUCKET = s3.bucket;
+  process.env.TEST_S3_ACCESS_KEY_ID = s3.accessKeyId;
+  process.env.TEST_S3_SECRET_ACCESS_KEY = s3.secretAccessKey;
+  process.env.TEST_S3_DIR = path.join(REPO_ROOT, '.data/test-s3', runId);
+  (globalThis as Record<string, unknown>).__shutterBackends = { pg, redis, s3 } satisfies { pg: PostgresHandle; redis: RedisHandle; s3: LocalS3 };
 }
 
 /** Every service's `src/migrations/index.ts` exports `schema` and `migrations`. */

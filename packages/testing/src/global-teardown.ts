@@ -1,9 +1,11 @@
+import * as fs from 'node:fs';
 import Redis from 'ioredis';
 import { dropDatabase, type PostgresHandle, type RedisHandle } from './backends';
+import type { LocalS3 } from './s3';
 
 /** Drops this run's database and deletes its Redis keys; stops what global-setup started. */
 export default async function globalTeardown(): Promise<void> {
-  const handles = (globalThis as Record<string, unknown>).__shutterBackends as { pg: PostgresHandle; redis: RedisHandle } | undefined;
+  const handles = (globalThis as Record<string, unknown>).__shutterBackends as { pg: PostgresHandle; redis: RedisHandle; s3?: LocalS3 } | undefined;
   if (!handles) return;
   const prefix = process.env.TEST_REDIS_PREFIX;
   if (prefix && !handles.redis.started) {
@@ -18,5 +20,7 @@ export default async function globalTeardown(): Promise<void> {
   }
   if (process.env.KEEP_TEST_DB !== '1') await dropDatabase(handles.pg.adminUrl, process.env.TEST_DATABASE_NAME ?? '').catch(() => undefined);
   await handles.redis.stop();
+  await handles.s3?.stop();
+  if (process.env.TEST_S3_DIR) fs.rmSync(process.env.TEST_S3_DIR, { recursive: true, force: true });
   await handles.pg.stop();
 }

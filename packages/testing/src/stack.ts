@@ -43,6 +43,20 @@ export function testEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   };
 }
 
+/** This run's local S3 (global-setup) as the S3_* variables content reads. */
+function s3Env(): Record<string, string> {
+  const e = process.env;
+  if (!e.TEST_S3_ENDPOINT) return {};
+  return {
+    S3_ENDPOINT: e.TEST_S3_ENDPOINT,
+    S3_REGION: e.TEST_S3_REGION ?? 'us-east-1',
+    S3_BUCKET: e.TEST_S3_BUCKET ?? 'shutter-media',
+    S3_ACCESS_KEY_ID: e.TEST_S3_ACCESS_KEY_ID ?? '',
+    S3_SECRET_ACCESS_KEY: e.TEST_S3_SECRET_ACCESS_KEY ?? '',
+    S3_FORCE_PATH_STYLE: 'true',
+  };
+}
+
 export interface StartedGateway {
   app: FastifyInstance;
   url: string;
