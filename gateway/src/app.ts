@@ -15,6 +15,7 @@ import { ErrorBody } from './schemas/common';
 import { mediaUnavailable } from './media';
 import { createProfileExtras } from './profile-extras';
 import rootRoutes from './routes/root';
+import followsRoutes from './routes/follows';
 import usersRoutes from './routes/users';
 
 export interface AppDeps {
@@ -88,6 +89,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(rootRoutes, { config, clients, redis, verifier });
   const routeDeps = { clients, media: mediaUnavailable, profiles: createProfileExtras(clients) };
   await app.register(usersRoutes, routeDeps);
+  await app.register(followsRoutes, routeDeps);
   return app;
 }
 

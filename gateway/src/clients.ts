@@ -1,4 +1,4 @@
-import { identity } from '@shutter/proto';
+import { identity, socialgraph } from '@shutter/proto';
 import { createClient, type Metrics } from '@shutter/kit';
 import type { GatewayConfig } from './config';
 
@@ -10,6 +10,11 @@ export function createServiceClients(config: GatewayConfig, metrics?: Metrics) {
       ...opts,
       service: 'identity',
       idempotent: ['getUser', 'batchGetUsers', 'searchUsers', 'getPublicKeys'],
+    }),
+    socialGraph: createClient(socialgraph.SocialGraphServiceService, config.SOCIAL_GRAPH_ADDR, {
+      ...opts,
+      service: 'social-graph',
+      idempotent: ['listFollows', 'batchRelationships', 'batchCounts', 'getProfileGraph'],
     }),
   };
 }

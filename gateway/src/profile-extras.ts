@@ -1,14 +1,27 @@
 import type { ServiceClients } from './clients';
 import type { ProfileExtras } from './profiles';
 
+const FOLLOW_STATUSES = ['none', 'pending', 'agree'] as const;
+
 /**
  * Relationship and counts for a profile. Identity alone knows none of them: social-graph and
  * content fill them in (one call per service, in parallel with identity's).
  */
-export function createProfileExtras(_clients: ServiceClients): ProfileExtras {
+export function createProfileExtras(clients: ServiceClients): ProfileExtras {
   return {
-    async extras() {
-      return { is_following: false, follow_status: 'none', follows_id: null, follower_count: 0, following_count: 0, post_count: 0 };
+    async extras(userId, opts) {
+      // social-graph: the caller's relationship to the user and the user's agree counts, one call.
+      const graph = await clients.socialGraph.getProfileGraph({ userId }, opts);
+      const status = graph.relationship?.outgoingStatus || 'none';
+      const followStatus = FOLLOW_STATUSES.find((s) => s === status) ?? 'none';
+      return {
+        is_following: followStatus === 'agree',
+        follow_status: followStatus,
+        follows_id: graph.relationship?.outgoingFollowsId || null,
+        follower_count: graph.counts?.followerCount ?? 0,
+        following_count: graph.counts?.followingCount ?? 0,
+        post_count: 0,
+      };
     },
   };
 }

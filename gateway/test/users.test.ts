@@ -7,7 +7,8 @@ let stack: Stack;
 let api: ApiClient;
 
 beforeAll(async () => {
-  stack = await startStack({ only: ['identity'] });
+  // Every service: a profile (GET /api/users/{id}) joins identity with social-graph's (and content's) parts.
+  stack = await startStack();
   api = apiClient(stack.url);
 });
 afterAll(() => stack?.stop());

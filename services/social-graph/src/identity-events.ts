@@ -1,0 +1,39 @@
+import { events } from '@shutter/proto';
+import { createEventConsumer, type Knex, type Logger, type Redis } from '@shutter/kit';
+import type { FollowsRepository } from './follows-repository';
+import type { FollowsService } from './follows-service';
+import type { UserDirectory } from './user-directory';
+
+export const CONSUMER_GROUP = 'social-graph';
+
+/**
+ * Identity's user events: each one invalidates the cached user; a switch from private to public
+ * accepts every pending request; disable/enable keep the `disabled_users` read model that
+ * follow lists filter on.
+ */
+export function createIdentityEventsConsumer(deps: { db: Knex; redis: Redis; log: Logger; users: UserDirectory; follows: FollowsRepository; service: FollowsService }) {
+  const { users, follows, service, log } = deps;
+  return createEventConsumer({
+    db: deps.db,
+    redis: deps.redis,
+    log: deps.log,
+    group: CONSUMER_GROUP,
+    types: ['user.updated', 'user.disabled', 'user.enabled'],
+    async handle(event, trx) {
+      if (event.type === 'user.updated') {
+        const msg = events.UserUpdated.decode(event.payload);
+        // Before the accept-all: requests arriving from now on read identity, not the cache.
+        await users.invalidate(msg.userId);
+        if (!msg.wasPublic && msg.isPublic) {
+          const accepted = await service.acceptAllPending(trx, msg.userId);
+          if (accepted > 0) log.info({ userId: msg.userId, accepted }, 'account went public: pending requests accepted');
+        }
+        return;
+      }
+      const msg = events.UserStatusChanged.decode(event.payload);
+      await users.invalidate(msg.userId);
+      if (event.type === 'user.disabled') await follows.markDisabled(trx, msg.userId);
+      else await follows.markEnabled(trx, msg.userId);
+    },
+  });
+}

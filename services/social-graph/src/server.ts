@@ -1,0 +1,47 @@
+import { socialgraph } from '@shutter/proto';
+import { createDb, createGrpcServer, createOutboxRelay, createRedis, type Logger, type Metrics } from '@shutter/kit';
+import type { SocialGraphConfig } from './config';
+import { createFollowsRepository } from './follows-repository';
+import { createFollowsService } from './follows-service';
+import { createIdentityEventsConsumer } from './identity-events';
+import { schema } from './migrations';
+import { createSocialGraphHandlers } from './socialgraph-handlers';
+import { createIdentityClient, createUserDirectory } from './user-directory';
+
+export { schema, migrations } from './migrations';
+
+/**
+ * Builds the social-graph service: its pool, Redis, identity client, gRPC server, outbox relay
+ * and identity-events consumer. Nothing listens until `start`; `stop` closes in order.
+ */
+export function createSocialGraphService(config: SocialGraphConfig, logger: Logger, metrics: Metrics) {
+  const db = createDb({ url: config.DATABASE_URL, schema, poolMax: config.DATABASE_POOL_MAX });
+  const redis = createRedis(config.REDIS_URL, config.REDIS_KEY_PREFIX);
+  const identity = createIdentityClient(config.IDENTITY_ADDR, config.IDENTITY_DEADLINE_MS, metrics);
+  const users = createUserDirectory({ identity, redis, ttlSeconds: config.USER_CACHE_TTL_SECONDS, log: logger });
+  const follows = createFollowsRepository(db);
+  const service = createFollowsService({ db, follows, users });
+  const grpc = createGrpcServer({ logger, metrics });
+  grpc.add(socialgraph.SocialGraphServiceService, createSocialGraphHandlers({ service, follows }));
+  const relay = createOutboxRelay({ db, schema, redis, log: logger });
+  const consumer = createIdentityEventsConsumer({ db, redis, log: logger, users, follows, service });
+
+  return {
+    db,
+    redis,
+    async start(addr: string): Promise<number> {
+      relay.start();
+      consumer.start();
+      return grpc.listen(addr);
+    },
+    ready: async () => (await db.raw('select 1'), (await redis.ping()) === 'PONG'),
+    async stop(timeoutMs: number): Promise<void> {
+      await grpc.shutdown(timeoutMs);
+      await consumer.stop();
+      await relay.stop();
+      identity.close();
+      await redis.quit();
+      await db.destroy();
+    },
+  };
+}
