@@ -96,7 +96,8 @@ export function createGrpcServer(opts: { logger: Logger; metrics: Metrics }): Gr
           const st = toStatusObject(err, ctx, method);
           finish(st.code ?? grpc.status.INTERNAL);
           if (callback) callback(st, null);
-          else call.destroy(Object.assign(new Error(st.details), st));
+          // grpc-js sends a stream's status from its own 'error' listener; destroy() would send none.
+          else call.emit('error', Object.assign(new Error(st.details), st));
         },
       );
     };
