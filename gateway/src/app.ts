@@ -14,6 +14,7 @@ import { buildValidator, describeValidationError } from './plugins/validation';
 import { ErrorBody } from './schemas/common';
 import { mediaUnavailable } from './media';
 import { createProfileExtras } from './profile-extras';
+import eventsRoutes from './routes/events';
 import rootRoutes from './routes/root';
 import followsRoutes from './routes/follows';
 import usersRoutes from './routes/users';
@@ -89,6 +90,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(rootRoutes, { config, clients, redis, verifier });
   const routeDeps = { clients, media: mediaUnavailable, profiles: createProfileExtras(clients) };
   await app.register(usersRoutes, routeDeps);
+  await app.register(eventsRoutes, { ...routeDeps, redis, logger, pingMs: config.EVENTS_PING_MS });
   await app.register(followsRoutes, routeDeps);
   return app;
 }

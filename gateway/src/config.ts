@@ -23,6 +23,8 @@ export const gatewayConfigShape = {
   /** Requests per caller (user, or IP before sign-in) per window, across all gateway processes. */
   RATE_LIMIT_MAX: env.int(600),
   RATE_LIMIT_WINDOW_MS: env.int(60_000),
+  /** Interval of the `: ping` comment on /api/events/stream (keeps proxies from closing it idle). */
+  EVENTS_PING_MS: env.int(15_000),
   SHUTDOWN_TIMEOUT_MS: env.int(10000),
 };
 

@@ -2,3 +2,4 @@
 export * as identity from './gen/shutter/identity/v1/identity';
 export * as events from './gen/shutter/events/v1/events';
 export * as socialgraph from './gen/shutter/socialgraph/v1/socialgraph';
+export * as notification from './gen/shutter/notification/v1/notification';

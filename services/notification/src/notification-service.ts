@@ -1,0 +1,94 @@
+import { isUuid, notFound, unauthenticated, validationFailed, type CallContext, type Handlers, type Knex, type Logger } from '@shutter/kit';
+import type { notification } from '@shutter/proto';
+import type { ActorDirectory } from './actors';
+import { toProtoEvent } from './events-presenter';
+import type { ActorSnapshot, NotificationsRepository, UnreadState } from './notifications-repository';
+import type { UnreadCounter } from './unread-counter';
+
+export interface NotificationDeps {
+  db: Knex;
+  repo: NotificationsRepository;
+  actors: ActorDirectory;
+  unread: UnreadCounter;
+  log: Logger;
+}
+
+const MAX_PAGE = 100;
+const MAX_REPLAY = 500;
+
+function requireCaller(ctx: CallContext): string {
+  if (!ctx.userId) throw unauthenticated('Not authenticated');
+  return ctx.userId;
+}
+
+export function createNotificationHandlers(deps: NotificationDeps): Handlers<typeof notification.NotificationServiceService> {
+  const { db, repo, unread } = deps;
+
+  /** Actors as identity knows them now (one batch call); on failure, the stored snapshots. */
+  async function currentActors(ids: string[], ctx: CallContext): Promise<Map<string, ActorSnapshot>> {
+    if (ids.length === 0) return new Map();
+    try {
+      return await deps.actors.get(ids, ctx.requestId);
+    } catch (err) {
+      ctx.log.warn({ err }, 'identity unavailable: events served with their stored actors');
+      return new Map();
+    }
+  }
+
+  /** Runs a change of read state, then publishes the new count once it is committed. */
+  async function changeReadState<T>(userId: string, work: (trx: Knex.Transaction) => Promise<{ result: T; state?: UnreadState }>): Promise<{ result: T; count: number }> {
+    const { result, state } = await db.transaction(work);
+    if (!state) return { result, count: await unread.get(userId) };
+    await unread.committed(userId, state);
+    return { result, count: state.count };
+  }
+
+  return {
+    async listEvents(req, ctx) {
+      const userId = requireCaller(ctx);
+      const page = req.page || 1;
+      if (page < 1) throw validationFailed('page', 'page must be at least 1');
+      if (req.limit < 0) throw validationFailed('limit', 'limit must be at least 1');
+      const limit = Math.min(req.limit || 10, MAX_PAGE);
+      const { rows, total } = await repo.list(userId, (page - 1) * limit, limit);
+      const actors = await currentActors(rows.map((r) => r.actor_id), ctx);
+      return { events: rows.map((r) => toProtoEvent(r, actors.get(r.actor_id))), totalItems: total };
+    },
+
+    async listEventsAfter(req, ctx) {
+      const userId = requireCaller(ctx);
+      if (!isUuid(req.afterEventId)) throw validationFailed('after_event_id', 'Last-Event-ID must be an event id (a UUID)');
+      const limit = Math.min(Math.max(req.limit || MAX_REPLAY, 1), MAX_REPLAY);
+      const rows = await repo.listAfter(userId, req.afterEventId.toLowerCase(), limit + 1);
+      const page = rows.slice(0, limit);
+      const actors = await currentActors(page.map((r) => r.actor_id), ctx);
+      return { events: page.map((r) => toProtoEvent(r, actors.get(r.actor_id))), hasMore: rows.length > limit };
+    },
+
+    async markRead(req, ctx) {
+      const userId = requireCaller(ctx);
+      if (!isUuid(req.eventId)) throw validationFailed('event_id', 'event_id must be a UUID');
+      const eventId = req.eventId.toLowerCase();
+      const { count } = await changeReadState(userId, async (trx) => {
+        const outcome = await repo.markRead(trx, userId, eventId);
+        // Another user's event is as unknown as a missing one.
+        if (outcome === 'missing') throw notFound('Event not found.');
+        return { result: outcome, state: outcome === 'marked' ? await repo.addUnread(trx, userId, -1) : undefined };
+      });
+      return { eventId, unreadCount: count };
+    },
+
+    async markAllRead(_req, ctx) {
+      const userId = requireCaller(ctx);
+      const { result, count } = await changeReadState(userId, async (trx) => {
+        const marked = await repo.markAllRead(trx, userId);
+        return { result: marked, state: marked > 0 ? await repo.addUnread(trx, userId, -marked) : undefined };
+      });
+      return { marked: result, unreadCount: count };
+    },
+
+    async getUnreadCount(_req, ctx) {
+      return { count: await unread.get(requireCaller(ctx)) };
+    },
+  };
+}

@@ -1,0 +1,13 @@
+import { createMetrics } from '@shutter/kit';
+import type { StartContext, StartedService } from '@shutter/testing';
+import { loadNotificationConfig } from '../src/config';
+import { createNotificationService } from '../src/server';
+
+/** Starts notification on a free port against this run's database (migrated by global-setup). */
+export async function start(ctx: StartContext): Promise<StartedService> {
+  const service = createNotificationService(loadNotificationConfig(ctx.env), ctx.logger, createMetrics('notification'), {
+    consumerTuning: { blockMs: 200, claimIdleMs: 1000, claimEveryMs: 500, maxBackoffMs: 500 },
+  });
+  const port = await service.start('127.0.0.1:0');
+  return { addrVar: 'NOTIFICATION_ADDR', addr: `127.0.0.1:${port}`, stop: () => service.stop(1000) };
+}
