@@ -1,9 +1,14 @@
-import { apiClient, startStack, unique, type Stack } from '@shutter/testing';
+import { apiClient, startStack, testBackends, unique, type Stack } from '@shutter/testing';
 
 let stack: Stack;
 
 beforeAll(async () => {
-  stack = await startStack({ only: ['identity'], extraEnv: { RATE_LIMIT_MAX: '5', RATE_LIMIT_WINDOW_MS: '60000' } });
+  stack = await startStack({ only: ['identity'], extraEnv: {
+      RATE_LIMIT_MAX: '5',
+      RATE_LIMIT_WINDOW_MS: '60000',
+      // Its own key space: other test files share 127.0.0.1's per-IP window.
+      REDIS_KEY_PREFIX: `${testBackends().redisPrefix}${unique('rl')}:`,
+    } });
 });
 afterAll(() => stack?.stop());
 
@@ -15,7 +20,6 @@ describe('per-caller rate limit', () => {
       const res = await api.post('/api/users/register', { email: `${name}@example.com`, username: name, password: 'password-1' });
       return res.body.data.token as string;
     };
-    // Registration is limited per IP: use one call each, then switch to per-user counting.
     const a = await signup();
     const b = await signup();
     const first = await api.get('/api/users/me', { token: a });
