@@ -1,0 +1,128 @@
+import { createClient, createLogger, createMetrics, createOutboxRelay, enqueueEvent, migrate, newId, outboxMigration, type Knex, type Redis } from '@shutter/kit';
+import { events, notification } from '@shutter/proto';
+import { startStack, testDb, testEnv, testRedis, unique, waitFor, type Stack } from '@shutter/testing';
+import { loadNotificationConfig } from '../src/config';
+import { createNotificationService, type NotificationService } from '../src/server';
+
+/*
+ * The service on its own stream, fed by a real producer: a test schema with the kit outbox and
+ * relay, exactly as social-graph and content publish their events.
+ */
+
+const logger = createLogger('test', process.env.TEST_LOG_LEVEL ?? 'silent');
+let stack: Stack;
+let producer: { db: Knex; schema: string };
+let redis: Redis;
+
+beforeAll(async () => {
+  stack = await startStack({ only: ['identity'] });
+  const schema = unique('producer_');
+  producer = { db: testDb(schema), schema };
+  await migrate(producer.db, schema, [outboxMigration]);
+  redis = testRedis();
+});
+afterAll(async () => {
+  await producer?.db.destroy();
+  await redis?.quit();
+  await stack?.stop();
+});
+
+async function register(): Promise<{ id: string; username: string }> {
+  const name = unique('n');
+  const res = await fetch(`${stack.url}/api/users/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: `${name}@example.com`, username: name, password: 'correct horse' }),
+  });
+  const body = (await res.json()) as { data: { user: { user_id: string; username: string } } };
+  return { id: body.data.user.user_id, username: body.data.user.username };
+}
+
+function startService(stream: string, env: Record<string, string> = {}) {
+  const config = loadNotificationConfig(testEnv({ ...stack.env, EVENTS_STREAM: stream, ...env } as Record<string, string>));
+  const service = createNotificationService(config, logger, createMetrics('notification'), {
+    consumerTuning: { blockMs: 100, claimIdleMs: 300, claimEveryMs: 100, maxBackoffMs: 200 },
+  });
+  return service;
+}
+
+async function running(service: NotificationService) {
+  const port = await service.start('127.0.0.1:0');
+  const client = createClient(notification.NotificationServiceService, `127.0.0.1:${port}`, { service: 'notification' });
+  return { client, stop: async () => (client.close(), await service.stop(500)) };
+}
+
+const likeEvent = (postAuthorId: string, userId: string) => {
+  const postId = newId();
+  return { type: 'post.liked', key: postId, payload: events.PostLikeChanged.encode({ postId, postAuthorId, userId }).finish() };
+};
+
+describe('notification service', () => {
+  it('notifications produced while it is stopped all arrive after it starts again', async () => {
+    const stream = unique('events_');
+    const relay = createOutboxRelay({ db: producer.db, schema: producer.schema, redis, stream, log: logger, pollMs: 50 });
+    relay.start();
+    const [author, fan] = [await register(), await register()];
+    try {
+      const first = await running(startService(stream));
+      await producer.db.transaction((trx) => enqueueEvent(trx, likeEvent(author.id, fan.id)));
+      await waitFor(async () => (await first.client.getUnreadCount({}, { userId: author.id })).count === 1);
+      await first.stop();
+
+      // Stopped: the producer goes on.
+      for (let i = 0; i < 5; i++) await producer.db.transaction((trx) => enqueueEvent(trx, likeEvent(author.id, fan.id)));
+      await relay.flush();
+
+      const second = await running(startService(stream));
+      try {
+        await waitFor(async () => (await second.client.getUnreadCount({}, { userId: author.id })).count === 6);
+        const listed = await second.client.listEvents({ page: 1, limit: 10 }, { userId: author.id });
+        expect(listed.totalItems).toBe(6);
+        expect(listed.events.every((e) => e.type === 'like' && e.actor?.username === fan.username && e.message === `${fan.username} liked your post`)).toBe(true);
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      await relay.stop();
+    }
+  });
+
+  it('loses nothing while identity is down: the actor is filled in when it answers again', async () => {
+    const stream = unique('events_');
+    const [author, fan] = [await register(), await register()];
+    const postId = newId();
+    await redis.xadd(stream, '*', 'id', newId(), 'type', 'post.liked', 'key', postId, 'payload', Buffer.from(events.PostLikeChanged.encode({ postId, postAuthorId: author.id, userId: fan.id }).finish()), 'source', 'test');
+    // identity unreachable for the consumer's lookup at creation
+    const offline = await running(startService(stream, { IDENTITY_ADDR: '127.0.0.1:1', GRPC_DEADLINE_MS: '300' }));
+    try {
+      const listed = await waitFor(async () => {
+        const res = await offline.client.listEvents({ page: 1, limit: 10 }, { userId: author.id });
+        return res.totalItems === 1 ? res : null;
+      });
+      expect(listed.events[0]).toMatchObject({ type: 'like', message: 'Someone liked your post', actor: { userId: fan.id, username: '' } });
+    } finally {
+      await offline.stop();
+    }
+    const online = await running(startService(unique('events_')));
+    try {
+      const res = await online.client.listEvents({ page: 1, limit: 10 }, { userId: author.id });
+      expect(res.events[0]).toMatchObject({ message: `${fan.username} liked your post`, actor: { userId: fan.id, username: fan.username } });
+    } finally {
+      await online.stop();
+    }
+  });
+
+  it('answers gRPC statuses for bad requests', async () => {
+    const svc = await running(startService(unique('events_')));
+    try {
+      const user = newId();
+      await expect(svc.client.markRead({ eventId: newId() }, { userId: user })).rejects.toMatchObject({ code: 5 }); // NOT_FOUND
+      await expect(svc.client.markRead({ eventId: 'nope' }, { userId: user })).rejects.toMatchObject({ code: 3 }); // INVALID_ARGUMENT
+      await expect(svc.client.listEventsAfter({ afterEventId: 'nope', limit: 10 }, { userId: user })).rejects.toMatchObject({ code: 3 });
+      await expect(svc.client.getUnreadCount({})).rejects.toMatchObject({ code: 16 }); // UNAUTHENTICATED
+      expect(await svc.client.markAllRead({}, { userId: user })).toEqual({ marked: 0, unreadCount: 0 });
+    } finally {
+      await svc.stop();
+    }
+  });
+});
