@@ -28,7 +28,7 @@ export class Output {
     if (opts.prettyJson) {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { prettyFactory } = require('pino-pretty') as { prettyFactory(o: object): (line: string) => string };
-      this.pretty = prettyFactory({ colorize: opts.tty, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,service,name' });
+      this.pretty = prettyFactory({ colorize: opts.tty, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,service,name', singleLine: true });
     }
   }
 
