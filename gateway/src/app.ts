@@ -12,11 +12,13 @@ import docsPlugin from './plugins/docs';
 import rateLimitPlugin from './plugins/rate-limit';
 import { buildValidator, describeValidationError } from './plugins/validation';
 import { ErrorBody } from './schemas/common';
-import { mediaUnavailable } from './media';
+import { createMedia } from './media';
 import { createProfileExtras } from './profile-extras';
 import eventsRoutes from './routes/events';
 import rootRoutes from './routes/root';
 import followsRoutes from './routes/follows';
+import mediaRoutes from './routes/media';
+import postsRoutes from './routes/posts';
 import usersRoutes from './routes/users';
 
 export interface AppDeps {
@@ -88,10 +90,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(authPlugin, { verifier });
   await app.register(rateLimitPlugin, { redis, max: config.RATE_LIMIT_MAX, windowMs: config.RATE_LIMIT_WINDOW_MS });
   await app.register(rootRoutes, { config, clients, redis, verifier });
-  const routeDeps = { clients, media: mediaUnavailable, profiles: createProfileExtras(clients) };
+  const routeDeps = { clients, media: createMedia(clients.content), profiles: createProfileExtras(clients) };
   await app.register(usersRoutes, routeDeps);
   await app.register(eventsRoutes, { ...routeDeps, redis, logger, pingMs: config.EVENTS_PING_MS });
   await app.register(followsRoutes, routeDeps);
+  await app.register(postsRoutes, routeDeps);
+  await app.register(mediaRoutes, routeDeps);
   return app;
 }
 

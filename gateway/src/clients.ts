@@ -1,4 +1,4 @@
-import { identity, notification, socialgraph } from '@shutter/proto';
+import { content, identity, notification, socialgraph } from '@shutter/proto';
 import { createClient, type Metrics } from '@shutter/kit';
 import type { GatewayConfig } from './config';
 
@@ -15,6 +15,11 @@ export function createServiceClients(config: GatewayConfig, metrics?: Metrics) {
       ...opts,
       service: 'social-graph',
       idempotent: ['listFollows', 'batchRelationships', 'batchCounts', 'getProfileGraph'],
+    }),
+    content: createClient(content.ContentServiceService, config.CONTENT_ADDR, {
+      ...opts,
+      service: 'content',
+      idempotent: ['getPost', 'listPosts', 'listComments', 'countPosts', 'signMediaUrls'],
     }),
     notification: createClient(notification.NotificationServiceService, config.NOTIFICATION_ADDR, {
       ...opts,

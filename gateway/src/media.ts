@@ -1,25 +1,124 @@
 import type { Readable } from 'node:stream';
+import { content } from '@shutter/proto';
 import type { CallOptions } from '@shutter/kit';
+import type { ServiceClients } from './clients';
 import type { MediaUrls } from './presenters/users';
 import { HttpError } from './errors';
 
-/** Media as the gateway needs it: URLs per response, profile images (uploaded or by media id). */
+/** Media as the gateway needs it: URLs per response, streamed uploads, media ids put to use. */
 export interface Media extends MediaUrls {
   /** Streams an uploaded file to content; answers its media id. */
   upload(file: { stream: Readable; filename: string; mimetype: string }, opts: CallOptions): Promise<string>;
   /** Uses a media id (once, by its owner) as a profile image; answers the object key. */
   claimProfileImage(mediaId: string, opts: CallOptions): Promise<string>;
+  /** Deletes the caller's unused media (the files of a multipart request that failed). */
+  discard(mediaIds: string[], opts: CallOptions): Promise<void>;
 }
 
-/** Until content serves media: uploads answer 503; stored keys have no URL. */
-export const mediaUnavailable: Media = {
-  async url(key) {
-    return key;
-  },
-  async upload() {
-    throw new HttpError(503, 'Media uploads are unavailable.', 'service_unavailable');
-  },
-  async claimProfileImage() {
-    throw new HttpError(503, 'Media uploads are unavailable.', 'service_unavailable');
-  },
-};
+/** An upload may be slow (a phone on a poor network): one file gets this long. */
+export const UPLOAD_DEADLINE_MS = 10 * 60_000;
+const MAX_CACHED_URLS = 50_000;
+
+export const fileTooLarge = () => new HttpError(413, 'File is too large (at most 20 MiB).', 'payload_too_large');
+
+/**
+ * Content owns media; the gateway never buffers a file and holds no S3 credentials.
+ *
+ * - `upload` streams a file part to content over gRPC client streaming (header, then chunks as
+ *   busboy yields them, with flow control), so memory stays at a few chunks per upload.
+ * - `url` asks content for download URLs, batched: every key asked for in the same turn of the
+ *   event loop (a page of users) goes in one SignMediaUrls call. A URL is kept until content's
+ *   `reusable_until`, so it is still valid for S3_PRESIGN_TTL whenever it is handed out.
+ */
+export function createMedia(client: ServiceClients['content']): Media {
+  const cache = new Map<string, { url: string; until: number }>();
+  let batch: Map<string, Array<{ resolve: (url: string) => void; reject: (err: unknown) => void }>> | null = null;
+
+  async function flush(waiting: NonNullable<typeof batch>): Promise<void> {
+    try {
+      const res = await client.signMediaUrls({ keys: [...waiting.keys()] });
+      for (const u of res.urls) {
+        if (cache.size >= MAX_CACHED_URLS) cache.delete(cache.keys().next().value as string);
+        cache.set(u.key, { url: u.url, until: u.reusableUntil?.getTime() ?? 0 });
+        for (const w of waiting.get(u.key) ?? []) w.resolve(u.url);
+        waiting.delete(u.key);
+      }
+      for (const ws of waiting.values()) for (const w of ws) w.reject(new Error('no URL for a media key'));
+    } catch (err) {
+      for (const ws of waiting.values()) for (const w of ws) w.reject(err);
+    }
+  }
+
+  return {
+    url(key) {
+      const hit = cache.get(key);
+      if (hit && hit.until > Date.now()) return Promise.resolve(hit.url);
+      return new Promise((resolve, reject) => {
+        if (!batch) {
+          const waiting = new Map<string, Array<{ resolve: (url: string) => void; reject: (err: unknown) => void }>>();
+          batch = waiting;
+          setImmediate(() => {
+            batch = null;
+            void flush(waiting);
+          });
+        }
+        const list = batch.get(key) ?? [];
+        list.push({ resolve, reject });
+        batch.set(key, list);
+      });
+    },
+
+    upload(file, opts) {
+      const def = content.ContentServiceService.uploadMedia;
+      return new Promise<string>((resolve, reject) => {
+        const { stream } = file;
+        let settled = false;
+        const settle = (err: unknown, mediaId?: string) => {
+          if (settled) return;
+          settled = true;
+          if (err) {
+            // Read the rest of the part so the multipart parser reaches the next one.
+            stream.resume();
+            reject(err);
+          } else resolve(mediaId!);
+        };
+        const call = client.raw.makeClientStreamRequest(
+          def.path,
+          def.requestSerialize,
+          def.responseDeserialize,
+          client.metadata(opts),
+          { deadline: client.deadline({ deadlineMs: UPLOAD_DEADLINE_MS }) },
+          (err, res) => settle(err, res?.mediaId),
+        );
+        call.write({ header: { filename: file.filename.slice(0, 255), declaredContentType: file.mimetype.slice(0, 255) } });
+        stream.on('data', (chunk: Buffer) => {
+          if (settled) return;
+          if (!call.write({ data: chunk })) {
+            stream.pause();
+            call.once('drain', () => stream.resume());
+          }
+        });
+        // busboy stops a file at 20 MiB (+1 byte) and says so: content must not keep a part of it.
+        stream.once('limit', () => {
+          call.cancel();
+          settle(fileTooLarge());
+        });
+        stream.once('error', (err) => {
+          call.cancel();
+          settle(err);
+        });
+        stream.once('end', () => {
+          if (!settled) call.end();
+        });
+      });
+    },
+
+    async claimProfileImage(mediaId, opts) {
+      return (await client.claimProfileImage({ mediaId }, opts)).key;
+    },
+
+    async discard(mediaIds, opts) {
+      if (mediaIds.length) await client.discardMedia({ mediaIds }, opts);
+    },
+  };
+}

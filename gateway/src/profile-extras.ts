@@ -11,7 +11,8 @@ export function createProfileExtras(clients: ServiceClients): ProfileExtras {
   return {
     async extras(userId, opts) {
       // social-graph: the caller's relationship to the user and the user's agree counts, one call.
-      const graph = await clients.socialGraph.getProfileGraph({ userId }, opts);
+      // content: the user's post count.
+      const [graph, posts] = await Promise.all([clients.socialGraph.getProfileGraph({ userId }, opts), clients.content.countPosts({ userIds: [userId] }, opts)]);
       const status = graph.relationship?.outgoingStatus || 'none';
       const followStatus = FOLLOW_STATUSES.find((s) => s === status) ?? 'none';
       return {
@@ -20,7 +21,7 @@ export function createProfileExtras(clients: ServiceClients): ProfileExtras {
         follows_id: graph.relationship?.outgoingFollowsId || null,
         follower_count: graph.counts?.followerCount ?? 0,
         following_count: graph.counts?.followingCount ?? 0,
-        post_count: 0,
+        post_count: posts.counts[0]?.postCount ?? 0,
       };
     },
   };

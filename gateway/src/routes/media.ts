@@ -1,0 +1,35 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { grpcOpts, type RouteDeps } from './deps';
+import { Ok, errorResponses, ok } from '../schemas/common';
+import { MediaUpload } from '../schemas/posts';
+
+/** Direct uploads (API.md): a presigned S3 POST; the media id is then named in a post or profile. */
+const mediaRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { clients }) => {
+  app.post('/api/media/uploads', {
+    schema: {
+      tags: ['media'],
+      summary: 'Start a direct upload: a presigned S3 POST (10-minute expiry; type and size enforced by its policy)',
+      description:
+        'POST the returned `fields` and then the file (form field `file`) to `url`. Then name `media_id` in `POST /api/posts` (`media_ids`) or `PATCH /api/users/` (`profile_image_media_id`): usable once, by its owner, after the object exists.',
+      security: [{ bearer: [] }],
+      body: Type.Object({
+        content_type: Type.String({ minLength: 1, maxLength: 100, description: 'image/jpeg, image/png or image/webp (else 415)' }),
+        size_bytes: Type.Integer({ minimum: 1, description: 'at most 20 MiB = 20971520 (else 413)' }),
+      }),
+      response: { 201: Ok(MediaUpload), ...errorResponses(401, 413, 415, 422) },
+    },
+    handler: async (req, reply) => {
+      const res = await clients.content.createMediaUpload({ contentType: req.body.content_type, sizeBytes: req.body.size_bytes }, grpcOpts(req));
+      return reply.code(201).send(
+        ok({
+          media_id: res.mediaId,
+          upload: { method: res.method, url: res.url, fields: res.fields },
+          expires_at: (res.expiresAt ?? new Date(0)).toISOString(),
+        }),
+      );
+    },
+  });
+};
+
+export default mediaRoutes;

@@ -1,0 +1,86 @@
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { unique, waitFor, type ApiClient, type ApiResponse, type Stack } from '@shutter/testing';
+import { png } from './media-fixtures';
+
+/** Helpers of the posts and media API tests: users in every relationship, posts, the bucket. */
+
+export interface TestUser {
+  token: string;
+  id: string;
+  username: string;
+}
+
+export function postsHelpers(api: ApiClient, stack: () => Stack) {
+  async function register(opts: { public?: boolean } = {}): Promise<TestUser> {
+    const name = unique('p');
+    const res = await api.post('/api/users/register', { email: `${name}@example.com`, username: name, password: 'correct horse' });
+    expect(res.status).toBe(201);
+    const user = { token: res.body.data.token as string, id: res.body.data.user.user_id as string, username: name };
+    if (opts.public) expect((await api.patch('/api/users/', { is_public: true }, { token: user.token })).status).toBe(200);
+    return user;
+  }
+
+  async function adminToken(): Promise<string> {
+    const env = stack().env;
+    const res = await api.post('/api/users/login', { email: env.ADMIN_EMAIL, password: env.ADMIN_PASSWORD });
+    expect(res.status).toBe(200);
+    return res.body.data.token;
+  }
+
+  /** `follower` follows `followee` with an agree edge (accepted if the followee is private). */
+  async function follow(follower: TestUser, followee: TestUser): Promise<string> {
+    const req = await api.post(`/api/follows/request/${followee.id}`, undefined, { token: follower.token });
+    expect([200, 201]).toContain(req.status);
+    const followsId = req.body.data.follows_id as string;
+    if (req.body.data.status === 'pending') {
+      const agreed = await api.post(`/api/follows/${followsId}`, { status: 'agree' }, { token: followee.token });
+      expect(agreed.status).toBe(200);
+    }
+    return followsId;
+  }
+
+  /** A multipart post with the given images (default: one PNG). */
+  async function postMultipart(user: TestUser, content = 'a post', images: Array<{ bytes: Buffer; type?: string; name?: string }> = [{ bytes: png(3, 2) }], headers: Record<string, string> = {}): Promise<ApiResponse> {
+    const form = new FormData();
+    form.append('content', content);
+    images.forEach((im, i) => form.append('images', new Blob([im.bytes], { type: im.type ?? 'image/png' }), im.name ?? `image${i}.png`));
+    return api.post('/api/posts', form, { token: user.token, headers });
+  }
+
+  async function createPost(user: TestUser, content = 'a post'): Promise<string> {
+    const res = await postMultipart(user, content);
+    expect(res.status).toBe(201);
+    return res.body.data.post_id;
+  }
+
+  /** Polls until `user` sees the post with `status` (visibility follows events: milliseconds). */
+  async function waitForPostStatus(user: TestUser, postId: string, status: number, timeoutMs = 2000): Promise<void> {
+    await waitFor(async () => (await api.get(`/api/posts/${postId}`, { token: user.token })).status === status, timeoutMs);
+  }
+
+  return { register, adminToken, follow, postMultipart, createPost, waitForPostStatus };
+}
+
+/** The keys of this run's bucket under a prefix (`media/<user id>/`). */
+export async function listKeys(prefix: string): Promise<string[]> {
+  const e = process.env;
+  const s3 = new S3Client({
+    endpoint: e.TEST_S3_ENDPOINT,
+    region: e.TEST_S3_REGION ?? 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: e.TEST_S3_ACCESS_KEY_ID ?? '', secretAccessKey: e.TEST_S3_SECRET_ACCESS_KEY ?? '' },
+  });
+  try {
+    const res = await s3.send(new ListObjectsV2Command({ Bucket: e.TEST_S3_BUCKET, Prefix: prefix }));
+    return (res.Contents ?? []).map((o) => o.Key ?? '');
+  } finally {
+    s3.destroy();
+  }
+}
+
+export const expectError = (res: ApiResponse, status: number, detail?: string | RegExp) => {
+  expect({ status: res.status, body: res.body }).toMatchObject({ status });
+  expect(typeof res.body.detail).toBe('string');
+  expect(typeof res.body.code).toBe('string');
+  if (detail) expect(res.body.detail).toMatch(detail);
+};

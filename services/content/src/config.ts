@@ -1,0 +1,37 @@
+import { commonConfig, env, loadConfig } from '@shutter/kit';
+import { z } from 'zod';
+
+/** SigV4 presigned URLs live at most 7 days; the signer adds up to 15 minutes (see url-signer.ts). */
+const MAX_PRESIGN_TTL = 7 * 24 * 3600 - 900;
+
+export const contentConfigShape = {
+  ...commonConfig,
+  GRPC_PORT: env.port(50053),
+  METRICS_PORT: env.port(9103),
+  IDENTITY_ADDR: env.str('127.0.0.1:50051'),
+  SOCIAL_GRAPH_ADDR: env.str('127.0.0.1:50052'),
+  /** Deadline of content's own calls to identity and social-graph (read-model fills). */
+  PEER_DEADLINE_MS: env.int(2000),
+  /** S3 API endpoint; unset: AWS S3 in S3_REGION. Clients upload to and download from it directly. */
+  S3_ENDPOINT: env.optionalStr(),
+  S3_REGION: env.str('us-east-1'),
+  S3_BUCKET: env.str('shutter-media'),
+  /** Unset: the SDK's default credential chain (environment, instance role, …). */
+  S3_ACCESS_KEY_ID: env.optionalStr(),
+  S3_SECRET_ACCESS_KEY: env.optionalStr(),
+  S3_FORCE_PATH_STYLE: env.bool(false),
+  /** Public or CDN base URL for downloads (`<base>/<key>`); unset: presigned GET URLs. */
+  S3_PUBLIC_URL: env.optionalStr(),
+  /** Lifetime of presigned image URLs in seconds: at least an hour (API.md). */
+  S3_PRESIGN_TTL: z.coerce.number().int().min(3600).max(MAX_PRESIGN_TTL).default(3600),
+  /** How long an unused media id stays usable; then the sweeper deletes it and its object. */
+  MEDIA_UNUSED_TTL_SECONDS: env.int(24 * 3600),
+  /** How often unused media and expired idempotency keys are swept. */
+  SWEEP_INTERVAL_MS: env.int(5 * 60_000),
+  /** Lifetime of a cached profile (comment authors' `profile` JSON); identity's events clear it sooner. */
+  PROFILE_CACHE_TTL_SECONDS: env.int(300),
+};
+
+export type ContentConfig = Readonly<z.infer<z.ZodObject<typeof contentConfigShape>>>;
+
+export const loadContentConfig = (e: NodeJS.ProcessEnv = process.env): ContentConfig => loadConfig(contentConfigShape, e);

@@ -1,0 +1,59 @@
+import type { content } from '@shutter/proto';
+import { unauthenticated, type CallContext, type Handlers } from '@shutter/kit';
+import type { CommentsService } from './comments/comments-service';
+import type { MediaService } from './media/media-service';
+import type { Caller, PostsService } from './posts/posts-service';
+import type { UrlSigner } from './storage/url-signer';
+import { checkUuid } from './text';
+
+/** The caller from metadata; every content call is made on someone's behalf. */
+function callerOf(ctx: CallContext): Caller {
+  if (!ctx.userId) throw unauthenticated('Not authenticated');
+  return { userId: ctx.userId, requestId: ctx.requestId };
+}
+
+/** gRPC → services: each handler names the caller and hands over. */
+export function createContentHandlers(deps: {
+  posts: PostsService;
+  comments: CommentsService;
+  media: MediaService;
+  urls: UrlSigner;
+}): Handlers<typeof content.ContentServiceService> {
+  const { posts, comments, media, urls } = deps;
+
+  return {
+    uploadMedia: (call, ctx) => media.upload(call, callerOf(ctx).userId),
+    createMediaUpload: async (req, ctx) => media.createUpload(callerOf(ctx).userId, req),
+    async discardMedia(req, ctx) {
+      await media.discard(callerOf(ctx).userId, req.mediaIds.filter((id) => checkUuid('media_ids', id)));
+      return {};
+    },
+    async claimProfileImage(req, ctx) {
+      return { key: await media.claimProfileImage(callerOf(ctx).userId, checkUuid('media_id', req.mediaId)) };
+    },
+    async signMediaUrls(req) {
+      const keys = [...new Set(req.keys)].slice(0, 1000);
+      return { urls: await Promise.all(keys.map(async (key) => ({ key, ...(await urls.sign(key)) }))) };
+    },
+
+    createPost: async (req, ctx) => ({ postId: await posts.create(callerOf(ctx), req, ctx.idempotencyKey) }),
+    getPost: (req, ctx) => posts.get(callerOf(ctx), req.postId),
+    listPosts: (req, ctx) => posts.list(callerOf(ctx), req),
+    updatePost: (req, ctx) => posts.update(callerOf(ctx), req),
+    async deletePost(req, ctx) {
+      await posts.delete(callerOf(ctx), req.postId);
+      return { postId: req.postId };
+    },
+    likePost: (req, ctx) => posts.setLike(callerOf(ctx), req.postId, true),
+    unlikePost: (req, ctx) => posts.setLike(callerOf(ctx), req.postId, false),
+    countPosts: async (req) => posts.counts(req.userIds),
+
+    listComments: (req, ctx) => comments.list(callerOf(ctx), req),
+    createComment: async (req, ctx) => ({ commentId: await comments.create(callerOf(ctx), req) }),
+    updateComment: (req, ctx) => comments.update(callerOf(ctx), req),
+    async deleteComment(req, ctx) {
+      await comments.delete(callerOf(ctx), req.commentId);
+      return { commentId: req.commentId };
+    },
+  };
+}

@@ -1,0 +1,93 @@
+import { events } from '@shutter/proto';
+import { createEventConsumer, type Knex, type Logger, type Redis } from '@shutter/kit';
+import type { MediaRepository } from './media/media-repository';
+import type { Authors } from './read-models/authors';
+import type { FollowGraph } from './read-models/follow-graph';
+import type { Profiles } from './read-models/profiles';
+import type { MediaStorage } from './storage/media-storage';
+
+/** Consumer group of content on the "events" stream (also its idempotency namespace). */
+export const CONSUMER_GROUP = 'content';
+
+export const CONSUMED_TYPES = [
+  'user.created',
+  'user.updated',
+  'user.disabled',
+  'user.enabled',
+  'follow.created',
+  'follow.accepted',
+  'follow.removed',
+  'post.deleted',
+];
+
+export interface EventsConsumerDeps {
+  db: Knex;
+  redis: Redis;
+  log: Logger;
+  authors: Authors;
+  follows: FollowGraph;
+  profiles: Profiles;
+  media: MediaRepository;
+  storage: MediaStorage;
+}
+
+/**
+ * Keeps content's read models current (authors from identity, agree edges from social-graph) and
+ * deletes S3 objects after the fact: a deleted post's images, a replaced avatar. Deleting an
+ * object twice is harmless, so those effects outside the transaction are safe to repeat.
+ */
+export function createContentEventsConsumer(deps: EventsConsumerDeps) {
+  const { authors, follows, profiles, media, storage } = deps;
+
+  return createEventConsumer({
+    db: deps.db,
+    redis: deps.redis,
+    log: deps.log,
+    group: CONSUMER_GROUP,
+    types: CONSUMED_TYPES,
+    handle: async (event, trx) => {
+      switch (event.type) {
+        case 'user.created':
+          await authors.created(trx, events.UserCreated.decode(event.payload));
+          return;
+        case 'user.updated': {
+          const msg = events.UserUpdated.decode(event.payload);
+          const replaced = await authors.updated(trx, msg);
+          await profiles.forget(msg.userId);
+          if (replaced) {
+            // Only an avatar content stored for this user is ours to delete.
+            const row = await media.profileImageByKey(trx, replaced);
+            if (row && row.owner_id === msg.userId) {
+              await storage.deleteMany([replaced]);
+              await media.deleteByKeys(trx, [replaced]);
+            }
+          }
+          return;
+        }
+        case 'user.disabled':
+        case 'user.enabled': {
+          const msg = events.UserStatusChanged.decode(event.payload);
+          await authors.statusChanged(trx, msg.userId, event.type === 'user.disabled' ? 'disabled' : 'enabled');
+          return;
+        }
+        case 'follow.created':
+        case 'follow.accepted':
+        case 'follow.removed': {
+          const msg = events.FollowChanged.decode(event.payload);
+          await follows.applyEdge(trx, msg.followerId, msg.followeeId, event.type !== 'follow.removed' && msg.status === 'agree');
+          return;
+        }
+        case 'post.deleted': {
+          const msg = events.PostChanged.decode(event.payload);
+          if (msg.mediaKeys.length) {
+            await storage.deleteMany(msg.mediaKeys);
+            await media.deleteByKeys(trx, msg.mediaKeys);
+          }
+          return;
+        }
+        default:
+          return;
+      }
+    },
+  });
+}

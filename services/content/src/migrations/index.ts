@@ -1,0 +1,118 @@
+import type { Migration } from '@shutter/kit';
+import { outboxMigration } from '@shutter/kit';
+
+export const schema = 'content';
+
+export const migrations: Migration[] = [
+  outboxMigration,
+  {
+    name: '0001_content',
+    async up(db) {
+      await db.raw('CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public');
+
+      // Read model of identity's users (fed by user.* events, filled from identity on a miss).
+      await db.raw(`
+        CREATE TABLE authors (
+          id uuid PRIMARY KEY,
+          username text NOT NULL,
+          name text NOT NULL DEFAULT '',
+          is_public boolean NOT NULL,
+          status text NOT NULL DEFAULT 'enabled' CHECK (status IN ('enabled', 'disabled')),
+          profile_image_key text,
+          updated_at timestamptz NOT NULL DEFAULT now()
+        )`);
+
+      // Read model of social-graph's agree edges (fed by follow.* events). follow_sync lists the
+      // viewers whose followees were loaded once from social-graph (StreamFollowing).
+      await db.raw(`
+        CREATE TABLE follows (
+          follower_id uuid NOT NULL,
+          followee_id uuid NOT NULL,
+          PRIMARY KEY (follower_id, followee_id)
+        )`);
+      await db.raw('CREATE TABLE follow_sync (user_id uuid PRIMARY KEY, synced_at timestamptz NOT NULL DEFAULT now())');
+
+      // Every object content put in S3 (or handed out a presigned POST for), until it is deleted.
+      await db.raw(`
+        CREATE TABLE media (
+          id uuid PRIMARY KEY,
+          owner_id uuid NOT NULL,
+          key text NOT NULL UNIQUE,
+          source text NOT NULL CHECK (source IN ('stream', 'presigned')),
+          declared_type text NOT NULL,
+          max_bytes bigint NOT NULL,
+          content_type text,
+          size_bytes bigint,
+          width integer,
+          height integer,
+          sha256 text,
+          verified_at timestamptz,
+          used_for text CHECK (used_for IN ('post', 'profile')),
+          used_at timestamptz,
+          post_id uuid,
+          expires_at timestamptz NOT NULL,
+          created_at timestamptz NOT NULL DEFAULT now()
+        )`);
+      await db.raw('CREATE INDEX media_unused_expiry ON media (expires_at) WHERE used_at IS NULL');
+      await db.raw('CREATE INDEX media_post ON media (post_id) WHERE post_id IS NOT NULL');
+
+      await db.raw(`
+        CREATE TABLE posts (
+          id uuid PRIMARY KEY,
+          author_id uuid NOT NULL,
+          content text NOT NULL,
+          like_count integer NOT NULL DEFAULT 0 CHECK (like_count >= 0),
+          comment_count integer NOT NULL DEFAULT 0 CHECK (comment_count >= 0),
+          created_at timestamptz NOT NULL DEFAULT now(),
+          updated_at timestamptz NOT NULL DEFAULT now()
+        )`);
+      // Timelines: one author's posts newest first (ids are UUIDv7, so id order is time order).
+      await db.raw('CREATE INDEX posts_author_id ON posts (author_id, id DESC)');
+      // Search: a trigram index serves lower(content) LIKE '%q%'.
+      await db.raw('CREATE INDEX posts_content_trgm ON posts USING gin (lower(content) public.gin_trgm_ops)');
+
+      await db.raw(`
+        CREATE TABLE post_images (
+          post_id uuid NOT NULL REFERENCES posts (id) ON DELETE CASCADE,
+          position smallint NOT NULL,
+          media_id uuid NOT NULL,
+          key text NOT NULL,
+          width integer NOT NULL,
+          height integer NOT NULL,
+          PRIMARY KEY (post_id, position)
+        )`);
+
+      await db.raw(`
+        CREATE TABLE likes (
+          post_id uuid NOT NULL REFERENCES posts (id) ON DELETE CASCADE,
+          user_id uuid NOT NULL,
+          created_at timestamptz NOT NULL DEFAULT now(),
+          PRIMARY KEY (post_id, user_id)
+        )`);
+
+      await db.raw(`
+        CREATE TABLE comments (
+          id uuid PRIMARY KEY,
+          post_id uuid NOT NULL REFERENCES posts (id) ON DELETE CASCADE,
+          author_id uuid NOT NULL,
+          content text NOT NULL,
+          created_at timestamptz NOT NULL DEFAULT now(),
+          updated_at timestamptz NOT NULL DEFAULT now()
+        )`);
+      await db.raw('CREATE INDEX comments_post_id ON comments (post_id, id DESC)');
+      await db.raw('CREATE INDEX comments_author ON comments (author_id)');
+
+      // Idempotency-Key of POST /api/posts: per user, 24 hours.
+      await db.raw(`
+        CREATE TABLE idempotency_keys (
+          user_id uuid NOT NULL,
+          key text NOT NULL,
+          fingerprint text NOT NULL,
+          post_id uuid NOT NULL,
+          created_at timestamptz NOT NULL DEFAULT now(),
+          PRIMARY KEY (user_id, key)
+        )`);
+      await db.raw('CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at)');
+    },
+  },
+];

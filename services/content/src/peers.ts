@@ -1,0 +1,46 @@
+import { identity, socialgraph } from '@shutter/proto';
+import { createClient, type Metrics } from '@shutter/kit';
+import type { ContentConfig } from './config';
+
+/**
+ * Content's own calls to other services: only to fill its read models on a miss, always in batch
+ * (identity: authors and profiles; social-graph: a viewer's followees, once per viewer).
+ */
+export function createPeers(config: ContentConfig, metrics: Metrics) {
+  const opts = { deadlineMs: config.PEER_DEADLINE_MS, metrics };
+  const identityClient = createClient(identity.IdentityServiceService, config.IDENTITY_ADDR, { ...opts, service: 'identity', idempotent: ['batchGetUsers'] });
+  const graphClient = createClient(socialgraph.SocialGraphServiceService, config.SOCIAL_GRAPH_ADDR, { ...opts, service: 'social-graph', idempotent: [] });
+
+  return {
+    identity: identityClient,
+
+    /** Every account `userId` follows (agree), read page by page from social-graph's stream. */
+    followees(userId: string, requestId?: string): Promise<string[]> {
+      const def = socialgraph.SocialGraphServiceService.streamFollowing;
+      return new Promise((resolve, reject) => {
+        const ids: string[] = [];
+        const stream = graphClient.raw.makeServerStreamRequest(
+          def.path,
+          def.requestSerialize,
+          def.responseDeserialize,
+          { userId, pageSize: 5000 },
+          graphClient.metadata({ requestId }),
+          { deadline: graphClient.deadline() },
+        );
+        stream.on('data', (page: socialgraph.UserIdPage) => ids.push(...page.userIds));
+        stream.on('error', reject);
+        // 'status' (not 'end') tells a complete list from one cut short by an error.
+        stream.on('status', (st: { code: number }) => {
+          if (st.code === 0) resolve(ids);
+        });
+      });
+    },
+
+    close() {
+      identityClient.close();
+      graphClient.close();
+    },
+  };
+}
+
+export type Peers = ReturnType<typeof createPeers>;

@@ -1,0 +1,156 @@
+import type { Knex } from '@shutter/kit';
+import { VISIBLE_POST_SQL, visiblePostBindings } from '../visibility';
+
+export interface ImageRow {
+  id: string;
+  key: string;
+  width: number;
+  height: number;
+  order: number;
+}
+
+/** A post as a viewer reads it: its author's public fields and the viewer's like and follow. */
+export interface PostView {
+  id: string;
+  author_id: string;
+  content: string;
+  like_count: number;
+  comment_count: number;
+  created_at: Date;
+  updated_at: Date;
+  username: string;
+  is_public: boolean;
+  status: string;
+  is_liked: boolean;
+  viewer_follows: boolean;
+  images: ImageRow[];
+}
+
+export interface NewImage {
+  mediaId: string;
+  key: string;
+  width: number;
+  height: number;
+}
+
+/** Escapes LIKE wildcards so `%` and `_` match literally. */
+export const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+// Per-post details for a viewer, in one statement with the post rows (no query per post).
+const VIEW_COLUMNS = `p.id, p.author_id, p.content, p.like_count, p.comment_count, p.created_at, p.updated_at,
+  a.username, a.is_public, a.status,
+  EXISTS (SELECT 1 FROM likes l WHERE l.post_id = p.id AND l.user_id = :viewer) AS is_liked,
+  EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = :viewer AND f.followee_id = p.author_id) AS viewer_follows,
+  COALESCE((SELECT json_agg(json_build_object('id', i.media_id, 'key', i.key, 'width', i.width, 'height', i.height, 'order', i.position) ORDER BY i.position)
+              FROM post_images i WHERE i.post_id = p.id), '[]'::json) AS images`;
+
+export function createPostsRepository(db: Knex) {
+  /** Views of these posts, newest first. */
+  async function views(ids: string[], viewerId: string, trx: Knex = db): Promise<PostView[]> {
+    if (ids.length === 0) return [];
+    const res = await trx.raw(
+      `SELECT ${VIEW_COLUMNS} FROM posts p JOIN authors a ON a.id = p.author_id WHERE p.id = ANY(:ids::uuid[]) ORDER BY p.id DESC`,
+      { viewer: viewerId, ids },
+    );
+    return res.rows as PostView[];
+  }
+
+  return {
+    views,
+
+    async view(id: string, viewerId: string, trx: Knex = db): Promise<PostView | undefined> {
+      return (await views([id], viewerId, trx))[0];
+    },
+
+    async exists(id: string): Promise<boolean> {
+      return Boolean(await db('posts').where({ id }).first('id'));
+    },
+
+    async insert(trx: Knex, post: { id: string; authorId: string; content: string; images: NewImage[] }): Promise<void> {
+      await trx('posts').insert({ id: post.id, author_id: post.authorId, content: post.content });
+      await trx('post_images').insert(post.images.map((im, position) => ({ post_id: post.id, position, media_id: im.mediaId, key: im.key, width: im.width, height: im.height })));
+    },
+
+    /**
+     * Home feed page: the viewer's own and their agree followees' posts, newest first. Each
+     * author's newest posts come from the (author_id, id) index, so a page costs one index probe
+     * per followed author however many posts they have.
+     */
+    async homeFeedIds(viewerId: string, limit: number, cursor?: string): Promise<string[]> {
+      const res = await db.raw(
+        `SELECT lp.id FROM (
+            SELECT :viewer::uuid AS author_id
+            UNION
+            SELECT f.followee_id FROM follows f WHERE f.follower_id = :viewer
+          ) src
+          JOIN authors a ON a.id = src.author_id AND a.status = 'enabled'
+          CROSS JOIN LATERAL (
+            SELECT p.id FROM posts p
+             WHERE p.author_id = src.author_id ${cursor ? 'AND p.id < :cursor' : ''}
+             ORDER BY p.id DESC LIMIT :limit
+          ) lp
+          ORDER BY lp.id DESC LIMIT :limit`,
+        { viewer: viewerId, limit, ...(cursor ? { cursor } : {}) },
+      );
+      return (res.rows as Array<{ id: string }>).map((r) => r.id);
+    },
+
+    /** One author's posts, newest first (visibility of the author is the caller's business). */
+    async authorIds(authorId: string, limit: number, cursor?: string): Promise<string[]> {
+      const q = db('posts').where({ author_id: authorId }).orderBy('id', 'desc').limit(limit).pluck('id');
+      if (cursor) q.andWhere('id', '<', cursor);
+      return q;
+    },
+
+    /**
+     * Posts whose content contains `text` (case-insensitive, wildcards literal) that the viewer
+     * may see; only `authorId`'s when given. The trigram index serves the LIKE.
+     */
+    async searchIds(viewerId: string, text: string, limit: number, opts: { authorId?: string; cursor?: string }): Promise<string[]> {
+      const q = db('posts as p')
+        .join('authors as a', 'a.id', 'p.author_id')
+        .whereRaw(`lower(p.content) LIKE '%' || lower(?) || '%' ESCAPE '\\'`, [escapeLike(text)])
+        .whereRaw(VISIBLE_POST_SQL, visiblePostBindings(viewerId))
+        .orderBy('p.id', 'desc')
+        .limit(limit)
+        .pluck('p.id');
+      if (opts.authorId) q.andWhere('p.author_id', opts.authorId);
+      if (opts.cursor) q.andWhere('p.id', '<', opts.cursor);
+      return q;
+    },
+
+    async updateContent(trx: Knex, id: string, content: string): Promise<void> {
+      await trx('posts').where({ id }).update({ content, updated_at: trx.fn.now() });
+    },
+
+    /** Deletes a post (images, likes and comments cascade); answers its image keys. */
+    async delete(trx: Knex, id: string): Promise<string[]> {
+      const keys = await trx('post_images').where({ post_id: id }).orderBy('position').pluck('key');
+      await trx('posts').where({ id }).delete();
+      return keys as string[];
+    },
+
+    /** Adds to a counter; answers the new value, or null when the post is gone. */
+    async bump(trx: Knex, id: string, column: 'like_count' | 'comment_count', delta: number): Promise<number | null> {
+      const [row] = await trx('posts')
+        .where({ id })
+        .update({ [column]: trx.raw('?? + ?', [column, delta]) }, [column]);
+      return row ? Number((row as Record<string, number>)[column]) : null;
+    },
+
+    async likeCount(trx: Knex, id: string): Promise<number | null> {
+      const row = await trx('posts').where({ id }).first('like_count');
+      return row ? Number(row.like_count) : null;
+    },
+
+    async countByAuthor(authorIds: string[]): Promise<Map<string, number>> {
+      const counts = new Map<string, number>();
+      if (authorIds.length === 0) return counts;
+      const rows = await db('posts').whereIn('author_id', authorIds).groupBy('author_id').select('author_id').count<{ author_id: string; count: number }[]>('* as count');
+      for (const r of rows) counts.set(r.author_id, Number(r.count));
+      return counts;
+    },
+  };
+}
+
+export type PostsRepository = ReturnType<typeof createPostsRepository>;

@@ -1,0 +1,204 @@
+import { events, type content } from '@shutter/proto';
+import { enqueueEvent, failedPrecondition, newId, notFound, permissionDenied, validationFailed, type Knex, type Logger } from '@shutter/kit';
+import type { CommentsRepository } from '../comments/comments-repository';
+import type { MediaRepository } from '../media/media-repository';
+import type { MediaService } from '../media/media-service';
+import type { Presenter } from '../presenter';
+import type { Authors } from '../read-models/authors';
+import type { FollowGraph } from '../read-models/follow-graph';
+import { MAX_POST_CHARS, checkText, checkUuid, clampLimit } from '../text';
+import { canSeePostsOf } from '../visibility';
+import { checkIdempotencyKey, fingerprint, replay, type IdempotencyKeys } from './idempotency';
+import type { PostView, PostsRepository } from './posts-repository';
+
+export const MAX_IMAGES = 10;
+/** Comments shown with a single post (API.md: its 2 newest). */
+const COMMENTS_WITH_POST = 2;
+
+const POST_NOT_FOUND = 'Post not found.';
+
+export interface PostsServiceDeps {
+  db: Knex;
+  posts: PostsRepository;
+  comments: CommentsRepository;
+  media: MediaRepository;
+  mediaService: MediaService;
+  idempotency: IdempotencyKeys;
+  authors: Authors;
+  follows: FollowGraph;
+  presenter: Presenter;
+  log: Logger;
+}
+
+/** Who is asking: the caller from metadata, and the request id for calls it causes. */
+export interface Caller {
+  userId: string;
+  requestId: string;
+}
+
+const postChanged = (type: 'post.created' | 'post.deleted', postId: string, authorId: string, createdAt: Date, mediaKeys: string[] = []) => ({
+  type,
+  key: postId,
+  payload: events.PostChanged.encode({ postId, authorId, createdAtMs: createdAt.getTime(), mediaKeys }).finish(),
+});
+
+/** Posts and likes: creation (with media and idempotency), reads, edits, deletion, likes. */
+export function createPostsService(deps: PostsServiceDeps) {
+  const { db, posts, media, mediaService, idempotency, authors, follows, presenter, log } = deps;
+
+  const visible = (viewerId: string, v: Pick<PostView, 'author_id' | 'is_public' | 'status' | 'viewer_follows'>) =>
+    canSeePostsOf(viewerId, { authorId: v.author_id, isPublic: v.is_public, status: v.status }, v.viewer_follows);
+
+  /** The post if the caller may see it; NOT_FOUND otherwise (private posts do not leak). */
+  async function visiblePost(caller: Caller, postId: string, trx: Knex = db): Promise<PostView> {
+    checkUuid('post_id', postId);
+    await follows.ensureLoaded(caller.userId, caller.requestId);
+    const view = await posts.view(postId, caller.userId, trx);
+    if (!view || !visible(caller.userId, view)) throw notFound(POST_NOT_FOUND);
+    return view;
+  }
+
+  function checkMediaIds(ids: string[]): string[] {
+    if (ids.length < 1) throw validationFailed('images', 'A post needs at least 1 image');
+    if (ids.length > MAX_IMAGES) throw validationFailed('images', `A post has at most ${MAX_IMAGES} images`);
+    ids.forEach((id) => checkUuid('media_ids', id));
+    if (new Set(ids).size !== ids.length) throw validationFailed('media_ids', 'media_ids must not repeat an id');
+    return ids;
+  }
+
+  /** Answers the post id, and whether this request made it (else: an idempotent repeat). */
+  async function create(caller: Caller, req: content.CreatePostRequest, idempotencyKey?: string): Promise<{ postId: string; created: boolean }> {
+    const text = checkText('content', req.content, MAX_POST_CHARS);
+    const ids = checkMediaIds(req.mediaIds);
+    const key = idempotencyKey === undefined ? undefined : checkIdempotencyKey(idempotencyKey);
+    if (!(await authors.get([caller.userId], caller.requestId)).has(caller.userId)) throw notFound('User not found.');
+    const rows = await media.findMany(ids);
+    const fp = fingerprint(
+      text,
+      ids.map((id) => rows.get(id)?.sha256 ?? id),
+    );
+    if (key) {
+      const recorded = await idempotency.find(caller.userId, key);
+      if (recorded) return { postId: replay(recorded, fp), created: false };
+    }
+    const ready = await mediaService.prepare(caller.userId, ids);
+    const postId = newId();
+    return db.transaction(async (trx) => {
+      if (key) {
+        const claimed = await idempotency.claim(trx, caller.userId, key, fp, postId);
+        if (claimed !== 'claimed') return { postId: replay(claimed, fp), created: false };
+      }
+      if ((await media.claim(trx, ids, caller.userId, 'post', postId)) !== ids.length) throw failedPrecondition('A media id has already been used.', 'media_used');
+      await posts.insert(trx, { id: postId, authorId: caller.userId, content: text, images: ready.map((m) => ({ mediaId: m.id, key: m.key, width: m.width, height: m.height })) });
+      await enqueueEvent(trx, postChanged('post.created', postId, caller.userId, new Date()));
+      return { postId, created: true };
+    });
+  }
+
+  return {
+    visiblePost,
+
+    /**
+     * CreatePost. With `discardMediaOnFailure` (multipart: the files were streamed for this
+     * request) the media are deleted unless this request made the post, so nothing is left behind.
+     */
+    async create(caller: Caller, req: content.CreatePostRequest, idempotencyKey?: string): Promise<string> {
+      let created = false;
+      try {
+        const res = await create(caller, req, idempotencyKey);
+        created = res.created;
+        return res.postId;
+      } finally {
+        if (req.discardMediaOnFailure && !created) {
+          await mediaService.discard(caller.userId, req.mediaIds).catch((err: unknown) => log.error({ err }, 'could not discard the media of a refused post'));
+        }
+      }
+    },
+
+    async get(caller: Caller, postId: string): Promise<content.Post> {
+      const view = await visiblePost(caller, postId);
+      const rows = await deps.comments.page(postId, 0, COMMENTS_WITH_POST);
+      const [post] = await presenter.posts([view], new Map([[postId, await presenter.comments(rows, caller.requestId)]]));
+      return post!;
+    },
+
+    async list(caller: Caller, req: content.ListPostsRequest): Promise<content.ListPostsResponse> {
+      const limit = clampLimit(req.limit);
+      const cursor = req.cursorPostId || undefined;
+      if (cursor && !(await posts.exists(checkUuid('cursor_post_id', cursor)))) throw validationFailed('cursor_post_id', 'cursor_post_id is not a known post');
+      const search = req.search.trim();
+      const viewer = caller.userId;
+      await follows.ensureLoaded(viewer, caller.requestId);
+      let ids: string[];
+      if (req.userId) {
+        const userId = checkUuid('user_id', req.userId);
+        const author = (await authors.get([userId], caller.requestId)).get(userId);
+        if (!author || (author.status !== 'enabled' && userId !== viewer)) throw notFound('User not found.');
+        const followed = userId !== viewer && !author.is_public && (await follows.isFollowing(viewer, userId));
+        if (!canSeePostsOf(viewer, { authorId: userId, isPublic: author.is_public, status: author.status }, followed)) {
+          throw permissionDenied('This account is private.', 'account_private');
+        }
+        ids = search ? await posts.searchIds(viewer, search, limit + 1, { authorId: userId, cursor }) : await posts.authorIds(userId, limit + 1, cursor);
+      } else {
+        ids = search ? await posts.searchIds(viewer, search, limit + 1, { cursor }) : await posts.homeFeedIds(viewer, limit + 1, cursor);
+      }
+      const page = ids.slice(0, limit);
+      return { posts: await presenter.posts(await posts.views(page, viewer)), hasMore: ids.length > limit };
+    },
+
+    async update(caller: Caller, req: content.UpdatePostRequest): Promise<content.Post> {
+      const text = checkText('content', req.content, MAX_POST_CHARS);
+      const view = await visiblePost(caller, req.postId);
+      if (view.author_id !== caller.userId) throw permissionDenied('Only the author can edit this post.');
+      await db.transaction((trx) => posts.updateContent(trx, req.postId, text));
+      const [post] = await presenter.posts(await posts.views([req.postId], caller.userId));
+      if (!post) throw notFound(POST_NOT_FOUND);
+      return post;
+    },
+
+    /** The post, its images, likes and comments go; post.deleted has content's consumer delete the objects. */
+    async delete(caller: Caller, postId: string): Promise<void> {
+      await visiblePost(caller, postId);
+      await db.transaction(async (trx) => {
+        const row = await trx('posts').where({ id: postId }).forUpdate().first('author_id', 'created_at');
+        if (!row) throw notFound(POST_NOT_FOUND);
+        if (row.author_id !== caller.userId) throw permissionDenied('Only the author can delete this post.');
+        const keys = await posts.delete(trx, postId);
+        await enqueueEvent(trx, postChanged('post.deleted', postId, row.author_id as string, row.created_at as Date, keys));
+      });
+    },
+
+    /** Like/unlike: one like per user and post; the count changes in the same transaction. */
+    async setLike(caller: Caller, postId: string, liked: boolean): Promise<content.LikeState> {
+      const view = await visiblePost(caller, postId);
+      const likeCount = await db.transaction(async (trx) => {
+        const changed = liked
+          ? await trx('likes').insert({ post_id: postId, user_id: caller.userId }).onConflict(['post_id', 'user_id']).ignore().returning('post_id')
+          : await trx('likes').where({ post_id: postId, user_id: caller.userId }).delete().returning('post_id');
+        if (changed.length === 0) return posts.likeCount(trx, postId);
+        const count = await posts.bump(trx, postId, 'like_count', liked ? 1 : -1);
+        if (count === null) return null;
+        await enqueueEvent(trx, {
+          type: liked ? 'post.liked' : 'post.unliked',
+          key: postId,
+          payload: events.PostLikeChanged.encode({ postId, postAuthorId: view.author_id, userId: caller.userId }).finish(),
+        });
+        return count;
+      }).catch((err: { code?: string }) => {
+        if (err.code === '23503') return null; // the post was deleted meanwhile (foreign key)
+        throw err;
+      });
+      if (likeCount === null) throw notFound(POST_NOT_FOUND);
+      return { postId, isLiked: liked, likeCount };
+    },
+
+    async counts(userIds: string[]): Promise<content.CountPostsResponse> {
+      const ids = [...new Set(userIds)];
+      ids.forEach((id) => checkUuid('user_ids', id));
+      const counts = await posts.countByAuthor(ids);
+      return { counts: ids.map((userId) => ({ userId, postCount: counts.get(userId) ?? 0 })) };
+    },
+  };
+}
+
+export type PostsService = ReturnType<typeof createPostsService>;

@@ -1,0 +1,59 @@
+import type { content } from '@shutter/proto';
+import type { CommentView } from './comments/comments-repository';
+import type { PostView } from './posts/posts-repository';
+import type { Profiles } from './read-models/profiles';
+import type { UrlSigner } from './storage/url-signer';
+
+/**
+ * Read forms of posts and comments. Image and avatar URLs are made here, per response (never
+ * stored): presigned for S3_PRESIGN_TTL or under S3_PUBLIC_URL.
+ */
+export function createPresenter(deps: { urls: UrlSigner; profiles: Profiles }) {
+  const { urls, profiles } = deps;
+  const url = async (key: string) => (await urls.sign(key)).url;
+
+  return {
+    async posts(views: PostView[], comments: Map<string, content.Comment[]> = new Map()): Promise<content.Post[]> {
+      return Promise.all(
+        views.map(async (v) => ({
+          postId: v.id,
+          userId: v.author_id,
+          username: v.username,
+          content: v.content,
+          images: await Promise.all(v.images.map(async (im) => ({ imageId: im.id, url: await url(im.key), width: im.width, height: im.height, order: im.order }))),
+          likeCount: v.like_count,
+          commentCount: v.comment_count,
+          isLiked: v.is_liked,
+          createdAt: v.created_at,
+          updatedAt: v.updated_at,
+          comments: comments.get(v.id) ?? [],
+        })),
+      );
+    },
+
+    async comments(rows: CommentView[], requestId?: string): Promise<content.Comment[]> {
+      const profileOf = await profiles.get(
+        rows.map((r) => r.author_id),
+        requestId,
+      );
+      return Promise.all(
+        rows.map(async (r) => ({
+          commentId: r.id,
+          postId: r.post_id,
+          content: r.content,
+          createdAt: r.created_at,
+          updatedAt: r.updated_at,
+          user: {
+            userId: r.author_id,
+            username: r.username,
+            name: r.name,
+            profile: profileOf.get(r.author_id) ?? {},
+            profileImageUrl: r.profile_image_key ? await url(r.profile_image_key) : '',
+          },
+        })),
+      );
+    },
+  };
+}
+
+export type Presenter = ReturnType<typeof createPresenter>;

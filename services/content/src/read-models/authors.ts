@@ -1,0 +1,91 @@
+import type { identity } from '@shutter/proto';
+import type { Knex, Logger } from '@shutter/kit';
+import type { Peers } from '../peers';
+
+export interface AuthorRow {
+  id: string;
+  username: string;
+  name: string;
+  is_public: boolean;
+  status: 'enabled' | 'disabled';
+  profile_image_key: string | null;
+}
+
+const fromUser = (u: identity.User) => ({
+  id: u.userId,
+  username: u.username,
+  name: u.name,
+  is_public: u.isPublic,
+  status: u.status === 'disabled' ? 'disabled' : 'enabled',
+  profile_image_key: u.profileImageKey || null,
+});
+
+/**
+ * Content's read model of identity's users: what posts and comments show (username, name,
+ * avatar key) and what visibility needs (privacy, status). identity's events keep it current
+ * (see events-consumer.ts); a user never seen is filled from identity in one batch call.
+ */
+export function createAuthors(deps: { db: Knex; peers: Peers; log: Logger }) {
+  const { db, peers } = deps;
+
+  return {
+    /** The rows of these users, filling misses from identity; unknown users are left out. */
+    async get(ids: string[], requestId?: string): Promise<Map<string, AuthorRow>> {
+      const wanted = [...new Set(ids)];
+      const found = new Map<string, AuthorRow>();
+      if (wanted.length === 0) return found;
+      for (const row of await db<AuthorRow>('authors').whereIn('id', wanted)) found.set(row.id, row);
+      const missing = wanted.filter((id) => !found.has(id));
+      if (missing.length === 0) return found;
+      const res = await peers.identity.batchGetUsers({ userIds: missing }, { requestId });
+      if (res.users.length === 0) return found;
+      // Never overwrite: a row written meanwhile came from an event, which is at least as new.
+      await db('authors').insert(res.users.map(fromUser)).onConflict('id').ignore();
+      for (const row of await db<AuthorRow>('authors').whereIn('id', res.users.map((u) => u.userId))) found.set(row.id, row);
+      return found;
+    },
+
+    /** user.created: a first row (an existing one, filled from identity, is newer). */
+    async created(trx: Knex, u: { userId: string; username: string; isPublic: boolean }): Promise<void> {
+      await trx('authors').insert({ id: u.userId, username: u.username, is_public: u.isPublic }).onConflict('id').ignore();
+    },
+
+    /** user.updated: the new public fields; answers the avatar key it replaced (null if none). */
+    async updated(trx: Knex, u: { userId: string; username: string; name: string; isPublic: boolean; profileImageKey: string }): Promise<string | null> {
+      const before = await trx<AuthorRow>('authors').where({ id: u.userId }).forUpdate().first();
+      const fields = { username: u.username, name: u.name, is_public: u.isPublic, profile_image_key: u.profileImageKey || null, updated_at: trx.fn.now() };
+      await trx('authors')
+        .insert({ id: u.userId, ...fields })
+        .onConflict('id')
+        .merge(fields);
+      return before?.profile_image_key && before.profile_image_key !== (u.profileImageKey || null) ? before.profile_image_key : null;
+    },
+
+    /**
+     * user.disabled / user.enabled. A disabled author's comments are visible to no one, so they
+     * leave (or rejoin) the comment counts, in the same transaction as the status change.
+     * Comment writes lock the author row FOR SHARE, so counts stay exact under concurrency.
+     */
+    async statusChanged(trx: Knex, userId: string, status: 'enabled' | 'disabled', requestId?: string): Promise<void> {
+      const changed = await trx('authors').where({ id: userId }).whereNot({ status }).update({ status, updated_at: trx.fn.now() }, ['id']);
+      if (changed.length === 0) {
+        const exists = await trx('authors').where({ id: userId }).first('id');
+        if (exists) return;
+        // Never seen (its user.created fell off the stream): take the whole row from identity.
+        const res = await peers.identity.batchGetUsers({ userIds: [userId] }, { requestId });
+        const user = res.users[0];
+        if (user) await trx('authors').insert({ ...fromUser(user), status }).onConflict('id').merge(['status']);
+        return;
+      }
+      const sign = status === 'disabled' ? '-' : '+';
+      await trx.raw(
+        `UPDATE posts p SET comment_count = p.comment_count ${sign} c.n
+           FROM (SELECT post_id, count(*)::int AS n FROM comments WHERE author_id = ? GROUP BY post_id) c
+          WHERE p.id = c.post_id`,
+        [userId],
+      );
+    },
+  };
+}
+
+export type Authors = ReturnType<typeof createAuthors>;

@@ -1,0 +1,69 @@
+import type { Knex, Logger } from '@shutter/kit';
+import type { Peers } from '../peers';
+
+/** Most viewers ever seen by this process as synced; a set that only grows, so bounded. */
+const MAX_REMEMBERED = 200_000;
+
+/**
+ * Content's read model of social-graph's agree edges (`follows`): who may see a private author's
+ * posts, and whose posts make a home feed. follow.* events keep it current (events-consumer.ts).
+ * A viewer content has never seen is loaded once from social-graph (StreamFollowing) — edges made
+ * before content consumed the stream. Loading and applying an event for the same follower hold
+ * the same advisory lock, so an event is never overwritten by an older load.
+ */
+export function createFollowGraph(deps: { db: Knex; peers: Peers; log: Logger }) {
+  const { db, peers, log } = deps;
+  const synced = new Set<string>();
+  const inFlight = new Map<string, Promise<void>>();
+
+  const lockFollower = (trx: Knex, followerId: string) => trx.raw("SELECT pg_advisory_xact_lock(hashtextextended('content.follows:' || ?, 0))", [followerId]);
+
+  async function load(viewerId: string, requestId?: string): Promise<void> {
+    if (await db('follow_sync').where({ user_id: viewerId }).first('user_id')) return;
+    await db.transaction(async (trx) => {
+      await lockFollower(trx, viewerId);
+      if (await trx('follow_sync').where({ user_id: viewerId }).first('user_id')) return;
+      const followees = await peers.followees(viewerId, requestId);
+      for (let i = 0; i < followees.length; i += 1000) {
+        const rows = followees.slice(i, i + 1000).map((followee_id) => ({ follower_id: viewerId, followee_id }));
+        await trx('follows').insert(rows).onConflict(['follower_id', 'followee_id']).ignore();
+      }
+      await trx('follow_sync').insert({ user_id: viewerId });
+    });
+  }
+
+  return {
+    /**
+     * Makes sure the viewer's followees are known before a visibility decision. When
+     * social-graph cannot answer, the events-fed edges are used and the load is retried later.
+     */
+    async ensureLoaded(viewerId: string, requestId?: string): Promise<void> {
+      if (synced.has(viewerId)) return;
+      let pending = inFlight.get(viewerId);
+      if (!pending) {
+        pending = load(viewerId, requestId).finally(() => inFlight.delete(viewerId));
+        inFlight.set(viewerId, pending);
+      }
+      try {
+        await pending;
+        if (synced.size >= MAX_REMEMBERED) synced.clear();
+        synced.add(viewerId);
+      } catch (err) {
+        log.warn({ err, viewerId }, 'could not load followees from social-graph; using the event-fed edges');
+      }
+    },
+
+    async isFollowing(followerId: string, followeeId: string): Promise<boolean> {
+      return Boolean(await db('follows').where({ follower_id: followerId, followee_id: followeeId }).first('followee_id'));
+    },
+
+    /** follow.created / follow.accepted (present) and follow.removed (absent). */
+    async applyEdge(trx: Knex, followerId: string, followeeId: string, present: boolean): Promise<void> {
+      await lockFollower(trx, followerId);
+      if (present) await trx('follows').insert({ follower_id: followerId, followee_id: followeeId }).onConflict(['follower_id', 'followee_id']).ignore();
+      else await trx('follows').where({ follower_id: followerId, followee_id: followeeId }).delete();
+    },
+  };
+}
+
+export type FollowGraph = ReturnType<typeof createFollowGraph>;

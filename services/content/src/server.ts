@@ -1,0 +1,77 @@
+import { content } from '@shutter/proto';
+import { createDb, createGrpcServer, createOutboxRelay, createRedis, type Logger, type Metrics } from '@shutter/kit';
+import type { ContentConfig } from './config';
+import { createCommentsRepository } from './comments/comments-repository';
+import { createCommentsService } from './comments/comments-service';
+import { createContentHandlers } from './content-handlers';
+import { createContentEventsConsumer } from './events-consumer';
+import { createMediaRepository } from './media/media-repository';
+import { createMediaService } from './media/media-service';
+import { createSweeper } from './media/sweeper';
+import { schema } from './migrations';
+import { createPeers } from './peers';
+import { createIdempotencyKeys } from './posts/idempotency';
+import { createPostsRepository } from './posts/posts-repository';
+import { createPostsService } from './posts/posts-service';
+import { createPresenter } from './presenter';
+import { createAuthors } from './read-models/authors';
+import { createFollowGraph } from './read-models/follow-graph';
+import { createProfiles } from './read-models/profiles';
+import { createMediaStorage } from './storage/media-storage';
+
+export { schema, migrations } from './migrations';
+
+/**
+ * Builds the content service: pools, S3, peers, gRPC server, outbox relay, event consumer and
+ * media sweeper. Nothing listens until `start`; `stop` closes what was opened, in order.
+ */
+export function createContentService(config: ContentConfig, logger: Logger, metrics: Metrics) {
+  const db = createDb({ url: config.DATABASE_URL, schema, poolMax: config.DATABASE_POOL_MAX });
+  const redis = createRedis(config.REDIS_URL, config.REDIS_KEY_PREFIX);
+  const storage = createMediaStorage(config);
+  const peers = createPeers(config, metrics);
+
+  const authors = createAuthors({ db, peers, log: logger });
+  const follows = createFollowGraph({ db, peers, log: logger });
+  const profiles = createProfiles({ redis, peers, ttlSeconds: config.PROFILE_CACHE_TTL_SECONDS, log: logger });
+  const presenter = createPresenter({ urls: storage.urls, profiles });
+  const media = createMediaRepository(db);
+  const idempotency = createIdempotencyKeys(db);
+  const mediaService = createMediaService({ db, media, storage, unusedTtlSeconds: config.MEDIA_UNUSED_TTL_SECONDS, log: logger });
+  const posts = createPostsRepository(db);
+  const comments = createCommentsRepository(db);
+  const postsService = createPostsService({ db, posts, comments, media, mediaService, idempotency, authors, follows, presenter, log: logger });
+  const commentsService = createCommentsService({ db, comments, posts, postsService, authors, follows, presenter });
+
+  const grpc = createGrpcServer({ logger, metrics });
+  grpc.add(content.ContentServiceService, createContentHandlers({ posts: postsService, comments: commentsService, media: mediaService, urls: storage.urls }));
+  const relay = createOutboxRelay({ db, schema, redis, log: logger });
+  const consumer = createContentEventsConsumer({ db, redis, log: logger, authors, follows, profiles, media, storage });
+  const sweeper = createSweeper({ db, storage, idempotency, log: logger, intervalMs: config.SWEEP_INTERVAL_MS });
+
+  return {
+    db,
+    redis,
+    storage,
+    sweeper,
+    async start(addr: string): Promise<number> {
+      relay.start();
+      consumer.start();
+      sweeper.start();
+      return grpc.listen(addr);
+    },
+    ready: async () => (await db.raw('select 1'), (await redis.ping()) === 'PONG'),
+    async stop(timeoutMs: number): Promise<void> {
+      await grpc.shutdown(timeoutMs);
+      await sweeper.stop();
+      await consumer.stop();
+      await relay.stop();
+      peers.close();
+      storage.destroy();
+      await redis.quit();
+      await db.destroy();
+    },
+  };
+}
+
+export type ContentService = ReturnType<typeof createContentService>;
