@@ -16,7 +16,8 @@ beforeAll(async () => {
 afterAll(() => stack?.stop());
 
 const events = async (u: TestUser) => (await api.get('/api/events', { token: u.token })).body.data.events as any[];
-const eventsOf = (u: TestUser, n: number) => waitFor(async () => ((await events(u)).length === n ? events(u) : null), 5000);
+// Several hops (outbox relay, stream, consumer): allow for a loaded machine.
+const eventsOf = (u: TestUser, n: number) => waitFor(async () => ((await events(u)).length === n ? events(u) : null), 10_000);
 const unread = async (u: TestUser) => (await api.get('/api/events/unread-count', { token: u.token })).body.data.count as number;
 const actorOf = (u: TestUser) => ({ user_id: u.id, username: u.username, metadata: { profile: {} } });
 
@@ -48,7 +49,7 @@ describe('follow events through the real routes', () => {
         is_read: false,
         metadata: { actor: actorOf(bob), follower: actorOf(bob), follows_id: edge.follows_id },
       });
-      await waitFor(() => live.events().length === 1);
+      await waitFor(() => live.events().length === 1, 10_000);
       expect(live.events()[0]).toEqual({ id: request.event_id, type: 'friend_request', item: request });
       expect(await events(bob)).toEqual([]); // nothing for one's own action
 

@@ -81,16 +81,20 @@ export function createNotificationConsumer(deps: NotificationConsumerDeps): Even
       if (d !== 0) states.push([userId, await repo.addUnread(trx, userId, d)]);
     }
 
-    trx.executionPromise.then(
+    const task = trx.executionPromise.then(
       async () => {
         for (const [userId, state] of states) await unread.committed(userId, state);
         for (const r of created) if (!r.is_read) await live.publish(toProtoEvent(r));
       },
       () => undefined, // rolled back: nothing happened
     );
+    afterCommit.add(task);
+    void task.finally(() => afterCommit.delete(task));
   }
 
-  return createEventConsumer({
+  // Post-commit work (Redis count, live publish) still running: stop() waits for it.
+  const afterCommit = new Set<Promise<void>>();
+  const consumer = createEventConsumer({
     db: deps.db,
     redis: deps.redis,
     log,
@@ -100,4 +104,11 @@ export function createNotificationConsumer(deps: NotificationConsumerDeps): Even
     handle: apply,
     ...deps.tuning,
   });
+  return {
+    start: () => consumer.start(),
+    async stop() {
+      await consumer.stop();
+      await Promise.all(afterCommit);
+    },
+  };
 }

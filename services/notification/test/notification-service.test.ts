@@ -112,6 +112,39 @@ describe('notification service', () => {
     }
   });
 
+  it('applies the events about one thing in their order: an older one arriving late changes nothing', async () => {
+    const stream = unique('events_');
+    const [author, fan] = [await register(), await register()];
+    const xadd = (id: string, type: string, payload: Uint8Array) =>
+      redis.xadd(stream, '*', 'id', id, 'type', type, 'key', 'k', 'payload', Buffer.from(payload), 'source', 'test');
+    // Made in this order by the producer, delivered the other way round (a retried entry).
+    const postId = newId();
+    const like = events.PostLikeChanged.encode({ postId, postAuthorId: author.id, userId: fan.id }).finish();
+    const [likeId, unlikeId] = [newId(), newId()];
+    const followsId = newId();
+    const edge = (actorId: string) => events.FollowChanged.encode({ followsId, followerId: fan.id, followeeId: author.id, status: 'agree', actorId }).finish();
+    const [requestedId, acceptedId] = [newId(), newId()];
+    await xadd(unlikeId, 'post.unliked', like);
+    await xadd(likeId, 'post.liked', like);
+    await xadd(acceptedId, 'follow.accepted', edge(author.id));
+    await xadd(requestedId, 'follow.requested', edge(fan.id));
+    const marker = newId();
+    await xadd(newId(), 'post.liked', events.PostLikeChanged.encode({ postId: marker, postAuthorId: author.id, userId: fan.id }).finish());
+
+    const svc = await running(startService(stream));
+    try {
+      const listed = await waitFor(async () => {
+        const res = await svc.client.listEvents({ page: 1, limit: 10 }, { userId: author.id });
+        return res.events.some((e) => e.postId === marker) ? res : null;
+      });
+      expect(listed.events.map((e) => [e.type, e.postId])).toEqual([['like', marker]]); // no stale like, no stale request
+      expect((await svc.client.listEvents({ page: 1, limit: 10 }, { userId: fan.id })).events.map((e) => e.type)).toEqual(['friend_agree']);
+      expect((await svc.client.getUnreadCount({}, { userId: author.id })).count).toBe(1);
+    } finally {
+      await svc.stop();
+    }
+  });
+
   it('answers gRPC statuses for bad requests', async () => {
     const svc = await running(startService(unique('events_')));
     try {
