@@ -49,17 +49,22 @@ afterAll(async () => {
   await stack?.stop();
 });
 
+/** Opens /docs and waits until Swagger UI has rendered the document's title. */
+async function openDocs(): Promise<void> {
+  const res = await page.goto(`${stack.url}/docs`, { waitUntil: 'load' });
+  // On failure this shows what /docs answered instead (e.g. a 401 when the route is not public).
+  expect({ status: res?.status(), body: res && res.status() !== 200 ? await res.text() : undefined }).toEqual({ status: 200, body: undefined });
+  await page.locator('.swagger-ui .info .title').waitFor({ timeout: 15_000 });
+}
+
+const registerOperation = () => page.locator('.opblock.opblock-post').filter({ has: page.locator('[data-path="/api/users/register"]') });
+
 describe('Swagger UI at /docs', () => {
   it('loads the OpenAPI document and lists the API with its users operations', async () => {
-    const res = await page.goto(`${stack.url}/docs`, { waitUntil: 'load' });
-    // On failure this shows what /docs answered instead (e.g. a 401 when the route is not public).
-    expect({ status: res?.status(), body: res && res.status() !== 200 ? await res.text() : undefined }).toEqual({ status: 200, body: undefined });
+    await openDocs();
+    expect(await page.locator('.swagger-ui .info .title').innerText()).toContain('Shutter API');
 
-    const title = page.locator('.swagger-ui .info .title');
-    await title.waitFor({ timeout: 15_000 });
-    expect(await title.innerText()).toContain('Shutter API');
-
-    const register = page.locator('.opblock.opblock-post').filter({ has: page.locator('[data-path="/api/users/register"]') });
+    const register = registerOperation();
     await register.first().waitFor({ timeout: 10_000 });
     expect(await register.count()).toBe(1);
     expect(await page.locator('.opblock.opblock-post [data-path="/api/users/login"]').count()).toBe(1);
@@ -72,7 +77,8 @@ describe('Swagger UI at /docs', () => {
   });
 
   it('expands an operation: its request body schema resolves', async () => {
-    const register = page.locator('.opblock.opblock-post').filter({ has: page.locator('[data-path="/api/users/register"]') });
+    await openDocs();
+    const register = registerOperation();
     await register.locator('.opblock-summary').first().click({ timeout: 10_000 });
     const body = register.locator('.opblock-body');
     await body.waitFor({ timeout: 10_000 });
