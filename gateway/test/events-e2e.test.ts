@@ -1,16 +1,19 @@
 import { apiClient, startStack, waitFor, type ApiClient, type Stack } from '@shutter/testing';
 import { openStream, registerUser, type SseClient, type TestUser } from './events-helpers';
+import { jpeg } from './media-fixtures';
+import { postsHelpers } from './posts-helpers';
 
 /*
- * Events produced by the real actions through the HTTP API: social-graph's follow routes emit
- * through their outbox, notification consumes them, the gateway serves and streams the result.
+ * Events produced by the real actions through the HTTP API: social-graph's follow routes and
+ * content's like and comment routes emit through their outboxes, notification consumes them, the
+ * gateway serves and streams the result.
  */
 
 let stack: Stack;
 let api: ApiClient;
 
 beforeAll(async () => {
-  stack = await startStack({ only: ['identity', 'social-graph', 'notification'] });
+  stack = await startStack();
   api = apiClient(stack.url);
 });
 afterAll(() => stack?.stop());
@@ -103,5 +106,80 @@ describe('follow events through the real routes', () => {
     const [agree] = await eventsOf(hal, 1);
     expect(agree).toMatchObject({ type: 'friend_agree', message: `${gina.username} accepted your follow request`, metadata: { following: { user_id: gina.id }, follows_id: edge.follows_id } });
     await eventsOf(gina, 0);
+  });
+});
+
+describe('post events through the real routes', () => {
+  const h = () => postsHelpers(api, () => stack);
+  const post = (path: string, u: TestUser, body?: unknown) => api.post(path, body, { token: u.token, headers: body ? {} : { 'content-type': 'application/json' } });
+
+  async function publicAuthor(): Promise<TestUser> {
+    const author = await registerUser(api, 'author');
+    await makePublic(author);
+    return author;
+  }
+
+  it('a like gives the author a like event (live too, with the liker and their avatar); unlike withdraws it; none for one\'s own', async () => {
+    const [author, fan] = [await publicAuthor(), await registerUser(api, 'fan')];
+    const form = new FormData();
+    form.append('profile_image', new Blob([jpeg(9, 9)], { type: 'image/jpeg' }), 'me.jpg');
+    expect((await api.patch('/api/users/', form, { token: fan.token })).status).toBe(200);
+    const postId = await h().createPost(author);
+    const live = await openStream(stack.url, author.token);
+    try {
+      await waitFor(() => live.frames.length > 0);
+      expect((await post(`/api/posts/like/${postId}`, author)).status).toBe(200); // own: nothing
+      expect((await post(`/api/posts/like/${postId}`, fan)).status).toBe(200);
+      expect((await post(`/api/posts/like/${postId}`, fan)).status).toBe(200); // idempotent: no second event
+      const [like] = await eventsOf(author, 1);
+      expect(like).toMatchObject({
+        type: 'like',
+        message: `${fan.username} liked your post`,
+        is_read: false,
+        metadata: { post_id: postId, actor: { user_id: fan.id, username: fan.username, metadata: { profile: {}, profile_image: { url: expect.stringMatching(/^http/) } } } },
+      });
+      await waitFor(() => live.events().length === 1, 10_000);
+      expect(live.events()[0]?.id).toBe(like.event_id);
+      expect(await unread(author)).toBe(1);
+      expect(await events(fan)).toEqual([]);
+
+      expect((await post(`/api/posts/unlike/${postId}`, fan)).status).toBe(200);
+      await eventsOf(author, 0);
+      expect(await unread(author)).toBe(0);
+    } finally {
+      live.close();
+    }
+  });
+
+  it('a comment gives the author a comment event; deleting it (by either side) withdraws it; none on one\'s own post', async () => {
+    const [author, fan] = [await publicAuthor(), await registerUser(api, 'fan')];
+    const postId = await h().createPost(author);
+    expect((await post(`/api/posts/comment/${postId}`, author, { content: 'my own' })).status).toBe(201);
+    const first = await post(`/api/posts/comment/${postId}`, fan, { content: 'nice' });
+    const second = await post(`/api/posts/comment/${postId}`, fan, { content: 'really nice' });
+    expect([first.status, second.status]).toEqual([201, 201]);
+    const commentIds = [first.body.data.comment_id, second.body.data.comment_id];
+    const items = await eventsOf(author, 2);
+    expect(items.map((e) => e.metadata.comment_id).sort()).toEqual([...commentIds].sort());
+    expect(items[0]).toMatchObject({ type: 'comment', message: `${fan.username} commented on your post`, metadata: { post_id: postId, actor: { user_id: fan.id } } });
+    expect(await unread(author)).toBe(2);
+
+    expect((await api.delete(`/api/posts/comment/${commentIds[0]}`, { token: fan.token })).status).toBe(200); // by its author
+    expect((await api.delete(`/api/posts/comment/${commentIds[1]}`, { token: author.token })).status).toBe(200); // moderated
+    await eventsOf(author, 0);
+    expect(await unread(author)).toBe(0);
+  });
+
+  it("deleting a post withdraws its likes' and comments' events", async () => {
+    const [author, fan] = [await publicAuthor(), await registerUser(api)];
+    const [kept, gone] = [await h().createPost(author), await h().createPost(author)];
+    expect((await post(`/api/posts/like/${kept}`, fan)).status).toBe(200);
+    expect((await post(`/api/posts/like/${gone}`, fan)).status).toBe(200);
+    expect((await post(`/api/posts/comment/${gone}`, fan, { content: 'hello' })).status).toBe(201);
+    await eventsOf(author, 3);
+    expect((await api.delete(`/api/posts/${gone}`, { token: author.token })).status).toBe(200);
+    const [left] = await eventsOf(author, 1);
+    expect(left).toMatchObject({ type: 'like', metadata: { post_id: kept } });
+    expect(await unread(author)).toBe(1);
   });
 });
