@@ -52,6 +52,10 @@ jest: install system-deps
 
 test: typecheck lint jest
 
+# Hot read paths under load (autocannon) through a stack it starts, or BENCH_URL's.
+bench: install
+	node_modules/.bin/tsx bench/run.ts
+
 validate-deploy:
 	bash scripts/validate-deploy.sh
 
