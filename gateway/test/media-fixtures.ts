@@ -66,3 +66,18 @@ function u32(n: number): Buffer {
   b.writeUInt32LE(n);
   return b;
 }
+
+/** The PNG grown to exactly `totalBytes` by a private ancillary chunk (decoders skip it). */
+export function paddedPng(width: number, height: number, totalBytes: number): Buffer {
+  const base = png(width, height);
+  const ihdrEnd = 8 + 25; // signature + IHDR chunk
+  const dataLength = totalBytes - base.length - 12;
+  if (dataLength < 0) throw new Error('totalBytes is smaller than the image');
+  const head = Buffer.alloc(8);
+  head.writeUInt32BE(dataLength, 0);
+  head.write('prVt', 4, 'latin1');
+  const data = Buffer.alloc(dataLength, 0x61);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(zlib.crc32(data, zlib.crc32(Buffer.from('prVt', 'latin1'))));
+  return Buffer.concat([base.subarray(0, ihdrEnd), head, data, crc, base.subarray(ihdrEnd)]);
+}

@@ -29,7 +29,19 @@ export async function readPostForm(req: FastifyRequest, media: Media, opts: Call
     if (mediaIds.length === 0) throw validation('body.images', 'images must have at least 1 file');
     return { content: text, mediaIds };
   } catch (err) {
+    discardRestOfBody(req);
     await media.discard(mediaIds, opts).catch((e: unknown) => req.log.error({ err: e }, 'could not discard the files of a failed post'));
     throw err;
   }
+}
+
+/**
+ * After a refusal the client may still be sending files: the parser is detached and the rest is
+ * read and dropped, so the client gets the error response instead of a stalled upload.
+ */
+function discardRestOfBody(req: FastifyRequest): void {
+  const raw = req.raw;
+  if (raw.readableEnded) return;
+  raw.unpipe();
+  raw.resume();
 }
