@@ -63,10 +63,14 @@ export async function stopProcess(p: Proc, deadlineMs: number, out: Output): Pro
   }
 }
 
-/** Polls `url` until it answers 200; rejects when `deadline` (epoch ms) passes or `abort` says so. */
-export async function waitUntilReady(url: string, deadline: number, abort: () => boolean): Promise<void> {
+/**
+ * Polls `url` until it answers 200 from a port that `owner` listens on (so another process that
+ * took the port meanwhile, say a second `make dev`, is not mistaken for ours); rejects when
+ * `deadline` (epoch ms) passes, returns early when `abort` says so.
+ */
+export async function waitUntilReady(url: string, deadline: number, abort: () => boolean, owner?: { pid: number | undefined; port: number }): Promise<void> {
   while (!abort()) {
-    if (await answers200(url)) return;
+    if ((await answers200(url)) && (!owner || listensOn(owner.pid, owner.port) !== false)) return;
     if (Date.now() > deadline) throw new DevError(`${url} did not answer 200 in time`);
     await sleep(100);
   }
@@ -106,4 +110,42 @@ export function treeRssKiB(pid: number | undefined, descendants = true): number 
     stack.push(...(children.get(p) ?? []));
   }
   return found ? total : undefined;
+}
+
+/** Whether process `pid` holds the socket listening on TCP `port` (Linux /proc; undefined elsewhere). */
+export function listensOn(pid: number | undefined, port: number): boolean | undefined {
+  if (pid === undefined || !fs.existsSync('/proc/net/tcp')) return undefined;
+  const inodes = new Set<string>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = fs.readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+      const f = line.trim().split(/\s+/);
+      const local = f[1];
+      if (!local || f[3] !== '0A') continue; // 0A: LISTEN
+      if (parseInt(local.slice(local.lastIndexOf(':') + 1), 16) === port && f[9]) inodes.add(f[9]);
+    }
+  }
+  try {
+    for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+      const m = /^socket:\[(\d+)\]$/.exec(safeReadlink(`/proc/${pid}/fd/${fd}`));
+      if (m?.[1] && inodes.has(m[1])) return true;
+    }
+  } catch {
+    return undefined;
+  }
+  return false;
+}
+
+function safeReadlink(p: string): string {
+  try {
+    return fs.readlinkSync(p);
+  } catch {
+    return '';
+  }
 }

@@ -160,7 +160,7 @@ export function runWorker(): void {
     };
     for (const v of ['SHUTTER_DEV_WORKER', 'SHUTTER_DEV_T0', 'GRPC_PORT', 'METRICS_PORT', 'PORT']) delete common[v];
 
-    const ready: Array<{ proc: Proc; url: string }> = [];
+    const ready: Array<{ proc: Proc; url: string; port: number }> = [];
     for (const s of plan) {
       const proc = startNodeProcess(s.name, path.join('services', s.name, 'src/main.ts'), {
         cwd: REPO_ROOT,
@@ -168,7 +168,7 @@ export function runWorker(): void {
         out,
       });
       procs.push(proc);
-      ready.push({ proc, url: `http://${probeHost}:${s.metricsPort}/readyz` });
+      ready.push({ proc, url: `http://${probeHost}:${s.metricsPort}/readyz`, port: s.metricsPort });
     }
     const gateway = startNodeProcess('gateway', 'gateway/src/server.ts', {
       cwd: REPO_ROOT,
@@ -176,7 +176,7 @@ export function runWorker(): void {
       out,
     });
     procs.push(gateway);
-    ready.push({ proc: gateway, url: `http://${probeHost}:${gatewayPort}/readyz` });
+    ready.push({ proc: gateway, url: `http://${probeHost}:${gatewayPort}/readyz`, port: gatewayPort });
     for (const p of procs) {
       void p.exited.then(({ code, signal }) => {
         if (!stopping) void shutdown(1, `${p.name} exited unexpectedly (${signal ? `signal ${signal}` : `exit code ${code}`}); stopping everything`);
@@ -185,8 +185,8 @@ export function runWorker(): void {
 
     const deadline = Date.now() + READY_TIMEOUT_MS;
     await Promise.all(
-      ready.map(({ proc, url }) =>
-        waitUntilReady(url, deadline, () => stopping).catch(() => {
+      ready.map(({ proc, url, port }) =>
+        waitUntilReady(url, deadline, () => stopping, { pid: proc.child.pid, port }).catch(() => {
           throw new DevError(`${proc.name} was not ready within ${READY_TIMEOUT_MS / 1000} s (${url})`);
         }),
       ),
