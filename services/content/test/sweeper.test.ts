@@ -1,0 +1,54 @@
+import { createLogger, createMetrics, newId } from '@shutter/kit';
+import { testEnv } from '@shutter/testing';
+import { listKeys } from '../../../gateway/test/posts-helpers';
+import { png } from '../../../gateway/test/media-fixtures';
+import { loadContentConfig } from '../src/config';
+import { mediaKey } from '../src/media/media-repository';
+import { createContentService, type ContentService } from '../src/server';
+
+let service: ContentService;
+
+beforeAll(() => {
+  // Built, not started: the sweep is called directly.
+  service = createContentService(loadContentConfig(testEnv()), createLogger('test', 'silent'), createMetrics('content'));
+});
+afterAll(() => service?.stop(100));
+
+async function storedMedia(ownerId: string, opts: { expired: boolean; used: boolean }) {
+  const id = newId();
+  const key = mediaKey(ownerId, id);
+  const writer = service.storage.writer(key, 'image/png');
+  await writer.write(png(1, 1));
+  await writer.finish();
+  await service.db('media').insert({
+    id,
+    owner_id: ownerId,
+    key,
+    source: 'presigned',
+    declared_type: 'image/png',
+    max_bytes: 100,
+    expires_at: new Date(Date.now() + (opts.expired ? -60_000 : 3_600_000)),
+    ...(opts.used ? { used_at: new Date(), used_for: 'profile' } : {}),
+  });
+  return { id, key };
+}
+
+describe('the sweeper', () => {
+  it('deletes expired unused media with their objects, keeps the rest, and drops day-old idempotency keys', async () => {
+    const owner = newId();
+    const expired = await storedMedia(owner, { expired: true, used: false });
+    const fresh = await storedMedia(owner, { expired: false, used: false });
+    const used = await storedMedia(owner, { expired: true, used: true });
+    await service.db('idempotency_keys').insert([
+      { user_id: owner, key: 'old', fingerprint: 'f', post_id: newId(), created_at: new Date(Date.now() - 25 * 3600_000) },
+      { user_id: owner, key: 'new', fingerprint: 'f', post_id: newId() },
+    ]);
+
+    await service.sweeper.sweep();
+
+    expect((await listKeys(`media/${owner}/`)).sort()).toEqual([fresh.key, used.key].sort());
+    expect((await service.db('media').where({ owner_id: owner }).pluck('id')).sort()).toEqual([fresh.id, used.id].sort());
+    expect(await service.db('media').where({ id: expired.id }).first()).toBeUndefined();
+    expect(await service.db('idempotency_keys').where({ user_id: owner }).pluck('key')).toEqual(['new']);
+  });
+});
