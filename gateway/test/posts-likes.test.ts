@@ -90,6 +90,7 @@ describe('Idempotency-Key on POST /api/posts', () => {
     const ids = new Set(results.map((r) => (expect(r.status).toBe(201), r.body.data.post_id)));
     expect(ids.size).toBe(1);
     expect((await api.get(`/api/posts?user_id=${u.id}`, { token: u.token })).body.data.posts).toHaveLength(1);
+    expect(await listKeys(`media/${u.id}/`)).toHaveLength(1);
     const theirs = await h.postMultipart(v, 'race', undefined, headers);
     expect(theirs.status).toBe(201);
     expect(ids.has(theirs.body.data.post_id)).toBe(false);

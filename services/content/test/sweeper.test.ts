@@ -14,7 +14,7 @@ beforeAll(() => {
 });
 afterAll(() => service?.stop(100));
 
-async function storedMedia(ownerId: string, opts: { expired: boolean; used: boolean }) {
+async function storedMedia(ownerId: string, opts: { expired: boolean; used: boolean; usedAgoMs?: number }) {
   const id = newId();
   const key = mediaKey(ownerId, id);
   const writer = service.storage.writer(key, 'image/png');
@@ -28,17 +28,21 @@ async function storedMedia(ownerId: string, opts: { expired: boolean; used: bool
     declared_type: 'image/png',
     max_bytes: 100,
     expires_at: new Date(Date.now() + (opts.expired ? -60_000 : 3_600_000)),
-    ...(opts.used ? { used_at: new Date(), used_for: 'profile' } : {}),
+    ...(opts.used ? { used_at: new Date(Date.now() - (opts.usedAgoMs ?? 0)), used_for: 'profile' } : {}),
   });
   return { id, key };
 }
 
 describe('the sweeper', () => {
-  it('deletes expired unused media with their objects, keeps the rest, and drops day-old idempotency keys', async () => {
+  it('deletes expired unused media and orphaned avatars with their objects, keeps the rest, and drops day-old idempotency keys', async () => {
     const owner = newId();
     const expired = await storedMedia(owner, { expired: true, used: false });
     const fresh = await storedMedia(owner, { expired: false, used: false });
     const used = await storedMedia(owner, { expired: true, used: true });
+    // Avatars: the current one stays; one claimed 2 hours ago but never applied goes.
+    const avatar = await storedMedia(owner, { expired: true, used: true, usedAgoMs: 2 * 3600_000 });
+    const orphan = await storedMedia(owner, { expired: true, used: true, usedAgoMs: 2 * 3600_000 });
+    await service.db('authors').insert({ id: owner, username: `u${owner.slice(-8)}`, is_public: false, profile_image_key: avatar.key });
     await service.db('idempotency_keys').insert([
       { user_id: owner, key: 'old', fingerprint: 'f', post_id: newId(), created_at: new Date(Date.now() - 25 * 3600_000) },
       { user_id: owner, key: 'new', fingerprint: 'f', post_id: newId() },
@@ -46,9 +50,10 @@ describe('the sweeper', () => {
 
     await service.sweeper.sweep();
 
-    expect((await listKeys(`media/${owner}/`)).sort()).toEqual([fresh.key, used.key].sort());
-    expect((await service.db('media').where({ owner_id: owner }).pluck('id')).sort()).toEqual([fresh.id, used.id].sort());
+    expect((await listKeys(`media/${owner}/`)).sort()).toEqual([fresh.key, used.key, avatar.key].sort());
+    expect((await service.db('media').where({ owner_id: owner }).pluck('id')).sort()).toEqual([fresh.id, used.id, avatar.id].sort());
     expect(await service.db('media').where({ id: expired.id }).first()).toBeUndefined();
+    expect(await service.db('media').where({ id: orphan.id }).first()).toBeUndefined();
     expect(await service.db('idempotency_keys').where({ user_id: owner }).pluck('key')).toEqual(['new']);
   });
 });

@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import type { ServerReadableStream } from '@grpc/grpc-js';
 import type { content } from '@shutter/proto';
 import {
+  GrpcStatus,
+  ServiceError,
   failedPrecondition,
   invalidArgument,
   newId,
@@ -20,6 +22,8 @@ import { HEAD_BYTES, IMAGE_TYPES, MAGIC_BYTES, MAX_IMAGE_BYTES, inspectImage, sn
 export const UPLOAD_WINDOW_SECONDS = 600;
 
 const NOT_AN_IMAGE = 'Only JPEG, PNG and WebP images are accepted.';
+/** The client went away (or gave up) mid-upload: an expected end, not a server error. */
+const uploadCancelled = () => new ServiceError(GrpcStatus.CANCELLED, 'The upload was cancelled.', 'cancelled');
 const TOO_LARGE = 'File is too large (at most 20 MiB).';
 
 /** A media id checked and ready to be used: its object exists and is a real image. */
@@ -102,7 +106,7 @@ export function createMediaService(deps: MediaServiceDeps) {
       let head = Buffer.alloc(0);
       let size = 0;
       // A cancelled call (client gone, deadline) must stop the loop, not leave it waiting.
-      const onCancel = () => call.destroy(new Error('upload cancelled by the client'));
+      const onCancel = () => call.destroy(uploadCancelled());
       call.once('cancelled', onCancel);
       try {
         for await (const msg of call as AsyncIterable<content.UploadMediaRequest>) {
@@ -130,7 +134,7 @@ export function createMediaService(deps: MediaServiceDeps) {
           }
           await writer.write(chunk);
         }
-        if (call.cancelled) throw new Error('upload cancelled by the client');
+        if (call.cancelled) throw uploadCancelled();
         if (!header) throw invalidArgument('An upload needs a header.');
         const info = inspectImage(head);
         if (!writer || !info || info.type !== type) throw unsupportedMediaType(NOT_AN_IMAGE);
