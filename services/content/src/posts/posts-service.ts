@@ -59,8 +59,8 @@ export function createPostsService(deps: PostsServiceDeps) {
   }
 
   function checkMediaIds(ids: string[]): string[] {
-    if (ids.length < 1) throw validationFailed('images', 'A post needs at least 1 image');
-    if (ids.length > MAX_IMAGES) throw validationFailed('images', `A post has at most ${MAX_IMAGES} images`);
+    if (ids.length < 1) throw validationFailed('media_ids', 'A post needs at least 1 image');
+    if (ids.length > MAX_IMAGES) throw validationFailed('media_ids', `A post has at most ${MAX_IMAGES} images`);
     ids.forEach((id) => checkUuid('media_ids', id));
     if (new Set(ids).size !== ids.length) throw validationFailed('media_ids', 'media_ids must not repeat an id');
     return ids;
@@ -116,8 +116,8 @@ export function createPostsService(deps: PostsServiceDeps) {
     },
 
     async get(caller: Caller, postId: string): Promise<content.Post> {
-      const view = await visiblePost(caller, postId);
-      const rows = await deps.comments.page(postId, 0, COMMENTS_WITH_POST);
+      // The newest comments are read alongside; they are shown only if the post is.
+      const [view, rows] = await Promise.all([visiblePost(caller, postId), deps.comments.page(postId, 0, COMMENTS_WITH_POST)]);
       const [post] = await presenter.posts([view], new Map([[postId, await presenter.comments(rows, caller.requestId)]]));
       return post!;
     },
