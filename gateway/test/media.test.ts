@@ -201,5 +201,9 @@ describe('objects follow their post and profile', () => {
     const bad = new FormData();
     bad.append('profile_image', new Blob([NOT_AN_IMAGE], { type: 'image/png' }), 'x.png');
     expectError(await api.patch('/api/users/', bad, { token: u.token }), 415);
+    const huge = new FormData();
+    huge.append('profile_image', new Blob([paddedPng(1, 1, 20 * MiB + 1)], { type: 'image/png' }), 'huge.png');
+    expectError(await api.patch('/api/users/', huge, { token: u.token }), 413);
+    expect(await keysOf(u)).toHaveLength(1);
   });
 });
