@@ -1,5 +1,5 @@
 import { createLogger, newId, type Redis } from '@shutter/kit';
-import { apiClient, startStack, testRedis, waitFor, type ApiClient, type Stack } from '@shutter/testing';
+import { apiClient, startStack, testRedis, unique, waitFor, type ApiClient, type Stack } from '@shutter/testing';
 import { start as startGateway } from './start';
 import { followPayload, likePayload, openStream, publishEvent, registerUser, type SseClient, type TestUser } from './events-helpers';
 
@@ -9,9 +9,11 @@ let stack: Stack;
 let api: ApiClient;
 let redis: Redis;
 const streams: SseClient[] = [];
+// This file's own stream: its notification consumer is the only reader (no other test's load).
+const eventsStream = unique('events_');
 
 beforeAll(async () => {
-  stack = await startStack({ only: ['identity', 'notification'], extraEnv: { EVENTS_PING_MS: '300' } });
+  stack = await startStack({ only: ['identity', 'notification'], extraEnv: { EVENTS_PING_MS: '300', EVENTS_STREAM: eventsStream } });
   api = apiClient(stack.url);
   redis = testRedis();
 });
@@ -32,7 +34,7 @@ async function stream(user: TestUser, headers: Record<string, string> = {}, url 
 /** Something the user is notified of: a like of one of their posts by `fan`. */
 const likeFor = (author: TestUser, fan: TestUser) => {
   const postId = newId();
-  return publishEvent(redis, 'post.liked', postId, likePayload({ postId, postAuthorId: author.id, userId: fan.id })).then(() => postId);
+  return publishEvent(redis, 'post.liked', postId, likePayload({ postId, postAuthorId: author.id, userId: fan.id }), { stream: eventsStream }).then(() => postId);
 };
 
 const subscribers = async (user: TestUser) => {
@@ -56,7 +58,7 @@ describe('GET /api/events/stream', () => {
     expect(s.frames[0]?.data).toBeUndefined();
 
     const followsId = newId();
-    await publishEvent(redis, 'follow.requested', followsId, followPayload({ followsId, followerId: alice.id, followeeId: bob.id, status: 'pending', actorId: alice.id }));
+    await publishEvent(redis, 'follow.requested', followsId, followPayload({ followsId, followerId: alice.id, followeeId: bob.id, status: 'pending', actorId: alice.id }), { stream: eventsStream });
     await waitFor(() => s.events().length === 1, 1000);
     const [live] = s.events();
     const listed = (await api.get('/api/events', { token: bob.token })).body.data.events[0];
