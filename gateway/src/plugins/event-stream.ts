@@ -127,13 +127,21 @@ export function createEventStreams(app: FastifyInstance, deps: { hub: LiveHub; c
     const { userId } = callerOf(req);
     if (closing) throw new HttpError(503, 'The server is shutting down. Reconnect shortly.', 'service_unavailable');
     const cursor = lastEventId?.toLowerCase() ?? uuidV7Floor(Date.now());
-    const conn = new StreamConnection(reply.raw, media, req.log as Logger);
+    const raw = reply.raw;
+    const conn = new StreamConnection(raw, media, req.log as Logger);
+    // The client may leave while the replay is read: its 'close' would not come again later.
+    let gone = false;
+    const leftEarly = () => {
+      gone = true;
+    };
+    raw.once('close', leftEarly);
 
     // Subscribe first, then read what was missed: nothing falls between the two.
     let release: () => void;
     try {
       release = await hub.subscribe(userId, (e) => conn.push(e));
     } catch (err) {
+      raw.off('close', leftEarly);
       req.log.warn({ err }, 'event stream: redis subscription failed');
       throw new HttpError(503, 'The event stream is unavailable. Try again shortly.', 'service_unavailable');
     }
@@ -141,6 +149,7 @@ export function createEventStreams(app: FastifyInstance, deps: { hub: LiveHub; c
     try {
       replay = await replayAfter(req, cursor);
     } catch (err) {
+      raw.off('close', leftEarly);
       release();
       throw isGrpcError(err) ? (fromGrpc(err) ?? err) : err;
     }
@@ -148,7 +157,8 @@ export function createEventStreams(app: FastifyInstance, deps: { hub: LiveHub; c
     // From here on the response is ours: Fastify's onSend hooks no longer run, so the headers
     // set so far (CORS, X-Request-Id, rate limit) are copied by hand.
     reply.hijack();
-    const raw = reply.raw;
+    raw.off('close', leftEarly);
+    if (gone || raw.destroyed) return release();
     const headers: Record<string, string | number | string[]> = {};
     for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) headers[k] = v;
     raw.writeHead(200, {
