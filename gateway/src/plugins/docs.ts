@@ -21,11 +21,12 @@ export default fp<{ config: GatewayConfig }>(
       },
       refResolver: { buildLocalReference: (json, _base, _frag, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
     });
-    await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { persistAuthorization: true }, staticCSP: false });
-    app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
+    // Swagger UI's own routes (registered next) are public like the document itself.
     app.addHook('onRoute', (route) => {
       if (route.url.startsWith('/docs')) route.config = { ...(route.config as object), public: true };
     });
+    await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { persistAuthorization: true }, staticCSP: false });
+    app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
   },
   { name: 'docs' },
 );

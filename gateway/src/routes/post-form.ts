@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { CallOptions } from '@shutter/kit';
 import type { Media } from '../media';
 import { validation } from '../errors';
+import { discardRestOfBody } from './multipart';
 import { MAX_IMAGES, checkPostContent } from '../schemas/posts';
 
 /**
@@ -33,15 +34,4 @@ export async function readPostForm(req: FastifyRequest, media: Media, opts: Call
     await media.discard(mediaIds, opts).catch((e: unknown) => req.log.error({ err: e }, 'could not discard the files of a failed post'));
     throw err;
   }
-}
-
-/**
- * After a refusal the client may still be sending files: the parser is detached and the rest is
- * read and dropped, so the client gets the error response instead of a stalled upload.
- */
-function discardRestOfBody(req: FastifyRequest): void {
-  const raw = req.raw;
-  if (raw.readableEnded) return;
-  raw.unpipe();
-  raw.resume();
 }

@@ -2,12 +2,22 @@ import type { FastifyRequest } from 'fastify';
 import type { Media } from '../media';
 import { validation } from '../errors';
 import { grpcOpts } from './deps';
+import { discardRestOfBody } from './multipart';
 
 /**
  * Turns seed 000's multipart profile form into the JSON body shape: `is_public` arrives as
  * "true"/"false", `profile` as a JSON string, `profile_image` as a file (streamed to content).
  */
 export async function readProfileForm(req: FastifyRequest, media: Media): Promise<Record<string, unknown>> {
+  try {
+    return await readParts(req, media);
+  } catch (err) {
+    discardRestOfBody(req);
+    throw err;
+  }
+}
+
+async function readParts(req: FastifyRequest, media: Media): Promise<Record<string, unknown>> {
   const body: Record<string, unknown> = {};
   for await (const part of req.parts()) {
     if (part.type === 'file') {
