@@ -10,3 +10,4 @@ export * from './grpc/server';
 export * from './grpc/client';
 export * from './process';
 export * from './outbox';
+export * from './run-service';

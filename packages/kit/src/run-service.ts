@@ -1,0 +1,55 @@
+import type { Knex } from 'knex';
+import { loadDotEnv } from './config';
+import { migrate, type Migration } from './db';
+import { createLogger, type Logger } from './logger';
+import { createMetrics, startSidePort, type Metrics } from './metrics';
+import { onShutdown } from './process';
+
+/** What every service's `createXService` returns (see services/identity/src/server.ts). */
+export interface RunnableService {
+  db: Knex;
+  start(addr: string): Promise<number>;
+  ready(): Promise<boolean>;
+  stop(timeoutMs: number): Promise<void>;
+}
+
+interface ServiceProcessConfig {
+  LOG_LEVEL: string;
+  HOST: string;
+  GRPC_PORT: number;
+  METRICS_PORT: number;
+  SHUTDOWN_TIMEOUT_MS: number;
+}
+
+/**
+ * The process layer of a service (its `main.ts`): `.env`, config validated once, logs, metrics,
+ * migrations, gRPC + side port, and an ordered shutdown on SIGINT/SIGTERM. A config error prints
+ * the variables at fault and exits 1.
+ */
+export function runService<C extends ServiceProcessConfig, S extends RunnableService>(opts: {
+  name: string;
+  loadConfig: () => C;
+  create: (config: C, logger: Logger, metrics: Metrics) => S | Promise<S>;
+  schema: string;
+  migrations: Migration[];
+}): void {
+  const main = async () => {
+    loadDotEnv();
+    const config = opts.loadConfig();
+    const logger = createLogger(opts.name, config.LOG_LEVEL);
+    const metrics = createMetrics(opts.name);
+    const service = await opts.create(config, logger, metrics);
+    await migrate(service.db, opts.schema, opts.migrations);
+    const port = await service.start(`${config.HOST}:${config.GRPC_PORT}`);
+    const side = await startSidePort(metrics, config.METRICS_PORT, service.ready, config.HOST);
+    logger.info({ grpc_port: port, metrics_port: side.port }, `${opts.name} serving`);
+    onShutdown(logger, config.SHUTDOWN_TIMEOUT_MS, async () => {
+      await service.stop(config.SHUTDOWN_TIMEOUT_MS);
+      await side.close();
+    });
+  };
+  main().catch((err: unknown) => {
+    console.error(err instanceof Error && err.name === 'ConfigError' ? err.message : err);
+    process.exit(1);
+  });
+}
