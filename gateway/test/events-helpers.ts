@@ -1,21 +1,13 @@
 import { events } from '@shutter/proto';
 import { newId, type Redis } from '@shutter/kit';
-import { unique, type ApiClient } from '@shutter/testing';
+import { accounts, type ApiClient, type TestUser } from '@shutter/testing';
 
 /** Helpers of the events tests: users, domain events on the stream, SSE frames. */
 
-export interface TestUser {
-  token: string;
-  id: string;
-  username: string;
-}
+export type { TestUser };
 
-export async function registerUser(api: ApiClient, prefix = 'ev'): Promise<TestUser> {
-  const name = unique(prefix);
-  const res = await api.post('/api/users/register', { email: `${name}@example.com`, username: name, password: 'correct horse' });
-  if (res.status !== 201) throw new Error(`register failed: ${res.status} ${JSON.stringify(res.body)}`);
-  return { token: res.body.data.token, id: res.body.data.user.user_id, username: res.body.data.user.username };
-}
+/** A new private account named after `prefix` (the actor names in event messages). */
+export const registerUser = (api: ApiClient, prefix = 'ev'): Promise<TestUser> => accounts(api, () => process.env).register({ prefix });
 
 /**
  * XADD of one domain event exactly as the kit's outbox relay writes it (fields id, type, key,

@@ -1,4 +1,4 @@
-import { apiClient, startStack, unique, waitFor, type ApiClient, type Stack } from '@shutter/testing';
+import { accounts, apiClient, expectError, startStack, waitFor, type ApiClient, type Stack, type TestUser } from '@shutter/testing';
 
 let stack: Stack;
 let api: ApiClient;
@@ -9,31 +9,12 @@ beforeAll(async () => {
 });
 afterAll(() => stack?.stop());
 
-interface Account {
-  token: string;
-  id: string;
-  username: string;
-}
+type Account = TestUser;
 
-async function register(opts: { public?: boolean } = {}): Promise<Account> {
-  const name = unique('f');
-  const res = await api.post('/api/users/register', { email: `${name}@example.com`, username: name, password: 'correct horse' });
-  expect(res.status).toBe(201);
-  const account = { token: res.body.data.token, id: res.body.data.user.user_id, username: name };
-  if (opts.public) await setPublic(account, true);
-  return account;
-}
-
-async function setPublic(a: Account, isPublic: boolean) {
-  const res = await api.patch('/api/users', { is_public: isPublic }, { token: a.token });
-  expect(res.status).toBe(200);
-}
-
-async function adminToken(): Promise<string> {
-  const res = await api.post('/api/users/login', { email: stack.env.ADMIN_EMAIL, password: stack.env.ADMIN_PASSWORD });
-  expect(res.status).toBe(200);
-  return res.body.data.token;
-}
+const users = () => accounts(api, () => stack.env);
+const register = (opts: { public?: boolean } = {}) => users().register({ ...opts, prefix: 'f' });
+const setPublic = (a: Account, isPublic: boolean) => users().setPublic(a, isPublic);
+const adminToken = () => users().adminToken();
 
 /** Seed 000's client: a bodyless POST that still says Content-Type: application/json. */
 const requestFollow = (from: Account, to: string) => api.post(`/api/follows/request/${to}`, undefined, { token: from.token, headers: { 'content-type': 'application/json' } });
@@ -49,13 +30,6 @@ const counts = async (viewer: Account, userId: string) => {
 };
 const list = (viewer: Account, query: string) => api.get(`/api/follows?${query}`, { token: viewer.token });
 
-const expectError = (res: { status: number; body: any; headers: Headers }, status: number, detail?: string | RegExp) => {
-  expect(res.status).toBe(status);
-  expect(typeof res.body.detail).toBe('string');
-  expect(typeof res.body.code).toBe('string');
-  expect(res.body.request_id).toBe(res.headers.get('x-request-id'));
-  if (detail) expect(res.body.detail).toMatch(detail);
-};
 
 describe('follow requests', () => {
   it('follows a public account at once (201 agree); a repeat answers the same edge with 200', async () => {

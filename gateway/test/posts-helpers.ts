@@ -1,43 +1,13 @@
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { unique, waitFor, type ApiClient, type ApiResponse, type Stack } from '@shutter/testing';
+import { accounts, waitFor, type ApiClient, type ApiResponse, type Stack, type TestUser } from '@shutter/testing';
 import { png } from './media-fixtures';
 
 /** Helpers of the posts and media API tests: users in every relationship, posts, the bucket. */
 
-export interface TestUser {
-  token: string;
-  id: string;
-  username: string;
-}
+export type { TestUser };
 
 export function postsHelpers(api: ApiClient, stack: () => Stack) {
-  async function register(opts: { public?: boolean } = {}): Promise<TestUser> {
-    const name = unique('p');
-    const res = await api.post('/api/users/register', { email: `${name}@example.com`, username: name, password: 'correct horse' });
-    expect(res.status).toBe(201);
-    const user = { token: res.body.data.token as string, id: res.body.data.user.user_id as string, username: name };
-    if (opts.public) expect((await api.patch('/api/users/', { is_public: true }, { token: user.token })).status).toBe(200);
-    return user;
-  }
-
-  async function adminToken(): Promise<string> {
-    const env = stack().env;
-    const res = await api.post('/api/users/login', { email: env.ADMIN_EMAIL, password: env.ADMIN_PASSWORD });
-    expect(res.status).toBe(200);
-    return res.body.data.token;
-  }
-
-  /** `follower` follows `followee` with an agree edge (accepted if the followee is private). */
-  async function follow(follower: TestUser, followee: TestUser): Promise<string> {
-    const req = await api.post(`/api/follows/request/${followee.id}`, undefined, { token: follower.token });
-    expect([200, 201]).toContain(req.status);
-    const followsId = req.body.data.follows_id as string;
-    if (req.body.data.status === 'pending') {
-      const agreed = await api.post(`/api/follows/${followsId}`, { status: 'agree' }, { token: followee.token });
-      expect(agreed.status).toBe(200);
-    }
-    return followsId;
-  }
+  const { register, adminToken, follow } = accounts(api, () => stack().env);
 
   /** A multipart post with the given images (default: one PNG). */
   async function postMultipart(user: TestUser, content = 'a post', images: Array<{ bytes: Buffer; type?: string; name?: string }> = [{ bytes: png(3, 2) }], headers: Record<string, string> = {}): Promise<ApiResponse> {
@@ -78,9 +48,4 @@ export async function listKeys(prefix: string): Promise<string[]> {
   }
 }
 
-export const expectError = (res: ApiResponse, status: number, detail?: string | RegExp) => {
-  expect({ status: res.status, body: res.body }).toMatchObject({ status });
-  expect(typeof res.body.detail).toBe('string');
-  expect(typeof res.body.code).toBe('string');
-  if (detail) expect(res.body.detail).toMatch(detail);
-};
+export { expectError } from '@shutter/testing';

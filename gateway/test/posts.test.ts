@@ -13,7 +13,7 @@ beforeAll(async () => {
 afterAll(() => stack?.stop());
 
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
-const get = (u: TestUser, path: string) => api.get(path, { token: u.token });
+const get = (u: Pick<TestUser, 'token'>, path: string) => api.get(path, { token: u.token });
 
 /** Every route that names a post, as `user`: the statuses they answer. */
 async function postRouteStatuses(u: TestUser, postId: string) {

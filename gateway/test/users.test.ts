@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { SignJWT, decodeProtectedHeader } from 'jose';
-import { apiClient, startStack, unique, type ApiClient, type Stack } from '@shutter/testing';
+import { accounts, apiClient, expectError, startStack, unique, type ApiClient, type Stack } from '@shutter/testing';
 
 let stack: Stack;
 let api: ApiClient;
@@ -13,27 +13,9 @@ beforeAll(async () => {
 });
 afterAll(() => stack?.stop());
 
-async function register(over: Record<string, unknown> = {}) {
-  const name = unique('u');
-  const body = { email: `${name}@example.com`, username: name, password: 'correct horse', ...over };
-  const res = await api.post('/api/users/register', body);
-  expect(res.status).toBe(201);
-  return { ...res.body.data, email: body.email, password: body.password } as { token: string; refresh_token: string; user: any; email: string; password: string };
-}
-
-async function adminToken(): Promise<string> {
-  const res = await api.post('/api/users/login', { email: stack.env.ADMIN_EMAIL, password: stack.env.ADMIN_PASSWORD });
-  expect(res.status).toBe(200);
-  return res.body.data.token;
-}
-
-const expectError = (res: { status: number; body: any; headers: Headers }, status: number, detail?: string | RegExp) => {
-  expect(res.status).toBe(status);
-  expect(typeof res.body.detail).toBe('string');
-  expect(typeof res.body.code).toBe('string');
-  expect(res.body.request_id).toBe(res.headers.get('x-request-id'));
-  if (detail) expect(res.body.detail).toMatch(detail);
-};
+const users = () => accounts(api, () => stack.env);
+const register = (opts: { username?: string } = {}) => users().register(opts);
+const adminToken = () => users().adminToken();
 
 describe('register', () => {
   it('creates a private account and answers tokens and the user with email', async () => {
@@ -158,19 +140,19 @@ describe('tokens', () => {
 
   it('rotates refresh tokens and revokes the family on reuse', async () => {
     const a = await register();
-    const first = await api.post('/api/users/refresh', { refresh_token: a.refresh_token });
+    const first = await api.post('/api/users/refresh', { refresh_token: a.refreshToken });
     expect(first.status).toBe(200);
-    expect(first.body.data.refresh_token).not.toBe(a.refresh_token);
+    expect(first.body.data.refresh_token).not.toBe(a.refreshToken);
     expect((await api.get('/api/users/me', { token: first.body.data.token })).status).toBe(200);
     // Reusing the old token: 401, and the newest token of the family dies with it.
-    expectError(await api.post('/api/users/refresh', { refresh_token: a.refresh_token }), 401);
+    expectError(await api.post('/api/users/refresh', { refresh_token: a.refreshToken }), 401);
     expectError(await api.post('/api/users/refresh', { refresh_token: first.body.data.refresh_token }), 401);
   });
 
   it('logout revokes the session; unknown refresh tokens are 401', async () => {
     const a = await register();
-    expect((await api.post('/api/users/logout', { refresh_token: a.refresh_token }, { token: a.token })).status).toBe(200);
-    expectError(await api.post('/api/users/refresh', { refresh_token: a.refresh_token }), 401);
+    expect((await api.post('/api/users/logout', { refresh_token: a.refreshToken }, { token: a.token })).status).toBe(200);
+    expectError(await api.post('/api/users/refresh', { refresh_token: a.refreshToken }), 401);
     expectError(await api.post('/api/users/refresh', { refresh_token: 'not-a-token' }), 401);
   });
 
@@ -260,7 +242,7 @@ describe('admin', () => {
     expect(res.body.data.user.status).toBe('disabled');
     expectError(await api.get('/api/users/me', { token: a.token }), 401, 'Could not validate credentials');
     expectError(await api.post('/api/users/login', { email: a.email, password: a.password }), 403, 'Account is disabled.');
-    expectError(await api.post('/api/users/refresh', { refresh_token: a.refresh_token }), 401);
+    expectError(await api.post('/api/users/refresh', { refresh_token: a.refreshToken }), 401);
     expectError(await api.get(`/api/users/${a.user.user_id}`, { token: viewer.token }), 404);
     const seenByAdmin = await api.get(`/api/users/${a.user.user_id}`, { token: admin });
     expect(seenByAdmin.body.data.user.status).toBe('disabled');
