@@ -53,3 +53,9 @@ export function runService<C extends ServiceProcessConfig, S extends RunnableSer
     process.exit(1);
   });
 }
+
+/** Readiness of a service whose dependencies are its Postgres pool and Redis. */
+export const backendsReady = (db: Knex, redis: { ping(): Promise<string> }) => async (): Promise<boolean> => {
+  await db.raw('select 1');
+  return (await redis.ping()) === 'PONG';
+};

@@ -1,5 +1,5 @@
 import { content } from '@shutter/proto';
-import { createDb, createGrpcServer, createOutboxRelay, createRedis, type Logger, type Metrics } from '@shutter/kit';
+import { createDb, createGrpcServer, createOutboxRelay, createRedis, type Logger, type Metrics, backendsReady } from '@shutter/kit';
 import type { ContentConfig } from './config';
 import { createCommentsRepository } from './comments/comments-repository';
 import { createCommentsService } from './comments/comments-service';
@@ -60,7 +60,7 @@ export function createContentService(config: ContentConfig, logger: Logger, metr
       sweeper.start();
       return grpc.listen(addr);
     },
-    ready: async () => (await db.raw('select 1'), (await redis.ping()) === 'PONG'),
+    ready: backendsReady(db, redis),
     async stop(timeoutMs: number): Promise<void> {
       await grpc.shutdown(timeoutMs);
       await sweeper.stop();

@@ -1,5 +1,5 @@
 import { identity } from '@shutter/proto';
-import { createDb, createGrpcServer, createOutboxRelay, createRedis, type Logger, type Metrics } from '@shutter/kit';
+import { createDb, createGrpcServer, createOutboxRelay, createRedis, type Logger, type Metrics, backendsReady } from '@shutter/kit';
 import type { IdentityConfig } from './config';
 import { ensureAdmin } from './admin-bootstrap';
 import { createIdentityHandlers } from './identity-service';
@@ -39,7 +39,7 @@ export async function createIdentityService(config: IdentityConfig, logger: Logg
       relay.start();
       return grpc.listen(addr);
     },
-    ready: async () => (await db.raw('select 1'), (await redis.ping()) === 'PONG'),
+    ready: backendsReady(db, redis),
     async stop(timeoutMs: number): Promise<void> {
       await grpc.shutdown(timeoutMs);
       revocation?.stop();

@@ -1,5 +1,5 @@
 import { identity, notification } from '@shutter/proto';
-import { createClient, createDb, createGrpcServer, createRedis, type EventConsumerOptions, type Logger, type Metrics } from '@shutter/kit';
+import { createClient, createDb, createGrpcServer, createRedis, type EventConsumerOptions, type Logger, type Metrics, backendsReady } from '@shutter/kit';
 import type { NotificationConfig } from './config';
 import { createActorDirectory } from './actors';
 import { createNotificationConsumer } from './consumer';
@@ -47,7 +47,7 @@ export function createNotificationService(config: NotificationConfig, logger: Lo
       consumer.start();
       return grpc.listen(addr);
     },
-    ready: async () => (await db.raw('select 1'), (await redis.ping()) === 'PONG'),
+    ready: backendsReady(db, redis),
     async stop(timeoutMs: number): Promise<void> {
       await grpc.shutdown(timeoutMs);
       await consumer.stop();

@@ -1,5 +1,5 @@
 import { socialgraph } from '@shutter/proto';
-import { createDb, createGrpcServer, createOutboxRelay, createRedis, type Logger, type Metrics } from '@shutter/kit';
+import { createDb, createGrpcServer, createOutboxRelay, createRedis, type Logger, type Metrics, backendsReady } from '@shutter/kit';
 import type { SocialGraphConfig } from './config';
 import { createFollowsRepository } from './follows-repository';
 import { createFollowsService } from './follows-service';
@@ -34,7 +34,7 @@ export function createSocialGraphService(config: SocialGraphConfig, logger: Logg
       consumer.start();
       return grpc.listen(addr);
     },
-    ready: async () => (await db.raw('select 1'), (await redis.ping()) === 'PONG'),
+    ready: backendsReady(db, redis),
     async stop(timeoutMs: number): Promise<void> {
       await grpc.shutdown(timeoutMs);
       await consumer.stop();
