@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import cors from '@fastify/cors';
 import multipart from '@fastify/multipart';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -31,6 +31,7 @@ export interface AppDeps {
 /** Image files are streamed; this caps one file part (20 MiB), the rest is checked by content. */
 export const MAX_FILE_BYTES = 20 * 1024 * 1024;
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
+const PROBES = new Set(['/healthz', '/readyz']);
 
 /** Builds the gateway (no listening: see server.ts). Tests import this. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -43,6 +44,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     routerOptions: { ignoreTrailingSlash: true },
     schemaController: { compilersFactory: { buildValidator: buildValidator as never } },
     requestIdHeader: false,
+    // Logs name the request id as every service does; probes are not logged per request.
+    logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: (req) => PROBES.has(req.url ?? '') }),
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
