@@ -11,7 +11,8 @@ import { startLocalS3, type LocalS3 } from './s3';
  */
 export default async function globalSetup(): Promise<void> {
   const runId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
-  const pg = await ensurePostgres({ dataDir: path.join(REPO_ROOT, '.data/test-postgres'), persistent: false });
+  // SHUTTER_EMBEDDED_PG=1 proves the path a machine without Postgres takes.
+  const pg = await ensurePostgres({ dataDir: path.join(REPO_ROOT, '.data/test-postgres'), persistent: false, forceEmbedded: process.env.SHUTTER_EMBEDDED_PG === '1' });
   const database = `shutter_test_${runId}`;
   await createDatabase(pg.adminUrl, database);
   const url = withDatabase(pg.adminUrl, database);
