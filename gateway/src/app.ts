@@ -3,12 +3,13 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import cors from '@fastify/cors';
 import multipart from '@fastify/multipart';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Logger, Redis } from '@shutter/kit';
+import type { Logger, Metrics, Redis } from '@shutter/kit';
 import type { GatewayConfig } from './config';
 import type { ServiceClients } from './clients';
 import { HttpError, fromGrpc, isGrpcError } from './errors';
 import authPlugin, { createTokenVerifier } from './plugins/auth';
 import docsPlugin from './plugins/docs';
+import httpMetrics from './plugins/http-metrics';
 import rateLimitPlugin from './plugins/rate-limit';
 import { buildValidator, describeValidationError } from './plugins/validation';
 import { ErrorBody } from './schemas/common';
@@ -26,6 +27,7 @@ export interface AppDeps {
   clients: ServiceClients;
   redis: Redis;
   logger: Logger;
+  metrics: Metrics;
 }
 
 /** Image files are streamed; this caps one file part (20 MiB), the rest is checked by content. */
@@ -53,6 +55,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.addSchema(ErrorBody);
+  await app.register(httpMetrics, { metrics: deps.metrics });
 
   // Seed 000's client sends Content-Type: application/json on bodyless requests: empty = no body.
   const parseJson = app.getDefaultJsonParser('error', 'ignore');

@@ -11,7 +11,7 @@ async function main() {
   const metrics = createMetrics('gateway');
   const redis = createRedis(config.REDIS_URL, config.REDIS_KEY_PREFIX);
   const clients = createServiceClients(config, metrics);
-  const app = await buildApp({ config, clients, redis, logger });
+  const app = await buildApp({ config, clients, redis, logger, metrics });
   await app.listen({ host: config.HOST, port: config.PORT });
   const side = await startSidePort(metrics, config.METRICS_PORT, async () => (await redis.ping()) === 'PONG', config.HOST);
   logger.info({ url: publicUrl(config), docs: `${publicUrl(config)}/docs`, metrics_port: side.port }, 'gateway serving');

@@ -1,4 +1,4 @@
-import { createRedis, type Logger } from '@shutter/kit';
+import { createMetrics, createRedis, type Logger } from '@shutter/kit';
 import type { StartedGateway } from '@shutter/testing';
 import { buildApp } from '../src/app';
 import { closeClients, createServiceClients } from '../src/clients';
@@ -9,7 +9,7 @@ export async function start(env: NodeJS.ProcessEnv, logger: Logger): Promise<Sta
   const config = loadGatewayConfig({ ...env, PORT: '0', HOST: '127.0.0.1' });
   const clients = createServiceClients(config);
   const redis = createRedis(config.REDIS_URL, config.REDIS_KEY_PREFIX);
-  const app = await buildApp({ config, clients, redis, logger });
+  const app = await buildApp({ config, clients, redis, logger, metrics: createMetrics('gateway') });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
   return {
