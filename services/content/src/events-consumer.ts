@@ -1,8 +1,10 @@
 import { events } from '@shutter/proto';
 import { createEventConsumer, type Knex, type Logger, type Redis } from '@shutter/kit';
+import type { Feed } from './feed/feed';
 import type { MediaRepository } from './media/media-repository';
 import type { Authors } from './read-models/authors';
 import type { FollowGraph } from './read-models/follow-graph';
+import type { PostCache } from './posts/post-cache';
 import type { Profiles } from './read-models/profiles';
 import type { MediaStorage } from './storage/media-storage';
 
@@ -17,6 +19,7 @@ export const CONSUMED_TYPES = [
   'follow.created',
   'follow.accepted',
   'follow.removed',
+  'post.created',
   'post.deleted',
 ];
 
@@ -29,15 +32,18 @@ export interface EventsConsumerDeps {
   profiles: Profiles;
   media: MediaRepository;
   storage: MediaStorage;
+  feed: Feed;
+  postCache: PostCache;
 }
 
 /**
- * Keeps content's read models current (authors from identity, agree edges from social-graph) and
- * deletes S3 objects after the fact: a deleted post's images, a replaced avatar. Deleting an
- * object twice is harmless, so those effects outside the transaction are safe to repeat.
+ * Keeps content's read models current (authors from identity, agree edges from social-graph),
+ * fans new posts out to home timelines (feed/feed.ts) and deletes S3 objects after the fact: a
+ * deleted post's images, a replaced avatar. Deleting an object twice or adding a post id to a
+ * timeline twice is harmless, so those effects outside the transaction are safe to repeat.
  */
 export function createContentEventsConsumer(deps: EventsConsumerDeps) {
-  const { authors, follows, profiles, media, storage } = deps;
+  const { authors, follows, profiles, media, storage, feed, postCache } = deps;
 
   return createEventConsumer({
     db: deps.db,
@@ -74,11 +80,21 @@ export function createContentEventsConsumer(deps: EventsConsumerDeps) {
         case 'follow.accepted':
         case 'follow.removed': {
           const msg = events.FollowChanged.decode(event.payload);
-          await follows.applyEdge(trx, msg.followerId, msg.followeeId, event.type !== 'follow.removed' && msg.status === 'agree');
+          const present = event.type !== 'follow.removed' && msg.status === 'agree';
+          await follows.applyEdge(trx, msg.followerId, msg.followeeId, present);
+          // Reads check the edge too, so a timeline that still holds an unfollowed author's posts never shows them.
+          if (present) await feed.followed(trx, msg.followerId, msg.followeeId);
+          else if (event.type === 'follow.removed') await feed.unfollowed(trx, msg.followerId, msg.followeeId);
+          return;
+        }
+        case 'post.created': {
+          const msg = events.PostChanged.decode(event.payload);
+          await feed.postCreated(trx, msg.postId, msg.authorId);
           return;
         }
         case 'post.deleted': {
           const msg = events.PostChanged.decode(event.payload);
+          await postCache.drop(msg.postId);
           if (msg.mediaKeys.length) {
             await storage.deleteMany(msg.mediaKeys);
             await media.deleteByKeys(trx, msg.mediaKeys);

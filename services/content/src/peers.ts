@@ -36,6 +36,40 @@ export function createPeers(config: ContentConfig, metrics: Metrics) {
       });
     },
 
+    /**
+     * The agree followers of `userId` (social-graph's StreamFollowers), or null as soon as there
+     * are more than `max` of them (the stream is cancelled: a big author is not fanned out).
+     */
+    followers(userId: string, max: number, requestId?: string): Promise<string[] | null> {
+      const def = socialgraph.SocialGraphServiceService.streamFollowers;
+      return new Promise((resolve, reject) => {
+        const ids: string[] = [];
+        let done = false;
+        const stream = graphClient.raw.makeServerStreamRequest(
+          def.path,
+          def.requestSerialize,
+          def.responseDeserialize,
+          { userId, pageSize: Math.min(5000, max + 1) },
+          graphClient.metadata({ requestId }),
+          { deadline: graphClient.deadline({ deadlineMs: 30_000 }) },
+        );
+        stream.on('data', (page: socialgraph.UserIdPage) => {
+          ids.push(...page.userIds);
+          if (ids.length > max && !done) {
+            done = true;
+            resolve(null);
+            stream.cancel();
+          }
+        });
+        stream.on('error', (err: unknown) => {
+          if (!done) reject(err);
+        });
+        stream.on('status', (st: { code: number }) => {
+          if (st.code === 0 && !done) resolve(ids);
+        });
+      });
+    },
+
     close() {
       identityClient.close();
       graphClient.close();

@@ -9,7 +9,9 @@ import { createMediaRepository } from './media/media-repository';
 import { createMediaService } from './media/media-service';
 import { createSweeper } from './media/sweeper';
 import { schema } from './migrations';
+import { createFeed } from './feed/feed';
 import { createPeers } from './peers';
+import { createPostCache } from './posts/post-cache';
 import { createIdempotencyKeys } from './posts/idempotency';
 import { createPostsRepository } from './posts/posts-repository';
 import { createPostsService } from './posts/posts-service';
@@ -40,13 +42,21 @@ export function createContentService(config: ContentConfig, logger: Logger, metr
   const mediaService = createMediaService({ db, media, storage, unusedTtlSeconds: config.MEDIA_UNUSED_TTL_SECONDS, log: logger });
   const posts = createPostsRepository(db);
   const comments = createCommentsRepository(db);
-  const postsService = createPostsService({ db, posts, comments, media, mediaService, idempotency, authors, follows, presenter, log: logger });
+  const postCache = createPostCache({ redis, posts, ttlSeconds: config.POST_CACHE_TTL_SECONDS });
+  const feed = createFeed({
+    redis,
+    posts,
+    peers,
+    log: logger,
+    config: { maxItems: config.FEED_MAX_ITEMS, fanoutMaxFollowers: config.FEED_FANOUT_MAX_FOLLOWERS, ttlSeconds: config.FEED_TTL_SECONDS },
+  });
+  const postsService = createPostsService({ db, posts, postCache, feed, comments, media, mediaService, idempotency, authors, follows, presenter, log: logger });
   const commentsService = createCommentsService({ db, comments, posts, postsService, authors, follows, presenter });
 
   const grpc = createGrpcServer({ logger, metrics });
   grpc.add(content.ContentServiceService, createContentHandlers({ posts: postsService, comments: commentsService, media: mediaService, urls: storage.urls }));
   const relay = createOutboxRelay({ db, schema, redis, log: logger });
-  const consumer = createContentEventsConsumer({ db, redis, log: logger, authors, follows, profiles, media, storage });
+  const consumer = createContentEventsConsumer({ db, redis, log: logger, authors, follows, profiles, media, storage, feed, postCache });
   const sweeper = createSweeper({ db, storage, idempotency, log: logger, intervalMs: config.SWEEP_INTERVAL_MS });
 
   return {
@@ -54,6 +64,7 @@ export function createContentService(config: ContentConfig, logger: Logger, metr
     redis,
     storage,
     sweeper,
+    feed,
     async start(addr: string): Promise<number> {
       relay.start();
       consumer.start();

@@ -115,4 +115,12 @@ export const migrations: Migration[] = [
       await db.raw('CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at)');
     },
   },
+  {
+    name: '0002_feed',
+    async up(db) {
+      // Authors not fanned out (more followers than FEED_FANOUT_MAX_FOLLOWERS when they posted):
+      // their posts are merged into home feeds at read time. Sticky: once big, always merged.
+      await db.raw('CREATE TABLE big_authors (author_id uuid PRIMARY KEY, marked_at timestamptz NOT NULL DEFAULT now())');
+    },
+  },
 ];

@@ -26,6 +26,29 @@ export interface PostView {
   images: ImageRow[];
 }
 
+/** A post's author-independent read form: what `post:<id>` caches in Redis (post-cache.ts). */
+export interface PostBase {
+  id: string;
+  author_id: string;
+  content: string;
+  created_at: Date;
+  updated_at: Date;
+  images: ImageRow[];
+}
+
+/** What changes without the post changing: counts, the author's fields, the viewer's like and follow. */
+export interface PostViewerRow {
+  id: string;
+  author_id: string;
+  like_count: number;
+  comment_count: number;
+  username: string;
+  is_public: boolean;
+  status: string;
+  is_liked: boolean;
+  viewer_follows: boolean;
+}
+
 export interface NewImage {
   mediaId: string;
   key: string;
@@ -44,6 +67,14 @@ const VIEW_COLUMNS = `p.id, p.author_id, p.content, p.like_count, p.comment_coun
   COALESCE((SELECT json_agg(json_build_object('id', i.media_id, 'key', i.key, 'width', i.width, 'height', i.height, 'order', i.position) ORDER BY i.position)
               FROM post_images i WHERE i.post_id = p.id), '[]'::json) AS images`;
 
+const BASE_COLUMNS = `p.id, p.author_id, p.content, p.created_at, p.updated_at,
+  COALESCE((SELECT json_agg(json_build_object('id', i.media_id, 'key', i.key, 'width', i.width, 'height', i.height, 'order', i.position) ORDER BY i.position)
+              FROM post_images i WHERE i.post_id = p.id), '[]'::json) AS images`;
+
+const VIEWER_COLUMNS = `p.id, p.author_id, p.like_count, p.comment_count, a.username, a.is_public, a.status,
+  EXISTS (SELECT 1 FROM likes l WHERE l.post_id = p.id AND l.user_id = :viewer) AS is_liked,
+  EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = :viewer AND f.followee_id = p.author_id) AS viewer_follows`;
+
 export function createPostsRepository(db: Knex) {
   /** Views of these posts, newest first. */
   async function views(ids: string[], viewerId: string, trx: Knex = db): Promise<PostView[]> {
@@ -57,6 +88,49 @@ export function createPostsRepository(db: Knex) {
 
   return {
     views,
+
+    /** Read forms of these posts (those that exist), in one statement. */
+    async bases(ids: string[]): Promise<PostBase[]> {
+      if (ids.length === 0) return [];
+      const res = await db.raw(`SELECT ${BASE_COLUMNS} FROM posts p WHERE p.id = ANY(:ids::uuid[])`, { ids });
+      return res.rows as PostBase[];
+    },
+
+    /** Counts, author fields and the viewer's like and follow of these posts (deleted ones are absent), newest first. */
+    async viewerRows(ids: string[], viewerId: string): Promise<PostViewerRow[]> {
+      if (ids.length === 0) return [];
+      const res = await db.raw(`SELECT ${VIEWER_COLUMNS} FROM posts p JOIN authors a ON a.id = p.author_id WHERE p.id = ANY(:ids::uuid[]) ORDER BY p.id DESC`, {
+        viewer: viewerId,
+        ids,
+      });
+      return res.rows as PostViewerRow[];
+    },
+
+    /**
+     * Home feed merge of big authors (not fanned out): the newest `limit` posts of the viewer's
+     * agree followees in `big_authors`, one index probe per such author.
+     */
+    async bigFolloweeIds(viewerId: string, limit: number, cursor?: string): Promise<string[]> {
+      const res = await db.raw(
+        `SELECT lp.id FROM big_authors b
+           JOIN follows f ON f.follower_id = :viewer AND f.followee_id = b.author_id
+           CROSS JOIN LATERAL (
+             SELECT p.id FROM posts p WHERE p.author_id = b.author_id ${cursor ? 'AND p.id < :cursor' : ''}
+              ORDER BY p.id DESC LIMIT :limit
+           ) lp
+          ORDER BY lp.id DESC LIMIT :limit`,
+        { viewer: viewerId, limit, ...(cursor ? { cursor } : {}) },
+      );
+      return (res.rows as Array<{ id: string }>).map((r) => r.id);
+    },
+
+    async isBigAuthor(trx: Knex, authorId: string): Promise<boolean> {
+      return Boolean(await trx('big_authors').where({ author_id: authorId }).first('author_id'));
+    },
+
+    async markBigAuthor(trx: Knex, authorId: string): Promise<void> {
+      await trx('big_authors').insert({ author_id: authorId }).onConflict('author_id').ignore();
+    },
 
     async view(id: string, viewerId: string, trx: Knex = db): Promise<PostView | undefined> {
       return (await views([id], viewerId, trx))[0];
@@ -96,8 +170,8 @@ export function createPostsRepository(db: Knex) {
     },
 
     /** One author's posts, newest first (visibility of the author is the caller's business). */
-    async authorIds(authorId: string, limit: number, cursor?: string): Promise<string[]> {
-      const q = db('posts').where({ author_id: authorId }).orderBy('id', 'desc').limit(limit).pluck('id');
+    async authorIds(authorId: string, limit: number, cursor?: string, trx: Knex = db): Promise<string[]> {
+      const q = trx('posts').where({ author_id: authorId }).orderBy('id', 'desc').limit(limit).pluck('id');
       if (cursor) q.andWhere('id', '<', cursor);
       return q;
     },

@@ -1,5 +1,6 @@
 import { events, type content } from '@shutter/proto';
 import { enqueueEvent, failedPrecondition, newId, notFound, permissionDenied, validationFailed, type Knex, type Logger } from '@shutter/kit';
+import type { Feed } from '../feed/feed';
 import type { CommentsRepository } from '../comments/comments-repository';
 import type { MediaRepository } from '../media/media-repository';
 import type { MediaService } from '../media/media-service';
@@ -9,6 +10,7 @@ import type { FollowGraph } from '../read-models/follow-graph';
 import { MAX_POST_CHARS, checkText, checkUuid, clampLimit } from '../text';
 import { canSeePostsOf } from '../visibility';
 import { checkIdempotencyKey, fingerprint, replay, type IdempotencyKeys } from './idempotency';
+import type { PostCache } from './post-cache';
 import type { PostView, PostsRepository } from './posts-repository';
 
 export const MAX_IMAGES = 10;
@@ -20,6 +22,8 @@ const POST_NOT_FOUND = 'Post not found.';
 export interface PostsServiceDeps {
   db: Knex;
   posts: PostsRepository;
+  postCache: PostCache;
+  feed: Feed;
   comments: CommentsRepository;
   media: MediaRepository;
   mediaService: MediaService;
@@ -44,16 +48,16 @@ const postChanged = (type: 'post.created' | 'post.deleted', postId: string, auth
 
 /** Posts and likes: creation (with media and idempotency), reads, edits, deletion, likes. */
 export function createPostsService(deps: PostsServiceDeps) {
-  const { db, posts, media, mediaService, idempotency, authors, follows, presenter, log } = deps;
+  const { db, posts, postCache, feed, media, mediaService, idempotency, authors, follows, presenter, log } = deps;
 
   const visible = (viewerId: string, v: Pick<PostView, 'author_id' | 'is_public' | 'status' | 'viewer_follows'>) =>
     canSeePostsOf(viewerId, { authorId: v.author_id, isPublic: v.is_public, status: v.status }, v.viewer_follows);
 
   /** The post if the caller may see it; NOT_FOUND otherwise (private posts do not leak). */
-  async function visiblePost(caller: Caller, postId: string, trx: Knex = db): Promise<PostView> {
+  async function visiblePost(caller: Caller, postId: string): Promise<PostView> {
     checkUuid('post_id', postId);
     await follows.ensureLoaded(caller.userId, caller.requestId);
-    const view = await posts.view(postId, caller.userId, trx);
+    const [view] = await postCache.views([postId], caller.userId);
     if (!view || !visible(caller.userId, view)) throw notFound(POST_NOT_FOUND);
     return view;
   }
@@ -130,6 +134,12 @@ export function createPostsService(deps: PostsServiceDeps) {
       const viewer = caller.userId;
       await follows.ensureLoaded(viewer, caller.requestId);
       let ids: string[];
+      if (!req.userId && !search) {
+        // Home feed: the timeline in Redis, visibility and viewer fields in one statement per page.
+        const rows = await feed.page(viewer, limit + 1, cursor);
+        const page = rows.slice(0, limit);
+        return { posts: await presenter.posts(await postCache.views(page.map((r) => r.id), viewer, page)), hasMore: rows.length > limit };
+      }
       if (req.userId) {
         const userId = checkUuid('user_id', req.userId);
         const author = (await authors.get([userId], caller.requestId)).get(userId);
@@ -140,10 +150,10 @@ export function createPostsService(deps: PostsServiceDeps) {
         }
         ids = search ? await posts.searchIds(viewer, search, limit + 1, { authorId: userId, cursor }) : await posts.authorIds(userId, limit + 1, cursor);
       } else {
-        ids = search ? await posts.searchIds(viewer, search, limit + 1, { cursor }) : await posts.homeFeedIds(viewer, limit + 1, cursor);
+        ids = await posts.searchIds(viewer, search, limit + 1, { cursor });
       }
       const page = ids.slice(0, limit);
-      return { posts: await presenter.posts(await posts.views(page, viewer)), hasMore: ids.length > limit };
+      return { posts: await presenter.posts(await postCache.views(page, viewer)), hasMore: ids.length > limit };
     },
 
     async update(caller: Caller, req: content.UpdatePostRequest): Promise<content.Post> {
@@ -151,7 +161,8 @@ export function createPostsService(deps: PostsServiceDeps) {
       const view = await visiblePost(caller, req.postId);
       if (view.author_id !== caller.userId) throw permissionDenied('Only the author can edit this post.');
       await db.transaction((trx) => posts.updateContent(trx, req.postId, text));
-      const [post] = await presenter.posts(await posts.views([req.postId], caller.userId));
+      await postCache.refresh(req.postId);
+      const [post] = await presenter.posts(await postCache.views([req.postId], caller.userId));
       if (!post) throw notFound(POST_NOT_FOUND);
       return post;
     },
@@ -166,6 +177,7 @@ export function createPostsService(deps: PostsServiceDeps) {
         const keys = await posts.delete(trx, postId);
         await enqueueEvent(trx, postChanged('post.deleted', postId, row.author_id as string, row.created_at as Date, keys));
       });
+      await postCache.drop(postId);
     },
 
     /** Like/unlike: one like per user and post; the count changes in the same transaction. */

@@ -1,0 +1,175 @@
+import type { Knex, Logger, Redis } from '@shutter/kit';
+import type { Peers } from '../peers';
+import type { PostViewerRow, PostsRepository } from '../posts/posts-repository';
+import { canSeePostsOf } from '../visibility';
+
+/**
+ * Home timelines in Redis, fanned out on write (ARCHITECTURE *Feed*).
+ *
+ * `feed:<user>` is a sorted set of post ids scored by their creation time in ms (the UUIDv7
+ * timestamp, so score order is id order; equal scores sort by member, which is id order too).
+ * Its member `~` is a sentinel scored below every post: -2 while being rebuilt, -1 when ready and
+ * complete, -3 when ready but capped (older posts exist beyond it: pages past its end read
+ * Postgres). A fan-out adds only to a timeline that has the sentinel, so a missing timeline is
+ * never mistaken for an empty one; it is rebuilt from Postgres on its next read.
+ */
+const SENTINEL = '~';
+const BUILDING = -2;
+const READY = -1;
+const TRUNCATED = -3;
+
+const feedKey = (userId: string) => `feed:${userId}`;
+
+/** The ms timestamp of a UUIDv7. */
+export const scoreOf = (id: string) => parseInt(id.slice(0, 8) + id.slice(9, 13), 16);
+
+// KEYS[1] timeline; ARGV: max items, ttl, then score/member pairs. Adds only to an existing
+// timeline (building or ready), caps it (the sentinel keeps rank 0) and marks it truncated if
+// the cap removed anything.
+const ADD_SCRIPT = `
+if not redis.call('ZSCORE', KEYS[1], '${SENTINEL}') then return 0 end
+for i = 3, #ARGV, 2 do redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if redis.call('ZREMRANGEBYRANK', KEYS[1], 1, -(tonumber(ARGV[1]) + 2)) > 0 then
+  redis.call('ZADD', KEYS[1], 'XX', ${TRUNCATED}, '${SENTINEL}')
+end
+return 1`;
+
+// KEYS[1] timeline; ARGV: max items, ttl, state (-1 or -3), then score/member pairs. Ends a rebuild.
+const FINISH_SCRIPT = `
+for i = 4, #ARGV, 2 do redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1]) end
+local state = tonumber(ARGV[3])
+if redis.call('ZREMRANGEBYRANK', KEYS[1], 1, -(tonumber(ARGV[1]) + 2)) > 0 then state = ${TRUNCATED} end
+local was = redis.call('ZSCORE', KEYS[1], '${SENTINEL}')
+if was and tonumber(was) == ${TRUNCATED} then state = ${TRUNCATED} end
+redis.call('ZADD', KEYS[1], state, '${SENTINEL}')
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1`;
+
+export interface FeedConfig {
+  maxItems: number;
+  fanoutMaxFollowers: number;
+  ttlSeconds: number;
+}
+
+/** A post id with its viewer fields, as a home feed page shows it. */
+export type FeedRow = PostViewerRow;
+
+export function createFeed(deps: { redis: Redis; posts: PostsRepository; peers: Peers; log: Logger; config: FeedConfig }) {
+  const { redis, posts, peers, log, config } = deps;
+
+  const pairs = (ids: string[]) => ids.flatMap((id) => [scoreOf(id), id]);
+
+  async function addTo(userId: string, ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await redis.eval(ADD_SCRIPT, 1, feedKey(userId), config.maxItems, config.ttlSeconds, ...pairs(ids));
+  }
+
+  /** Makes sure the viewer's timeline is ready (rebuilding it from Postgres if missing); answers whether it is capped. */
+  async function ensure(viewerId: string): Promise<{ truncated: boolean }> {
+    const key = feedKey(viewerId);
+    const state = await redis.zscore(key, SENTINEL);
+    if (state !== null && Number(state) !== BUILDING) {
+      void redis.expire(key, config.ttlSeconds).catch(() => undefined);
+      return { truncated: Number(state) === TRUNCATED };
+    }
+    // The sentinel goes first, so fan-outs from now on land here; then Postgres (which has every
+    // post committed before this read), then the ready mark. A post is in one or the other.
+    await redis.zadd(key, 'NX', BUILDING, SENTINEL);
+    await redis.expire(key, config.ttlSeconds);
+    const ids = await posts.homeFeedIds(viewerId, config.maxItems);
+    const done = ids.length >= config.maxItems ? TRUNCATED : READY;
+    await redis.eval(FINISH_SCRIPT, 1, key, config.maxItems, config.ttlSeconds, done, ...pairs(ids));
+    return { truncated: done === TRUNCATED };
+  }
+
+  /** In the home feed: the viewer's own posts and their agree followees' they may see. */
+  const inHome = (viewerId: string, r: FeedRow) => (r.author_id === viewerId || r.viewer_follows) && canSeePostsOf(viewerId, { authorId: r.author_id, isPublic: r.is_public, status: r.status }, r.viewer_follows);
+
+  return {
+    scoreOf,
+
+    /**
+     * The newest `want` home-feed posts older than `cursor` (a post id), with their viewer rows.
+     * Costs O(page): Redis range reads of the timeline, one statement for big authors, one per
+     * chunk of candidates for visibility, counts and likes. Visibility is decided here, at read
+     * time, so a timeline that still holds an unfollowed author's post never shows it.
+     */
+    async page(viewerId: string, want: number, cursor?: string): Promise<FeedRow[]> {
+      const key = feedKey(viewerId);
+      const [{ truncated }, big] = await Promise.all([ensure(viewerId), posts.bigFolloweeIds(viewerId, want, cursor)]);
+      const max = cursor ? String(scoreOf(cursor)) : '+inf';
+      const chunkSize = want + 10;
+      const out: FeedRow[] = [];
+      const seen = new Set<string>();
+      let bigLeft = big;
+      let offset = 0;
+      let last = cursor;
+      for (;;) {
+        const range = await redis.zrevrangebyscore(key, max, 0, 'LIMIT', offset, chunkSize);
+        offset += range.length;
+        const more = range.length === chunkSize;
+        const chunk = range.filter((id) => !cursor || id < cursor);
+        if (chunk.length) last = chunk[chunk.length - 1];
+        if (!more && truncated) {
+          // Past the end of a capped timeline: the older posts come from Postgres.
+          chunk.push(...(await posts.homeFeedIds(viewerId, want - out.length, last)));
+        }
+        // Big authors' posts merge in down to the oldest timeline post read so far.
+        const bound = more ? last : undefined;
+        const candidates = [...chunk, ...bigLeft.filter((id) => !bound || id >= bound)].filter((id) => !seen.has(id) && (seen.add(id), true));
+        bigLeft = bound ? bigLeft.filter((id) => id < bound) : [];
+        candidates.sort((a, b) => (a < b ? 1 : a > b ? -1 : 0));
+        const rows = new Map((await posts.viewerRows(candidates, viewerId)).map((r) => [r.id, r]));
+        const stale: string[] = [];
+        for (const id of candidates) {
+          const r = rows.get(id);
+          if (r && inHome(viewerId, r)) out.push(r);
+          // A deleted post never comes back: its id is cleaned lazily. (An unfollowed author's are
+          // not: the edge may be back in an uncommitted follow event whose add already landed;
+          // follow.removed removes them instead, see unfollowed.)
+          else if (!r) stale.push(id);
+        }
+        if (stale.length) void redis.zrem(key, ...stale).catch((err: unknown) => log.warn({ err }, 'could not clean a timeline'));
+        if (out.length >= want || !more) break;
+      }
+      return out.slice(0, want);
+    },
+
+    /** post.created: into the author's timeline and each agree follower's (unless a big author). */
+    async postCreated(trx: Knex, postId: string, authorId: string, requestId?: string): Promise<void> {
+      await addTo(authorId, [postId]);
+      if (await posts.isBigAuthor(trx, authorId)) return;
+      const followers = await peers.followers(authorId, config.fanoutMaxFollowers, requestId);
+      if (followers === null) {
+        await posts.markBigAuthor(trx, authorId);
+        return;
+      }
+      await Promise.all(followers.map((f) => addTo(f, [postId])));
+    },
+
+    /** follow accepted (or created agree): the followee's recent posts join the follower's timeline. */
+    async followed(trx: Knex, followerId: string, followeeId: string): Promise<void> {
+      if (await posts.isBigAuthor(trx, followeeId)) return;
+      const ids = await posts.authorIds(followeeId, config.maxItems, undefined, trx);
+      await addTo(followerId, ids);
+      // More than a timeline holds: older pages of this timeline must read Postgres.
+      if (ids.length >= config.maxItems) await redis.zadd(feedKey(followerId), 'XX', TRUNCATED, SENTINEL);
+    },
+
+    /**
+     * follow.removed: the followee's recent posts leave the follower's timeline. Reads never
+     * depended on it (they check the edge); this keeps timelines from filling with skipped ids.
+     */
+    async unfollowed(trx: Knex, followerId: string, followeeId: string): Promise<void> {
+      const ids = await posts.authorIds(followeeId, config.maxItems, undefined, trx);
+      if (ids.length) await redis.zrem(feedKey(followerId), ...ids);
+    },
+
+    /** Drops a timeline (tests, and an operator's tool): the next read rebuilds it. */
+    async forget(userId: string): Promise<void> {
+      await redis.del(feedKey(userId));
+    },
+  };
+}
+
+export type Feed = ReturnType<typeof createFeed>;
