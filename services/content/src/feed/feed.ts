@@ -19,6 +19,7 @@ const READY = -1;
 const TRUNCATED = -3;
 
 const feedKey = (userId: string) => `feed:${userId}`;
+const BIG_KEY = 'feed:big';
 
 /** The ms timestamp of a UUIDv7. */
 export const scoreOf = (id: string) => parseInt(id.slice(0, 8) + id.slice(9, 13), 16);
@@ -64,14 +65,9 @@ export function createFeed(deps: { redis: Redis; posts: PostsRepository; peers: 
     await redis.eval(ADD_SCRIPT, 1, feedKey(userId), config.maxItems, config.ttlSeconds, ...pairs(ids));
   }
 
-  /** Makes sure the viewer's timeline is ready (rebuilding it from Postgres if missing); answers whether it is capped. */
-  async function ensure(viewerId: string): Promise<{ truncated: boolean }> {
+  /** Rebuilds a missing timeline from Postgres; answers whether it is capped. */
+  async function rebuild(viewerId: string): Promise<{ truncated: boolean }> {
     const key = feedKey(viewerId);
-    const state = await redis.zscore(key, SENTINEL);
-    if (state !== null && Number(state) !== BUILDING) {
-      void redis.expire(key, config.ttlSeconds).catch(() => undefined);
-      return { truncated: Number(state) === TRUNCATED };
-    }
     // The sentinel goes first, so fan-outs from now on land here; then Postgres (which has every
     // post committed before this read), then the ready mark. A post is in one or the other.
     await redis.zadd(key, 'NX', BUILDING, SENTINEL);
@@ -80,6 +76,18 @@ export function createFeed(deps: { redis: Redis; posts: PostsRepository; peers: 
     const done = ids.length >= config.maxItems ? TRUNCATED : READY;
     await redis.eval(FINISH_SCRIPT, 1, key, config.maxItems, config.ttlSeconds, done, ...pairs(ids));
     return { truncated: done === TRUNCATED };
+  }
+
+  /**
+   * The authors not fanned out: `big_authors`, mirrored in the Redis set `feed:big` (with the
+   * member `~` once loaded whole, so an empty list is told from a missing or partial set) to
+   * spare feeds a statement when there are none.
+   */
+  async function bigAuthors(members: string[]): Promise<string[]> {
+    if (members.includes(SENTINEL)) return members.filter((m) => m !== SENTINEL);
+    const ids = await posts.bigAuthorIds();
+    await redis.sadd(BIG_KEY, SENTINEL, ...ids);
+    return ids;
   }
 
   /** In the home feed: the viewer's own posts and their agree followees' they may see. */
@@ -96,16 +104,27 @@ export function createFeed(deps: { redis: Redis; posts: PostsRepository; peers: 
      */
     async page(viewerId: string, want: number, cursor?: string): Promise<FeedRow[]> {
       const key = feedKey(viewerId);
-      const [{ truncated }, big] = await Promise.all([ensure(viewerId), posts.bigFolloweeIds(viewerId, want, cursor)]);
       const max = cursor ? String(scoreOf(cursor)) : '+inf';
       const chunkSize = want + 10;
+      // One round trip (auto-pipelining): the timeline's state, its first chunk, the big authors.
+      const [state, firstRange, bigMembers] = await Promise.all([
+        redis.zscore(key, SENTINEL),
+        redis.zrevrangebyscore(key, max, 0, 'LIMIT', 0, chunkSize),
+        redis.smembers(BIG_KEY),
+      ]);
+      const ready = state !== null && Number(state) !== BUILDING;
+      let truncated = Number(state) === TRUNCATED;
+      if (ready) void redis.expire(key, config.ttlSeconds).catch(() => undefined);
+      else truncated = (await rebuild(viewerId)).truncated;
+      const bigIds = await bigAuthors(bigMembers);
+      const big = bigIds.length ? await posts.bigFolloweeIds(viewerId, bigIds, want, cursor) : [];
       const out: FeedRow[] = [];
       const seen = new Set<string>();
       let bigLeft = big;
       let offset = 0;
       let last = cursor;
       for (;;) {
-        const range = await redis.zrevrangebyscore(key, max, 0, 'LIMIT', offset, chunkSize);
+        const range = offset === 0 && ready ? firstRange : await redis.zrevrangebyscore(key, max, 0, 'LIMIT', offset, chunkSize);
         offset += range.length;
         const more = range.length === chunkSize;
         const chunk = range.filter((id) => !cursor || id < cursor);
@@ -142,6 +161,8 @@ export function createFeed(deps: { redis: Redis; posts: PostsRepository; peers: 
       const followers = await peers.followers(authorId, config.fanoutMaxFollowers, requestId);
       if (followers === null) {
         await posts.markBigAuthor(trx, authorId);
+        // A set without `~` is reloaded from Postgres by the next read, so this add is never lost.
+        await redis.sadd(BIG_KEY, authorId);
         return;
       }
       await Promise.all(followers.map((f) => addTo(f, [postId])));

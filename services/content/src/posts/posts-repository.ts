@@ -108,20 +108,24 @@ export function createPostsRepository(db: Knex) {
 
     /**
      * Home feed merge of big authors (not fanned out): the newest `limit` posts of the viewer's
-     * agree followees in `big_authors`, one index probe per such author.
+     * agree followees among `bigAuthorIds`, one index probe per such author.
      */
-    async bigFolloweeIds(viewerId: string, limit: number, cursor?: string): Promise<string[]> {
+    async bigFolloweeIds(viewerId: string, bigAuthorIds: string[], limit: number, cursor?: string): Promise<string[]> {
       const res = await db.raw(
-        `SELECT lp.id FROM big_authors b
-           JOIN follows f ON f.follower_id = :viewer AND f.followee_id = b.author_id
+        `SELECT lp.id FROM follows f
            CROSS JOIN LATERAL (
-             SELECT p.id FROM posts p WHERE p.author_id = b.author_id ${cursor ? 'AND p.id < :cursor' : ''}
+             SELECT p.id FROM posts p WHERE p.author_id = f.followee_id ${cursor ? 'AND p.id < :cursor' : ''}
               ORDER BY p.id DESC LIMIT :limit
            ) lp
+          WHERE f.follower_id = :viewer AND f.followee_id = ANY(:big::uuid[])
           ORDER BY lp.id DESC LIMIT :limit`,
-        { viewer: viewerId, limit, ...(cursor ? { cursor } : {}) },
+        { viewer: viewerId, big: bigAuthorIds, limit, ...(cursor ? { cursor } : {}) },
       );
       return (res.rows as Array<{ id: string }>).map((r) => r.id);
+    },
+
+    async bigAuthorIds(): Promise<string[]> {
+      return db('big_authors').pluck('author_id');
     },
 
     async isBigAuthor(trx: Knex, authorId: string): Promise<boolean> {
