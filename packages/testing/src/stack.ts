@@ -11,6 +11,8 @@ export interface StartContext {
   /** gRPC addresses of the services started before this one (`IDENTITY_ADDR`, …). */
   addrs: Record<string, string>;
   logger: Logger;
+  /** Listen on this port instead of a free one (a service restarted in place keeps its address). */
+  port?: number;
 }
 
 export interface StartedService {
@@ -69,6 +71,8 @@ export interface Stack {
   app: FastifyInstance;
   services: Record<string, StartedService>;
   env: NodeJS.ProcessEnv;
+  /** Starts a stopped service again on its former port: the gateway's channel finds it there. */
+  restartService(name: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -81,6 +85,9 @@ export async function startStack(opts: { only?: string[]; extraEnv?: Record<stri
   const logger = createLogger('test', env.LOG_LEVEL);
   const services: Record<string, StartedService> = {};
   const addrs: Record<string, string> = {};
+  const load = (name: string) =>
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    require(path.join(REPO_ROOT, 'services', name, 'test/start.ts')) as { start(ctx: StartContext): Promise<StartedService> };
   const stopServices = async () => {
     for (const name of [...SERVICE_ORDER].reverse()) await services[name]?.stop();
   };
@@ -96,9 +103,7 @@ export async function startStack(opts: { only?: string[]; extraEnv?: Record<stri
     if (opts.only && !opts.only.includes(name)) continue;
     const file = path.join(REPO_ROOT, 'services', name, 'test/start.ts');
     if (!fs.existsSync(file)) continue;
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const mod = require(file) as { start(ctx: StartContext): Promise<StartedService> };
-    const s = await mod.start({ env: { ...env, ...addrs }, addrs: { ...addrs }, logger });
+    const s = await load(name).start({ env: { ...env, ...addrs }, addrs: { ...addrs }, logger });
     services[name] = s;
     addrs[s.addrVar] = s.addr;
   }
@@ -112,6 +117,17 @@ export async function startStack(opts: { only?: string[]; extraEnv?: Record<stri
     app,
     services,
     env: { ...env, ...addrs },
+    async restartService(name) {
+      const old = services[name];
+      if (!old) throw new Error(`${name} was not started`);
+      const port = Number(old.addr.split(':').pop());
+      const s = await load(name).start({ env: { ...env, ...addrs }, addrs: { ...addrs }, logger, port });
+      if (s.addr !== old.addr) {
+        await s.stop();
+        throw new Error(`${name} restarted on ${s.addr}, not ${old.addr}: its test/start.ts must honour ctx.port`);
+      }
+      services[name] = s;
+    },
     async stop() {
       await gateway.stop();
       await stopServices();

@@ -34,7 +34,7 @@ export async function createIdentityService(config: IdentityConfig, logger: Logg
     users,
     async start(addr: string): Promise<number> {
       await ensureAdmin(users, { email: config.ADMIN_EMAIL, password: config.ADMIN_PASSWORD, username: config.ADMIN_USERNAME }, logger);
-      revocation = startRevocationSync(users, redis, logger);
+      revocation = startRevocationSync(users, redis, logger, config.REVOCATION_SYNC_MS);
       await revocation.ready;
       relay.start();
       return grpc.listen(addr);

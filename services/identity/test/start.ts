@@ -6,6 +6,6 @@ import { createIdentityService } from '../src/server';
 /** Starts identity on a free port against this run's database (migrated by global-setup). */
 export async function start(ctx: StartContext): Promise<StartedService> {
   const service = await createIdentityService(loadIdentityConfig(ctx.env), ctx.logger, createMetrics('identity'));
-  const port = await service.start('127.0.0.1:0');
+  const port = await service.start(`127.0.0.1:${ctx.port ?? 0}`);
   return { addrVar: 'IDENTITY_ADDR', addr: `127.0.0.1:${port}`, stop: () => service.stop(1000) };
 }

@@ -8,6 +8,6 @@ export async function start(ctx: StartContext): Promise<StartedService> {
   const service = createNotificationService(loadNotificationConfig(ctx.env), ctx.logger, createMetrics('notification'), {
     consumerTuning: { blockMs: 200, claimIdleMs: 1000, claimEveryMs: 500, maxBackoffMs: 500 },
   });
-  const port = await service.start('127.0.0.1:0');
+  const port = await service.start(`127.0.0.1:${ctx.port ?? 0}`);
   return { addrVar: 'NOTIFICATION_ADDR', addr: `127.0.0.1:${port}`, stop: () => service.stop(1000) };
 }

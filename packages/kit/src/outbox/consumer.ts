@@ -1,7 +1,7 @@
 import * as os from 'node:os';
 import type { Knex } from '../db';
 import type { Logger } from '../logger';
-import type { Redis } from '../redis';
+import { blockingConnection, type Redis } from '../redis';
 import { isUuid } from '../ids';
 import { backoffMs, createSleeper, errorMessage } from './sleeper';
 import { parseEntries, parseAutoClaim, type RawEntry } from './stream-entries';
@@ -194,7 +194,7 @@ export function createEventConsumer(opts: EventConsumerOptions): EventConsumer {
   return {
     start() {
       if (loop || stopping) return;
-      reader = redis.duplicate();
+      reader = blockingConnection(redis);
       loop = run(reader);
     },
     async stop() {

@@ -1,0 +1,61 @@
+import { accounts, apiClient, expectError, startRedisServer, startStack, waitFor, type ApiClient, type Stack } from '@shutter/testing';
+
+/**
+ * Redis down (ARCHITECTURE.md: Redis holds only rebuildable state). The stack runs on a private
+ * redis-server that the test stops and starts again, empty, on the same port.
+ */
+
+let redis: Awaited<ReturnType<typeof startRedisServer>>;
+let stack: Stack;
+let api: ApiClient;
+
+beforeAll(async () => {
+  redis = await startRedisServer();
+  stack = await startStack({ only: ['identity', 'social-graph'], extraEnv: { REDIS_URL: redis.url, REVOCATION_SYNC_MS: '200' } });
+  api = apiClient(stack.url);
+});
+afterAll(async () => {
+  await stack?.stop();
+  await redis?.stop();
+});
+
+async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const t0 = Date.now();
+  const res = await fn();
+  return [res, Date.now() - t0];
+}
+
+describe('Redis down', () => {
+  it('signed-in reads keep working without hanging, /readyz says 503, and everything recovers when Redis returns', async () => {
+    const users = accounts(api, () => stack.env);
+    const a = await users.register();
+    const d = await users.register();
+    const admin = await users.adminToken();
+    expect((await api.patch(`/api/users/${d.id}`, { status: 'disabled' }, { token: admin })).status).toBe(200);
+    expectError(await api.get('/api/users/me', { token: d.token }), 401);
+    expect((await api.get('/readyz')).status).toBe(200);
+
+    await redis.stop();
+    for (let i = 0; i < 3; i++) {
+      // The revocation check and the rate limit fail open (auth.ts, rate-limit.ts), quickly.
+      const [me, ms] = await timed(() => api.get('/api/users/me', { token: a.token }));
+      expect(me.status).toBe(200);
+      expect(me.body.data.user.user_id).toBe(a.id);
+      expect(ms).toBeLessThan(800);
+      const [follows, ms2] = await timed(() => api.get('/api/follows?type=follower&status=agree', { token: a.token }));
+      expect(follows.status).toBe(200);
+      expect(ms2).toBeLessThan(800);
+    }
+    const [ready, ms] = await timed(() => api.get('/readyz'));
+    expect(ready.status).toBe(503);
+    expect(ms).toBeLessThan(800);
+
+    // Back, empty: identity's periodic sync rebuilds the disabled-accounts set.
+    redis = await startRedisServer(redis.port);
+    await waitFor(async () => (await api.get('/readyz')).status === 200, 10_000);
+    await waitFor(async () => (await api.get('/api/users/me', { token: d.token })).status === 401, 10_000);
+    const me = await api.get('/api/users/me', { token: a.token });
+    expect(me.status).toBe(200);
+    expect(me.headers.get('x-ratelimit-remaining')).not.toBeNull();
+  });
+});

@@ -1,0 +1,124 @@
+import * as grpc from '@grpc/grpc-js';
+import { createLogger } from '@shutter/kit';
+import { socialgraph } from '@shutter/proto';
+import { accounts, apiClient, expectError, startStack, waitFor, type ApiResponse, type StartedGateway, type Stack } from '@shutter/testing';
+import { start as startGateway } from './start';
+
+/**
+ * The API when a part fails (API.md: 503/504 when a service is down or slow, never 500, always
+ * the envelope). Every fault answers quickly and says nothing of the internals.
+ */
+
+let stack: Stack;
+
+beforeAll(async () => {
+  // A profile joins identity, social-graph and content.
+  stack = await startStack({ only: ['identity', 'social-graph', 'content'] });
+});
+afterAll(() => stack?.stop());
+
+/** A fault's envelope names no stack, address, SQL or gRPC transport text. */
+function expectNoInternals(res: ApiResponse): void {
+  const detail = String(res.body.detail);
+  expect(detail).not.toMatch(/\bat .+:\d+:\d+|\d{1,3}(\.\d{1,3}){3}|:\d{2,5}\b|ECONN|ETIMEDOUT|\b(select|insert|update) .+ from\b|knex|redis|grpc|no connection established|deadline exceeded/i);
+  expect(detail).not.toMatch(/UNAVAILABLE|DEADLINE_EXCEEDED|INTERNAL|Error:/);
+  expect(Object.keys(res.body).sort()).toEqual(['code', 'detail', 'request_id']);
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const t0 = Date.now();
+  const res = await fn();
+  return [res, Date.now() - t0];
+}
+
+describe('a service is down', () => {
+  it('answers 503 quickly on the routes that need it, serves the others, and recovers when it returns', async () => {
+    const api = apiClient(stack.url);
+    const { register } = accounts(api, () => stack.env);
+    const [a, b] = [await register({ public: true }), await register()];
+    expect((await api.get(`/api/users/${b.id}`, { token: a.token })).status).toBe(200);
+
+    await stack.services['social-graph']!.stop();
+    try {
+      for (const path of [`/api/users/${b.id}`, '/api/follows?type=follower&status=agree']) {
+        const [res, ms] = await timed(() => api.get(path, { token: a.token }));
+        expectError(res, 503);
+        expect(res.body.code).toBe('service_unavailable');
+        expectNoInternals(res);
+        expect(ms).toBeLessThan(2000); // refused connections fail fast, retries are bounded
+      }
+      const [write, ms] = await timed(() => api.post(`/api/follows/request/${b.id}`, undefined, { token: a.token }));
+      expectError(write, 503);
+      expectNoInternals(write);
+      expect(ms).toBeLessThan(2000);
+      // Identity alone answers these.
+      expect((await api.get('/api/users/me', { token: a.token })).status).toBe(200);
+      expect((await api.get(`/api/users?search=${b.username}`, { token: a.token })).status).toBe(200);
+    } finally {
+      await stack.restartService('social-graph');
+    }
+
+    // The same gateway, without a restart, reaches it again.
+    const back = await waitFor(async () => {
+      const res = await api.get(`/api/users/${b.id}`, { token: a.token });
+      return res.status === 200 ? res : null;
+    }, 10_000);
+    expect(back.body.data.user.user_id).toBe(b.id);
+    expect((await api.post(`/api/follows/request/${b.id}`, undefined, { token: a.token })).status).toBe(201);
+  });
+
+  it('a service that was never there is a 503 too, not a hang', async () => {
+    const gw = await startGateway({ ...stack.env, SOCIAL_GRAPH_ADDR: '127.0.0.1:1' }, createLogger('test', 'silent'));
+    try {
+      const api = apiClient(gw.url);
+      const a = await accounts(api, () => stack.env).register();
+      const [res, ms] = await timed(() => api.get('/api/follows?type=following&status=agree', { token: a.token }));
+      expectError(res, 503);
+      expect(res.body.code).toBe('service_unavailable');
+      expectNoInternals(res);
+      expect(ms).toBeLessThan(2000);
+    } finally {
+      await gw.stop();
+    }
+  });
+});
+
+describe('a slow service', () => {
+  let slow: grpc.Server;
+  let gw: StartedGateway;
+
+  beforeAll(async () => {
+    // social-graph's contract, every method answering only after 3 s.
+    slow = new grpc.Server();
+    const impl: grpc.UntypedServiceImplementation = {};
+    for (const name of Object.keys(socialgraph.SocialGraphServiceService)) {
+      impl[name] = ((_call: unknown, cb: grpc.sendUnaryData<unknown>) => {
+        const t = setTimeout(() => cb({ code: grpc.status.UNAVAILABLE, details: 'too late' }, null), 3000);
+        t.unref();
+      }) as grpc.UntypedHandleCall;
+    }
+    slow.addService(socialgraph.SocialGraphServiceService as unknown as grpc.ServiceDefinition, impl);
+    const port = await new Promise<number>((resolve, reject) =>
+      slow.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    gw = await startGateway({ ...stack.env, SOCIAL_GRAPH_ADDR: `127.0.0.1:${port}`, GRPC_DEADLINE_MS: '300' }, createLogger('test', 'silent'));
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    slow?.forceShutdown();
+  });
+
+  it('answers 504 at the deadline, in the envelope', async () => {
+    // Sign up through the healthy gateway: hashing a password may take longer than 300 ms.
+    const a = await accounts(apiClient(stack.url), () => stack.env).register();
+    const api = apiClient(gw.url);
+    for (const path of ['/api/follows?type=follower&status=agree', `/api/users/${a.id}`]) {
+      const [res, ms] = await timed(() => api.get(path, { token: a.token }));
+      expectError(res, 504);
+      expect(res.body.code).toBe('gateway_timeout');
+      expectNoInternals(res);
+      expect(ms).toBeLessThan(1500);
+    }
+    expect((await api.get('/api/users/me', { token: a.token })).status).toBe(200);
+  });
+});
