@@ -20,6 +20,8 @@ const TRUNCATED = -3;
 
 const feedKey = (userId: string) => `feed:${userId}`;
 const BIG_KEY = 'feed:big';
+/** How often one process refreshes a read timeline's TTL (far below FEED_TTL_SECONDS). */
+const REFRESH_EVERY_MS = 10 * 60_000;
 
 /** The ms timestamp of a UUIDv7. */
 export const scoreOf = (id: string) => parseInt(id.slice(0, 8) + id.slice(9, 13), 16);
@@ -65,6 +67,17 @@ export function createFeed(deps: { redis: Redis; posts: PostsRepository; peers: 
     await redis.eval(ADD_SCRIPT, 1, feedKey(userId), config.maxItems, config.ttlSeconds, ...pairs(ids));
   }
 
+  // Timelines whose TTL this process refreshed lately: an EXPIRE per read would be one more
+  // command on the hot path for a TTL of days.
+  const refreshed = new Map<string, number>();
+  function refreshTtl(viewerId: string): void {
+    const now = Date.now();
+    if ((refreshed.get(viewerId) ?? 0) > now - Math.min(REFRESH_EVERY_MS, (config.ttlSeconds * 1000) / 4)) return;
+    if (refreshed.size >= 100_000) refreshed.clear();
+    refreshed.set(viewerId, now);
+    void redis.expire(feedKey(viewerId), config.ttlSeconds).catch((err: unknown) => log.warn({ err }, 'could not refresh a timeline TTL'));
+  }
+
   /** Rebuilds a missing timeline from Postgres; answers whether it is capped. */
   async function rebuild(viewerId: string): Promise<{ truncated: boolean }> {
     const key = feedKey(viewerId);
@@ -105,7 +118,8 @@ export function createFeed(deps: { redis: Redis; posts: PostsRepository; peers: 
     async page(viewerId: string, want: number, cursor?: string): Promise<FeedRow[]> {
       const key = feedKey(viewerId);
       const max = cursor ? String(scoreOf(cursor)) : '+inf';
-      const chunkSize = want + 10;
+      // A little over a page: reads rarely drop candidates, and each one costs the statement work.
+      const chunkSize = want + 2;
       // One round trip (auto-pipelining): the timeline's state, its first chunk, the big authors.
       const [state, firstRange, bigMembers] = await Promise.all([
         redis.zscore(key, SENTINEL),
@@ -114,7 +128,7 @@ export function createFeed(deps: { redis: Redis; posts: PostsRepository; peers: 
       ]);
       const ready = state !== null && Number(state) !== BUILDING;
       let truncated = Number(state) === TRUNCATED;
-      if (ready) void redis.expire(key, config.ttlSeconds).catch(() => undefined);
+      if (ready) refreshTtl(viewerId);
       else truncated = (await rebuild(viewerId)).truncated;
       const bigIds = await bigAuthors(bigMembers);
       const big = bigIds.length ? await posts.bigFolloweeIds(viewerId, bigIds, want, cursor) : [];
