@@ -46,6 +46,12 @@ describe('Redis down', () => {
       expect(follows.status).toBe(200);
       expect(ms2).toBeLessThan(800);
     }
+    // The login throttle cannot count: identity refuses rather than lets guesses through unthrottled.
+    const [login, loginMs] = await timed(() => api.post('/api/users/login', { email: a.email, password: a.password }));
+    expectError(login, 503);
+    expect(login.body.code).toBe('service_unavailable');
+    expect(login.body.detail).not.toMatch(/redis|stream|writeable|timed out|ECONN|\d+\.\d+\.\d+\.\d+/i);
+    expect(loginMs).toBeLessThan(800);
     const [ready, ms] = await timed(() => api.get('/readyz'));
     expect(ready.status).toBe(503);
     expect(ms).toBeLessThan(800);
@@ -57,5 +63,6 @@ describe('Redis down', () => {
     const me = await api.get('/api/users/me', { token: a.token });
     expect(me.status).toBe(200);
     expect(me.headers.get('x-ratelimit-remaining')).not.toBeNull();
+    expect((await api.post('/api/users/login', { email: a.email, password: a.password })).status).toBe(200);
   });
 });

@@ -1,7 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { createLogger } from '@shutter/kit';
 import { socialgraph } from '@shutter/proto';
-import { accounts, apiClient, expectError, startStack, waitFor, type ApiResponse, type StartedGateway, type Stack } from '@shutter/testing';
+import * as path from 'node:path';
+import { REPO_ROOT, accounts, apiClient, expectError, freePort, startStack, waitFor, type ApiResponse, type StartContext, type StartedGateway, type StartedService, type Stack } from '@shutter/testing';
 import { start as startGateway } from './start';
 
 /**
@@ -120,5 +121,32 @@ describe('a slow service', () => {
       expect(ms).toBeLessThan(1500);
     }
     expect((await api.get('/api/users/me', { token: a.token })).status).toBe(200);
+  });
+});
+
+describe('Postgres unreachable for a service', () => {
+  it('answers 503, not 500, quickly and without internals', async () => {
+    // social-graph's own test start, with a pool that cannot connect (nothing listens on the port).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const mod = require(path.join(REPO_ROOT, 'services/social-graph/test/start.ts')) as { start(ctx: StartContext): Promise<StartedService> };
+    const logger = createLogger('test', 'silent');
+    const env = { ...stack.env, DATABASE_URL: `postgres://postgres@127.0.0.1:${await freePort()}/shutter` };
+    const broken = await mod.start({ env, addrs: {}, logger });
+    const gw = await startGateway({ ...stack.env, SOCIAL_GRAPH_ADDR: broken.addr }, logger);
+    try {
+      const { register } = accounts(apiClient(stack.url), () => stack.env);
+      const [a, b] = [await register(), await register()];
+      const api = apiClient(gw.url);
+      for (const [method, p] of [['GET', '/api/follows?type=follower&status=agree'], ['POST', `/api/follows/request/${b.id}`]] as const) {
+        const [res, ms] = await timed(() => api.request(method, p, { token: a.token }));
+        expectError(res, 503);
+        expect(res.body.code).toBe('service_unavailable');
+        expectNoInternals(res);
+        expect(ms).toBeLessThan(2000);
+      }
+    } finally {
+      await gw.stop();
+      await broken.stop();
+    }
   });
 });

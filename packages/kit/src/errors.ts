@@ -47,3 +47,23 @@ export function isUniqueViolation(err: unknown, constraint?: string): boolean {
   const e = err as { code?: string; constraint?: string };
   return e?.code === '23505' && (constraint === undefined || e.constraint === constraint);
 }
+
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
+const UNREACHABLE_MESSAGES = [/^Command timed out$/, /^Stream isn't writeable/, /^Connection is closed\.?$/, /^Connection terminated/, /timeout exceeded when trying to connect/i];
+
+/**
+ * A backing store (Postgres, Redis) that is down, unreachable or refusing connections: the
+ * service is unavailable (UNAVAILABLE → 503), not broken (INTERNAL → 500). Covers the network
+ * errors, Postgres' connection-exception and shutdown SQLSTATEs, knex's pool acquire timeout and
+ * ioredis' offline, timeout and retries-exhausted errors.
+ */
+export function isBackendUnavailable(err: unknown): boolean {
+  const e = err as { code?: unknown; name?: unknown; message?: unknown } | null;
+  if (!e || typeof e !== 'object') return false;
+  const code = typeof e.code === 'string' ? e.code : '';
+  if (UNREACHABLE_CODES.has(code)) return true;
+  if (/^08...$/.test(code) || ['57P01', '57P02', '57P03', '53300'].includes(code)) return true;
+  if (e.name === 'KnexTimeoutError' || e.name === 'MaxRetriesPerRequestError') return true;
+  const message = typeof e.message === 'string' ? e.message : '';
+  return UNREACHABLE_MESSAGES.some((re) => re.test(message));
+}

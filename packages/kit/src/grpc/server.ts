@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { ServiceError } from '../errors';
+import { ServiceError, isBackendUnavailable } from '../errors';
 import type { Metrics } from '../metrics';
 import { readMeta, type CallMeta } from './context';
 
@@ -68,6 +68,10 @@ export function createGrpcServer(opts: { logger: Logger; metrics: Metrics }): Gr
     // An error from a downstream gRPC call keeps its status (e.g. UNAVAILABLE), never its details.
     if (typeof e?.code === 'number' && typeof e.details === 'string' && e.code !== grpc.status.INTERNAL && e.code !== grpc.status.UNKNOWN) {
       return { code: e.code, details: e.code === grpc.status.NOT_FOUND ? e.details : 'a dependency failed' };
+    }
+    if (isBackendUnavailable(err)) {
+      ctx.log.warn({ err, method }, 'backing store unavailable');
+      return { code: grpc.status.UNAVAILABLE, details: 'a backing store is unavailable' };
     }
     ctx.log.error({ err, method }, 'unhandled error');
     return { code: grpc.status.INTERNAL, details: 'internal error' };
