@@ -38,6 +38,10 @@ export function createClient<D extends Record<string, Def>>(definition: D, addr:
   const raw = new Ctor(addr, grpc.credentials.createInsecure(), {
     ...channelOptions,
     'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
+    // While a peer is down, calls fail at once (UNAVAILABLE → 503) and the channel redials with
+    // growing delays; grpc-js lets them grow to 2 minutes, so a peer back after a long outage
+    // would stay unreachable that long. 5 s bounds the recovery; redialing costs a peer nothing.
+    'grpc.max_reconnect_backoff_ms': 5_000,
   });
   const defaultDeadline = opts.deadlineMs ?? 5000;
   const idempotent = new Set(opts.idempotent ?? []);
