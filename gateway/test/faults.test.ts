@@ -2,7 +2,8 @@ import * as grpc from '@grpc/grpc-js';
 import { createLogger } from '@shutter/kit';
 import { socialgraph } from '@shutter/proto';
 import * as path from 'node:path';
-import { REPO_ROOT, accounts, apiClient, expectError, freePort, startStack, waitFor, type ApiResponse, type StartContext, type StartedGateway, type StartedService, type Stack } from '@shutter/testing';
+import { REPO_ROOT, accounts, apiClient, expectError, freePort, startStack, waitFor, type StartContext, type StartedGateway, type StartedService, type Stack } from '@shutter/testing';
+import { expectNoInternals, timed } from './fault-helpers';
 import { start as startGateway } from './start';
 
 /**
@@ -17,20 +18,6 @@ beforeAll(async () => {
   stack = await startStack({ only: ['identity', 'social-graph', 'content'] });
 });
 afterAll(() => stack?.stop());
-
-/** A fault's envelope names no stack, address, SQL or gRPC transport text. */
-function expectNoInternals(res: ApiResponse): void {
-  const detail = String(res.body.detail);
-  expect(detail).not.toMatch(/\bat .+:\d+:\d+|\d{1,3}(\.\d{1,3}){3}|:\d{2,5}\b|ECONN|ETIMEDOUT|\b(select|insert|update) .+ from\b|knex|redis|grpc|no connection established|deadline exceeded/i);
-  expect(detail).not.toMatch(/UNAVAILABLE|DEADLINE_EXCEEDED|INTERNAL|Error:/);
-  expect(Object.keys(res.body).sort()).toEqual(['code', 'detail', 'request_id']);
-}
-
-async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
-  const t0 = Date.now();
-  const res = await fn();
-  return [res, Date.now() - t0];
-}
 
 describe('a service is down', () => {
   it('answers 503 quickly on the routes that need it, serves the others, and recovers when it returns', async () => {
