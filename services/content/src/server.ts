@@ -42,7 +42,7 @@ export function createContentService(config: ContentConfig, logger: Logger, metr
   const mediaService = createMediaService({ db, media, storage, unusedTtlSeconds: config.MEDIA_UNUSED_TTL_SECONDS, log: logger });
   const posts = createPostsRepository(db);
   const comments = createCommentsRepository(db);
-  const postCache = createPostCache({ redis, posts, ttlSeconds: config.POST_CACHE_TTL_SECONDS });
+  const postCache = createPostCache({ redis, posts, ttlSeconds: config.POST_CACHE_TTL_SECONDS, log: logger });
   const feed = createFeed({
     redis,
     posts,

@@ -1,4 +1,4 @@
-import type { Redis } from '@shutter/kit';
+import { isBackendUnavailable, type Logger, type Redis } from '@shutter/kit';
 import type { PostBase, PostsRepository, PostViewerRow, PostView } from './posts-repository';
 
 const key = (postId: string) => `post:${postId}`;
@@ -20,28 +20,40 @@ const fromJson = (s: string): PostBase => {
  * and the viewer's like are not cached: they come from one statement per page (`viewerRows`),
  * exact and reflecting the caller's own writes at once.
  */
-export function createPostCache(deps: { redis: Redis; posts: PostsRepository; ttlSeconds: number }) {
-  const { redis, posts, ttlSeconds } = deps;
+export function createPostCache(deps: { redis: Redis; posts: PostsRepository; ttlSeconds: number; log: Logger }) {
+  const { redis, posts, ttlSeconds, log } = deps;
+
+  /**
+   * The write committed; Redis down must not turn it into an error. (Known gap: if Redis kept its
+   * data but refused this one command, the old form lives until POST_CACHE_TTL_SECONDS.)
+   */
+  const unavailable = (err: unknown) => {
+    if (!isBackendUnavailable(err)) throw err;
+    log.warn({ err }, 'could not update a post read form');
+  };
 
   async function bases(ids: string[]): Promise<Map<string, PostBase>> {
     const found = new Map<string, PostBase>();
     if (ids.length === 0) return found;
-    const cached = await redis.mget(ids.map(key));
+    // Redis down: everything is a miss, read from Postgres (the cache holds only copies).
+    const cached = await redis.mget(ids.map(key)).catch((err: unknown) => {
+      if (!isBackendUnavailable(err)) throw err;
+      log.warn({ err }, 'post read forms unavailable: reading Postgres');
+      return null;
+    });
     const missing: string[] = [];
     ids.forEach((id, i) => {
-      const s = cached[i];
+      const s = cached?.[i];
       if (s) found.set(id, fromJson(s));
       else missing.push(id);
     });
     if (missing.length === 0) return found;
     const rows = await posts.bases(missing);
-    if (rows.length) {
+    for (const row of rows) found.set(row.id, row);
+    if (rows.length && cached) {
       const pipe = redis.pipeline();
-      for (const row of rows) {
-        found.set(row.id, row);
-        pipe.set(key(row.id), toJson(row), 'EX', ttlSeconds, 'NX');
-      }
-      await pipe.exec();
+      for (const row of rows) pipe.set(key(row.id), toJson(row), 'EX', ttlSeconds, 'NX');
+      await pipe.exec().catch((err: unknown) => log.warn({ err }, 'could not store post read forms'));
     }
     return found;
   }
@@ -64,13 +76,12 @@ export function createPostCache(deps: { redis: Redis; posts: PostsRepository; tt
     /** After an edit commits: the new read form, overwriting any older one. */
     async refresh(postId: string): Promise<void> {
       const [row] = await posts.bases([postId]);
-      if (row) await redis.set(key(postId), toJson(row), 'EX', ttlSeconds);
-      else await redis.del(key(postId));
+      await (row ? redis.set(key(postId), toJson(row), 'EX', ttlSeconds) : redis.del(key(postId))).catch(unavailable);
     },
 
     /** After a delete commits (and on post.deleted). Lists never show a deleted post anyway: its row is gone. */
     async drop(postId: string): Promise<void> {
-      await redis.del(key(postId));
+      await redis.del(key(postId)).catch(unavailable);
     },
   };
 }

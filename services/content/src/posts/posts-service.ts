@@ -1,5 +1,5 @@
 import { events, type content } from '@shutter/proto';
-import { enqueueEvent, failedPrecondition, newId, notFound, permissionDenied, validationFailed, type Knex, type Logger } from '@shutter/kit';
+import { enqueueEvent, failedPrecondition, isBackendUnavailable, newId, notFound, permissionDenied, validationFailed, type Knex, type Logger } from '@shutter/kit';
 import type { Feed } from '../feed/feed';
 import type { CommentsRepository } from '../comments/comments-repository';
 import type { MediaRepository } from '../media/media-repository';
@@ -136,9 +136,18 @@ export function createPostsService(deps: PostsServiceDeps) {
       let ids: string[];
       if (!req.userId && !search) {
         // Home feed: the timeline in Redis, visibility and viewer fields in one statement per page.
-        const rows = await feed.page(viewer, limit + 1, cursor);
-        const page = rows.slice(0, limit);
-        return { posts: await presenter.posts(await postCache.views(page.map((r) => r.id), viewer, page)), hasMore: rows.length > limit };
+        const rows = await feed.page(viewer, limit + 1, cursor).catch((err: unknown) => {
+          if (!isBackendUnavailable(err)) throw err;
+          log.warn({ err }, 'timelines unavailable: home feed read from Postgres');
+          return null;
+        });
+        if (rows) {
+          const page = rows.slice(0, limit);
+          return { posts: await presenter.posts(await postCache.views(page.map((r) => r.id), viewer, page)), hasMore: rows.length > limit };
+        }
+        // Redis down: the timelines are only a copy; Postgres answers the same page.
+        const ids = await posts.homeFeedIds(viewer, limit + 1, cursor);
+        return { posts: await presenter.posts(await posts.views(ids.slice(0, limit), viewer)), hasMore: ids.length > limit };
       }
       if (req.userId) {
         const userId = checkUuid('user_id', req.userId);
