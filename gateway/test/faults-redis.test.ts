@@ -1,5 +1,7 @@
 import { accounts, apiClient, expectError, startRedisServer, startStack, waitFor, type ApiClient, type Stack } from '@shutter/testing';
+import { createLogger } from '@shutter/kit';
 import { expectNoInternals, timed } from './fault-helpers';
+import { start as startGateway } from './start';
 
 /**
  * Redis down (ARCHITECTURE.md: Redis holds only rebuildable state). The stack runs on a private
@@ -65,5 +67,18 @@ describe('Redis down', () => {
     expect(me.status).toBe(200);
     expect(me.headers.get('x-ratelimit-remaining')).not.toBeNull();
     expect((await api.post('/api/users/login', { email: a.email, password: a.password })).status).toBe(200);
+  });
+
+  it('a process still shuts down cleanly while Redis is down', async () => {
+    const gw = await startGateway(stack.env, createLogger('test', 'silent'));
+    const gwApi = apiClient(gw.url);
+    await waitFor(async () => (await gwApi.get('/readyz')).status === 200, 5000);
+    await redis.stop();
+    try {
+      await waitFor(async () => (await gwApi.get('/readyz')).status === 503, 5000);
+      await expect(gw.stop()).resolves.toBeUndefined();
+    } finally {
+      redis = await startRedisServer(redis.port);
+    }
   });
 });

@@ -32,6 +32,13 @@ export function createRedis(url: string, keyPrefix = ''): Redis {
   redis.on('close', () => {
     if (connectedOnce) redis.options.enableOfflineQueue = false;
   });
+  // quit() while the connection is down would be refused like any other command: just close.
+  const quit = redis.quit.bind(redis);
+  redis.quit = (async () => {
+    if (redis.status === 'ready') return quit();
+    redis.disconnect();
+    return 'OK';
+  }) as typeof redis.quit;
   return redis;
 }
 
