@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { createLogger } from '@shutter/kit';
 import { socialgraph } from '@shutter/proto';
 import * as path from 'node:path';
-import { REPO_ROOT, accounts, apiClient, expectError, freePort, startStack, waitFor, type StartContext, type StartedGateway, type StartedService, type Stack } from '@shutter/testing';
+import { REPO_ROOT, accounts, apiClient, expectError, freePort, startStack, unique, waitFor, type StartContext, type StartedGateway, type StartedService, type Stack } from '@shutter/testing';
 import { expectNoInternals, timed } from './fault-helpers';
 import { start as startGateway } from './start';
 
@@ -117,7 +117,13 @@ describe('Postgres unreachable for a service', () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const mod = require(path.join(REPO_ROOT, 'services/social-graph/test/start.ts')) as { start(ctx: StartContext): Promise<StartedService> };
     const logger = createLogger('test', 'silent');
-    const env = { ...stack.env, DATABASE_URL: `postgres://postgres@127.0.0.1:${await freePort()}/shutter` };
+    const env = {
+      ...stack.env,
+      DATABASE_URL: `postgres://postgres@127.0.0.1:${await freePort()}/shutter`,
+      // Its own event stream: a consumer that cannot reach its database must not hold (as pending)
+      // the events other test files are waiting for on the shared stream.
+      REDIS_KEY_PREFIX: `${stack.env.REDIS_KEY_PREFIX}${unique('broken')}:`,
+    };
     const broken = await mod.start({ env, addrs: {}, logger });
     const gw = await startGateway({ ...stack.env, SOCIAL_GRAPH_ADDR: broken.addr }, logger);
     try {

@@ -163,15 +163,11 @@ export function createEventConsumer(opts: EventConsumerOptions): EventConsumer {
       try {
         if (!groupReady) await ensureGroup();
         const batch = Date.now() >= nextClaimAt ? await claimStale() : [];
-        for (const { entry, deliveries } of batch) {
-          if (stopping) return;
-          await processEntry(entry, deliveries);
-        }
-        if (batch.length === 0) {
-          for (const entry of await readNew(conn)) {
-            if (stopping) return;
-            await processEntry(entry, 1);
-          }
+        // A batch that was read is finished even while stopping: entries left pending would wait
+        // claimIdleMs for another consumer, delaying every event behind them.
+        for (const { entry, deliveries } of batch) await processEntry(entry, deliveries);
+        if (batch.length === 0 && !stopping) {
+          for (const entry of await readNew(conn)) await processEntry(entry, 1);
         }
         failures = 0;
       } catch (err) {
