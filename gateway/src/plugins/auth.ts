@@ -1,12 +1,10 @@
 import fp from 'fastify-plugin';
 import { createLocalJWKSet, jwtVerify, errors as joseErrors, type JSONWebKeySet } from 'jose';
 import type { FastifyRequest } from 'fastify';
-import type { Redis } from '@shutter/kit';
+import { DISABLED_USERS_KEY, type Redis } from '@shutter/kit';
 import type { ServiceClients } from '../clients';
 import { invalidCredentials, notAuthenticated } from '../errors';
 
-/** Must match identity's revocation set (services/identity/src/revocation.ts). */
-export const DISABLED_USERS_KEY = 'auth:disabled-users';
 
 export interface Caller {
   userId: string;

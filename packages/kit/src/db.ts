@@ -40,8 +40,3 @@ export async function migrate(db: Knex, schema: string, migrations: Migration[])
     },
   });
 }
-
-/** Offset paging helper: API.md's `pagination` object. */
-export function pagination(page: number, limit: number, totalItems: number) {
-  return { page, limit, total: Math.ceil(totalItems / limit), total_items: totalItems };
-}

@@ -11,3 +11,4 @@ export * from './grpc/client';
 export * from './process';
 export * from './outbox';
 export * from './run-service';
+export * from './auth';

@@ -1,6 +1,7 @@
 import * as argon2 from 'argon2';
 import { identity, events } from '@shutter/proto';
 import {
+  DISABLED_USERS_KEY,
   enqueueEvent,
   invalidArgument,
   notFound,
@@ -16,7 +17,6 @@ import type { IdentityConfig } from './config';
 import type { createLoginThrottle } from './login-throttle';
 import type { TokenService } from './tokens';
 import type { UserRow, UsersRepository } from './users-repository';
-import { DISABLED_USERS_KEY } from './revocation';
 
 /** OWASP's argon2id parameters: m = 19 MiB, t = 2, p = 1. */
 export const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: 19 * 1024, timeCost: 2, parallelism: 1 } as const;

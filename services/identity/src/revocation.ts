@@ -1,8 +1,5 @@
-import type { Logger, Redis } from '@shutter/kit';
+import { DISABLED_USERS_KEY, type Logger, type Redis } from '@shutter/kit';
 import type { UsersRepository } from './users-repository';
-
-/** Redis set of disabled account ids; the gateway checks it on every request. */
-export const DISABLED_USERS_KEY = 'auth:disabled-users';
 
 /**
  * Redis holds only what can be rebuilt: this rewrites the set from Postgres, at start and
