@@ -99,39 +99,39 @@ export async function startStack(opts: { only?: string[]; extraEnv?: Record<stri
   }
 
   async function startAll(): Promise<Stack> {
-  for (const name of SERVICE_ORDER) {
-    if (opts.only && !opts.only.includes(name)) continue;
-    const file = path.join(REPO_ROOT, 'services', name, 'test/start.ts');
-    if (!fs.existsSync(file)) continue;
-    const s = await load(name).start({ env: { ...env, ...addrs }, addrs: { ...addrs }, logger });
-    services[name] = s;
-    addrs[s.addrVar] = s.addr;
-  }
-  // The gateway's own test/start.ts builds it (required at run time: testing does not depend on gateway).
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const gw = require(path.join(REPO_ROOT, 'gateway/test/start.ts')) as { start(env: NodeJS.ProcessEnv, logger: Logger): Promise<StartedGateway> };
-  const gateway = await gw.start({ ...env, ...addrs }, logger);
-  const { app, url } = gateway;
-  return {
-    url,
-    app,
-    services,
-    env: { ...env, ...addrs },
-    async restartService(name) {
-      const old = services[name];
-      if (!old) throw new Error(`${name} was not started`);
-      const port = Number(old.addr.split(':').pop());
-      const s = await load(name).start({ env: { ...env, ...addrs }, addrs: { ...addrs }, logger, port });
-      if (s.addr !== old.addr) {
-        await s.stop();
-        throw new Error(`${name} restarted on ${s.addr}, not ${old.addr}: its test/start.ts must honour ctx.port`);
-      }
+    for (const name of SERVICE_ORDER) {
+      if (opts.only && !opts.only.includes(name)) continue;
+      const file = path.join(REPO_ROOT, 'services', name, 'test/start.ts');
+      if (!fs.existsSync(file)) continue;
+      const s = await load(name).start({ env: { ...env, ...addrs }, addrs: { ...addrs }, logger });
       services[name] = s;
-    },
-    async stop() {
-      await gateway.stop();
-      await stopServices();
-    },
-  };
+      addrs[s.addrVar] = s.addr;
+    }
+    // The gateway's own test/start.ts builds it (required at run time: testing does not depend on gateway).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const gw = require(path.join(REPO_ROOT, 'gateway/test/start.ts')) as { start(env: NodeJS.ProcessEnv, logger: Logger): Promise<StartedGateway> };
+    const gateway = await gw.start({ ...env, ...addrs }, logger);
+    const { app, url } = gateway;
+    return {
+      url,
+      app,
+      services,
+      env: { ...env, ...addrs },
+      async restartService(name) {
+        const old = services[name];
+        if (!old) throw new Error(`${name} was not started`);
+        const port = Number(old.addr.split(':').pop());
+        const s = await load(name).start({ env: { ...env, ...addrs }, addrs: { ...addrs }, logger, port });
+        if (s.addr !== old.addr) {
+          await s.stop();
+          throw new Error(`${name} restarted on ${s.addr}, not ${old.addr}: its test/start.ts must honour ctx.port`);
+        }
+        services[name] = s;
+      },
+      async stop() {
+        await gateway.stop();
+        await stopServices();
+      },
+    };
   }
 }
