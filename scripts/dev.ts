@@ -14,7 +14,11 @@
  *
  * Ports: gateway PORT (8080) and GATEWAY_METRICS_PORT (9100); each service's gRPC port is the port
  * of its *_ADDR variable (IDENTITY_ADDR=127.0.0.1:50051, …) and its metrics port <NAME>_METRICS_PORT
- * (IDENTITY_METRICS_PORT=9101, …). A taken port stops start-up with the variable to change.
+ * (IDENTITY_METRICS_PORT=9101, …), defaulting to the ports in its own src/config.ts
+ * (scripts/lib/dev-plan.ts). A taken port stops start-up with the variable to change.
+ *
+ * Once every process is ready, one that exits is restarted with a backoff while the others keep
+ * serving (scripts/lib/dev-supervisor.ts); during start-up an exit stops everything instead.
  *
  * The script runs twice. The process make starts (this file, node built-ins only, so it stays
  * small) sits in the terminal's process group and only forwards Ctrl-C. The worker
