@@ -1,6 +1,7 @@
 import pino from 'pino';
 import { testBackends, testDb, unique } from '@shutter/testing';
 import { enqueueEvent, migrate, outboxMigration, type Knex, type Logger, type Migration, type Redis } from '../src';
+import { streamGroups } from '../src/outbox/stream-entries';
 
 /** Polls `fn` until it returns true; fails with `what` after the timeout. */
 export async function waitFor(what: string, fn: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
@@ -66,15 +67,10 @@ export async function streamEntries(redis: Redis, stream: string): Promise<Array
   });
 }
 
-/** XINFO GROUPS as objects. XINFO's key is not prefixed by ioredis, so we do it. */
-export async function groupInfo(redis: Redis, stream: string, group: string): Promise<Record<string, string | number> | undefined> {
-  const raw = (await redis.call('xinfo', 'GROUPS', `${redis.options.keyPrefix ?? ''}${stream}`).catch(() => [])) as Array<Array<string | number>>;
-  for (const flat of raw) {
-    const info: Record<string, string | number> = {};
-    for (let i = 0; i + 1 < flat.length; i += 2) info[String(flat[i])] = flat[i + 1]!;
-    if (info.name === group) return info;
-  }
-  return undefined;
+/** XINFO GROUPS of one group (undefined before the group exists). */
+export async function groupInfo(redis: Redis, stream: string, group: string): Promise<Record<string, unknown> | undefined> {
+  const groups = await streamGroups(redis, stream).catch(() => []);
+  return groups.find((g) => g.name === group);
 }
 
 /** Number of entries delivered to the group and not yet acknowledged. */

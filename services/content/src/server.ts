@@ -55,7 +55,7 @@ export function createContentService(config: ContentConfig, logger: Logger, metr
 
   const grpc = createGrpcServer({ logger, metrics });
   grpc.add(content.ContentServiceService, createContentHandlers({ posts: postsService, comments: commentsService, media: mediaService, urls: storage.urls }));
-  const relay = createOutboxRelay({ db, schema, redis, log: logger });
+  const relay = createOutboxRelay({ db, schema, redis, log: logger, metrics });
   const consumer = createContentEventsConsumer({ db, redis, log: logger, authors, follows, profiles, media, storage, feed, postCache });
   const sweeper = createSweeper({ db, storage, idempotency, log: logger, intervalMs: config.SWEEP_INTERVAL_MS });
 

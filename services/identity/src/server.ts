@@ -25,7 +25,7 @@ export async function createIdentityService(config: IdentityConfig, logger: Logg
   const throttle = createLoginThrottle(redis, { maxAttempts: config.LOGIN_MAX_ATTEMPTS, windowSeconds: config.LOGIN_WINDOW_SECONDS });
   const grpc = createGrpcServer({ logger, metrics });
   grpc.add(identity.IdentityServiceService, createIdentityHandlers({ db, redis, users, tokens, throttle, config }));
-  const relay = createOutboxRelay({ db, schema, redis, log: logger, stream: opts.stream });
+  const relay = createOutboxRelay({ db, schema, redis, log: logger, stream: opts.stream, metrics });
   let revocation: ReturnType<typeof startRevocationSync> | undefined;
 
   return {

@@ -23,7 +23,7 @@ export function createSocialGraphService(config: SocialGraphConfig, logger: Logg
   const service = createFollowsService({ db, follows, users });
   const grpc = createGrpcServer({ logger, metrics });
   grpc.add(socialgraph.SocialGraphServiceService, createSocialGraphHandlers({ service, follows }));
-  const relay = createOutboxRelay({ db, schema, redis, log: logger });
+  const relay = createOutboxRelay({ db, schema, redis, log: logger, metrics });
   const consumer = createIdentityEventsConsumer({ db, redis, log: logger, users, follows, service });
 
   return {

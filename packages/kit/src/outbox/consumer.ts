@@ -3,6 +3,8 @@ import type { Knex } from '../db';
 import type { Logger } from '../logger';
 import { blockingConnection, type Redis } from '../redis';
 import { isUuid } from '../ids';
+import type { Metrics } from '../metrics';
+import { observeConsumer } from './metrics';
 import { backoffMs, createSleeper, errorMessage } from './sleeper';
 import { parseEntries, parseAutoClaim, type RawEntry } from './stream-entries';
 
@@ -42,6 +44,8 @@ export interface EventConsumerOptions {
   batchSize?: number;
   /** Ceiling of the retry backoff while Redis or Postgres fail. Default 5000. */
   maxBackoffMs?: number;
+  /** Exports the group's lag, pending entries, dead letters and outcomes (outbox/metrics.ts). */
+  metrics?: Metrics;
 }
 
 export interface EventConsumer {
@@ -71,6 +75,7 @@ export function createEventConsumer(opts: EventConsumerOptions): EventConsumer {
   const types = opts.types ? new Set(opts.types) : null;
   const log = opts.log.child({ component: 'event-consumer', stream, group, consumer });
   const sleeper = createSleeper();
+  const counted = observeConsumer(opts.metrics, { redis, stream, group });
 
   let reader: Redis | null = null;
   let loop: Promise<void> | null = null;
@@ -114,8 +119,12 @@ export function createEventConsumer(opts: EventConsumerOptions): EventConsumer {
   async function processEntry(entry: RawEntry, deliveries: number): Promise<void> {
     const event = toEvent(entry);
     if (!event) return deadLetter(entry, 'malformed entry: needs a uuid id, type, key and payload', deliveries);
-    if (types && !types.has(event.type)) return ack(entry.streamId);
+    if (types && !types.has(event.type)) {
+      counted('ignored');
+      return ack(entry.streamId);
+    }
     let handlerFailed = false;
+    let applied = false;
     let handlerError: unknown;
     try {
       await db.transaction(async (trx) => {
@@ -125,6 +134,7 @@ export function createEventConsumer(opts: EventConsumerOptions): EventConsumer {
           // The consumer died while handling it (no error was ever caught): do not try forever.
           if (deliveries > maxDeliveries) throw new DeliveriesExhausted(`gave up after ${deliveries - 1} deliveries`);
           await opts.handle(event, trx);
+          applied = true;
         } catch (err) {
           handlerFailed = true;
           handlerError = err;
@@ -136,8 +146,10 @@ export function createEventConsumer(opts: EventConsumerOptions): EventConsumer {
       if (!handlerFailed) throw err;
       if (deliveries >= maxDeliveries) return deadLetter(entry, errorMessage(handlerError), deliveries);
       log.warn({ err: handlerError, eventId: event.id, type: event.type, deliveries }, 'event handler failed; will retry');
+      counted('retried');
       return; // stays pending: claimStale retries it after claimIdleMs
     }
+    counted(applied ? 'applied' : 'duplicate');
     await ack(entry.streamId);
   }
 
@@ -155,6 +167,7 @@ export function createEventConsumer(opts: EventConsumerOptions): EventConsumer {
     const failed = results?.find(([err]) => err);
     if (!results || failed) throw failed?.[0] ?? new Error('dead-letter transaction aborted');
     log.error({ streamId: entry.streamId, error, deliveries }, 'event dead-lettered');
+    counted('dead_lettered');
   }
 
   async function run(conn: Redis): Promise<void> {

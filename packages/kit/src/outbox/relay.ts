@@ -1,8 +1,10 @@
 import * as pg from 'pg';
 import type { Knex } from '../db';
 import type { Logger } from '../logger';
+import type { Metrics } from '../metrics';
 import type { Redis } from '../redis';
 import { outboxChannel } from './enqueue';
+import { observeOutbox } from './metrics';
 import { backoffMs, createSleeper } from './sleeper';
 
 export interface OutboxRelayOptions {
@@ -27,6 +29,8 @@ export interface OutboxRelayOptions {
   maxBackoffMs?: number;
   /** Approximate stream length cap (XADD MAXLEN ~). Default 100000. */
   maxLen?: number;
+  /** Exports the outbox backlog (outbox/metrics.ts). */
+  metrics?: Metrics;
 }
 
 export interface OutboxRelay {
@@ -79,6 +83,7 @@ export function createOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
   const log = opts.log.child({ component: 'outbox-relay', schema, stream });
   const outbox = () => db.withSchema(schema).table<OutboxRow>('outbox');
   const sleeper = createSleeper();
+  observeOutbox(opts.metrics, { db, schema });
 
   let listener: pg.Client | null = null;
   let leader = false;

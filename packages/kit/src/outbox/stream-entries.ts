@@ -33,3 +33,13 @@ export function parseAutoClaim(reply: unknown): { cursor: string; entries: RawEn
   if (!Array.isArray(reply) || !isBuffer(reply[0])) throw new Error('unexpected XAUTOCLAIM reply');
   return { cursor: reply[0].toString(), entries: parseList(reply[1]) };
 }
+
+/** XINFO GROUPS of a stream as one record per group (ioredis does not prefix XINFO's key: done here). */
+export async function streamGroups(redis: { call(...args: string[]): Promise<unknown>; options: { keyPrefix?: string } }, stream: string): Promise<Array<Record<string, unknown>>> {
+  const raw = (await redis.call('xinfo', 'GROUPS', `${redis.options.keyPrefix ?? ''}${stream}`)) as unknown[][];
+  return raw.map((flat) => {
+    const info: Record<string, unknown> = {};
+    for (let i = 0; i + 1 < flat.length; i += 2) info[String(flat[i])] = flat[i + 1];
+    return info;
+  });
+}
