@@ -46,22 +46,6 @@ function flowMetrics(metrics: Metrics): FlowMetrics {
       registers,
     }),
   };
-  const unsent = new Gauge({ name: 'outbox_unsent_events', help: 'Outbox rows not yet published to the stream', labelNames: ['schema'], registers });
-  const oldest = new Gauge({
-    name: 'outbox_oldest_unsent_age_seconds',
-    help: 'Age of the oldest outbox row not yet published (0 when none)',
-    labelNames: ['schema'],
-    registers,
-  });
-  const lag = new Gauge({ name: 'event_consumer_lag_events', help: 'Stream entries not yet delivered to the consumer group', labelNames: ['stream', 'group'], registers });
-  const pending = new Gauge({
-    name: 'event_consumer_pending_events',
-    help: 'Entries delivered to the consumer group and not yet acknowledged',
-    labelNames: ['stream', 'group'],
-    registers,
-  });
-  const dead = new Gauge({ name: 'event_dead_letters', help: 'Entries in the dead-letter stream (kept up to ~100 000)', labelNames: ['stream'], registers });
-
   // A scrape collects every gauge concurrently: each gauge of a pair awaits the same read.
   const readOutboxes = shared(async () => {
     unsent.reset();
@@ -101,11 +85,24 @@ function flowMetrics(metrics: Metrics): FlowMetrics {
       }
     }
   });
-  unsent.collect = readOutboxes;
-  oldest.collect = readOutboxes;
-  lag.collect = readStreams;
-  pending.collect = readStreams;
-  dead.collect = readStreams;
+  const unsent = new Gauge({ name: 'outbox_unsent_events', help: 'Outbox rows not yet published to the stream', labelNames: ['schema'], registers, collect: readOutboxes });
+  const oldest = new Gauge({
+    name: 'outbox_oldest_unsent_age_seconds',
+    help: 'Age of the oldest outbox row not yet published (0 when none)',
+    labelNames: ['schema'],
+    registers,
+    collect: readOutboxes,
+  });
+  const lag = new Gauge({ name: 'event_consumer_lag_events', help: 'Stream entries not yet delivered to the consumer group', labelNames: ['stream', 'group'], registers, collect: readStreams });
+  const pending = new Gauge({
+    name: 'event_consumer_pending_events',
+    help: 'Entries delivered to the consumer group and not yet acknowledged',
+    labelNames: ['stream', 'group'],
+    registers,
+    collect: readStreams,
+  });
+  const dead = new Gauge({ name: 'event_dead_letters', help: 'Entries in the dead-letter stream (kept up to ~100 000)', labelNames: ['stream'], registers, collect: readStreams });
+
   byRegistry.set(metrics.registry, flow);
   return flow;
 }
