@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the system packages Shutter's tests and tools use, only those missing (Debian/Ubuntu):
-#   nginx, chromium, redis-server.
+#   nginx, chromium, redis-server, prometheus (for promtool, which checks the alert rules).
 #   --deploy also installs docker-compose (v1, enough for `docker-compose config` without an engine),
 #   which scripts/validate-deploy.sh uses.
 # Idempotent and quiet; uses sudo only when not root. Safe to run on every CI start.
@@ -19,6 +19,7 @@ missing=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing+=(chromium)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 if [ "$want_deploy" = 1 ]; then
   command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || missing+=(docker-compose)
 fi

@@ -1,5 +1,5 @@
 import * as http from 'node:http';
-import { Registry, collectDefaultMetrics, Histogram, Counter } from 'prom-client';
+import { Registry, collectDefaultMetrics, Counter, Gauge, Histogram } from 'prom-client';
 
 /** One registry per process with default Node metrics and gRPC histograms. */
 export function createMetrics(service: string) {
@@ -38,6 +38,17 @@ export interface SidePort {
 
 /** Serves /metrics, /healthz and /readyz on a side port (never the public one). */
 export async function startSidePort(metrics: Metrics, port: number, ready: () => Promise<boolean>, host = '0.0.0.0'): Promise<SidePort> {
+  // The same check as /readyz, for alerting: Prometheus scrapes metrics, not /readyz.
+  if (!metrics.registry.getSingleMetric('service_ready')) {
+    new Gauge({
+      name: 'service_ready',
+      help: '1 when the process can reach every backing service it needs (the /readyz check), else 0',
+      registers: [metrics.registry],
+      async collect() {
+        this.set((await ready().catch(() => false)) ? 1 : 0);
+      },
+    });
+  }
   const server = http.createServer((req, res) => {
     void (async () => {
       if (req.url === '/metrics') {
