@@ -42,7 +42,19 @@ export function createRedis(url: string, keyPrefix = ''): Redis {
   return redis;
 }
 
-/** A second connection for blocking commands, which legitimately wait longer than the command timeout. */
+/**
+ * A second connection for blocking commands, which legitimately wait longer than the command
+ * timeout. ioredis's own bound for them replaces it: a read sent waits its BLOCK time plus
+ * REDIS_COMMAND_TIMEOUT_MS, a read queued while the connection is down waits
+ * REDIS_COMMAND_TIMEOUT_MS; either then resolves empty, as a BLOCK that timed out does.
+ * Without it, a read queued during a reconnect never settled once disconnect() cancelled that
+ * reconnect, and the consumer's stop() waited for it forever.
+ */
 export function blockingConnection(redis: Redis): Redis {
-  return redis.duplicate({ commandTimeout: undefined, enableOfflineQueue: true });
+  return redis.duplicate({
+    commandTimeout: undefined,
+    enableOfflineQueue: true,
+    blockingTimeout: REDIS_COMMAND_TIMEOUT_MS,
+    blockingTimeoutGrace: REDIS_COMMAND_TIMEOUT_MS,
+  });
 }

@@ -1,5 +1,5 @@
 import { startRedisServer, unique } from '@shutter/testing';
-import { createEventConsumer, createOutboxRelay, createRedis, type Knex, type Redis } from '../src';
+import { blockingConnection, createEventConsumer, createOutboxRelay, createRedis, type Knex, type Redis } from '../src';
 import { closers, commitEvent, effects, freshSchema, groupInfo, memoryLog, pendingCount, recordEffect, redisPrefix, streamEntries, waitFor } from './outbox-helpers';
 
 // These tests stop and restart a private redis-server (no persistence: a restart loses everything);
@@ -121,5 +121,28 @@ describe('outbox across Redis failures', () => {
     await waitFor('B claimed and acknowledged it', async () => (await pendingCount(redis, stream, 'g')) === 0);
     expect(calls).toBe(0);
     expect(await effects(db, 'g')).toEqual([{ event_id: id, key: 'once' }]);
+  });
+  it('a blocking read queued while Redis is down settles once its connection is closed (stop() cannot hang)', async () => {
+    const reader = blockingConnection(redis);
+    open.add(async () => reader.disconnect());
+    await reader.ping();
+    await server.stop();
+    await waitFor('reader is reconnecting', () => reader.status === 'reconnecting');
+    // Queued offline (nothing to send it on), then the reconnect that would have sent it is cancelled.
+    const read = reader.xreadgroup('GROUP', 'g', 'c', 'BLOCK', 100, 'STREAMS', stream, '>');
+    reader.disconnect();
+    await expect(read).resolves.toBeNull(); // ioredis's blocking bound: empty, like a BLOCK that timed out
+    server = await startRedisServer(server.port);
+  });
+
+  it('a consumer whose Redis is gone still stops', async () => {
+    const { log, lines } = memoryLog();
+    const consumer = createEventConsumer({ db, redis, stream, log, group: 'g', handle: recordEffect('g'), ...fastConsumer });
+    consumer.start();
+    await waitFor('group created', async () => (await groupInfo(redis, stream, 'g')) !== undefined);
+    await server.stop();
+    await waitFor('consumer saw the outage', () => lines.some((l) => l.msg === 'event consumer failed; retrying'));
+    await expect(consumer.stop()).resolves.toBeUndefined();
+    server = await startRedisServer(server.port);
   });
 });
