@@ -24,8 +24,9 @@ export function createSocialGraphService(config: SocialGraphConfig, logger: Logg
   const service = createFollowsService({ db, follows, users });
   const grpc = createGrpcServer({ logger, metrics, auth: auth.keys });
   grpc.add(socialgraph.SocialGraphServiceService, createSocialGraphHandlers({ service, follows }), {
-    // Counts are public facts; the edge streams feed content's follow read model and fan-out.
-    withoutUser: ['batchCounts', 'streamFollowers', 'streamFollowing'],
+    // Counts are public facts; BatchRelationships names its viewer in the request; the edge
+    // streams feed content's follow read model and fan-out.
+    withoutUser: ['batchCounts', 'batchRelationships', 'streamFollowers', 'streamFollowing'],
     peers: { content: ['streamFollowers', 'streamFollowing'] },
   });
   const relay = createOutboxRelay({ db, schema, redis, log: logger, metrics });
