@@ -57,6 +57,35 @@ async function main(): Promise<void> {
   );
   client.close();
   await server.shutdown(1000);
+  if (signed) components();
+}
+
+/** The auth steps alone, per call: cached (hot read) and uncached (a new user or method). */
+function components(): void {
+  const keys = kit.deriveInternalKeys(SECRET, 'identity');
+  const path = identity.IdentityServiceService.getUser.path;
+  const time = (n: number, fn: (i: number) => unknown) => {
+    for (let i = 0; i < 1000; i++) fn(i);
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) fn(i);
+    return Math.round(Number(process.hrtime.bigint() - t0) / n) / 1000;
+  };
+  const signer = kit.createAssertionSigner(kit.deriveInternalKeys(SECRET, 'gateway'));
+  const verifier = kit.createAssertionVerifier(keys.publicKeys);
+  const token = signer.sign(path, { userId: 'u', role: 'user' });
+  const coldSigner = kit.createAssertionSigner(kit.deriveInternalKeys(SECRET, 'gateway'));
+  const tokens: string[] = [];
+  const signMiss = time(5000, (i) => tokens.push(coldSigner.sign(path, { userId: `user-${i}`, role: 'user' })));
+  const coldVerifier = kit.createAssertionVerifier(keys.publicKeys);
+  console.log(
+    JSON.stringify({
+      signHitMicros: time(200_000, () => signer.sign(path, { userId: 'u', role: 'user' })),
+      verifyHitMicros: time(200_000, () => verifier.verify(token, path)),
+      signMissMicros: signMiss,
+      verifyMissMicros: time(5000, (i) => coldVerifier.verify(tokens[i + 1000], path)),
+      tokenBytes: token.length,
+    }),
+  );
 }
 
 main().catch((err: unknown) => {
