@@ -141,7 +141,12 @@ function readOrCreateSecret(file: string): string {
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(file, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+      throw new Error(
+        `INTERNAL_AUTH_SECRET_FILE ${file} cannot be created (${(err as Error).message}): set INTERNAL_AUTH_SECRET, or point the file at a writable volume every process shares`,
+        { cause: err },
+      );
+    }
   }
   // A racing creator may not have written yet: an empty read is retried briefly.
   for (let i = 0; i < 50; i++) {
