@@ -30,7 +30,7 @@ async function register(isPublic = false): Promise<string> {
   return res.body.data.user.user_id;
 }
 
-/** The caller travels in metadata: any id may act, only the target must exist in identity. */
+/** The caller travels in the gateway-signed assertion: any id may act, only the target must exist in identity. */
 const follow = (from: string, to: string) => graph.requestFollow({ userId: to }, { userId: from });
 
 /** As content reads a stream (services/social-graph/README.md). */
