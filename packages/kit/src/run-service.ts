@@ -4,6 +4,7 @@ import { migrate, type Migration } from './db';
 import { createLogger, type Logger } from './logger';
 import { createMetrics, observeDbPool, startSidePort, type Metrics } from './metrics';
 import { onShutdown } from './process';
+import { startTracing } from './tracing';
 import type { EventConsumer } from './outbox';
 
 /** What every service's `createXService` returns (see services/identity/src/server.ts). */
@@ -24,7 +25,7 @@ interface ServiceProcessConfig {
 
 /**
  * The process layer of a service (its `main.ts`): `.env`, config validated once, logs, metrics,
- * migrations, gRPC + side port, and an ordered shutdown on SIGINT/SIGTERM. A config error prints
+ * traces (when OTEL_EXPORTER_OTLP_ENDPOINT is set), migrations, gRPC + side port, and an ordered shutdown on SIGINT/SIGTERM. A config error prints
  * the variables at fault and exits 1.
  */
 export function runService<C extends ServiceProcessConfig, S extends RunnableService>(opts: {
@@ -37,6 +38,7 @@ export function runService<C extends ServiceProcessConfig, S extends RunnableSer
   const main = async () => {
     loadDotEnv();
     const config = opts.loadConfig();
+    const tracing = startTracing(opts.name);
     const logger = createLogger(opts.name, config.LOG_LEVEL);
     const metrics = createMetrics(opts.name);
     const service = await opts.create(config, logger, metrics);
@@ -48,6 +50,7 @@ export function runService<C extends ServiceProcessConfig, S extends RunnableSer
     onShutdown(logger, config.SHUTDOWN_TIMEOUT_MS, async () => {
       await service.stop(config.SHUTDOWN_TIMEOUT_MS);
       await side.close();
+      await tracing?.shutdown();
     });
   };
   main().catch((err: unknown) => {

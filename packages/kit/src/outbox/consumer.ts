@@ -7,6 +7,7 @@ import type { Metrics } from '../metrics';
 import { observeConsumer } from './metrics';
 import { backoffMs, createSleeper, errorMessage } from './sleeper';
 import { parseEntries, parseAutoClaim, type RawEntry } from './stream-entries';
+import { SpanKind, extractTrace, inSpan } from '../tracing';
 
 /** One event as a consumer sees it. */
 export interface StreamEvent {
@@ -124,7 +125,15 @@ export function createEventConsumer(opts: EventConsumerOptions): EventConsumer {
     });
   }
 
-  async function processEntry(entry: RawEntry, deliveries: number): Promise<void> {
+  /** Handles one entry in a span that continues the trace of the request that wrote the event. */
+  function processEntry(entry: RawEntry, deliveries: number): Promise<void> {
+    const parent = extractTrace((key) => (key === 'traceparent' ? entry.map.get('trace')?.toString() : undefined));
+    const type = entry.map.get('type')?.toString() ?? 'unknown';
+    const attributes = { 'messaging.system': 'redis', 'messaging.destination.name': stream, 'messaging.consumer.group.name': group, 'messaging.message.id': entry.streamId, 'shutter.event.type': type };
+    return inSpan(`consume ${type}`, SpanKind.CONSUMER, attributes, () => applyEntry(entry, deliveries), parent);
+  }
+
+  async function applyEntry(entry: RawEntry, deliveries: number): Promise<void> {
     const event = toEvent(entry);
     if (!event) return deadLetter(entry, 'malformed entry: needs a uuid id, type, key and payload', deliveries);
     if (types && !types.has(event.type)) {
