@@ -38,7 +38,7 @@ export function createNotificationService(config: NotificationConfig, logger: Lo
   const grpc = createGrpcServer({ logger, metrics, auth: auth.keys });
   // Every method reads or changes one user's notifications: none runs without that user.
   grpc.add(notification.NotificationServiceService, createNotificationHandlers({ db, repo, actors, unread, log: logger }), { withoutUser: [] });
-  const consumer = createNotificationConsumer({ db, redis, log: logger, repo, actors, unread, live, stream: config.EVENTS_STREAM, tuning: opts.consumerTuning });
+  const consumer = createNotificationConsumer({ db, redis, log: logger, repo, actors, unread, live, stream: config.EVENTS_STREAM, tuning: opts.consumerTuning, metrics });
 
   return {
     db,
@@ -50,7 +50,7 @@ export function createNotificationService(config: NotificationConfig, logger: Lo
       consumer.start();
       return grpc.listen(addr);
     },
-    ready: backendsReady(db, redis),
+    ready: backendsReady(db, redis, consumer),
     async stop(timeoutMs: number): Promise<void> {
       await grpc.shutdown(timeoutMs);
       await consumer.stop();

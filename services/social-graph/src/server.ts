@@ -30,7 +30,7 @@ export function createSocialGraphService(config: SocialGraphConfig, logger: Logg
     peers: { content: ['streamFollowers', 'streamFollowing'] },
   });
   const relay = createOutboxRelay({ db, schema, redis, log: logger, metrics });
-  const consumer = createIdentityEventsConsumer({ db, redis, log: logger, users, follows, service });
+  const consumer = createIdentityEventsConsumer({ db, redis, log: logger, metrics, users, follows, service });
 
   return {
     db,
@@ -40,7 +40,7 @@ export function createSocialGraphService(config: SocialGraphConfig, logger: Logg
       consumer.start();
       return grpc.listen(addr);
     },
-    ready: backendsReady(db, redis),
+    ready: backendsReady(db, redis, consumer),
     async stop(timeoutMs: number): Promise<void> {
       await grpc.shutdown(timeoutMs);
       await consumer.stop();

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Metrics } from '../metrics';
+import { SpanKind, inSpan, injectTrace } from '../tracing';
 import { channelOptions } from './server';
 import { MD_IDEMPOTENCY_KEY, MD_REQUEST_ID, type CallMeta } from './context';
 import { MD_CALLER, type AssertionSigner } from './internal-auth';
@@ -63,6 +64,7 @@ export function createClient<D extends Record<string, Def>>(definition: D, addr:
     md.set(MD_CALLER, opts.auth.sign(path, o));
     if (o?.requestId) md.set(MD_REQUEST_ID, o.requestId);
     if (o?.idempotencyKey) md.set(MD_IDEMPOTENCY_KEY, o.idempotencyKey);
+    injectTrace(md);
     return md;
   };
   const deadline = (o?: CallOptions) => new Date(Date.now() + (o?.deadlineMs ?? defaultDeadline));
@@ -83,7 +85,7 @@ export function createClient<D extends Record<string, Def>>(definition: D, addr:
           (err, res) => (err ? reject(err) : resolve(res)),
         );
       });
-    client[name] = async (req: unknown, o?: CallOptions) => {
+    const call = async (req: unknown, o?: CallOptions) => {
       const started = process.hrtime.bigint();
       const until = deadline(o);
       let code = 'OK';
@@ -105,6 +107,8 @@ export function createClient<D extends Record<string, Def>>(definition: D, addr:
         opts.metrics?.grpcClientDuration.observe({ grpc_service: opts.service, grpc_method: method, grpc_code: code }, Number(process.hrtime.bigint() - started) / 1e9);
       }
     };
+    const attributes = { 'rpc.system': 'grpc', 'rpc.service': opts.service, 'rpc.method': method };
+    client[name] = (req: unknown, o?: CallOptions) => inSpan(def.path, SpanKind.CLIENT, attributes, () => call(req, o));
   }
   return client as Client<D>;
 }

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ServiceError, isBackendUnavailable } from '../errors';
 import type { Metrics } from '../metrics';
+import { SpanKind, extractTrace, inSpan } from '../tracing';
 import { readMeta, type CallMeta } from './context';
 import { AssertionError, MD_CALLER, createAssertionVerifier, type CallerName, type InternalKeys, type VerifiedCaller } from './internal-auth';
 
@@ -31,7 +32,7 @@ export interface MethodAccess<D> {
   peers?: Partial<Record<CallerName, ReadonlyArray<keyof D & string>>>;
 }
 
-type Def = { requestStream: boolean; responseStream: boolean; requestDeserialize: (b: Buffer) => unknown; responseSerialize: (v: never) => Buffer };
+type Def = { path: string; requestStream: boolean; responseStream: boolean; requestDeserialize: (b: Buffer) => unknown; responseSerialize: (v: never) => Buffer };
 type Req<M> = M extends { requestDeserialize: (b: Buffer) => infer R } ? R : never;
 type Res<M> = M extends { responseSerialize: (v: infer R) => Buffer } ? R : never;
 
@@ -115,7 +116,7 @@ export function createGrpcServer(opts: { logger: Logger; metrics: Metrics; auth:
     return caller;
   }
 
-  function wrap(method: string, def: Def & { path: string }, handler: (a: unknown, ctx: CallContext) => Promise<unknown>, rule: { userRequired: boolean; peers: ReadonlySet<string> }) {
+  function wrap(method: string, def: Def, handler: (a: unknown, ctx: CallContext) => Promise<unknown>, rule: { userRequired: boolean; peers: ReadonlySet<string> }) {
     return (call: grpc.ServerUnaryCall<unknown, unknown> & grpc.ServerWritableStream<unknown, unknown>, callback?: grpc.sendUnaryData<unknown>) => {
       const started = process.hrtime.bigint();
       const meta = readMeta(call.metadata);
@@ -140,7 +141,12 @@ export function createGrpcServer(opts: { logger: Logger; metrics: Metrics; auth:
         ctx.log.debug({ code: grpc.status[code], ms: Math.round(seconds * 1e4) / 10 }, 'handled');
       };
       if (caller instanceof AssertionError) ctx.log.warn({ why: caller.why }, 'internal credential refused');
-      const run = caller instanceof ServiceError ? Promise.reject(caller) : handler(arg, ctx);
+      // A span per call, child of the caller's (W3C trace context in the metadata).
+      const parent = extractTrace((key) => {
+        const v = call.metadata.get(key)[0];
+        return typeof v === 'string' ? v : undefined;
+      });
+      const run = caller instanceof ServiceError ? Promise.reject(caller) : inSpan(def.path, SpanKind.SERVER, { 'rpc.system': 'grpc', 'rpc.method': method }, () => handler(arg, ctx), parent);
       run.then(
         (res) => {
           finish(grpc.status.OK);
@@ -172,7 +178,7 @@ export function createGrpcServer(opts: { logger: Logger; metrics: Metrics; auth:
         if (!handler) throw new Error(`no handler for ${name}`);
         const peers = new Set(Object.entries(access.peers ?? {}).filter(([, ms]) => ms?.includes(name)).map(([p]) => p));
         const rule = { userRequired: !withoutUser.has(name), peers };
-        impl[name] = wrap(name, def as Def & { path: string }, handler, rule) as grpc.UntypedHandleCall;
+        impl[name] = wrap(name, def, handler, rule) as grpc.UntypedHandleCall;
       }
       server.addService(definition as unknown as grpc.ServiceDefinition, impl);
       const first = Object.values(definition)[0] as unknown as { path: string } | undefined;
