@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createEventConsumer, createLogger, createOutboxRelay, createRedis, enqueueEvent, migrate, outboxMigration, type Knex, type Redis } from '@shutter/kit';
+import { createEventConsumer, createLogger, createOutboxRelay, createRedis, enqueueEvent, migrate, outboxMigration, outboxTraceMigration, type Knex, type Redis } from '@shutter/kit';
 import { startRedisServer, testDb, unique, waitFor } from '@shutter/testing';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -40,8 +40,8 @@ beforeAll(async () => {
   consumerSchema = unique('acl_consumer_');
   producerDb = testDb(producerSchema);
   consumerDb = testDb(consumerSchema);
-  await migrate(producerDb, producerSchema, [outboxMigration]);
-  await migrate(consumerDb, consumerSchema, [outboxMigration]);
+  await migrate(producerDb, producerSchema, [outboxMigration, outboxTraceMigration]);
+  await migrate(consumerDb, consumerSchema, [outboxMigration, outboxTraceMigration]);
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'redis-acl-'));
   const file = path.join(dir, 'users.acl');
   // content's relay publishes from this test's throw-away schema.
