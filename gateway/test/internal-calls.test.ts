@@ -106,8 +106,8 @@ describe('peer services', () => {
     const req = { userId: randomUUID(), pageSize: 10 };
     expect(await callWith(graph, stream, asContent.sign(stream.path), req)).toBe('OK');
     const follow = socialgraph.SocialGraphServiceService.requestFollow;
-    expect(await callWith(graph, follow, asContent.sign(follow.path))).toBe('PERMISSION_DENIED');
-    expect(await callWith(graph, stream, testSigner('notification').sign(stream.path), req)).toBe('PERMISSION_DENIED');
+    expect(await callWith(graph, follow, asContent.sign(follow.path))).toBe(`PERMISSION_DENIED/${INTERNAL_AUTH_REASON}`);
+    expect(await callWith(graph, stream, testSigner('notification').sign(stream.path), req)).toBe(`PERMISSION_DENIED/${INTERNAL_AUTH_REASON}`);
     expect(await callWith(graph, stream, asContent.sign(stream.path, { userId: randomUUID() }), req)).toBe(`UNAUTHENTICATED/${INTERNAL_AUTH_REASON}`);
   });
 });

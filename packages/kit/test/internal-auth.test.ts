@@ -115,6 +115,23 @@ describe('internal call authentication', () => {
     expect(await call('batchGetUsers', withToken(notification.sign(Def.batchGetUsers.path)))).toBe('PERMISSION_DENIED');
   });
 
+  it("turns a peer's refused credential into INTERNAL for its own caller (a deployment fault, never 401/403)", async () => {
+    // A notification server whose handler calls identity as notification, which identity does not list for getUser.
+    const asNotification = createClient(Def, addr, { service: 'identity', auth: createAssertionSigner(deriveInternalKeys(SECRET, 'notification')) });
+    const middle = createGrpcServer({ logger: createLogger('kit-test', 'silent'), metrics: createMetrics('kit-auth-middle'), auth: deriveInternalKeys(SECRET, 'notification') });
+    const relay = { ...handlers, getUser: (req: identity.GetUserRequest) => asNotification.getUser(req) } as Handlers<typeof Def>;
+    middle.add(Def, relay, { withoutUser: ['getUser'] });
+    const port = await middle.listen('127.0.0.1:0');
+    const client = createClient(Def, `127.0.0.1:${port}`, { service: 'identity', auth: gateway });
+    try {
+      await expect(client.getUser({ userId: 'u' })).rejects.toMatchObject({ code: grpc.status.INTERNAL });
+    } finally {
+      client.close();
+      asNotification.close();
+      await middle.shutdown(500);
+    }
+  });
+
   it('works through the kit client, and refuses one signing with the wrong keys', async () => {
     const client = createClient(Def, addr, { service: 'identity', auth: gateway });
     const stranger = createClient(Def, addr, { service: 'identity', auth: createAssertionSigner(deriveInternalKeys('wrong-secret-wrong-secret-0123456789', 'gateway')) });

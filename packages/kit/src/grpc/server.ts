@@ -6,7 +6,7 @@ import { ServiceError, isBackendUnavailable } from '../errors';
 import type { Metrics } from '../metrics';
 import { SpanKind, extractTrace, inSpan } from '../tracing';
 import { readMeta, type CallMeta } from './context';
-import { AssertionError, MD_CALLER, createAssertionVerifier, type CallerName, type InternalKeys, type VerifiedCaller } from './internal-auth';
+import { AssertionError, INTERNAL_AUTH_REASON, MD_CALLER, createAssertionVerifier, type CallerName, type InternalKeys, type VerifiedCaller } from './internal-auth';
 
 /**
  * Context handed to every handler: the verified caller (`userId`/`role`/`sessionId` only as the
@@ -84,11 +84,11 @@ export function createGrpcServer(opts: { logger: Logger; metrics: Metrics; auth:
 
   function toStatusObject(err: unknown, ctx: CallContext, method: string): Partial<grpc.StatusObject> {
     if (err instanceof ServiceError) return { code: err.code, details: err.message, metadata: err.toMetadata() };
-    const e = err as { code?: unknown; details?: unknown };
+    const e = err as { code?: unknown; details?: unknown; metadata?: grpc.Metadata };
     // An error from a downstream gRPC call keeps its status (e.g. UNAVAILABLE), never its details.
-    // Its UNAUTHENTICATED can only mean this service's own credential was refused: INTERNAL.
-    const passed = [grpc.status.INTERNAL, grpc.status.UNKNOWN, grpc.status.UNAUTHENTICATED];
-    if (typeof e?.code === 'number' && typeof e.details === 'string' && !passed.includes(e.code)) {
+    // Its UNAUTHENTICATED, or a refusal of this service's own credential, is a deployment fault: INTERNAL.
+    const refusedUs = e?.code === grpc.status.UNAUTHENTICATED || e?.metadata?.get?.('x-error-reason')[0] === INTERNAL_AUTH_REASON;
+    if (typeof e?.code === 'number' && typeof e.details === 'string' && !refusedUs && e.code !== grpc.status.INTERNAL && e.code !== grpc.status.UNKNOWN) {
       return { code: e.code, details: e.code === grpc.status.NOT_FOUND ? e.details : 'a dependency failed' };
     }
     if (isBackendUnavailable(err)) {
@@ -110,7 +110,7 @@ export function createGrpcServer(opts: { logger: Logger; metrics: Metrics; auth:
       throw err;
     }
     if (caller.service !== 'gateway' && !rule.peers.has(caller.service)) {
-      return new ServiceError(grpc.status.PERMISSION_DENIED, `${caller.service} may not call this method`, 'forbidden');
+      return new ServiceError(grpc.status.PERMISSION_DENIED, `${caller.service} may not call this method`, INTERNAL_AUTH_REASON);
     }
     if (rule.userRequired && !caller.userId) return new ServiceError(grpc.status.UNAUTHENTICATED, 'Not authenticated', 'unauthorized');
     return caller;
