@@ -11,7 +11,11 @@ export interface RouteDeps {
   profiles: ProfileExtras;
 }
 
-/** Request id and caller identity travel to services in gRPC metadata. */
+/**
+ * The request id travels to services in gRPC metadata; the verified caller (user, role and the
+ * session once access tokens name one) in the gateway's signed assertion (kit internal auth).
+ */
 export function grpcOpts(req: FastifyRequest, extra: Partial<CallOptions> = {}): CallOptions {
-  return { requestId: req.id, userId: req.caller?.userId, role: req.caller?.role, ...extra };
+  const caller = req.caller as (typeof req.caller & { sessionId?: string }) | null;
+  return { requestId: req.id, userId: caller?.userId, role: caller?.role, sessionId: caller?.sessionId, ...extra };
 }
