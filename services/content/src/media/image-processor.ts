@@ -2,6 +2,7 @@ import { encode as encodeBlurhash } from 'blurhash';
 import sharp from 'sharp';
 import { unsupportedMediaType, validationFailed } from '@shutter/kit';
 import type { ImageType } from './sniff';
+import { stripMetadata } from './strip';
 
 /** API.md *Photos*: more than this on a side, or more pixels than MAX_PIXELS, is refused (422). */
 export const MAX_SIDE_PX = 10_000;
@@ -37,7 +38,8 @@ const FORMAT_TYPES: Record<string, ImageType> = { jpeg: 'image/jpeg', png: 'imag
  *    `limitInputPixels` = 50 MP as libvips' own guard should a header lie.
  * 2. Decode, apply the EXIF orientation to the pixels (`rotate()`), scale so the long side is at
  *    most `longSide` (never up), convert to sRGB, and re-encode in the input's format with no
- *    metadata at all: sharp writes none (EXIF, XMP, IPTC, ICC, comments) unless asked to keep it.
+ *    metadata at all: sharp writes none (EXIF, XMP, IPTC, ICC, comments) unless asked to keep it,
+ *    and strip.ts then keeps only the blocks that draw the image (a PNG's pHYs goes too).
  * 3. WebP variants of 320/640/1080 px wide (narrower than the full size only) and a BlurHash are
  *    made from the re-encoded full-size image, so they cannot carry anything it does not.
  *
@@ -70,7 +72,7 @@ export function createImageProcessor(opts: { concurrency: number }) {
         for (const width of VARIANT_WIDTHS) {
           if (width >= full.width) break;
           const out = await sharp(full.bytes).resize({ width }).webp({ quality: 80 }).toBuffer({ resolveWithObject: true });
-          variants.push({ bytes: out.data, width: out.info.width, height: out.info.height, contentType: 'image/webp' });
+          variants.push({ bytes: stripMetadata(out.data, 'image/webp'), width: out.info.width, height: out.info.height, contentType: 'image/webp' });
         }
         return { full, variants, blurhash: await blurhashOf(full.bytes) };
       } catch (err) {
@@ -88,11 +90,11 @@ async function encodeFull(input: string | Buffer, type: ImageType, longSide: num
     .rotate()
     .resize({ width: longSide, height: longSide, fit: 'inside', withoutEnlargement: true })
     .toColourspace('srgb');
-  if (type === 'image/jpeg') pipeline.jpeg({ quality: 85, mozjpeg: true });
+  if (type === 'image/jpeg') pipeline.jpeg({ quality: 85 });
   else if (type === 'image/png') pipeline.png({ compressionLevel: 7 });
   else pipeline.webp({ quality: 85 });
   const out = await pipeline.toBuffer({ resolveWithObject: true });
-  return { bytes: out.data, width: out.info.width, height: out.info.height, contentType: type };
+  return { bytes: stripMetadata(out.data, type), width: out.info.width, height: out.info.height, contentType: type };
 }
 
 /** BlurHash of a 32-px-long-side thumbnail; 4 components along the long side, 3 across. */
