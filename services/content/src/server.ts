@@ -5,6 +5,7 @@ import { createCommentsRepository } from './comments/comments-repository';
 import { createCommentsService } from './comments/comments-service';
 import { createContentHandlers } from './content-handlers';
 import { createContentEventsConsumer } from './events-consumer';
+import { createPhotoBackfill } from './media/backfill';
 import { createImageProcessor } from './media/image-processor';
 import { createMediaRepository } from './media/media-repository';
 import { createMediaService } from './media/media-service';
@@ -69,6 +70,7 @@ export function createContentService(config: ContentConfig, logger: Logger, metr
   grpc.add(content.ContentServiceService, createContentHandlers({ posts: postsService, comments: commentsService, media: mediaService, urls: storage.urls }));
   const relay = createOutboxRelay({ db, schema, redis, log: logger, metrics });
   const consumer = createContentEventsConsumer({ db, redis, log: logger, authors, follows, profiles, media, storage, feed, postCache });
+  const backfill = createPhotoBackfill({ db, storage, photos, postCache, keepOriginals: config.MEDIA_KEEP_ORIGINALS, log: logger });
   const sweeper = createSweeper({ db, storage, idempotency, log: logger, intervalMs: config.SWEEP_INTERVAL_MS, keepOriginals: config.MEDIA_KEEP_ORIGINALS });
 
   return {
@@ -76,6 +78,7 @@ export function createContentService(config: ContentConfig, logger: Logger, metr
     redis,
     storage,
     photos,
+    backfill,
     sweeper,
     feed,
     async start(addr: string): Promise<number> {
