@@ -20,18 +20,27 @@ export interface BackfillResult {
  *
  * Idempotent and resumable: each image is committed on its own, guarded by
  * `processed_key IS NULL`, so a rerun (or a second process running at once) skips what is done
- * and a duplicate's objects are deleted. An image the pipeline refuses is recorded in
- * `process_error` and skipped from then on (README: what to do with them). The uploaded object
- * is deleted after its row commits unless MEDIA_KEEP_ORIGINALS.
+ * and a duplicate's objects are deleted. An image the pipeline refuses (over the bounds, not
+ * decodable, object gone) is recorded in `process_error`, taken out of its post and skipped from
+ * then on. The uploaded object is deleted after its row commits unless MEDIA_KEEP_ORIGINALS.
  */
 export function createPhotoBackfill(deps: { db: Knex; storage: MediaStorage; photos: PhotoStore; postCache: PostCache; keepOriginals: boolean; log: Logger }) {
   const { db, storage, photos, postCache, log } = deps;
 
   const pending = (q: Knex.QueryBuilder) => q.whereNull('processed_key').whereNotNull('used_at').whereNull('process_error');
 
+  /**
+   * An image the pipeline refuses is not served any more: its post loses it (the post itself
+   * stays), and its uploaded object goes unless MEDIA_KEEP_ORIGINALS. The row keeps the reason.
+   */
   async function fail(row: MediaRow, reason: string): Promise<void> {
-    log.warn({ media_id: row.id, key: row.key, reason }, 'backfill: image refused by the photo pipeline');
-    await db('media').where({ id: row.id }).whereNull('processed_key').update({ process_error: reason.slice(0, 500) });
+    log.warn({ media_id: row.id, key: row.key, reason }, 'backfill: image refused by the photo pipeline; no longer served');
+    await db.transaction(async (trx) => {
+      await trx('media').where({ id: row.id }).whereNull('processed_key').update({ process_error: reason.slice(0, 500) });
+      await trx('post_images').where({ media_id: row.id }).delete();
+    });
+    if (row.post_id) await postCache.drop(row.post_id);
+    if (!deps.keepOriginals) await storage.deleteMany([row.key]);
   }
 
   /** One image: answers whether it was processed now (false: refused, or done by someone else). */
