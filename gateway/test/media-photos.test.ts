@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isBlurhashValid } from 'blurhash';
 import sharp from 'sharp';
-import { apiClient, startStack, type ApiClient, type Stack } from '@shutter/testing';
+import { apiClient, startStack, waitFor, type ApiClient, type Stack } from '@shutter/testing';
 import { exifTags, inspect, pngChunk, pngClaiming, withPngChunks } from './media-inspect';
 import { expectError, listKeys, postsHelpers, type TestUser } from './posts-helpers';
 
@@ -203,7 +203,8 @@ describe('pixel bounds: refused from the header, nothing stored', () => {
     const u = await h.register();
     const bytes = pngClaiming(w, hgt);
     expect(bytes.length).toBeLessThan(100);
-    const res = await h.postMultipart(u, 'bomb', [{ bytes: await halves(20, 20).png().toBuffer() }, { bytes }]);
+    // A good image first (stored, with variants), then the bomb: the first one's objects go again.
+    const res = await h.postMultipart(u, 'bomb', [{ bytes: await halves(1200, 900).jpeg().toBuffer(), type: 'image/jpeg' }, { bytes }]);
     expectError(res, 422);
     expect(res.body.errors[0].field).toBe('body.images');
     expect((await api.get(`/api/posts?user_id=${u.id}`, { token: u.token })).body.data.posts).toEqual([]);
@@ -236,6 +237,33 @@ describe('pixel bounds: refused from the header, nothing stored', () => {
     const truncated = whole.subarray(0, Math.floor(whole.length / 2));
     expectError(await h.postMultipart(u, 'broken', [{ bytes: truncated, type: 'image/jpeg' }]), 415);
     expect(await keysOf(u)).toEqual([]);
+  });
+});
+
+describe('objects go with their post and profile image', () => {
+  it('deleting a post deletes its full-size images and every variant; a replaced avatar goes with its variants', async () => {
+    const u = await h.register();
+    const res = await h.postMultipart(u, 'to delete', [{ bytes: await halves(1200, 900).png().toBuffer() }, { bytes: await taggedWebp(700, 500), type: 'image/webp' }]);
+    expect(res.status).toBe(201);
+    const post = await getPost(u, res.body.data.post_id);
+    const urls = post.images.flatMap((im: any) => [im.url, ...im.variants.map((v: any) => v.url)]);
+    expect(urls).toHaveLength(2 + 3 + 2);
+    expect(await keysOf(u)).toHaveLength(7);
+    expect((await api.delete(`/api/posts/${post.post_id}`, { token: u.token })).status).toBe(200);
+    await waitFor(async () => (await keysOf(u)).length === 0);
+    for (const url of urls) expect((await fetch(url)).status).toBe(404);
+
+    const avatar = async (bytes: Buffer) => {
+      const form = new FormData();
+      form.append('profile_image', new Blob([bytes], { type: 'image/jpeg' }), 'me.jpg');
+      expect((await api.patch('/api/users/', form, { token: u.token })).status).toBe(200);
+      return keysOf(u);
+    };
+    const first = await avatar(await cameraJpeg());
+    expect(first).toHaveLength(3); // 768×1024 and its 320/640 variants
+    const second = await avatar(await halves(500, 500).jpeg().toBuffer());
+    await waitFor(async () => (await keysOf(u)).length === second.length - first.length);
+    expect((await keysOf(u)).some((k) => first.includes(k))).toBe(false);
   });
 });
 
