@@ -2,8 +2,9 @@ import type { Knex } from 'knex';
 import { loadDotEnv } from './config';
 import { migrate, type Migration } from './db';
 import { createLogger, type Logger } from './logger';
-import { createMetrics, startSidePort, type Metrics } from './metrics';
+import { createMetrics, observeDbPool, startSidePort, type Metrics } from './metrics';
 import { onShutdown } from './process';
+import type { EventConsumer } from './outbox';
 
 /** What every service's `createXService` returns (see services/identity/src/server.ts). */
 export interface RunnableService {
@@ -39,6 +40,7 @@ export function runService<C extends ServiceProcessConfig, S extends RunnableSer
     const logger = createLogger(opts.name, config.LOG_LEVEL);
     const metrics = createMetrics(opts.name);
     const service = await opts.create(config, logger, metrics);
+    observeDbPool(metrics, service.db);
     await migrate(service.db, opts.schema, opts.migrations);
     const port = await service.start(`${config.HOST}:${config.GRPC_PORT}`);
     const side = await startSidePort(metrics, config.METRICS_PORT, service.ready, config.HOST);
@@ -54,8 +56,20 @@ export function runService<C extends ServiceProcessConfig, S extends RunnableSer
   });
 }
 
-/** Readiness of a service whose dependencies are its Postgres pool and Redis. */
-export const backendsReady = (db: Knex, redis: { ping(): Promise<string> }) => async (): Promise<boolean> => {
-  await db.raw('select 1');
-  return (await redis.ping()) === 'PONG';
-};
+/**
+ * A consumer whose loop has not turned for this long is stalled: its process is not doing its job
+ * (a healthy loop turns every `blockMs`, 2 s; Redis or Postgres failing backs off to 5 s).
+ */
+export const CONSUMER_STALLED_AFTER_MS = 60_000;
+
+/**
+ * Readiness of a service whose dependencies are its Postgres pool and Redis, and, where it
+ * consumes events, a consumer loop that still turns.
+ */
+export const backendsReady =
+  (db: Knex, redis: { ping(): Promise<string> }, consumer?: Pick<EventConsumer, 'stalledMs'>, stalledAfterMs = CONSUMER_STALLED_AFTER_MS) =>
+  async (): Promise<boolean> => {
+    if (consumer && consumer.stalledMs() > stalledAfterMs) return false;
+    await db.raw('select 1');
+    return (await redis.ping()) === 'PONG';
+  };

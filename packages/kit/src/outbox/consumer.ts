@@ -50,6 +50,12 @@ export interface EventConsumerOptions {
 
 export interface EventConsumer {
   start(): void;
+  /**
+   * Milliseconds since the read loop last completed a turn (a read, even an empty one, or a
+   * claim pass); 0 before start. A healthy loop turns at least every `blockMs`: a large value
+   * means Redis or Postgres has been failing, or a handler hangs.
+   */
+  stalledMs(): number;
   /** Finishes the entry in progress, then returns; unprocessed entries are re-claimed later. */
   stop(): Promise<void>;
 }
@@ -75,7 +81,9 @@ export function createEventConsumer(opts: EventConsumerOptions): EventConsumer {
   const types = opts.types ? new Set(opts.types) : null;
   const log = opts.log.child({ component: 'event-consumer', stream, group, consumer });
   const sleeper = createSleeper();
-  const counted = observeConsumer(opts.metrics, { redis, stream, group });
+  let lastTurnAt = 0;
+  const stalledMs = () => (lastTurnAt === 0 ? 0 : Date.now() - lastTurnAt);
+  const counted = observeConsumer(opts.metrics, { redis, stream, group, stalledMs });
 
   let reader: Redis | null = null;
   let loop: Promise<void> | null = null;
@@ -183,6 +191,7 @@ export function createEventConsumer(opts: EventConsumerOptions): EventConsumer {
           for (const entry of await readNew(conn)) await processEntry(entry, 1);
         }
         failures = 0;
+        lastTurnAt = Date.now();
       } catch (err) {
         if (stopping) return;
         if (errorMessage(err).startsWith('NOGROUP')) {
@@ -204,6 +213,7 @@ export function createEventConsumer(opts: EventConsumerOptions): EventConsumer {
     start() {
       if (loop || stopping) return;
       reader = blockingConnection(redis);
+      lastTurnAt = Date.now();
       loop = run(reader);
     },
     async stop() {
@@ -212,7 +222,9 @@ export function createEventConsumer(opts: EventConsumerOptions): EventConsumer {
       reader?.disconnect(); // rejects the blocking read at once
       await loop;
       reader = null;
+      lastTurnAt = 0;
     },
+    stalledMs,
   };
 }
 
