@@ -163,11 +163,12 @@ export class Load {
     if (res.status === 201) this.acked.comments.set(res.body.data.comment_id as string, { postId, userId: u.id });
   }
 
+  /** social-graph asks identity about the target on a miss of its short user cache (a cold path). */
   private async follow(u: User): Promise<void> {
     const candidates = this.users.filter((t) => t.id !== u.id && !this.acked.follows.has(`${u.id}:${t.id}`));
     if (!candidates.length) return;
     const t = pick(candidates);
-    const res = await this.call('POST follow', [...B, 'social-graph'], 'POST', `/api/follows/request/${t.id}`, { token: u.token });
+    const res = await this.call('POST follow', [...B, 'social-graph', 'identity'], 'POST', `/api/follows/request/${t.id}`, { token: u.token });
     if (res.status === 201 || res.status === 200) this.acked.follows.set(`${u.id}:${t.id}`, res.body.data.follows_id as string);
   }
 }

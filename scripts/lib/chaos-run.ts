@@ -126,12 +126,13 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** The report's table. */
 export function formatTable(rows: FaultResult[]): string {
-  const head = ['fault', 'unrelated routes ok', 'affected routes ok', 'recovery s', 'lost writes', 'lost events', 'checked'];
+  const head = ['fault', 'unrelated routes ok', 'affected routes ok', 'recovery s', 'events settled s', 'lost writes', 'lost events', 'checked'];
   const lines = rows.map((r) => [
     r.fault,
     r.unrelated.successPct === null ? 'n/a (all need it)' : `${r.unrelated.successPct}% of ${r.unrelated.total}`,
     r.affected.successPct === null ? '–' : `${r.affected.successPct}% of ${r.affected.total}`,
     r.recoveryS === null ? 'never' : r.recoveryS.toFixed(1),
+    r.verdict.convergedAfterS === undefined ? 'never' : r.verdict.convergedAfterS.toFixed(1),
     String(r.lostWrites),
     String(r.lostEvents),
     `${r.verdict.checked.posts}p ${r.verdict.checked.likes}l ${r.verdict.checked.comments}c ${r.verdict.checked.follows}f`,
