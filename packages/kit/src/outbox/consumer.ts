@@ -3,6 +3,7 @@ import type { Knex } from '../db';
 import type { Logger } from '../logger';
 import { blockingConnection, type Redis } from '../redis';
 import { isUuid } from '../ids';
+import { isBackendUnavailable } from '../errors';
 import type { Metrics } from '../metrics';
 import { observeConsumer } from './metrics';
 import { backoffMs, createSleeper, errorMessage } from './sleeper';
@@ -154,7 +155,28 @@ export function createEventConsumer(opts: EventConsumerOptions): EventConsumer {
     });
   }
 
+  /**
+   * Applies an entry. A failure that is an outage (Postgres or Redis down, a peer UNAVAILABLE or
+   * past its deadline) is retried here with backoff for up to claimIdleMs: left pending, the
+   * entry would wait claimIdleMs for claimStale and spend a delivery per try (make chaos measured
+   * feed fan-outs 30+ s late after social-graph restarted). Retrying in place keeps the order;
+   * during an outage the entries behind it would fail the same way.
+   */
   async function processEntry(entry: RawEntry, deliveries: number): Promise<void> {
+    const until = Date.now() + claimIdleMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await applyEntry(entry, deliveries);
+      } catch (err) {
+        const wait = backoffMs(attempt, 100, maxBackoffMs);
+        if (stopping || !isOutage(err) || Date.now() + wait > until) throw err;
+        if (attempt === 1) log.warn({ err, streamId: entry.streamId }, 'event not applied: a backend or peer is down; retrying it');
+        await sleeper.sleep(wait, false);
+      }
+    }
+  }
+
+  async function applyEntry(entry: RawEntry, deliveries: number): Promise<void> {
     const event = toEvent(entry);
     if (!event) return deadLetter(entry, 'malformed entry: needs a uuid id, type, key and payload', deliveries);
     if (types && !types.has(event.type)) {
@@ -180,8 +202,10 @@ export function createEventConsumer(opts: EventConsumerOptions): EventConsumer {
         }
       });
     } catch (err) {
-      // Errors of our own insert or commit are infrastructure trouble: retried, never dead-lettered.
+      // Errors of our own insert or commit are infrastructure trouble, and so is a handler's
+      // outage: retried (processEntry), never dead-lettered.
       if (!handlerFailed) throw err;
+      if (isOutage(handlerError)) throw handlerError;
       if (deliveries >= maxDeliveries) return deadLetter(entry, errorMessage(handlerError), deliveries);
       log.warn({ err: handlerError, eventId: event.id, type: event.type, deliveries }, 'event handler failed; will retry');
       counted('retried');
@@ -268,6 +292,12 @@ interface BufferReplies {
   xclaimBuffer(...args: Array<string | number>): Promise<unknown>;
 }
 const withBufferReplies = (r: Redis): BufferReplies => r as unknown as BufferReplies;
+
+/** Postgres or Redis unreachable, or a gRPC peer UNAVAILABLE (14) or past its deadline (4). */
+function isOutage(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return isBackendUnavailable(err) || code === 14 || code === 4;
+}
 
 /** Whether a process with this pid exists on this host (EPERM: it does, owned by someone else). */
 function processExists(pid: number): boolean {

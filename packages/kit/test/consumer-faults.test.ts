@@ -8,6 +8,7 @@ import { closers, commitEvent, effects, freshSchema, memoryLog, pendingCount, re
 /**
  * A process killed with entries read but not acknowledged (`make chaos`: SIGKILL notification)
  * is restarted under another pid, so another consumer name: its entries must not wait claimIdleMs.
+ * Nor must an entry whose handler met an outage (a peer restarting, Postgres down).
  */
 describe('a consumer restarted after a crash', () => {
   const open = closers();
@@ -67,5 +68,30 @@ describe('a consumer restarted after a crash', () => {
     await waitFor('the later event applied', async () => (await effects(db, 'g')).length > 0);
     expect((await effects(db, 'g')).map((e) => e.event_id)).toEqual([later]);
     expect((await groupConsumers(redis, stream, 'g')).map((c) => c.name)).toContain(live);
+  });
+
+  it('retries an entry whose handler met an outage in place, without waiting claimIdleMs or spending deliveries', async () => {
+    const { log } = memoryLog();
+    const id = await commitEvent(db, 'a');
+    const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, pollMs: 50 }));
+    relay.start();
+    let calls = 0;
+    const consumer = open.stopLater(
+      createEventConsumer({
+        db, redis, stream, log, group: 'g', blockMs: 100, claimIdleMs: 60_000, maxDeliveries: 2,
+        handle: async (e, trx) => {
+          calls++;
+          // A gRPC peer restarting: UNAVAILABLE, three times.
+          if (calls <= 3) throw Object.assign(new Error('14 UNAVAILABLE: No connection established'), { code: 14 });
+          await recordEffect('g')(e, trx);
+        },
+      }),
+    );
+    consumer.start();
+    await waitFor('applied', async () => (await effects(db, 'g')).length === 1, 5000);
+    expect((await effects(db, 'g')).map((e) => e.event_id)).toEqual([id]);
+    expect(calls).toBe(4);
+    await waitFor('nothing pending', async () => (await pendingCount(redis, stream, 'g')) === 0);
+    expect(await redis.xlen(`${stream}:dead`)).toBe(0);
   });
 });
