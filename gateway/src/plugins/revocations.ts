@@ -53,7 +53,8 @@ export function createRevocations(redis: Redis, log: Logger, opts: RevocationOpt
     }
   }
 
-  const sub = redis.duplicate({ enableAutoPipelining: false });
+  // Subscribes once connected, however long that takes; ioredis resubscribes after a reconnect.
+  const sub = redis.duplicate({ enableAutoPipelining: false, enableOfflineQueue: true, commandTimeout: undefined });
   sub.on('error', (err: Error) => log.warn({ err }, 'revocations subscriber error'));
   sub.on('message', (_channel: string, text: string) => {
     let m: RevocationMessage;
