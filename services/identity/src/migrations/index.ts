@@ -1,5 +1,5 @@
 import type { Migration } from '@shutter/kit';
-import { outboxMigration } from '@shutter/kit';
+import { outboxMigration, outboxTraceMigration } from '@shutter/kit';
 
 export const schema = 'identity';
 
@@ -44,6 +44,7 @@ export const migrations: Migration[] = [
     },
   },
   outboxMigration,
+  outboxTraceMigration,
   {
     // A session is one sign-in: the access tokens' `sid` and the refresh-token family. Existing
     // families become sessions (ended if every token in them was revoked).
