@@ -12,7 +12,7 @@ import authPlugin, { createTokenVerifier } from './plugins/auth';
 import docsPlugin from './plugins/docs';
 import httpMetrics from './plugins/http-metrics';
 import rateLimitPlugin from './plugins/rate-limit';
-import { createRevocations } from './plugins/revocations';
+import { createRevocations, observeRevocations } from './plugins/revocations';
 import { createStreamSlots } from './plugins/stream-slots';
 import { createStreamTickets } from './plugins/stream-tickets';
 import { buildValidator, describeValidationError } from './plugins/validation';
@@ -104,6 +104,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await Promise.race([revocations.ready, new Promise((r) => setTimeout(r, 3000).unref())]);
   });
   app.addHook('onClose', async () => revocations.close());
+  observeRevocations(deps.metrics, revocations);
   const verifier = createTokenVerifier(clients, revocations);
   const tickets = createStreamTickets(redis, config.EVENTS_TICKET_TTL_SECONDS);
   await app.register(authPlugin, { verifier, tickets });

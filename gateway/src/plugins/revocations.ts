@@ -1,9 +1,11 @@
+import { Gauge } from 'prom-client';
 import {
   DISABLED_USERS_KEY,
   REVOCATIONS_VERSION_KEY,
   REVOKED_SESSIONS_KEY,
   revocationsChannel,
   type Logger,
+  type Metrics,
   type Redis,
   type RevocationMessage,
 } from '@shutter/kit';
@@ -155,3 +157,16 @@ export function createRevocations(redis: Redis, log: Logger, opts: RevocationOpt
 }
 
 export type Revocations = ReturnType<typeof createRevocations>;
+
+/** `gateway_revocation_staleness_seconds`: how old the copy is (past the bound, requests get 503). */
+export function observeRevocations(metrics: Metrics, revocations: Revocations): void {
+  metrics.registry.removeSingleMetric('gateway_revocation_staleness_seconds');
+  new Gauge({
+    name: 'gateway_revocation_staleness_seconds',
+    help: 'Age of the in-memory revocation state (the gateway answers 503 past REVOCATION_MAX_STALENESS_MS)',
+    registers: [metrics.registry],
+    collect() {
+      this.set(revocations.staleness() / 1000);
+    },
+  });
+}
