@@ -1,5 +1,5 @@
-import { createLogger, createRedis } from '@shutter/kit';
-import { accounts, apiClient, expectError, startRedisServer, startStack, waitFor, type ApiClient, type Stack, type TestUser } from '@shutter/testing';
+import { REVOCATIONS_VERSION_KEY, REVOKED_SESSIONS_KEY, createLogger, createRedis } from '@shutter/kit';
+import { accounts, apiClient, expectError, startRedisServer, startStack, testRedis, waitFor, type ApiClient, type Stack, type TestUser } from '@shutter/testing';
 import { start as startGateway } from './start';
 import { claimsOf, signLike } from './token-helpers';
 
@@ -123,6 +123,21 @@ describe('sessions', () => {
 });
 
 describe('the lean gateway', () => {
+  it('learns of a revocation whose message was lost from its periodic resync (within 10 s)', async () => {
+    const u = await users.register();
+    const redis = testRedis();
+    try {
+      expect((await me(u.token)).status).toBe(200);
+      // Written as identity would, but with no message on the channel.
+      await redis.multi().zadd(REVOKED_SESSIONS_KEY, Date.now() + 600_000, sid(u.token)!).incr(REVOCATIONS_VERSION_KEY).exec();
+      const t0 = Date.now();
+      await waitFor(() => refused(u.token), 10_000);
+      expect(Date.now() - t0).toBeLessThan(10_000);
+    } finally {
+      await redis.quit();
+    }
+  });
+
   it('an authenticated request makes exactly one Redis round trip (the rate limit)', async () => {
     // A gateway of its own on a private redis-server: every command that server sees is this gateway's.
     const redis = await startRedisServer();
