@@ -28,12 +28,12 @@ import { OBJECT_PNG, copyDataset, ensureDataset } from './dataset/load';
 import { cycle, multipartPost, run, type RouteResult, type Shot } from './lib/cannon';
 import { summariseProfiles, type ProfileSummary } from './lib/profiles';
 import { writeReport, type Report } from './lib/report';
-import { rssMb, startStack, type Stack } from './lib/stack';
+import { profileEnv, rssMb, startStack, type Stack } from './lib/stack';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 const PROFILE = process.env.BENCH_PROFILE === '1';
-const SECONDS = Number(process.env.BENCH_SECONDS ?? (QUICK ? 3 : 10));
+const SECONDS = Number(process.env.BENCH_SECONDS ?? (QUICK ? 2 : 10));
 const WARM_SECONDS = QUICK ? 1 : 3;
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const PG_URL = (process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432').replace(/\/+$/, '');
@@ -44,6 +44,8 @@ const RESULTS = path.join(__dirname, 'results');
 const log = (m: string) => console.log(`bench: ${m}`);
 
 async function main() {
+  // The AWS SDK's notice that its 2027 releases need Node 22: noise in every run.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   if (!Number.isFinite(SCALE) || SCALE <= 0) throw new Error(`BENCH_SCALE=${process.env.BENCH_SCALE} is not a positive number`);
   fs.mkdirSync(RESULTS, { recursive: true });
   const profileDir = PROFILE ? path.join(RESULTS, 'profiles') : undefined;
@@ -57,12 +59,10 @@ async function main() {
 
   const stack = await startStack({ databaseUrl, resultsDir: RESULTS, profileDir, log });
   const children: ChildProcess[] = [];
-  let names: Record<string, number[]>;
   let report: Report | undefined;
   try {
     await sleep(2000);
-    names = stack.pids();
-    const idle = Object.fromEntries(Object.entries(names).map(([n, pids]) => [n, rssMb(pids)]));
+    const idle = Object.fromEntries(Object.entries(stack.pids()).map(([n, pids]) => [n, rssMb(pids)]));
     log(`idle RSS MB: ${JSON.stringify(idle)}`);
     report = await measureAll(stack, data, idle, children);
     report.dataset = { ...counts, scale: SCALE, load_s: loadedS };
@@ -71,7 +71,7 @@ async function main() {
     await stack.stop();
   }
   let profiles: ProfileSummary[] = [];
-  if (profileDir) profiles = summariseProfiles(profileDir, names);
+  if (profileDir) profiles = summariseProfiles(profileDir);
   report.profiles = profiles;
   report.total_s = Math.round((Date.now() - started) / 1000);
   const files = await writeReport(RESULTS, report);
@@ -84,6 +84,26 @@ async function main() {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function logRow(key: string, r: RouteResult): void {
+  log(`${key.padEnd(26)} ${String(Math.round(r.rps)).padStart(6)} req/s  p50 ${String(r.p50_ms).padStart(5)} ms  p90 ${String(r.p90_ms).padStart(5)} ms  p99 ${String(r.p99_ms).padStart(5)} ms  errors ${r.errors}`);
+}
+
+/** Two runs of the same thing as one: rates and percentiles averaged, counts summed. */
+function combine(a: RouteResult, b: RouteResult): RouteResult {
+  const avg = (x: number, y: number) => Math.round(((x + y) / 2) * 10) / 10;
+  const failures = { ...a.failures };
+  for (const [k, v] of Object.entries(b.failures ?? {})) failures[k] = (failures[k] ?? 0) + v;
+  return {
+    rps: avg(a.rps, b.rps),
+    p50_ms: avg(a.p50_ms, b.p50_ms),
+    p90_ms: avg(a.p90_ms, b.p90_ms),
+    p99_ms: avg(a.p99_ms, b.p99_ms),
+    errors: a.errors + b.errors,
+    requests: a.requests + b.requests,
+    ...(Object.keys(failures).length ? { failures } : {}),
+  };
+}
 
 /** Runs `fn` over `items` with at most `n` at a time. */
 async function pool<T, R>(items: T[], n: number, fn: (t: T) => Promise<R>): Promise<R[]> {
@@ -150,41 +170,75 @@ async function measureAll(stack: Stack, d: Dataset, idleRss: Record<string, numb
     const opts = { url: o.base ?? url, next: o.next, connections: o.connections ?? CONNECTIONS };
     if (o.warm !== false) await run({ ...opts, seconds: WARM_SECONDS });
     const r = await run({ ...opts, seconds: SECONDS });
-    log(`${key.padEnd(22)} ${String(Math.round(r.rps)).padStart(6)} req/s  p50 ${String(r.p50_ms).padStart(5)} ms  p90 ${String(r.p90_ms).padStart(5)} ms  p99 ${String(r.p99_ms).padStart(5)} ms  errors ${r.errors}`);
+    logRow(key, r);
     return r;
   };
   const mixAuth = cycle(mixTokens);
 
-  // Baselines first (the stack sits idle meanwhile), then Shutter, so the load on the machine is
-  // as close as a shared box allows.
+  // The feed beside the monolith, reader for reader, in A-B-B-A halves: the load other work puts
+  // on a shared machine drifts by the minute, and this way both sides see the same drift.
   const hello = await startBaseline('hello', {}, children);
   const monolith = await startBaseline('monolith', { DATABASE_URL: stack.databaseUrl, JWKS_URL: `${stack.gatewayUrl}/.well-known/jwks.json`, ...stack.s3Env }, children);
-  const baseHello = await measure('baseline hello', { base: hello, next: () => ({ path: '/' }) });
-  const baseMix = await measure('baseline monolith mix', { base: monolith, next: () => ({ path: feedPath, headers: auth(mixAuth()) }) });
+  const helloRuns = [await measure('baseline hello', { base: hello, next: () => ({ path: '/' }) })];
+  const loadRss: Record<string, number> = {};
+  // Under-load RSS: the largest seen while the feed and write routes run, sampled every second.
+  const sampler = setInterval(() => {
+    for (const [name, pids] of Object.entries(stack.pids())) loadRss[name] = Math.max(loadRss[name] ?? 0, rssMb(pids));
+  }, 1000);
+  const paired = async (key: string, next: () => Shot) => {
+    const half = { next, connections: CONNECTIONS, url };
+    await run({ ...half, url: monolith, seconds: WARM_SECONDS });
+    await run({ ...half, seconds: WARM_SECONDS });
+    const halfS = Math.max(1, SECONDS / 2);
+    const m1 = await run({ ...half, url: monolith, seconds: halfS });
+    const s1 = await run({ ...half, seconds: halfS });
+    const s2 = await run({ ...half, seconds: halfS });
+    const m2 = await run({ ...half, url: monolith, seconds: halfS });
+    const mono = combine(m1, m2);
+    const shutter = combine(s1, s2);
+    logRow(`monolith ${key}`, mono);
+    logRow(key, shutter);
+    return { mono, shutter };
+  };
+  const mix = await paired('feed_mix', () => ({ path: feedPath, headers: auth(mixAuth()) }));
+  routes.feed_mix = mix.shutter;
+  const baseMix = mix.mono;
   const monolithBy: Record<string, number> = {};
   const monolithP50By: Record<string, number> = {};
   for (const k of READER_FOLLOWEES) {
-    const r = await measure(`baseline monolith ${k}`, { base: monolith, next: () => ({ path: feedPath, headers: auth(readerTokens[k]!) }) });
-    monolithBy[k] = r.rps;
-    monolithP50By[k] = r.p50_ms;
+    const r = await paired(`feed_${k}`, () => ({ path: feedPath, headers: auth(readerTokens[k]!) }));
+    routes[`feed_${k}`] = r.shutter;
+    monolithBy[k] = r.mono.rps;
+    monolithP50By[k] = r.mono.p50_ms;
   }
+  helloRuns.push(await measure('baseline hello', { base: hello, next: () => ({ path: '/' }) }));
+  const baseHello = combine(helloRuns[0]!, helloRuns[1]!);
   for (const c of children.splice(0)) c.kill('SIGTERM');
 
-  // Shutter, read routes. RSS is sampled while the feed mix runs.
-  const loadRss: Record<string, number> = {};
-  const sampler = setInterval(() => {
-    for (const [n, pids] of Object.entries(stack.pids())) loadRss[n] = Math.max(loadRss[n] ?? 0, rssMb(pids));
-  }, 1000);
-  routes.feed_mix = await measure('feed_mix', { next: () => ({ path: feedPath, headers: auth(mixAuth()) }) });
-  clearInterval(sampler);
-  for (const k of READER_FOLLOWEES) routes[`feed_${k}`] = await measure(`feed_${k}`, { next: () => ({ path: feedPath, headers: auth(readerTokens[k]!) }) });
   const nextAuthor = cycle(authorSample);
   const nextPost = cycle(postSample);
-  routes.user_posts = await measure('user_posts', { next: () => ({ path: `/api/posts?limit=10&user_id=${nextAuthor()}`, headers: auth(mixAuth()) }) });
-  routes.post = await measure('post', { next: () => ({ path: `/api/posts/${nextPost()}`, headers: auth(mixAuth()) }) });
-  routes.profile = await measure('profile', { next: () => ({ path: `/api/users/${nextAuthor()}`, headers: auth(mixAuth()) }) });
-  routes.me = await measure('me', { next: () => ({ path: '/api/users/me', headers: auth(mixAuth()) }) });
-  routes.unread_count = await measure('unread_count', { next: () => ({ path: '/api/events/unread-count', headers: auth(mixAuth()) }) });
+  const hotReads: Record<string, () => Shot> = {
+    feed_mix: () => ({ path: feedPath, headers: auth(mixAuth()) }),
+    user_posts: () => ({ path: `/api/posts?limit=10&user_id=${nextAuthor()}`, headers: auth(mixAuth()) }),
+    post: () => ({ path: `/api/posts/${nextPost()}`, headers: auth(mixAuth()) }),
+    profile: () => ({ path: `/api/users/${nextAuthor()}`, headers: auth(mixAuth()) }),
+    me: () => ({ path: '/api/users/me', headers: auth(mixAuth()) }),
+    unread_count: () => ({ path: '/api/events/unread-count', headers: auth(mixAuth()) }),
+  };
+  for (const key of ['user_posts', 'post', 'profile', 'me', 'unread_count']) routes[key] = await measure(key, { next: hotReads[key]! });
+
+  // BENCH_PROFILE: the slowest hot read once more, with every process's profiler on (SIGUSR2
+  // switches cpu-profile.cjs on and off), so its profile shows that route alone.
+  let profiledRoute: string | null = null;
+  if (PROFILE) {
+    profiledRoute = Object.keys(hotReads).sort((a, b) => routes[a]!.rps - routes[b]!.rps)[0]!;
+    const pids = Object.entries(stack.pids()).filter(([name]) => name !== 'nginx' && name !== 'redis').flatMap(([, p]) => p);
+    const signal = () => pids.forEach((pid) => process.kill(pid, 'SIGUSR2'));
+    signal();
+    const r = await run({ url, next: hotReads[profiledRoute]!, connections: CONNECTIONS, seconds: SECONDS });
+    signal();
+    logRow(`${profiledRoute} (profiled)`, r);
+  }
 
   // Writes: each request a different (user, target) pair, so most are real changes.
   const json = (token: string) => ({ ...auth(token), 'content-type': 'application/json' });
@@ -197,6 +251,8 @@ async function measureAll(stack: Stack, d: Dataset, idleRss: Record<string, numb
   routes.follow = await measure('follow', { warm: false, next: () => ({ method: 'POST', path: `/api/follows/request/${followTargets[(n++ * 17) % followTargets.length]}`, headers: auth(mixAuth()) }) });
   const loginBody = cycle(mixTokens.map((_, i) => JSON.stringify({ email: d.users[i]!.email, password: PASSWORD })));
   routes.login = await measure('login', { connections: 4, warm: false, next: () => ({ method: 'POST', path: '/api/users/login', headers: { 'content-type': 'application/json' }, body: loginBody() }) });
+
+  clearInterval(sampler);
 
   // Post-create latency by the author's follower count, then the fan-out alone.
   const redis = new Redis(stack.redisUrl);
@@ -244,6 +300,7 @@ async function measureAll(stack: Stack, d: Dataset, idleRss: Record<string, numb
     idle_rss_mb: idleRss,
     load_rss_mb: loadRss,
     ready_s: Math.round(stack.readyS * 10) / 10,
+    profiled_route: profiledRoute,
     profiles: [],
     total_s: 0,
   };
@@ -273,7 +330,7 @@ async function timeFanout(url: string, redis: Redis, token: string, form: { body
 async function startBaseline(name: 'hello' | 'monolith', env: Record<string, string>, children: ChildProcess[]): Promise<string> {
   const port = await freePort();
   const child = spawn(process.execPath, ['--require', 'tsx/cjs', path.join(__dirname, 'baselines', `${name}.ts`)], {
-    env: { ...process.env, ...env, PORT: String(port), ...(PROFILE ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.join(RESULTS, 'profiles')} --cpu-prof-name=baseline-${name}.cpuprofile` } : {}) },
+    env: { ...process.env, ...env, PORT: String(port), ...(PROFILE ? profileEnv(path.join(RESULTS, 'profiles')) : {}) },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   children.push(child);

@@ -7,9 +7,13 @@
  * (20 000 rows a statement), respecting each schema's invariants: posts' like/comment counts equal
  * their rows, graph.follow_counts equals the agree edges, media rows exist for every image key.
  *
- * What is NOT loaded is filled the production way once the stack runs: content's read models of
- * users and follow edges (`authors`, `follows`: filled from identity / social-graph on a miss),
- * Redis timelines and post caches (rebuilt from Postgres on a miss), notification's unread counts.
+ * content's replica of identity's users (`content.authors`) is loaded as its consumer would have
+ * applied every user.created event: content has no backfill of it, and a post page whose author it
+ * has never seen answers 404 (only the feed and user lists fill a miss from identity).
+ * What is NOT loaded is filled the production way once the stack runs: content's replica of the
+ * follow edges (`content.follows`: loaded per viewer from social-graph on first use), Redis
+ * timelines and post caches (rebuilt from Postgres on a miss), notification's unread counts,
+ * social-graph's and notification's user caches (from identity on a miss).
  *
  * A row in `bench.dataset` records version, scale and seed; a later run with the same ones reuses
  * the data (seconds), BENCH_REBUILD=1 or another scale drops the database and loads it again.
@@ -139,6 +143,15 @@ async function insertAll(c: Client, d: Dataset, log: (m: string) => void): Promi
       'identity.users',
       [['id', 'uuid'], ['email', 'text'], ['username', 'text'], ['name', 'text'], ['password_hash', 'text'], ['is_public', 'boolean'], ['created_at', 'timestamptz'], ['updated_at', 'timestamptz']],
       d.users.map((u) => [u.id, u.email, u.username, `Bench ${u.username}`, hash, u.isPublic, u.createdAt, u.createdAt]),
+    ),
+  );
+
+  await step(`content.authors (${d.users.length}, the replica identity's events fill)`, () =>
+    insert(
+      c,
+      'content.authors',
+      [['id', 'uuid'], ['username', 'text'], ['name', 'text'], ['is_public', 'boolean'], ['updated_at', 'timestamptz']],
+      d.users.map((u) => [u.id, u.username, `Bench ${u.username}`, u.isPublic, u.createdAt]),
     ),
   );
 

@@ -32,8 +32,8 @@ function panel(x0: number, title: string, xLabel: string, series: Series[], opts
   const out: string[] = [];
   out.push(`<text x="${x0}" y="${PANEL.top - 20}" font-size="15" font-weight="bold">${esc(title)}</text>`);
   out.push(`<rect x="${x0}" y="${PANEL.top}" width="${PANEL.w}" height="${PANEL.h}" fill="none" stroke="#999"/>`);
-  for (let i = 0; i <= 4; i++) {
-    const v = (yMax * i) / 4;
+  for (let i = 0; i <= 5; i++) {
+    const v = (yMax * i) / 5;
     out.push(`<line x1="${x0}" x2="${x0 + PANEL.w}" y1="${py(v)}" y2="${py(v)}" stroke="#eee"/>`);
     out.push(`<text x="${x0 - 6}" y="${py(v) + 4}" font-size="11" text-anchor="end">${round(v)}</text>`);
   }

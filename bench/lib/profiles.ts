@@ -1,7 +1,6 @@
 /**
- * BENCH_PROFILE=1: every process ran with `node --cpu-prof`, which writes a .cpuprofile on exit.
- * These are renamed after their process (<name>.cpuprofile: open in Chrome DevTools or speedscope)
- * and summarised: self time per function, the top ones, for latest.md.
+ * BENCH_PROFILE=1: every process wrote <name>.cpuprofile on exit (cpu-profile.cjs; open one in
+ * Chrome DevTools or speedscope). Summarised here: self time per function, the top ones.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -21,20 +20,10 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
-export function summariseProfiles(dir: string, pidsByName: Record<string, number[]>, topN = 12): ProfileSummary[] {
-  const nameOf = new Map<number, string>();
-  for (const [name, pids] of Object.entries(pidsByName)) for (const pid of pids) nameOf.set(pid, name);
+export function summariseProfiles(dir: string, topN = 12): ProfileSummary[] {
   const out: ProfileSummary[] = [];
-  for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort()) {
-    // CPU.<date>.<time>.<pid>.<tid>.<seq>.cpuprofile, or baseline-<name>.cpuprofile (named at start)
-    const pid = Number(file.split('.')[3]);
-    const name = file.startsWith('baseline-') ? file.replace('.cpuprofile', '') : nameOf.get(pid);
-    if (!name) {
-      fs.rmSync(path.join(dir, file)); // make dev's own launcher processes: not under test
-      continue;
-    }
-    const target = `${name}.cpuprofile`;
-    if (target !== file) fs.renameSync(path.join(dir, file), path.join(dir, target));
+  for (const target of fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort()) {
+    const name = target.replace('.cpuprofile', '');
     const prof = JSON.parse(fs.readFileSync(path.join(dir, target), 'utf8')) as CpuProfile;
     const frame = new Map(prof.nodes.map((n) => [n.id, n.callFrame]));
     const self = new Map<string, number>();

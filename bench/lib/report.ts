@@ -27,6 +27,8 @@ export interface Report {
   idle_rss_mb: Record<string, number>;
   load_rss_mb: Record<string, number>;
   ready_s: number;
+  /** BENCH_PROFILE: the slowest hot read route, run once more with the profilers on. */
+  profiled_route: string | null;
   profiles: ProfileSummary[];
   total_s: number;
 }
@@ -72,7 +74,7 @@ export function markdown(r: Report): string {
   lines.push(`RSS MB idle / under the feed mix: ${procs.map((p) => `${p} ${r.idle_rss_mb[p]} / ${r.load_rss_mb[p] ?? '–'}`).join(', ')}. Ready ${r.ready_s} s after start.`);
   if (r.profiles.length) {
     lines.push('');
-    lines.push('CPU profiles (self time, share of busy time):');
+    lines.push(`CPU profiles of \`${r.profiled_route}\` (the slowest hot read), ${r.settings.seconds_per_route} s under load (self time, share of the process's busy time):`);
     for (const p of r.profiles) {
       lines.push('');
       lines.push(`- ${p.process} (${p.file}, busy ${(p.busy_ms / 1000).toFixed(1)} s): ${p.top.slice(0, 8).map((t) => `${t.fn} ${t.share}%`).join('; ')}`);

@@ -85,7 +85,7 @@ export async function startStack(opts: { databaseUrl: string; resultsDir: string
     ACCESS_TOKEN_TTL: '7200',
     TRUST_PROXY: '1',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    ...(opts.profileDir ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${opts.profileDir}`.trim() } : {}),
+    ...(opts.profileDir ? profileEnv(opts.profileDir) : {}),
   };
   delete env.SHUTTER_DEV_WORKER;
   delete env.SHUTTER_DEV_T0;
@@ -139,6 +139,11 @@ export async function startStack(opts: { databaseUrl: string; resultsDir: string
       fs.closeSync(logFile);
     },
   };
+}
+
+/** The environment that has a process write its CPU profile into `dir` (cpu-profile.cjs). */
+export function profileEnv(dir: string): Record<string, string> {
+  return { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${path.join(__dirname, 'cpu-profile.cjs')}`.trim(), BENCH_PROFILE_DIR: dir };
 }
 
 /** Parent pid of every process (Linux /proc). */
