@@ -12,10 +12,9 @@ export interface RouteDeps {
 }
 
 /**
- * The request id travels to services in gRPC metadata; the verified caller (user, role and the
- * session once access tokens name one) in the gateway's signed assertion (kit internal auth).
+ * The request id travels to services in gRPC metadata; the verified caller (user, role, session)
+ * in the gateway's signed assertion (kit internal auth).
  */
 export function grpcOpts(req: FastifyRequest, extra: Partial<CallOptions> = {}): CallOptions {
-  const caller = req.caller as (typeof req.caller & { sessionId?: string }) | null;
-  return { requestId: req.id, userId: caller?.userId, role: caller?.role, sessionId: caller?.sessionId, ...extra };
+  return { requestId: req.id, userId: req.caller?.userId, role: req.caller?.role, sessionId: req.caller?.sessionId, ...extra };
 }
