@@ -42,6 +42,17 @@ const PROCESSES = Object.freeze({
   notification: { grpc: 50054, metrics: 9104, env: ['GRPC_PORT', 'METRICS_PORT', 'DATABASE_URL', 'REDIS_URL', 'IDENTITY_ADDR'] },
 });
 
+/**
+ * Secrets k8s/ refers to but never holds (no default secrets, issue 12): the operator creates them
+ * (k8s/README.md), or the in-cluster overlay's generator Job does. Their keys, as documented there.
+ */
+const EXTERNAL_SECRETS = new Map([
+  [
+    'shutter-secrets',
+    ['IDENTITY_DATABASE_URL', 'GRAPH_DATABASE_URL', 'CONTENT_DATABASE_URL', 'NOTIFICATION_DATABASE_URL', 'REDIS_URL', 'JWT_PRIVATE_KEY', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY', 'ADMIN_EMAIL', 'ADMIN_PASSWORD'],
+  ],
+]);
+
 /** Variables .env.example documents besides the processes' own. */
 const EXTRA_ENV = ['HOST', 'LOGIN_MAX_ATTEMPTS', 'LOGIN_WINDOW_SECONDS', ...Object.keys(NGINX_DEFAULTS)];
 
@@ -80,7 +91,7 @@ function checkManifests(entries) {
   const byKind = (kind) => entries.filter((e) => e.doc.kind === kind);
   const deployments = byKind('Deployment');
   const configMaps = new Map(byKind('ConfigMap').map((e) => [e.doc.metadata.name, Object.keys(e.doc.data ?? {})]));
-  const secrets = new Map(byKind('Secret').map((e) => [e.doc.metadata.name, Object.keys({ ...e.doc.data, ...e.doc.stringData })]));
+  const secrets = new Map([...EXTERNAL_SECRETS, ...byKind('Secret').map((e) => [e.doc.metadata.name, Object.keys({ ...e.doc.data, ...e.doc.stringData })])]);
   const deploymentNamed = (name) => deployments.find((d) => d.doc.metadata.name === name);
 
   for (const name of Object.keys(PROCESSES)) {
@@ -218,6 +229,18 @@ function checkK8s(dir = path.join(ROOT, 'k8s')) {
   return [...problems, ...checkManifests(entries)];
 }
 
+/**
+ * Variables compose does not write in docker-compose.yml: infra/compose/secrets-init.js puts them
+ * in each process's generated env file (/run/shutter/env), with the secrets inside them.
+ */
+const COMPOSE_GENERATED = Object.freeze({
+  gateway: ['REDIS_URL'],
+  identity: ['DATABASE_URL', 'REDIS_URL', 'JWT_PRIVATE_KEY' /* as JWT_KEY_FILE */],
+  'social-graph': ['DATABASE_URL', 'REDIS_URL'],
+  content: ['DATABASE_URL', 'REDIS_URL', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY', 'S3_PUBLIC_URL' /* presigned GETs via S3_CLIENT_ENDPOINT instead */],
+  notification: ['DATABASE_URL', 'REDIS_URL'],
+});
+
 /** docker-compose.yml: the five processes built from the one Dockerfile, healthchecks, env names. */
 function checkCompose(file = path.join(ROOT, 'docker-compose.yml')) {
   const problems = [];
@@ -232,7 +255,8 @@ function checkCompose(file = path.join(ROOT, 'docker-compose.yml')) {
     if (s.build?.args?.SERVICE !== name) problems.push(`docker-compose.yml: ${name} must build with SERVICE=${name}`);
     if (!String(s.image ?? '').includes(`/${name}:`)) problems.push(`docker-compose.yml: ${name}'s image must be named ${name}`);
     const env = Object.keys(s.environment ?? {});
-    for (const v of proc.env) if (!env.includes(v)) problems.push(`docker-compose.yml: ${name} does not set ${v}`);
+    for (const v of proc.env) if (!env.includes(v) && !COMPOSE_GENERATED[name].includes(v)) problems.push(`docker-compose.yml: ${name} does not set ${v}`);
+    if (!(s.volumes ?? []).includes(`secrets-${name}:/run/shutter:ro`)) problems.push(`docker-compose.yml: ${name} must mount its generated env (secrets-${name}:/run/shutter:ro)`);
   }
   for (const [name, s] of Object.entries(services)) {
     const oneShot = s.restart === 'no';
@@ -261,7 +285,7 @@ function checkAll() {
   return [...checkK8s(), ...checkCompose(), ...checkEnvExample()];
 }
 
-module.exports = { PROCESSES, checkAll, checkK8s, checkCompose, checkEnvExample, checkManifests, selects };
+module.exports = { PROCESSES, EXTERNAL_SECRETS, checkAll, checkK8s, checkCompose, checkEnvExample, checkManifests, selects };
 
 if (require.main === module) {
   const problems = checkAll();
