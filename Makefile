@@ -6,7 +6,7 @@ NPM_STAMP := node_modules/.install-stamp
 PROTO_STAMP := packages/proto/src/gen/.stamp
 PROTOS := $(shell find proto -name '*.proto')
 
-.PHONY: dev test install proto typecheck lint jest system-deps validate-deploy bench clean help
+.PHONY: dev test install proto typecheck lint jest system-deps validate-deploy smoke backup restore bench clean help
 
 help:
 	@echo "make dev      install what is missing, start the whole stack (API on http://127.0.0.1:8080)"
@@ -56,8 +56,12 @@ test: typecheck lint jest
 bench: install
 	node_modules/.bin/tsx bench/run.ts
 
-validate-deploy:
+validate-deploy: install
 	bash scripts/validate-deploy.sh
+
+# The Dockerfile's bundles, plain node, behind real nginx: one user journey (scripts/smoke.ts).
+smoke: install system-deps
+	node --require tsx/cjs scripts/smoke.ts
 
 clean:
 	rm -rf node_modules packages/proto/src/gen .test-results $(shell find . -name .tsbuild -not -path './node_modules/*')

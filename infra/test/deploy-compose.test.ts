@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import Ajv from 'ajv';
 import YAML from 'yaml';
+import { HEAP_MB } from '../../scripts/lib/smoke';
 
 /**
  * docker-compose.yml without a container engine (CI has none): valid against the Compose
@@ -114,8 +115,8 @@ describe('docker-compose.yml', () => {
     expect(services.nginx.environment.NGINX_S3_BUCKET).toBe(services.content.environment.S3_BUCKET);
   });
 
-  it('sets a heap cap on every Node process', () => {
-    for (const name of PROCESSES) expect(services[name].environment.NODE_OPTIONS).toMatch(/^--max-old-space-size=\d+$/);
+  it('caps the heap of every Node process as the smoke test runs them', () => {
+    for (const name of PROCESSES) expect(services[name].environment.NODE_OPTIONS).toBe(`--max-old-space-size=${HEAP_MB[name as keyof typeof HEAP_MB]}`);
   });
 
   it('mounts the Grafana provisioning, the dashboards and the alert rules', () => {
