@@ -3,7 +3,7 @@
  * the same script), started with plain `node` — no tsx, no source tree, no repository
  * node_modules — behind the real nginx with the rendered production config (the media path
  * included), then one user journey through nginx: register → direct upload → post → feed → like
- * → comment → event stream.
+ * → comment → event stream. Migrations run first on their own (MIGRATIONS=only), as in k8s.
  *
  * scripts/smoke.ts runs it (`make smoke`); infra/test/deploy-smoke.test.ts runs it in CI.
  */
@@ -139,6 +139,21 @@ export async function startArtifactStack(bundleDir: string, backends: Backends, 
       },
     };
 
+    // Migrations first, as the Kubernetes Job runs them (k8s/base/migrate-job.yaml): each service's
+    // bundle with MIGRATIONS=only, lock waits bounded; then the processes start with MIGRATIONS=skip.
+    await Promise.all(
+      (['identity', 'social-graph', 'content', 'notification'] as const).map((p) =>
+        run(process.execPath, [`dist/${p}.js`], {
+          cwd: path.join(bundleDir, p, 'app'),
+          env: { ...common, ...env[p], MIGRATIONS: 'only', PGOPTIONS: '-c lock_timeout=10s' },
+          timeout: 60_000,
+        }).catch((err: Error & { stderr?: string; stdout?: string }) => {
+          throw new Error(`${p} migrations failed: ${err.message}\n${err.stdout ?? ''}${err.stderr ?? ''}`);
+        }),
+      ),
+    );
+    log('migrations applied (MIGRATIONS=only)');
+
     const start = (p: ProcessName) => {
       const app = path.join(bundleDir, p, 'app');
       const child = spawn(process.execPath, [`dist/${p}.js`], {
@@ -148,6 +163,7 @@ export async function startArtifactStack(bundleDir: string, backends: Backends, 
           ...(p === 'gateway' ? {} : { GRPC_PORT: String(ports[p].main) }),
           METRICS_PORT: String(ports[p].metrics),
           NODE_OPTIONS: `--max-old-space-size=${HEAP_MB[p]}`,
+          MIGRATIONS: 'skip',
           ...env[p],
         },
         stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { loadDotEnv } from './config';
-import { migrate, type Migration } from './db';
+import { createDb, migrate, type Migration } from './db';
 import { createLogger, type Logger } from './logger';
 import { createMetrics, startSidePort, type Metrics } from './metrics';
 import { onShutdown } from './process';
@@ -14,6 +14,7 @@ export interface RunnableService {
 }
 
 interface ServiceProcessConfig {
+  DATABASE_URL: string;
   LOG_LEVEL: string;
   HOST: string;
   GRPC_PORT: number;
@@ -37,9 +38,22 @@ export function runService<C extends ServiceProcessConfig, S extends RunnableSer
     loadDotEnv();
     const config = opts.loadConfig();
     const logger = createLogger(opts.name, config.LOG_LEVEL);
+    // MIGRATIONS: `run` (default) migrates then serves; `only` migrates and exits (a Kubernetes
+    // Job before the Deployments roll; PGOPTIONS can bound its lock waits); `skip` serves without.
+    const mode = process.env.MIGRATIONS ?? 'run';
+    if (mode === 'only') {
+      const db = createDb({ url: config.DATABASE_URL, schema: opts.schema, poolMax: 1 });
+      try {
+        await migrate(db, opts.schema, opts.migrations);
+        logger.info({ schema: opts.schema }, `${opts.name} migrations applied`);
+      } finally {
+        await db.destroy();
+      }
+      return;
+    }
     const metrics = createMetrics(opts.name);
     const service = await opts.create(config, logger, metrics);
-    await migrate(service.db, opts.schema, opts.migrations);
+    if (mode !== 'skip') await migrate(service.db, opts.schema, opts.migrations);
     const port = await service.start(`${config.HOST}:${config.GRPC_PORT}`);
     const side = await startSidePort(metrics, config.METRICS_PORT, service.ready, config.HOST);
     logger.info({ grpc_port: port, metrics_port: side.port }, `${opts.name} serving`);
