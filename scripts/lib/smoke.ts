@@ -153,6 +153,8 @@ export async function startArtifactStack(bundleDir: string, backends: Backends, 
       ),
     );
     log('migrations applied (MIGRATIONS=only)');
+    // The pods' init container (MIGRATIONS=wait) passes at once on the migrated schema.
+    await run(process.execPath, ['dist/content.js'], { cwd: path.join(bundleDir, 'content', 'app'), env: { ...common, ...env.content, MIGRATIONS: 'wait' }, timeout: 20_000 });
 
     const start = (p: ProcessName) => {
       const app = path.join(bundleDir, p, 'app');
