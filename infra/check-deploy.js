@@ -152,10 +152,11 @@ function checkManifests(entries) {
     }
   }
 
+  const workloads = [...deployments, ...byKind('StatefulSet')];
   for (const s of byKind('Service')) {
-    const target = deployments.find((d) => selects({ matchLabels: s.doc.spec?.selector }, d.doc.spec?.template?.metadata?.labels));
+    const target = workloads.find((d) => selects({ matchLabels: s.doc.spec?.selector }, d.doc.spec?.template?.metadata?.labels));
     if (!target) {
-      problems.push(`${where(s)}: selects no Deployment`);
+      problems.push(`${where(s)}: selects no Deployment or StatefulSet`);
       continue;
     }
     const names = new Set((target.doc.spec.template.spec.containers ?? []).flatMap((c) => (c.ports ?? []).map((p) => p.name)));
@@ -171,6 +172,20 @@ function checkManifests(entries) {
   for (const name of ['gateway', 'content']) {
     if (!byKind('HorizontalPodAutoscaler').some((h) => h.doc.spec?.scaleTargetRef?.name === name)) problems.push(`k8s: no HorizontalPodAutoscaler for ${name}`);
   }
+  // An HPA owns its Deployment's count: a fixed `replicas` would reset it on every apply.
+  for (const h of byKind('HorizontalPodAutoscaler')) {
+    const d = deploymentNamed(h.doc.spec?.scaleTargetRef?.name);
+    if (d && d.doc.spec?.replicas !== undefined) problems.push(`${where(d)}: sets replicas, but HorizontalPodAutoscaler/${h.doc.metadata.name} owns the count`);
+  }
+  // Migrations run in a Job, not in serving pods.
+  if (!byKind('Job').some((j) => (j.doc.spec?.template?.spec?.containers ?? []).some((c) => (c.env ?? []).some((v) => v.name === 'MIGRATIONS' && v.value === 'only')))) {
+    problems.push('k8s: no Job runs the migrations (MIGRATIONS=only)');
+  }
+  for (const d of deployments) {
+    if (!PROCESSES[d.doc.metadata.name]?.grpc) continue;
+    const c = (d.doc.spec?.template?.spec?.containers ?? [])[0] ?? {};
+    if (!(c.env ?? []).some((v) => v.name === 'MIGRATIONS' && v.value === 'skip')) problems.push(`${where(d)}: a serving pod must not migrate (MIGRATIONS=skip)`);
+  }
   for (const d of deployments) {
     const labels = d.doc.spec?.template?.metadata?.labels;
     if (!byKind('PodDisruptionBudget').some((p) => selects(p.doc.spec?.selector, labels))) problems.push(`${where(d)}: no PodDisruptionBudget`);
@@ -179,17 +194,20 @@ function checkManifests(entries) {
     if (!deployments.some((d) => selects(p.doc.spec?.selector, d.doc.spec?.template?.metadata?.labels))) problems.push(`${where(p)}: selects no Deployment`);
   }
 
-  // Policies for pods outside this base (a Postgres or Redis in the namespace) may select nothing.
+  // Policies may select any pod template of the set (Deployments, StatefulSets, Jobs); pods an
+  // operator makes (CloudNativePG) are matched by their cnpg.io/cluster label.
+  const templates = entries.filter((e) => e.doc.spec?.template?.metadata?.labels).map((e) => e.doc.spec.template.metadata.labels);
+  const operatorMade = (sel) => Boolean(sel?.matchLabels?.['cnpg.io/cluster']);
   const external = new Set(['postgres', 'redis']);
   for (const n of byKind('NetworkPolicy')) {
     const sel = n.doc.spec?.podSelector ?? {};
     const empty = !Object.keys(sel.matchLabels ?? {}).length && !(sel.matchExpressions ?? []).length;
-    if (!empty && !external.has(sel.matchLabels?.['app.kubernetes.io/name']) && !deployments.some((d) => selects(sel, d.doc.spec?.template?.metadata?.labels))) {
+    if (!empty && !external.has(sel.matchLabels?.['app.kubernetes.io/name']) && !operatorMade(sel) && !templates.some((labels) => selects(sel, labels))) {
       problems.push(`${where(n)}: podSelector matches no Deployment`);
     }
     for (const rule of [...(n.doc.spec?.ingress ?? []), ...(n.doc.spec?.egress ?? [])]) {
       for (const peer of [...(rule.from ?? []), ...(rule.to ?? [])]) {
-        if (peer.podSelector && !peer.namespaceSelector && !deployments.some((d) => selects(peer.podSelector, d.doc.spec?.template?.metadata?.labels))) {
+        if (peer.podSelector && !peer.namespaceSelector && !operatorMade(peer.podSelector) && !templates.some((labels) => selects(peer.podSelector, labels))) {
           problems.push(`${where(n)}: a peer podSelector matches no Deployment`);
         }
       }
@@ -210,22 +228,22 @@ function checkManifests(entries) {
   return problems;
 }
 
-/** k8s/: the kustomization's resources, every manifest (also k8s/optional/), and checkManifests. */
-function checkK8s(dir = path.join(ROOT, 'k8s')) {
+/** k8s/base: the kustomization's resources, every manifest (also k8s/optional/), and checkManifests. */
+function checkK8s(dir = path.join(ROOT, 'k8s/base')) {
   const problems = [];
   const yamlFiles = (d) => fs.readdirSync(d).filter((f) => /\.ya?ml$/.test(f)).map((f) => path.join(d, f));
   const kustomization = readYaml(path.join(dir, 'kustomization.yaml'), problems)[0]?.doc ?? {};
   const listed = (kustomization.resources ?? []).map((r) => path.join(dir, r));
-  for (const file of listed) if (!fs.existsSync(file)) problems.push(`k8s/kustomization.yaml: resource ${path.relative(dir, file)} does not exist`);
+  for (const file of listed) if (!fs.existsSync(file)) problems.push(`k8s/base/kustomization.yaml: resource ${path.relative(dir, file)} does not exist`);
   for (const file of yamlFiles(dir)) {
-    if (path.basename(file) !== 'kustomization.yaml' && !listed.includes(file)) problems.push(`k8s/${path.basename(file)} is not listed in kustomization.yaml`);
+    if (path.basename(file) !== 'kustomization.yaml' && !listed.includes(file)) problems.push(`k8s/base/${path.basename(file)} is not listed in kustomization.yaml`);
   }
   const entries = listed.filter((f) => fs.existsSync(f)).flatMap((f) => readYaml(f, problems));
-  const optionalDir = path.join(dir, 'optional');
+  const optionalDir = path.join(dir, '../optional');
   const optional = fs.existsSync(optionalDir) ? yamlFiles(optionalDir).flatMap((f) => readYaml(f, problems)) : [];
   for (const e of optional) if (!e.doc.apiVersion || !e.doc.kind || !e.doc.metadata?.name) problems.push(`${e.file}: a document lacks apiVersion, kind or metadata.name`);
   const images = new Set(entries.flatMap((e) => (e.doc.spec?.template?.spec?.containers ?? []).map((c) => String(c.image).split(':')[0])));
-  for (const img of kustomization.images ?? []) if (!images.has(img.name)) problems.push(`k8s/kustomization.yaml: image ${img.name} is used by no container`);
+  for (const img of kustomization.images ?? []) if (!images.has(img.name)) problems.push(`k8s/base/kustomization.yaml: image ${img.name} is used by no container`);
   return [...problems, ...checkManifests(entries)];
 }
 
