@@ -73,7 +73,7 @@ function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM', ms =
  * Postgres server, a key prefix on the Redis server, a local S3 (s3rver), the five processes and
  * nginx. Each process gets only the environment written here.
  */
-export async function startArtifactStack(bundleDir: string, backends: Backends, log: (m: string) => void = () => undefined): Promise<ArtifactStack> {
+export async function startArtifactStack(bundleDir: string, backends: Backends, log: (m: string) => void = () => undefined, opts: { unlimited?: boolean } = {}): Promise<ArtifactStack> {
   const runId = `${Date.now().toString(36)}${crypto.randomBytes(3).toString('hex')}`;
   const work = fs.mkdtempSync(path.join(os.tmpdir(), `shutter-smoke-${runId}-`));
   const database = `shutter_smoke_${runId}`;
@@ -136,6 +136,8 @@ export async function startArtifactStack(bundleDir: string, backends: Backends, 
         TRUST_PROXY: '1',
         PUBLIC_URL: origin,
         CORS_ORIGINS: '*',
+        // A load test from one address would be all 429s (scripts/measure-memory.ts).
+        ...(opts.unlimited && { RATE_LIMIT_MAX: '1000000000' }),
       },
     };
 
@@ -207,7 +209,7 @@ export async function startArtifactStack(bundleDir: string, backends: Backends, 
     // The production nginx config, rendered as the image's envsubst step renders it.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { render } = require(path.join(REPO, 'nginx/render.js')) as { render(o: object): { args: string[] } };
-    const { args } = render({ gateway: addr('gateway'), listen: nginxPort, outDir: path.join(work, 'nginx'), s3: new URL(s3.endpoint).host, bucket: s3.bucket, workerProcesses: 1 });
+    const { args } = render({ gateway: addr('gateway'), listen: nginxPort, outDir: path.join(work, 'nginx'), s3: new URL(s3.endpoint).host, bucket: s3.bucket, workerProcesses: 1, ...(opts.unlimited && { rateLimit: '100000r/s', burst: 100000 }) });
     const nginxBin = fs.existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx';
     nginx = spawn(nginxBin, [...args, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
     const nginxErr: string[] = [];
