@@ -49,7 +49,7 @@ function rewrite(text, pattern, replacement) {
 /**
  * Writes `<outDir>/nginx.conf` and `<outDir>/conf.d/default.conf`.
  * @param {{gateway: string, listen: string|number, outDir: string, rateLimit?: string, burst?: number|string,
- *          maxBodySize?: string, retryAfter?: number|string, workerProcesses?: number,
+ *          maxBodySize?: string, retryAfter?: number|string, workerProcesses?: number, streamsPerAddr?: number,
  *          s3?: string, bucket?: string}} opts  `s3`: the object store's host:port, `bucket`: its path
  * @returns {{confPath: string, outDir: string, args: string[]}} `args`: nginx's command line (without `nginx`).
  */
@@ -70,7 +70,8 @@ function render(opts) {
     ...(opts.s3 !== undefined && { NGINX_S3_ADDR: opts.s3 }),
     ...(opts.bucket !== undefined && { NGINX_S3_BUCKET: opts.bucket }),
   };
-  const server = substitute(fs.readFileSync(path.join(HERE, 'templates/default.conf.template'), 'utf8'), vars);
+  let server = substitute(fs.readFileSync(path.join(HERE, 'templates/default.conf.template'), 'utf8'), vars);
+  if (opts.streamsPerAddr !== undefined) server = rewrite(server, /limit_conn streams_per_addr \d+;/, `limit_conn streams_per_addr ${opts.streamsPerAddr};`);
   fs.writeFileSync(path.join(confD, 'default.conf'), server);
 
   const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((name) => {
