@@ -6,8 +6,8 @@
 #     -t ghcr.io/OWNER/identity:TAG --push .
 #
 # The build stages run on the builder's own platform (--platform=$BUILDPLATFORM): their output is
-# plain JavaScript plus argon2, whose npm package carries prebuilt binaries for linux x64 and
-# arm64 (glibc). The runtime stage only copies files, so an arm64 image builds on an amd64 machine
+# plain JavaScript plus argon2 (its npm package carries prebuilt binaries for linux x64 and arm64)
+# and sharp (its libvips packages for the target are fetched in the build stage). The runtime stage only copies files, so an arm64 image builds on an amd64 machine
 # without emulating a single command. docs/deploy.md has the details.
 
 ARG NODE_IMAGE=node:22-bookworm-slim
@@ -28,8 +28,19 @@ COPY . .
 RUN npm run proto
 # The bundle and its runtime tree under /out (/out/app, /out/proto): scripts/build-bundle.sh is the
 # one recipe, also run by the artifact smoke test (scripts/smoke.ts) on the same sources.
+# sharp's native packages for the target (npm ci installed the builder's only): fetched apart,
+# so the builder's own native tools (esbuild) stay as they are.
+ARG TARGETARCH
+RUN cpu=$(case "$TARGETARCH" in arm64) echo arm64 ;; *) echo x64 ;; esac) \
+ && if [ ! -d "node_modules/@img/sharp-linux-$cpu" ]; then \
+      mkdir -p /tmp/sharp && cd /tmp/sharp \
+      && npm install --no-save --no-audit --no-fund --os=linux --cpu="$cpu" --libc=glibc \
+           "sharp@$(node -p "require('/app/node_modules/sharp/package.json').version")" \
+      && cp -r /tmp/sharp/node_modules/@img/sharp-linux-$cpu /tmp/sharp/node_modules/@img/sharp-libvips-linux-$cpu /app/node_modules/@img/; \
+    fi
 ARG SERVICE
-RUN bash scripts/build-bundle.sh "$SERVICE" /out
+RUN BUNDLE_CHECK_PLATFORM="linux-$(case "$TARGETARCH" in arm64) echo arm64 ;; *) echo x64 ;; esac)" \
+    bash scripts/build-bundle.sh "$SERVICE" /out
 
 FROM ${NODE_IMAGE} AS runtime
 ARG SERVICE
