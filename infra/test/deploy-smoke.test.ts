@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildBundles, PROCESSES, smokeFlow, startArtifactStack, type ArtifactStack } from '../../scripts/lib/smoke';
+import { metricsExported, metricsUsed } from './metric-names';
 
 /**
  * Tested artifacts (issue 14): the Dockerfile's bundles (scripts/build-bundle.sh), plain `node`,
@@ -53,5 +54,15 @@ describe('the production bundles behind nginx', () => {
     expect(Object.keys(memory).sort()).toEqual([...PROCESSES].sort());
     // Printed for docs/deploy.md's memory budget (a check, not a benchmark).
     console.log(`artifact RSS after the journey (MiB): ${JSON.stringify(memory)}`);
+  });
+
+  it('export every metric the alert rules and the Grafana dashboard read', async () => {
+    const exported = new Set<string>();
+    for (const url of Object.values(stack!.metricsUrls)) {
+      const res = await fetch(url);
+      expect(res.status).toBe(200);
+      for (const name of metricsExported(await res.text())) exported.add(name);
+    }
+    expect(metricsUsed().filter((name) => !exported.has(name))).toEqual([]);
   });
 });

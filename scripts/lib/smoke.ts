@@ -37,6 +37,8 @@ export interface ArtifactStack {
   /** nginx's origin: the API and /shutter-media/. */
   url: string;
   pids: Record<ProcessName | 'nginx', number>;
+  /** Each process's /metrics (its metrics port on 127.0.0.1). */
+  metricsUrls: Record<ProcessName, string>;
   /** Resident memory now and at its peak (VmHWM) per process, in MiB. */
   memory(): Record<string, { rssMiB: number; peakMiB: number }>;
   stop(): Promise<void>;
@@ -228,6 +230,7 @@ export async function startArtifactStack(bundleDir: string, backends: Backends, 
     return {
       url: origin,
       pids,
+      metricsUrls: Object.fromEntries(PROCESSES.map((p) => [p, `http://127.0.0.1:${ports[p].metrics}/metrics`])) as Record<ProcessName, string>,
       memory: () => Object.fromEntries(children.filter(({ child }) => child.exitCode === null).map(({ name, child }) => [name, memoryOf(child.pid!)])),
       stop,
     };
