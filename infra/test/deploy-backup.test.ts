@@ -61,6 +61,11 @@ it('restores every post, image, follow and notification into a fresh database an
   expect(authorEvents.map((e) => e.type).sort()).toEqual(['comment', 'like']);
   expect(readerEvents.map((e) => e.type)).toEqual(['friend_agree']);
 
+  // What the source serves (processed images: not the uploaded bytes).
+  const served = await api.get(`/api/posts/${postId}`, { token: reader.token });
+  const servedBytes = await Promise.all((served.body.data.images as Array<{ url: string }>).map(async (im) => Buffer.from(await (await fetch(im.url)).arrayBuffer())));
+  expect(servedBytes).toHaveLength(images.length);
+
   const manifest = await backup({ databaseUrl: process.env.TEST_DATABASE_URL!, bucket: sourceBucket(), out: path.join(work, 'b1') });
   const postKeys = manifest.objects.map((o) => o.key).filter((k) => k.includes(author.id));
   expect(postKeys.length).toBeGreaterThanOrEqual(images.length);
@@ -104,7 +109,7 @@ it('restores every post, image, follow and notification into a fresh database an
   for (const [i, im] of (post.body.data.images as Array<{ url: string }>).entries()) {
     expect(im.url.startsWith(target.endpoint!)).toBe(true);
     const bytes = Buffer.from(await (await fetch(im.url)).arrayBuffer());
-    expect(bytes.equals(images[i]!)).toBe(true);
+    expect(bytes.equals(servedBytes[i]!)).toBe(true);
   }
   const feed = await api2.get('/api/posts', { token: readerToken });
   expect(feed.body.data.posts.map((p: any) => p.post_id)).toContain(postId);

@@ -42,8 +42,16 @@ export interface Manifest {
   missing: string[];
 }
 
-/** Object keys the content schema refers to: media (uploads, avatars) and post images. */
-const REFERENCED_KEYS_SQL = `SELECT key FROM content.media UNION SELECT key FROM content.post_images`;
+/**
+ * Object keys the content schema serves: post images and their variants, processed media (post
+ * images and avatars) and theirs. Uploaded originals are not among them: the photo pipeline
+ * replaces them with processed objects and the sweeper deletes them (services/content).
+ */
+const REFERENCED_KEYS_SQL = `
+  SELECT key FROM content.post_images
+  UNION SELECT v->>'key' FROM content.post_images, jsonb_array_elements(variants) v
+  UNION SELECT processed_key FROM content.media WHERE processed_key IS NOT NULL
+  UNION SELECT v->>'key' FROM content.media, jsonb_array_elements(variants) v`;
 
 function client(b: BucketAccess): S3Client {
   return new S3Client({
