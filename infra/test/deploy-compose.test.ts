@@ -162,7 +162,18 @@ describe('infra/compose/secrets-init.js', () => {
     const pw = /SHUTTER_DB_PASSWORD_CONTENT='([0-9a-f]{48})'/.exec(roles)?.[1];
     expect(first['content/env']).toContain(`DATABASE_URL='postgres://content:${pw}@postgres:5432/shutter'`);
     expect(first['identity/env']).not.toContain(pw);
-    expect(first['redis/redis.conf']).toMatch(/^requirepass [0-9a-f]{48}\n$/);
+    // Redis: a user per process (infra/redis/acl.js), each process's URL naming its own.
+    expect(first['redis/redis.conf']).toBe('aclfile /run/shutter/users.acl\n');
+    const acl = read('redis/users.acl');
+    expect(acl).toMatch(/^user default off /);
+    expect(acl).toMatch(/^user content on resetpass #[0-9a-f]{64} /m);
+    const redisPw = read('redis/password-content');
+    expect(first['content/env']).toContain(`REDIS_URL='redis://content:${redisPw}@redis:6379'`);
+    expect(first['identity/env']).not.toContain(redisPw);
+    // Internal calls: each process signs with its own key and accepts exactly its callers.
+    expect(first['content/env']).toMatch(/INTERNAL_AUTH_PRIVATE_KEY='-----BEGIN PRIVATE KEY-----\\n/);
+    expect(first['content/env']).toMatch(/INTERNAL_AUTH_PUBLIC_KEYS='gateway=[\w-]{43}'/);
+    expect(first['identity/env']).toMatch(/INTERNAL_AUTH_PUBLIC_KEYS='gateway=[\w-]{43},social-graph=[\w-]{43},content=[\w-]{43},notification=[\w-]{43}'/);
   });
 
   it('writes env files a POSIX shell reads back exactly', () => {
