@@ -9,7 +9,8 @@
  *                          its own password, owning the schema of the same name (infra/postgres/init.sql)
  *   shutter-redis          redis.conf (requirepass)
  *   shutter-object-store   Garage's RPC secret and admin token, content's bucket-scoped key
- *   shutter-secrets        what the processes read (database URLs, REDIS_URL, JWT key, S3 key)
+ *   shutter-secrets        what the processes read (database URLs, REDIS_URL, JWT key, S3 key,
+ *                          the internal-auth secret)
  *
  * Idempotent: when shutter-secrets exists (written last) nothing changes. Plain Node 22.
  */
@@ -83,6 +84,8 @@ async function main() {
     NOTIFICATION_DATABASE_URL: url('notification'),
     REDIS_URL: `redis://:${redisPassword}@${REDIS_HOST}`,
     JWT_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }),
+    // Every process derives its internal-call signing key from it (packages/kit README).
+    INTERNAL_AUTH_SECRET: crypto.randomBytes(32).toString('base64url'),
     S3_ACCESS_KEY_ID: keyId,
     S3_SECRET_ACCESS_KEY: keySecret,
   });
