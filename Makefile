@@ -59,9 +59,10 @@ jest: install system-deps
 
 test: typecheck lint jest
 
-# Hot read paths under load (autocannon) through a stack it starts, or BENCH_URL's.
-bench: install
-	node_modules/.bin/tsx bench/run.ts
+# Shutter at scale through nginx beside same-run baselines (bench/run.ts: BENCH_QUICK=1 smoke run,
+# BENCH_SCALE=n, BENCH_REBUILD=1, BENCH_PROFILE=1); results in bench/results/.
+bench: install system-deps
+	node --require tsx/cjs bench/run.ts
 
 # Faults under load (SIGKILL each process, restart Redis and Postgres) on a private stack: scripts/chaos.ts.
 chaos: install system-deps
