@@ -106,7 +106,7 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
 });
 
 /** Peak resident memory of the production bundles under the light bench (docs/deploy.md *Memory*). */
-const MEASURED_RSS_MIB = { gateway: 151, identity: 171, 'social-graph': 87, content: 132, notification: 87 };
+const MEASURED_RSS_MIB = { gateway: 157, identity: 171, 'social-graph': 95, content: 167, notification: 97 };
 
 describe('k8s routes and backends', () => {
   it('routes through the Gateway API (prod), an Ingress (ingress), Traefik (k3s)', () => {
