@@ -145,5 +145,6 @@ describe('k8s routes and backends', () => {
     const same = (a: string, b: string) => expect(fs.readFileSync(path.join(ROOT, a), 'utf8')).toBe(fs.readFileSync(path.join(ROOT, b), 'utf8'));
     same('k8s/components/backends/object-store-init.js', 'infra/garage/object-store-init.js');
     same('k8s/components/backends/garage.toml', 'infra/garage/garage.toml');
+    same('k8s/components/backends/acl.js', 'infra/redis/acl.js');
   });
 });
