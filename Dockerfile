@@ -36,7 +36,7 @@ RUN npm run proto
 # pino-pretty (never loaded here), and the SQL drivers knex could load but Shutter does not use.
 RUN npx esbuild "$(cat /tmp/entry)" --bundle --platform=node --target=node22 --outfile="dist/$SERVICE.js" \
       --log-level=warning \
-      --external:argon2 --external:pg-native --external:pino-pretty \
+      --external:argon2 --external:sharp --external:pg-native --external:pino-pretty \
       --external:better-sqlite3 --external:sqlite3 --external:mysql --external:mysql2 --external:mariadb \
       --external:oracledb --external:tedious --external:pg-query-stream \
  && node --check "dist/$SERVICE.js"
@@ -56,6 +56,16 @@ RUN mkdir -p /out/app/dist /out/app/node_modules/@phc /out/proto \
       && cp -r node_modules/@fastify/swagger-ui/static /out/app/dist/static; \
     fi \
  && cd /out/app && node -e "require('argon2')"
+# content's photo pipeline: sharp and libvips' prebuilt binaries for the image's own platform
+# (npm packages per platform, so installed for TARGETARCH however this stage runs).
+ARG TARGETARCH
+RUN if [ "$SERVICE" = content ]; then \
+      v=$(node -p "require('./node_modules/sharp/package.json').version") \
+      && cpu=$(if [ "$TARGETARCH" = arm64 ]; then echo arm64; else echo x64; fi) \
+      && mkdir -p /tmp/sharp && cd /tmp/sharp && echo '{"private":true}' > package.json \
+      && npm install --no-audit --no-fund --os=linux --cpu="$cpu" --libc=glibc "sharp@$v" \
+      && cp -r node_modules/. /out/app/node_modules/; \
+    fi
 
 FROM ${NODE_IMAGE} AS runtime
 ARG SERVICE
