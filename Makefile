@@ -6,12 +6,13 @@ NPM_STAMP := node_modules/.install-stamp
 PROTO_STAMP := packages/proto/src/gen/.stamp
 PROTOS := $(shell find proto -name '*.proto')
 
-.PHONY: dev test install proto typecheck lint jest system-deps validate-deploy bench clean help
+.PHONY: dev test install proto openapi typecheck lint jest system-deps validate-deploy bench clean help
 
 help:
 	@echo "make dev      install what is missing, start the whole stack (API on http://127.0.0.1:8080)"
 	@echo "make test     install what is missing, type-check, lint and run every test"
 	@echo "make proto    regenerate TypeScript from proto/"
+	@echo "make openapi  regenerate docs/openapi.json and the client's types from the route schemas"
 	@echo "make bench    run the benchmarks"
 
 $(NPM_STAMP): package.json package-lock.json
@@ -25,6 +26,11 @@ $(PROTO_STAMP): $(PROTOS) buf.gen.yaml $(NPM_STAMP)
 install: $(NPM_STAMP) $(PROTO_STAMP)
 
 proto: $(PROTO_STAMP)
+
+# The committed OpenAPI document and the client's types generated from it (tests fail when either is stale).
+openapi: install
+	node_modules/.bin/tsx scripts/openapi.ts
+	node_modules/.bin/openapi-typescript docs/openapi.json -o packages/client/src/schema.d.ts
 
 system-deps:
 	@bash scripts/install-system-deps.sh

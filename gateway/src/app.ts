@@ -3,7 +3,8 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import cors from '@fastify/cors';
 import multipart from '@fastify/multipart';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Logger, Metrics, Redis } from '@shutter/kit';
+import { tracingEnabled, type Logger, type Metrics, type Redis } from '@shutter/kit';
+import { FastifyOtelInstrumentation } from '@fastify/otel';
 import type { GatewayConfig } from './config';
 import type { ServiceClients } from './clients';
 import { HttpError, fromGrpc, isGrpcError } from './errors';
@@ -56,6 +57,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.addSchema(ErrorBody);
   await app.register(httpMetrics, { metrics: deps.metrics });
+  // A SERVER span per request (W3C traceparent honoured); the gRPC calls it makes are its children.
+  if (tracingEnabled()) await app.register(new FastifyOtelInstrumentation({ ignorePaths: (r) => PROBES.has(r.url) }).plugin());
 
   // Seed 000's client sends Content-Type: application/json on bodyless requests: empty = no body.
   const parseJson = app.getDefaultJsonParser('error', 'ignore');

@@ -1,5 +1,5 @@
 import { events } from '@shutter/proto';
-import { createEventConsumer, type Knex, type Logger, type Redis } from '@shutter/kit';
+import { createEventConsumer, type Knex, type Logger, type Metrics, type Redis } from '@shutter/kit';
 import type { Feed } from './feed/feed';
 import { objectKeysOf, type MediaRepository } from './media/media-repository';
 import type { Authors } from './read-models/authors';
@@ -27,6 +27,7 @@ export interface EventsConsumerDeps {
   db: Knex;
   redis: Redis;
   log: Logger;
+  metrics?: Metrics;
   authors: Authors;
   follows: FollowGraph;
   profiles: Profiles;
@@ -49,6 +50,7 @@ export function createContentEventsConsumer(deps: EventsConsumerDeps) {
     db: deps.db,
     redis: deps.redis,
     log: deps.log,
+    metrics: deps.metrics,
     group: CONSUMER_GROUP,
     types: CONSUMED_TYPES,
     handle: async (event, trx) => {

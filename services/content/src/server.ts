@@ -69,7 +69,7 @@ export function createContentService(config: ContentConfig, logger: Logger, metr
   const grpc = createGrpcServer({ logger, metrics });
   grpc.add(content.ContentServiceService, createContentHandlers({ posts: postsService, comments: commentsService, media: mediaService, urls: storage.urls }));
   const relay = createOutboxRelay({ db, schema, redis, log: logger, metrics });
-  const consumer = createContentEventsConsumer({ db, redis, log: logger, authors, follows, profiles, media, storage, feed, postCache });
+  const consumer = createContentEventsConsumer({ db, redis, log: logger, metrics, authors, follows, profiles, media, storage, feed, postCache });
   const backfill = createPhotoBackfill({ db, storage, photos, postCache, keepOriginals: config.MEDIA_KEEP_ORIGINALS, log: logger });
   const sweeper = createSweeper({ db, storage, idempotency, log: logger, intervalMs: config.SWEEP_INTERVAL_MS, keepOriginals: config.MEDIA_KEEP_ORIGINALS });
 
@@ -87,7 +87,7 @@ export function createContentService(config: ContentConfig, logger: Logger, metr
       sweeper.start();
       return grpc.listen(addr);
     },
-    ready: backendsReady(db, redis),
+    ready: backendsReady(db, redis, consumer),
     async stop(timeoutMs: number): Promise<void> {
       await grpc.shutdown(timeoutMs);
       await sweeper.stop();

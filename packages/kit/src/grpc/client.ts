@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Metrics } from '../metrics';
+import { SpanKind, inSpan, injectTrace } from '../tracing';
 import { channelOptions } from './server';
 import { MD_IDEMPOTENCY_KEY, MD_REQUEST_ID, MD_USER_ID, MD_USER_ROLE, type CallMeta } from './context';
 
@@ -52,6 +53,7 @@ export function createClient<D extends Record<string, Def>>(definition: D, addr:
     if (o?.userId) md.set(MD_USER_ID, o.userId);
     if (o?.role) md.set(MD_USER_ROLE, o.role);
     if (o?.idempotencyKey) md.set(MD_IDEMPOTENCY_KEY, o.idempotencyKey);
+    injectTrace(md);
     return md;
   };
   const deadline = (o?: CallOptions) => new Date(Date.now() + (o?.deadlineMs ?? defaultDeadline));
@@ -72,7 +74,7 @@ export function createClient<D extends Record<string, Def>>(definition: D, addr:
           (err, res) => (err ? reject(err) : resolve(res)),
         );
       });
-    client[name] = async (req: unknown, o?: CallOptions) => {
+    const call = async (req: unknown, o?: CallOptions) => {
       const started = process.hrtime.bigint();
       const until = deadline(o);
       let code = 'OK';
@@ -94,6 +96,8 @@ export function createClient<D extends Record<string, Def>>(definition: D, addr:
         opts.metrics?.grpcClientDuration.observe({ grpc_service: opts.service, grpc_method: method, grpc_code: code }, Number(process.hrtime.bigint() - started) / 1e9);
       }
     };
+    const attributes = { 'rpc.system': 'grpc', 'rpc.service': opts.service, 'rpc.method': method };
+    client[name] = (req: unknown, o?: CallOptions) => inSpan(def.path, SpanKind.CLIENT, attributes, () => call(req, o));
   }
   return client as Client<D>;
 }

@@ -7,6 +7,7 @@ import type { Metrics } from '../metrics';
 import { observeConsumer } from './metrics';
 import { backoffMs, createSleeper, errorMessage } from './sleeper';
 import { parseEntries, parseAutoClaim, type RawEntry } from './stream-entries';
+import { SpanKind, extractTrace, inSpan } from '../tracing';
 
 /** One event as a consumer sees it. */
 export interface StreamEvent {
@@ -50,6 +51,12 @@ export interface EventConsumerOptions {
 
 export interface EventConsumer {
   start(): void;
+  /**
+   * Milliseconds since the read loop last completed a turn (a read, even an empty one, or a
+   * claim pass); 0 before start. A healthy loop turns at least every `blockMs`: a large value
+   * means Redis or Postgres has been failing, or a handler hangs.
+   */
+  stalledMs(): number;
   /** Finishes the entry in progress, then returns; unprocessed entries are re-claimed later. */
   stop(): Promise<void>;
 }
@@ -75,7 +82,9 @@ export function createEventConsumer(opts: EventConsumerOptions): EventConsumer {
   const types = opts.types ? new Set(opts.types) : null;
   const log = opts.log.child({ component: 'event-consumer', stream, group, consumer });
   const sleeper = createSleeper();
-  const counted = observeConsumer(opts.metrics, { redis, stream, group });
+  let lastTurnAt = 0;
+  const stalledMs = () => (lastTurnAt === 0 ? 0 : Date.now() - lastTurnAt);
+  const counted = observeConsumer(opts.metrics, { redis, stream, group, stalledMs });
 
   let reader: Redis | null = null;
   let loop: Promise<void> | null = null;
@@ -116,7 +125,15 @@ export function createEventConsumer(opts: EventConsumerOptions): EventConsumer {
     });
   }
 
-  async function processEntry(entry: RawEntry, deliveries: number): Promise<void> {
+  /** Handles one entry in a span that continues the trace of the request that wrote the event. */
+  function processEntry(entry: RawEntry, deliveries: number): Promise<void> {
+    const parent = extractTrace((key) => (key === 'traceparent' ? entry.map.get('trace')?.toString() : undefined));
+    const type = entry.map.get('type')?.toString() ?? 'unknown';
+    const attributes = { 'messaging.system': 'redis', 'messaging.destination.name': stream, 'messaging.consumer.group.name': group, 'messaging.message.id': entry.streamId, 'shutter.event.type': type };
+    return inSpan(`consume ${type}`, SpanKind.CONSUMER, attributes, () => applyEntry(entry, deliveries), parent);
+  }
+
+  async function applyEntry(entry: RawEntry, deliveries: number): Promise<void> {
     const event = toEvent(entry);
     if (!event) return deadLetter(entry, 'malformed entry: needs a uuid id, type, key and payload', deliveries);
     if (types && !types.has(event.type)) {
@@ -183,6 +200,7 @@ export function createEventConsumer(opts: EventConsumerOptions): EventConsumer {
           for (const entry of await readNew(conn)) await processEntry(entry, 1);
         }
         failures = 0;
+        lastTurnAt = Date.now();
       } catch (err) {
         if (stopping) return;
         if (errorMessage(err).startsWith('NOGROUP')) {
@@ -204,6 +222,7 @@ export function createEventConsumer(opts: EventConsumerOptions): EventConsumer {
     start() {
       if (loop || stopping) return;
       reader = blockingConnection(redis);
+      lastTurnAt = Date.now();
       loop = run(reader);
     },
     async stop() {
@@ -212,7 +231,9 @@ export function createEventConsumer(opts: EventConsumerOptions): EventConsumer {
       reader?.disconnect(); // rejects the blocking read at once
       await loop;
       reader = null;
+      lastTurnAt = 0;
     },
+    stalledMs,
   };
 }
 

@@ -1,5 +1,5 @@
 import type { Migration } from '@shutter/kit';
-import { outboxMigration } from '@shutter/kit';
+import { outboxMigration, outboxTraceMigration } from '@shutter/kit';
 
 export const schema = 'content';
 
@@ -123,6 +123,7 @@ export const migrations: Migration[] = [
       await db.raw('CREATE TABLE big_authors (author_id uuid PRIMARY KEY, marked_at timestamptz NOT NULL DEFAULT now())');
     },
   },
+  outboxTraceMigration,
   {
     name: '0003_photos',
     async up(db) {
