@@ -164,9 +164,18 @@ describe('metadata is stripped and the orientation applied', () => {
     form.append('profile_image', new Blob([await cameraJpeg()], { type: 'image/jpeg' }), 'me.jpg');
     const res = await api.patch('/api/users/', form, { token: u.token });
     expect(res.status).toBe(200);
-    const first = await download(res.body.data.user.metadata.profile_image.url);
+    const image = res.body.data.user.metadata.profile_image;
+    const first = await download(image.url);
     expect(inspect(first)).toMatchObject({ format: 'jpeg', width: 768, height: 1024, metadata: [] });
     expect(isRed(await pixel(first, 384, 100))).toBe(true);
+    expect(isBlurhashValid(image.blurhash).result).toBe(true);
+    expect(image.variants.map((v: any) => [v.width, v.height])).toEqual([
+      [320, 427],
+      [640, 853],
+    ]);
+    await expectClean({ ...image, width: 768, height: 1024 });
+    // Everywhere the user object appears.
+    expect((await api.get(`/api/users/${u.id}`, { token: u.token })).body.data.user.metadata.profile_image).toEqual(image);
 
     const up = await directUpload(u, await taggedWebp(2000, 1500), 'image/webp');
     const second = await api.patch('/api/users/', { profile_image_media_id: up.media_id }, { token: u.token });
@@ -250,7 +259,7 @@ describe('objects go with their post and profile image', () => {
     expect(urls).toHaveLength(2 + 3 + 2);
     expect(await keysOf(u)).toHaveLength(7);
     expect((await api.delete(`/api/posts/${post.post_id}`, { token: u.token })).status).toBe(200);
-    await waitFor(async () => (await keysOf(u)).length === 0);
+    await waitFor(async () => (await keysOf(u)).length === 0, 20_000);
     for (const url of urls) expect((await fetch(url)).status).toBe(404);
 
     const avatar = async (bytes: Buffer) => {
@@ -262,7 +271,7 @@ describe('objects go with their post and profile image', () => {
     const first = await avatar(await cameraJpeg());
     expect(first).toHaveLength(3); // 768×1024 and its 320/640 variants
     const second = await avatar(await halves(500, 500).jpeg().toBuffer());
-    await waitFor(async () => (await keysOf(u)).length === second.length - first.length);
+    await waitFor(async () => (await keysOf(u)).length === second.length - first.length, 20_000);
     expect((await keysOf(u)).some((k) => first.includes(k))).toBe(false);
   });
 });

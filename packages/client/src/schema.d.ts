@@ -497,7 +497,16 @@ export interface components {
                     [key: string]: unknown;
                 };
                 profile_image?: {
+                    /** @description the processed image (long side at most 1024 px, no metadata), made per response */
                     url: string;
+                    /** @description a BlurHash of the image, for a placeholder while it loads */
+                    blurhash?: string;
+                    /** @description WebP, widths 320 and 640 where narrower than the image, narrowest first */
+                    variants?: {
+                        url: string;
+                        width: number;
+                        height: number;
+                    }[];
                 };
             };
             /**
@@ -524,7 +533,16 @@ export interface components {
                             [key: string]: unknown;
                         };
                         profile_image?: {
+                            /** @description the processed image (long side at most 1024 px, no metadata), made per response */
                             url: string;
+                            /** @description a BlurHash of the image, for a placeholder while it loads */
+                            blurhash?: string;
+                            /** @description WebP, widths 320 and 640 where narrower than the image, narrowest first */
+                            variants?: {
+                                url: string;
+                                width: number;
+                                height: number;
+                            }[];
                         };
                     };
                 };
@@ -537,7 +555,16 @@ export interface components {
                             [key: string]: unknown;
                         };
                         profile_image?: {
+                            /** @description the processed image (long side at most 1024 px, no metadata), made per response */
                             url: string;
+                            /** @description a BlurHash of the image, for a placeholder while it loads */
+                            blurhash?: string;
+                            /** @description WebP, widths 320 and 640 where narrower than the image, narrowest first */
+                            variants?: {
+                                url: string;
+                                width: number;
+                                height: number;
+                            }[];
                         };
                     };
                 };
@@ -550,7 +577,16 @@ export interface components {
                             [key: string]: unknown;
                         };
                         profile_image?: {
+                            /** @description the processed image (long side at most 1024 px, no metadata), made per response */
                             url: string;
+                            /** @description a BlurHash of the image, for a placeholder while it loads */
+                            blurhash?: string;
+                            /** @description WebP, widths 320 and 640 where narrower than the image, narrowest first */
+                            variants?: {
+                                url: string;
+                                width: number;
+                                height: number;
+                            }[];
                         };
                     };
                 };
@@ -579,7 +615,16 @@ export interface components {
                     [key: string]: unknown;
                 };
                 profile_image?: {
+                    /** @description the processed image (long side at most 1024 px, no metadata), made per response */
                     url: string;
+                    /** @description a BlurHash of the image, for a placeholder while it loads */
+                    blurhash?: string;
+                    /** @description WebP, widths 320 and 640 where narrower than the image, narrowest first */
+                    variants?: {
+                        url: string;
+                        width: number;
+                        height: number;
+                    }[];
                 };
             };
             /** @enum {string} */
@@ -659,7 +704,16 @@ export interface components {
                         [key: string]: unknown;
                     };
                     profile_image?: {
+                        /** @description the processed image (long side at most 1024 px, no metadata), made per response */
                         url: string;
+                        /** @description a BlurHash of the image, for a placeholder while it loads */
+                        blurhash?: string;
+                        /** @description WebP, widths 320 and 640 where narrower than the image, narrowest first */
+                        variants?: {
+                            url: string;
+                            width: number;
+                            height: number;
+                        }[];
                     };
                 };
             };
@@ -834,7 +888,15 @@ export interface operations {
                      *           "metadata": {
                      *             "profile": {},
                      *             "profile_image": {
-                     *               "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *               "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *               "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *               "variants": [
+                     *                 {
+                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                   "width": 1,
+                     *                   "height": 1
+                     *                 }
+                     *               ]
                      *             }
                      *           },
                      *           "created_at": "2026-12-07T10:15:30.000Z"
@@ -935,7 +997,15 @@ export interface operations {
                      *           "metadata": {
                      *             "profile": {},
                      *             "profile_image": {
-                     *               "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *               "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *               "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *               "variants": [
+                     *                 {
+                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                   "width": 1,
+                     *                   "height": 1
+                     *                 }
+                     *               ]
                      *             }
                      *           },
                      *           "created_at": "2026-12-07T10:15:30.000Z"
@@ -1214,7 +1284,15 @@ export interface operations {
                      *           "metadata": {
                      *             "profile": {},
                      *             "profile_image": {
-                     *               "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *               "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *               "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *               "variants": [
+                     *                 {
+                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                   "width": 1,
+                     *                   "height": 1
+                     *                 }
+                     *               ]
                      *             }
                      *           },
                      *           "created_at": "2026-12-07T10:15:30.000Z"
@@ -1280,7 +1358,15 @@ export interface operations {
                      *           "metadata": {
                      *             "profile": {},
                      *             "profile_image": {
-                     *               "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *               "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *               "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *               "variants": [
+                     *                 {
+                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                   "width": 1,
+                     *                   "height": 1
+                     *                 }
+                     *               ]
                      *             }
                      *           },
                      *           "created_at": "2026-12-07T10:15:30.000Z"
@@ -1405,7 +1491,15 @@ export interface operations {
                      *           "metadata": {
                      *             "profile": {},
                      *             "profile_image": {
-                     *               "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *               "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *               "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *               "variants": [
+                     *                 {
+                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                   "width": 1,
+                     *                   "height": 1
+                     *                 }
+                     *               ]
                      *             }
                      *           },
                      *           "created_at": "2026-12-07T10:15:30.000Z"
@@ -1529,7 +1623,15 @@ export interface operations {
                      *             "metadata": {
                      *               "profile": {},
                      *               "profile_image": {
-                     *                 "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *                 "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                 "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *                 "variants": [
+                     *                   {
+                     *                     "url": null,
+                     *                     "width": null,
+                     *                     "height": null
+                     *                   }
+                     *                 ]
                      *               }
                      *             },
                      *             "created_at": "2026-12-07T10:15:30.000Z"
@@ -1643,7 +1745,15 @@ export interface operations {
                      *           "metadata": {
                      *             "profile": {},
                      *             "profile_image": {
-                     *               "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *               "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *               "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *               "variants": [
+                     *                 {
+                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                   "width": 1,
+                     *                   "height": 1
+                     *                 }
+                     *               ]
                      *             }
                      *           },
                      *           "created_at": "2026-12-07T10:15:30.000Z"
@@ -1783,7 +1893,9 @@ export interface operations {
                      *                 "metadata": {
                      *                   "profile": {},
                      *                   "profile_image": {
-                     *                     "url": null
+                     *                     "url": null,
+                     *                     "blurhash": null,
+                     *                     "variants": null
                      *                   }
                      *                 }
                      *               },
@@ -1793,7 +1905,9 @@ export interface operations {
                      *                 "metadata": {
                      *                   "profile": {},
                      *                   "profile_image": {
-                     *                     "url": null
+                     *                     "url": null,
+                     *                     "blurhash": null,
+                     *                     "variants": null
                      *                   }
                      *                 }
                      *               },
@@ -1803,7 +1917,9 @@ export interface operations {
                      *                 "metadata": {
                      *                   "profile": {},
                      *                   "profile_image": {
-                     *                     "url": null
+                     *                     "url": null,
+                     *                     "blurhash": null,
+                     *                     "variants": null
                      *                   }
                      *                 }
                      *               },
@@ -2532,7 +2648,15 @@ export interface operations {
                      *             "metadata": {
                      *               "profile": {},
                      *               "profile_image": {
-                     *                 "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *                 "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                 "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *                 "variants": [
+                     *                   {
+                     *                     "url": null,
+                     *                     "width": null,
+                     *                     "height": null
+                     *                   }
+                     *                 ]
                      *               }
                      *             },
                      *             "status": "pending",
@@ -3018,7 +3142,11 @@ export interface operations {
                      *               "metadata": {
                      *                 "profile": {},
                      *                 "profile_image": {
-                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                   "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *                   "variants": [
+                     *                     null
+                     *                   ]
                      *                 }
                      *               }
                      *             }
@@ -3599,7 +3727,11 @@ export interface operations {
                      *               "metadata": {
                      *                 "profile": {},
                      *                 "profile_image": {
-                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                   "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *                   "variants": [
+                     *                     null
+                     *                   ]
                      *                 }
                      *               }
                      *             }
@@ -3926,7 +4058,15 @@ export interface operations {
                      *           "metadata": {
                      *             "profile": {},
                      *             "profile_image": {
-                     *               "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *               "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *               "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *               "variants": [
+                     *                 {
+                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                   "width": 1,
+                     *                   "height": 1
+                     *                 }
+                     *               ]
                      *             }
                      *           }
                      *         }

@@ -261,10 +261,8 @@ export function createMediaService(deps: MediaServiceDeps) {
       return item.key;
     },
 
-    /** Keys to sign: a legacy key whose image was backfilled is served from its processed key. */
-    async servedKeys(keys: string[]): Promise<Map<string, string>> {
-      return media.processedKeysOf(keys);
-    },
+    /** What to sign for each key: a processed image's served key, BlurHash and variants (see the repository). */
+    servedImages: (keys: string[]) => media.servedImages(keys),
   };
 }
 
