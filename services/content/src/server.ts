@@ -71,7 +71,7 @@ export function createContentService(config: ContentConfig, logger: Logger, metr
   const relay = createOutboxRelay({ db, schema, redis, log: logger, metrics });
   const consumer = createContentEventsConsumer({ db, redis, log: logger, metrics, authors, follows, profiles, media, storage, feed, postCache });
   const backfill = createPhotoBackfill({ db, storage, photos, postCache, keepOriginals: config.MEDIA_KEEP_ORIGINALS, log: logger });
-  const sweeper = createSweeper({ db, storage, idempotency, log: logger, intervalMs: config.SWEEP_INTERVAL_MS, keepOriginals: config.MEDIA_KEEP_ORIGINALS });
+  const sweeper = createSweeper({ db, storage, idempotency, log: logger, intervalMs: config.SWEEP_INTERVAL_MS, keepOriginals: config.MEDIA_KEEP_ORIGINALS, photos });
 
   return {
     db,
