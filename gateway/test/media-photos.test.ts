@@ -220,6 +220,16 @@ describe('pixel bounds: refused from the header, nothing stored', () => {
     expect(await keysOf(u)).toEqual([]);
   });
 
+  it('multipart: the header decides before the rest arrives (a 21 MiB file claiming 100 000 × 100 000 is 422, not 413)', async () => {
+    const u = await h.register();
+    const tiny = pngClaiming(100_000, 100_000);
+    const padding = pngChunk('prVt', Buffer.alloc(21 * 1024 * 1024, 0x61)); // an ancillary chunk decoders skip
+    const res = await h.postMultipart(u, 'big bomb', [{ bytes: withPngChunks(tiny, [padding]) }]);
+    expectError(res, 422);
+    expect(res.body.errors[0].field).toBe('body.images');
+    expect(await keysOf(u)).toEqual([]);
+  });
+
   it('direct upload and profile image: the same PNG → 422 on its field; nothing but the client’s own upload exists', async () => {
     const u = await h.register();
     const up = await directUpload(u, pngClaiming(100_000, 100_000), 'image/png');

@@ -13,6 +13,12 @@ export const PROFILE_LONG_SIDE = 1024;
 /** Variant widths, each made only when narrower than the full-size image (API.md). */
 export const VARIANT_WIDTHS = [320, 640, 1080] as const;
 
+/** API.md's pixel bounds, as a field error (422) naming the request's field. */
+export function checkPixelBounds(width: number, height: number, field: string): void {
+  if (width > MAX_SIDE_PX || height > MAX_SIDE_PX) throw validationFailed(field, `image is ${width}×${height} px; at most ${MAX_SIDE_PX} px a side are accepted`);
+  if (width * height > MAX_PIXELS) throw validationFailed(field, `image has ${((width * height) / 1e6).toFixed(1)} megapixels; at most ${MAX_PIXELS / 1e6} are accepted`);
+}
+
 export interface ProcessedFile {
   bytes: Buffer;
   width: number;
@@ -60,12 +66,7 @@ export function createImageProcessor(opts: { concurrency: number }) {
     const meta = await sharp(input, { limitInputPixels: false }).metadata().catch(() => null);
     const contentType = meta ? FORMAT_TYPES[meta.format] : undefined;
     if (!meta || !contentType || !(meta.width > 0) || !(meta.height > 0)) throw unsupportedMediaType(NOT_AN_IMAGE);
-    if (meta.width > MAX_SIDE_PX || meta.height > MAX_SIDE_PX) {
-      throw validationFailed(field, `image is ${meta.width}×${meta.height} px; at most ${MAX_SIDE_PX} px a side are accepted`);
-    }
-    if (meta.width * meta.height > MAX_PIXELS) {
-      throw validationFailed(field, `image has ${((meta.width * meta.height) / 1e6).toFixed(1)} megapixels; at most ${MAX_PIXELS / 1e6} are accepted`);
-    }
+    checkPixelBounds(meta.width, meta.height, field);
     return limit(async () => {
       try {
         const full = await encodeFull(input, contentType, longSide);
