@@ -6,7 +6,7 @@ NPM_STAMP := node_modules/.install-stamp
 PROTO_STAMP := packages/proto/src/gen/.stamp
 PROTOS := $(shell find proto -name '*.proto')
 
-.PHONY: dev test install proto openapi typecheck lint jest system-deps validate-deploy bench clean help
+.PHONY: dev test install proto openapi typecheck lint jest system-deps validate-deploy bench chaos clean help
 
 help:
 	@echo "make dev      install what is missing, start the whole stack (API on http://127.0.0.1:8080)"
@@ -14,6 +14,7 @@ help:
 	@echo "make proto    regenerate TypeScript from proto/"
 	@echo "make openapi  regenerate docs/openapi.json and the client's types from the route schemas"
 	@echo "make bench    run the benchmarks"
+	@echo "make chaos    kill each process and restart Redis and Postgres under load; report what survived"
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -58,9 +59,14 @@ jest: install system-deps
 
 test: typecheck lint jest
 
-# Hot read paths under load (autocannon) through a stack it starts, or BENCH_URL's.
-bench: install
-	node_modules/.bin/tsx bench/run.ts
+# Shutter at scale through nginx beside same-run baselines (bench/run.ts: BENCH_QUICK=1 smoke run,
+# BENCH_SCALE=n, BENCH_REBUILD=1, BENCH_PROFILE=1); results in bench/results/.
+bench: install system-deps
+	node --require tsx/cjs bench/run.ts
+
+# Faults under load (SIGKILL each process, restart Redis and Postgres) on a private stack: scripts/chaos.ts.
+chaos: install system-deps
+	@node --require tsx/cjs scripts/chaos.ts
 
 validate-deploy:
 	bash scripts/validate-deploy.sh

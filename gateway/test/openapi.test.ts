@@ -14,6 +14,8 @@ const API_ROUTES = [
   'post /api/users/login',
   'post /api/users/refresh',
   'post /api/users/logout',
+  'post /api/users/logout-all',
+  'patch /api/users/password',
   'get /api/users/me',
   'get /api/users/{user_id}',
   'get /api/users',
@@ -40,6 +42,7 @@ const API_ROUTES = [
   'post /api/events/read-all',
   'get /api/events/unread-count',
   'get /api/events/stream',
+  'post /api/events/stream-ticket',
 ];
 
 describe('the OpenAPI document', () => {

@@ -137,6 +137,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/users/logout-all": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign out everywhere: end every session of the caller
+         * @description Every access token of every session stops working within 10 s; open event streams close.
+         */
+        post: operations["logoutAll"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change your password (ends every other session)
+         * @description Answers new tokens for this device; every session before it (this one included) ends within 10 s.
+         */
+        patch: operations["changePassword"];
+        trace?: never;
+    };
     "/api/users/me": {
         parameters: {
             query?: never;
@@ -258,6 +298,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/events/stream-ticket": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A single-use ticket that opens one event stream (for EventSource, which cannot send headers)
+         * @description Open the stream with `GET /api/events/stream?ticket=<ticket>` within `expires_in` seconds (60 s); it works once. The stream lives as long as the token that asked for the ticket would.
+         */
+        post: operations["createStreamTicket"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/events/stream": {
         parameters: {
             query?: never;
@@ -267,7 +327,7 @@ export interface paths {
         };
         /**
          * Server-Sent Events: each new event as it happens
-         * @description Frames: `id: <event_id>`, `event: <type>`, `data: <the event item as JSON>`; a `: ping` comment every 15 s. Send `Last-Event-ID` (a previous event id) to have what was missed replayed first. Without it, the stream opens with an `id:` line (no data) so that a reconnect replays everything since the first connection. Needs the bearer token (browsers: fetch() with a reader, or an EventSource polyfill that sends headers).
+         * @description Frames: `id: <event_id>`, `event: <type>`, `data: <the event item as JSON>`; a `: ping` comment every 15 s. Send `Last-Event-ID` (a previous event id) to have what was missed replayed first. Without it, the stream opens with an `id:` line (no data) so that a reconnect replays everything since the first connection. Needs the bearer token, or `?ticket=` from POST /api/events/stream-ticket (browsers: EventSource cannot send headers). The stream closes when the token expires, its session ends or the account is disabled (within 10 s). At most 5 streams per user may be open; one more → 429.
          */
         get: operations["streamEvents"];
         put?: never;
@@ -1255,6 +1315,167 @@ export interface operations {
             };
         };
     };
+    logoutAll: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": {},
+                     *       "message": "ok"
+                     *     }
+                     */
+                    "application/json": {
+                        data: Record<string, never>;
+                        message: string;
+                    };
+                };
+            };
+            /** @description The error envelope of every 4xx/5xx */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "missing or invalid access token",
+                     *       "code": "unauthorized",
+                     *       "request_id": "6f1c2b7e-0d4a-4f7e-9a51-3b8f2c1d9e04"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    changePassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    current_password: string;
+                    new_password: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": {
+                     *         "token": "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiIwYjZmMWMyZSJ9.c2lnbmF0dXJl",
+                     *         "refresh_token": "rt_2b7d0a3c9e8f4a1b",
+                     *         "expires_in": 1
+                     *       },
+                     *       "message": "ok"
+                     *     }
+                     */
+                    "application/json": {
+                        data: {
+                            /** @description access token (JWT, EdDSA) */
+                            token: string;
+                            refresh_token: string;
+                            /** @description the access token's lifetime in seconds */
+                            expires_in: number;
+                        };
+                        message: string;
+                    };
+                };
+            };
+            /** @description The error envelope of every 4xx/5xx */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "the request could not be read",
+                     *       "code": "bad_request",
+                     *       "request_id": "6f1c2b7e-0d4a-4f7e-9a51-3b8f2c1d9e04"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The error envelope of every 4xx/5xx */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "missing or invalid access token",
+                     *       "code": "unauthorized",
+                     *       "request_id": "6f1c2b7e-0d4a-4f7e-9a51-3b8f2c1d9e04"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The error envelope of every 4xx/5xx */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "body.email: must be an e-mail address",
+                     *       "code": "validation_error",
+                     *       "request_id": "6f1c2b7e-0d4a-4f7e-9a51-3b8f2c1d9e04",
+                     *       "errors": [
+                     *         {
+                     *           "field": "body.email",
+                     *           "message": "must be an e-mail address"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The error envelope of every 4xx/5xx */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "too many requests; retry after the time in Retry-After",
+                     *       "code": "too_many_requests",
+                     *       "request_id": "6f1c2b7e-0d4a-4f7e-9a51-3b8f2c1d9e04"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     getMe: {
         parameters: {
             query?: never;
@@ -2192,9 +2413,80 @@ export interface operations {
             };
         };
     };
-    streamEvents: {
+    createStreamTicket: {
         parameters: {
             query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": {
+                     *         "ticket": "string",
+                     *         "expires_in": 1
+                     *       },
+                     *       "message": "ok"
+                     *     }
+                     */
+                    "application/json": {
+                        data: {
+                            ticket: string;
+                            /** @description seconds */
+                            expires_in: number;
+                        };
+                        message: string;
+                    };
+                };
+            };
+            /** @description The error envelope of every 4xx/5xx */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "missing or invalid access token",
+                     *       "code": "unauthorized",
+                     *       "request_id": "6f1c2b7e-0d4a-4f7e-9a51-3b8f2c1d9e04"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The error envelope of every 4xx/5xx */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "a service is unavailable; retry shortly",
+                     *       "code": "service_unavailable",
+                     *       "request_id": "6f1c2b7e-0d4a-4f7e-9a51-3b8f2c1d9e04"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    streamEvents: {
+        parameters: {
+            query?: {
+                /** @description a stream ticket, instead of Authorization */
+                ticket?: string;
+            };
             header?: {
                 "last-event-id"?: string;
             };
@@ -2246,6 +2538,22 @@ export interface operations {
                      *           "message": "must be an e-mail address"
                      *         }
                      *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The error envelope of every 4xx/5xx */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "too many requests; retry after the time in Retry-After",
+                     *       "code": "too_many_requests",
+                     *       "request_id": "6f1c2b7e-0d4a-4f7e-9a51-3b8f2c1d9e04"
                      *     }
                      */
                     "application/json": components["schemas"]["Error"];

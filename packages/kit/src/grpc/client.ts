@@ -41,8 +41,9 @@ export function createClient<D extends Record<string, Def>>(definition: D, addr:
     'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
     // While a peer is down, calls fail at once (UNAVAILABLE → 503) and the channel redials with
     // growing delays; grpc-js lets them grow to 2 minutes, so a peer back after a long outage
-    // would stay unreachable that long. 5 s bounds the recovery; redialing costs a peer nothing.
-    'grpc.max_reconnect_backoff_ms': 5_000,
+    // would stay unreachable that long. 1 s bounds the recovery (make chaos measured up to 6 s
+    // more after a restarted peer was ready with 5 s); redialing costs a peer nothing.
+    'grpc.max_reconnect_backoff_ms': 1_000,
   });
   const defaultDeadline = opts.deadlineMs ?? 5000;
   const idempotent = new Set(opts.idempotent ?? []);

@@ -123,7 +123,6 @@ export const migrations: Migration[] = [
       await db.raw('CREATE TABLE big_authors (author_id uuid PRIMARY KEY, marked_at timestamptz NOT NULL DEFAULT now())');
     },
   },
-  outboxTraceMigration,
   {
     name: '0003_photos',
     async up(db) {
@@ -148,4 +147,5 @@ export const migrations: Migration[] = [
       await db.raw('CREATE INDEX post_images_media ON post_images (media_id)');
     },
   },
+  outboxTraceMigration,
 ];
