@@ -42,7 +42,7 @@ export function createContentService(config: ContentConfig, logger: Logger, metr
   const media = createMediaRepository(db);
   const presenter = createPresenter({ urls: storage.urls, profiles, servedKeys: (keys) => media.processedKeysOf(keys) });
   const idempotency = createIdempotencyKeys(db);
-  const processor = createImageProcessor({ concurrency: config.IMAGE_CONCURRENCY });
+  const processor = createImageProcessor({ concurrency: config.IMAGE_CONCURRENCY, metrics });
   const photos = createPhotoStore({ processor, storage, tmpDir: config.MEDIA_TMP_DIR, log: logger });
   const mediaService = createMediaService({
     db,

@@ -1,6 +1,7 @@
 import { encode as encodeBlurhash } from 'blurhash';
 import sharp from 'sharp';
-import { unsupportedMediaType, validationFailed } from '@shutter/kit';
+import { Gauge, Histogram } from 'prom-client';
+import { unsupportedMediaType, validationFailed, type Metrics } from '@shutter/kit';
 import type { ImageType } from './sniff';
 import { stripMetadata } from './strip';
 
@@ -55,11 +56,24 @@ const FORMAT_TYPES: Record<string, ImageType> = { jpeg: 'image/jpeg', png: 'imag
  * decode, not by the number of uploads. JPEG and WebP shrink while decoding; a 50 MP PNG streams
  * line by line unless a 90° orientation makes libvips hold it whole (~150 MB as RGB).
  */
-export function createImageProcessor(opts: { concurrency: number }) {
+export function createImageProcessor(opts: { concurrency: number; metrics?: Metrics }) {
   // Global to libvips: one worker thread per image, and no cache of decoded images between calls.
   sharp.concurrency(1);
   sharp.cache(false);
   const limit = createSemaphore(Math.max(1, opts.concurrency));
+  const registry = opts.metrics?.registry;
+  const duration =
+    registry &&
+    new Histogram({
+      name: 'image_processing_seconds',
+      help: 'Photo pipeline: decode, orient, resize, re-encode, variants and BlurHash of one image (after its wait for the pool)',
+      labelNames: ['outcome'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10],
+      registers: [registry],
+    });
+  if (registry) {
+    new Gauge({ name: 'image_processing_in_flight', help: 'Images being processed or waiting for the pool', registers: [registry], collect() { this.set(limit.pending()); } });
+  }
 
   async function process(input: string | Buffer, args: { longSide: number; field: string }): Promise<ProcessedImage> {
     const { longSide, field } = args;
@@ -68,6 +82,7 @@ export function createImageProcessor(opts: { concurrency: number }) {
     if (!meta || !contentType || !(meta.width > 0) || !(meta.height > 0)) throw unsupportedMediaType(NOT_AN_IMAGE);
     checkPixelBounds(meta.width, meta.height, field);
     return limit(async () => {
+      const end = duration?.startTimer();
       try {
         const full = await encodeFull(input, contentType, longSide);
         const variants: ProcessedFile[] = [];
@@ -76,8 +91,11 @@ export function createImageProcessor(opts: { concurrency: number }) {
           const out = await sharp(full.bytes).resize({ width }).webp({ quality: 80, effort: 2 }).toBuffer({ resolveWithObject: true });
           variants.push({ bytes: stripMetadata(out.data, 'image/webp'), width: out.info.width, height: out.info.height, contentType: 'image/webp' });
         }
-        return { full, variants, blurhash: await blurhashOf(full.bytes) };
+        const blurhash = await blurhashOf(full.bytes);
+        end?.({ outcome: 'ok' });
+        return { full, variants, blurhash };
       } catch (err) {
+        end?.({ outcome: 'undecodable' });
         // A header that parsed but pixels that do not decode (truncated, corrupt): not an image.
         throw Object.assign(unsupportedMediaType(NOT_AN_IMAGE), { cause: err });
       }
