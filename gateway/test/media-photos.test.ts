@@ -317,7 +317,7 @@ describe('direct uploads cannot change what is served', () => {
 describe('memory', () => {
   // The whole server side runs in this process (gateway, services, the S3 stand-in); the ten
   // clients run in a child process so that their request bodies do not count. The pool decodes
-  // IMAGE_CONCURRENCY images at once (2 here); the uploads wait for it on scratch files, not in memory.
+  // IMAGE_CONCURRENCY images at once (1 on 2 cores); the uploads wait for it on scratch files, not in memory.
   const RSS_GROWTH_BOUND_MIB = 350;
 
   /** Posts `bytes` as one multipart image for each token at once, from another process; answers the statuses and post ids. */
