@@ -4,6 +4,9 @@ import { grpcOpts, type RouteDeps } from './deps';
 import { Ok, errorResponses, ok } from '../schemas/common';
 import { MediaUpload } from '../schemas/posts';
 
+// Any size past 20 MiB is the same 413 (content's), and a huge one must still fit an int64.
+const OVER_LIMIT = 20 * 1024 * 1024 + 1;
+
 /** Direct uploads (API.md): a presigned S3 POST; the media id is then named in a post or profile. */
 const mediaRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { clients }) => {
   app.post('/api/media/uploads', {
@@ -20,7 +23,8 @@ const mediaRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { clients 
       response: { 201: Ok(MediaUpload), ...errorResponses(401, 413, 415, 422) },
     },
     handler: async (req, reply) => {
-      const res = await clients.content.createMediaUpload({ contentType: req.body.content_type, sizeBytes: req.body.size_bytes }, grpcOpts(req));
+      const sizeBytes = Math.min(req.body.size_bytes, OVER_LIMIT);
+      const res = await clients.content.createMediaUpload({ contentType: req.body.content_type, sizeBytes }, grpcOpts(req));
       return reply.code(201).send(
         ok({
           media_id: res.mediaId,
