@@ -10,8 +10,12 @@ export const identityConfigShape = {
   JWT_KEY_FILE: env.str('.data/identity/jwt-ed25519.pem'),
   ACCESS_TOKEN_TTL: env.int(900),
   REFRESH_TOKEN_TTL: env.int(30 * 24 * 3600),
+  /** Password checks per (account, client address) per window; then 429 until the window ends. */
   LOGIN_MAX_ATTEMPTS: env.int(5),
   LOGIN_WINDOW_SECONDS: env.int(900),
+  /** Failed password checks per client address (any account) per window. */
+  LOGIN_ADDRESS_MAX_ATTEMPTS: env.int(100),
+  LOGIN_ADDRESS_WINDOW_SECONDS: env.int(86_400),
   /** How often the disabled-accounts set in Redis is rewritten from Postgres (repairs a Redis restart). */
   REVOCATION_SYNC_MS: env.int(30_000),
   ADMIN_EMAIL: env.optionalStr(),

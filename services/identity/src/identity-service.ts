@@ -14,7 +14,7 @@ import {
   type Redis,
 } from '@shutter/kit';
 import type { IdentityConfig } from './config';
-import type { createLoginThrottle } from './login-throttle';
+import type { LoginThrottle } from './login-throttle';
 import type { TokenService } from './tokens';
 import type { UserRow, UsersRepository } from './users-repository';
 
@@ -55,7 +55,7 @@ export interface IdentityDeps {
   redis: Redis;
   users: UsersRepository;
   tokens: TokenService;
-  throttle: ReturnType<typeof createLoginThrottle>;
+  throttle: LoginThrottle;
   config: IdentityConfig;
 }
 
@@ -98,15 +98,13 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
     },
 
     async login(req) {
-      const email = req.email.trim();
-      await throttle.check(email, req.clientIp);
-      const user = await users.findByEmail(email);
+      // One normalisation for lookup and throttle: Postgres's lower(), in the same statement.
+      const { loginKey, user } = await users.findForLogin(req.email.trim());
+      // Counted before the password is checked: concurrent guesses cannot overtake the count.
+      await throttle.attempt(`email:${loginKey}`, req.clientIp);
       const ok = await argon2.verify(user?.password_hash ?? (await dummyHash!), req.password);
-      if (!user || !ok) {
-        await throttle.fail(email, req.clientIp);
-        throw invalidArgument(INVALID_LOGIN, 'invalid_credentials');
-      }
-      await throttle.succeed(email);
+      if (!user || !ok) throw invalidArgument(INVALID_LOGIN, 'invalid_credentials');
+      await throttle.succeeded(`email:${loginKey}`, req.clientIp);
       if (user.status !== 'enabled') throw permissionDenied('Account is disabled.', 'account_disabled');
       return { tokens: await tokens.issue(user), user: toProtoUser(user) };
     },

@@ -48,6 +48,22 @@ export function createUsersRepository(db: Knex) {
       return trx<UserRow>('users').whereRaw('lower(email) = lower(?)', [email]).first();
     },
 
+    /**
+     * The account an email signs in to, and the key the login throttle counts it under: both
+     * from Postgres's lower() in one statement, so the throttle can never split what the lookup
+     * joins (JavaScript lower-cases `İ` to two code points; Postgres, here, to `i`).
+     */
+    async findForLogin(email: string): Promise<{ loginKey: string; user: UserRow | undefined }> {
+      const { rows } = await db.raw<{ rows: Array<UserRow & { login_key: string }> }>(
+        'SELECT k.login_key, u.* FROM (SELECT lower(?::text) AS login_key) k LEFT JOIN users u ON lower(u.email) = k.login_key LIMIT 1',
+        [email],
+      );
+      const row = rows[0];
+      if (!row) throw new Error('findForLogin: no row');
+      const { login_key: loginKey, ...user } = row;
+      return { loginKey, user: user.id ? (user as UserRow) : undefined };
+    },
+
     async findMany(ids: string[]): Promise<UserRow[]> {
       if (ids.length === 0) return [];
       return db<UserRow>('users').whereIn('id', ids);
