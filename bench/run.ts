@@ -23,7 +23,7 @@ async function startStack(): Promise<{ url: string; child?: ChildProcess }> {
   const url = `http://127.0.0.1:${process.env.PORT ?? 8080}`;
   const child = spawn(path.join(__dirname, '../node_modules/.bin/tsx'), [path.join(__dirname, '../scripts/dev.ts')], {
     // The per-user limit would turn most of one user's load into 429s: lift it for the run.
-    env: { ...process.env, LOG_LEVEL: 'warn', LOG_FORMAT: 'json', RATE_LIMIT_MAX: '1000000000' },
+    env: { ...process.env, LOG_LEVEL: 'warn', LOG_FORMAT: 'json', RATE_LIMIT_SCALE: '1000000' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   await waitFor(async () => (await fetch(`${url}/readyz`)).ok, 120_000, 250);

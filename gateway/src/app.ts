@@ -15,6 +15,7 @@ import rateLimitPlugin from './plugins/rate-limit';
 import { buildValidator, describeValidationError } from './plugins/validation';
 import { ErrorBody } from './schemas/common';
 import { createMedia } from './media';
+import { createUploadQuota, withUploadQuota } from './upload-quota';
 import { createProfileExtras } from './profile-extras';
 import eventsRoutes from './routes/events';
 import rootRoutes from './routes/root';
@@ -106,9 +107,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   const verifier = createTokenVerifier(clients, redis, logger);
   await app.register(authPlugin, { verifier });
-  await app.register(rateLimitPlugin, { redis, max: config.RATE_LIMIT_MAX, windowMs: config.RATE_LIMIT_WINDOW_MS });
+  await app.register(rateLimitPlugin, { redis, config });
   await app.register(rootRoutes, { config, clients, redis, verifier });
-  const routeDeps = { clients, media: createMedia(clients.content), profiles: createProfileExtras(clients) };
+  const quota = createUploadQuota(redis, { filesPerHour: config.UPLOAD_QUOTA_FILES_PER_HOUR, bytesPerDay: config.UPLOAD_QUOTA_BYTES_PER_DAY }, logger);
+  const routeDeps = { clients, media: withUploadQuota(createMedia(clients.content), quota), quota, profiles: createProfileExtras(clients) };
   await app.register(usersRoutes, routeDeps);
   await app.register(eventsRoutes, { ...routeDeps, redis, logger, pingMs: config.EVENTS_PING_MS });
   await app.register(followsRoutes, routeDeps);

@@ -40,7 +40,7 @@ export function testEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     ADMIN_PASSWORD: 'admin-password-for-tests',
     ADMIN_USERNAME: 'admin_test',
     // Every test file shares 127.0.0.1 and this run's Redis: only rate-limit tests lower it.
-    RATE_LIMIT_MAX: '1000000',
+    RATE_LIMIT_SCALE: '100000',
     ...s3Env(),
     ...extra,
   };
