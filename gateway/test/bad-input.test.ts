@@ -85,6 +85,10 @@ describe('bodies', () => {
     expectError(await api.post('/api/media/uploads', { content_type: 'image/png', size_bytes: 1e300 }, { token: user.token }), 413);
     expectFieldError(await api.post('/api/media/uploads', { content_type: 'image/png', size_bytes: 1.5 }, { token: user.token }), 'body.size_bytes');
     expectFieldError(await api.get('/api/users?page=2147483648', { token: user.token }), 'query.page');
+    // Search pages stop at its first 1 000 matches; total_items is capped there too.
+    expectFieldError(await api.get('/api/users?page=11&limit=100', { token: user.token }), 'query.page', /at most 10 /);
+    expectFieldError(await api.get('/api/users?search=a&page=101', { token: user.token }), 'query.page', /at most 100 /);
+    expect((await api.get('/api/users?page=100', { token: user.token })).status).toBe(200);
     expectFieldError(await api.get('/api/events?page=99999999999999999999', { token: user.token }), 'query.page');
     expectFieldError(await api.get('/api/events?limit=0', { token: user.token }), 'query.limit');
     expectFieldError(await api.get('/api/events?limit=1.5', { token: user.token }), 'query.limit');

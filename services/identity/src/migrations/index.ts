@@ -44,4 +44,13 @@ export const migrations: Migration[] = [
     },
   },
   outboxMigration,
+  {
+    // Bounded search (users-repository `search`): prefix and exact matches read these btrees in
+    // order (text_pattern_ops serves LIKE 'q%' in any collation); partial, like the query.
+    name: '0002_search_prefix_indexes',
+    async up(db) {
+      await db.raw("CREATE INDEX users_search_username ON users (username text_pattern_ops) WHERE status = 'enabled' AND role = 'user'");
+      await db.raw("CREATE INDEX users_search_name ON users (lower(name) text_pattern_ops) WHERE status = 'enabled' AND role = 'user'");
+    },
+  },
 ];
