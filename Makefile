@@ -6,13 +6,14 @@ NPM_STAMP := node_modules/.install-stamp
 PROTO_STAMP := packages/proto/src/gen/.stamp
 PROTOS := $(shell find proto -name '*.proto')
 
-.PHONY: dev test install proto typecheck lint jest system-deps validate-deploy bench clean help
+.PHONY: dev test install proto typecheck lint jest system-deps validate-deploy bench fuzz clean help
 
 help:
 	@echo "make dev      install what is missing, start the whole stack (API on http://127.0.0.1:8080)"
 	@echo "make test     install what is missing, type-check, lint and run every test"
 	@echo "make proto    regenerate TypeScript from proto/"
 	@echo "make bench    run the benchmarks"
+	@echo "make fuzz     send 10 000 generated requests to the stack; fails on any 5xx or contract break"
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -55,6 +56,10 @@ test: typecheck lint jest
 # Hot read paths under load (autocannon) through a stack it starts, or BENCH_URL's.
 bench: install
 	node_modules/.bin/tsx bench/run.ts
+
+# Generated hostile requests from the served OpenAPI document (fuzz/README.md); FUZZ_URL, FUZZ_REQUESTS, FUZZ_SEED.
+fuzz: install
+	node_modules/.bin/tsx fuzz/run.ts
 
 validate-deploy:
 	bash scripts/validate-deploy.sh
