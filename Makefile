@@ -6,13 +6,15 @@ NPM_STAMP := node_modules/.install-stamp
 PROTO_STAMP := packages/proto/src/gen/.stamp
 PROTOS := $(shell find proto -name '*.proto')
 
-.PHONY: dev test install proto typecheck lint jest system-deps validate-deploy bench fuzz clean help
+.PHONY: dev test install proto openapi typecheck lint jest system-deps validate-deploy bench chaos fuzz clean help
 
 help:
 	@echo "make dev      install what is missing, start the whole stack (API on http://127.0.0.1:8080)"
 	@echo "make test     install what is missing, type-check, lint and run every test"
 	@echo "make proto    regenerate TypeScript from proto/"
+	@echo "make openapi  regenerate docs/openapi.json and the client's types from the route schemas"
 	@echo "make bench    run the benchmarks"
+	@echo "make chaos    kill each process and restart Redis and Postgres under load; report what survived"
 	@echo "make fuzz     send 10 000 generated requests to the stack; fails on any 5xx or contract break"
 
 $(NPM_STAMP): package.json package-lock.json
@@ -26,6 +28,11 @@ $(PROTO_STAMP): $(PROTOS) buf.gen.yaml $(NPM_STAMP)
 install: $(NPM_STAMP) $(PROTO_STAMP)
 
 proto: $(PROTO_STAMP)
+
+# The committed OpenAPI document and the client's types generated from it (tests fail when either is stale).
+openapi: install
+	node_modules/.bin/tsx scripts/openapi.ts
+	node_modules/.bin/openapi-typescript docs/openapi.json -o packages/client/src/schema.d.ts
 
 system-deps:
 	@bash scripts/install-system-deps.sh
@@ -53,9 +60,14 @@ jest: install system-deps
 
 test: typecheck lint jest
 
-# Hot read paths under load (autocannon) through a stack it starts, or BENCH_URL's.
-bench: install
-	node_modules/.bin/tsx bench/run.ts
+# Shutter at scale through nginx beside same-run baselines (bench/run.ts: BENCH_QUICK=1 smoke run,
+# BENCH_SCALE=n, BENCH_REBUILD=1, BENCH_PROFILE=1); results in bench/results/.
+bench: install system-deps
+	node --require tsx/cjs bench/run.ts
+
+# Faults under load (SIGKILL each process, restart Redis and Postgres) on a private stack: scripts/chaos.ts.
+chaos: install system-deps
+	@node --require tsx/cjs scripts/chaos.ts
 
 # Generated hostile requests from the served OpenAPI document (fuzz/README.md); FUZZ_URL, FUZZ_REQUESTS, FUZZ_SEED.
 fuzz: install

@@ -22,8 +22,8 @@ export interface LoginThrottleOptions {
  *   password gives the attempt back (`succeeded`).
  * - Keys are (account, address) first and address second; there is no account-wide lock, so
  *   nobody can lock someone out of their account from another address. `account` is the key the
- *   account lookup itself compares (Postgres's `lower(email)`, see `findForLogin`), or `user:<id>`
- *   for a signed-in password check: one account never has two counters.
+ *   account lookup itself compares (Postgres's `lower(email)`, see `findForLogin`), for login and
+ *   for the password check of `PATCH /api/users/password` alike: one account, one counter.
  *
  * Redis down: the limiter's error propagates (identity answers 503): guesses are never let
  * through unthrottled. Keys hold a hash of the account, never the address in clear with it.
