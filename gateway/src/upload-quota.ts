@@ -81,16 +81,16 @@ function metered(stream: Readable, count: (bytes: number) => Promise<void>, step
 export function withUploadQuota(media: Media, quota: UploadQuota): Media {
   return {
     ...media,
-    async upload(file, opts) {
+    async upload(file, purpose, opts) {
       const userId = opts.userId;
-      if (!userId) return media.upload(file, opts);
+      if (!userId) return media.upload(file, purpose, opts);
       try {
         await quota.startFile(userId);
       } catch (err) {
         file.stream.resume(); // drop this part so the form reader reaches the error
         throw err;
       }
-      return media.upload({ ...file, stream: metered(file.stream, (n) => quota.addBytes(userId, n)) }, opts);
+      return media.upload({ ...file, stream: metered(file.stream, (n) => quota.addBytes(userId, n)) }, purpose, opts);
     },
   };
 }
