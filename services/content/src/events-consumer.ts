@@ -4,8 +4,7 @@ import type { Feed } from './feed/feed';
 import type { MediaRepository } from './media/media-repository';
 import type { Authors } from './read-models/authors';
 import type { FollowGraph } from './read-models/follow-graph';
-import type { PostCache } from './posts/post-cache';
-import type { Profiles } from './read-models/profiles';
+import type { PostReads } from './posts/read-path';
 import type { MediaStorage } from './storage/media-storage';
 
 /** Consumer group of content on the "events" stream (also its idempotency namespace). */
@@ -29,11 +28,10 @@ export interface EventsConsumerDeps {
   log: Logger;
   authors: Authors;
   follows: FollowGraph;
-  profiles: Profiles;
   media: MediaRepository;
   storage: MediaStorage;
   feed: Feed;
-  postCache: PostCache;
+  reads: PostReads;
 }
 
 /**
@@ -43,7 +41,7 @@ export interface EventsConsumerDeps {
  * timeline twice is harmless, so those effects outside the transaction are safe to repeat.
  */
 export function createContentEventsConsumer(deps: EventsConsumerDeps) {
-  const { authors, follows, profiles, media, storage, feed, postCache } = deps;
+  const { authors, follows, media, storage, feed, reads } = deps;
 
   return createEventConsumer({
     db: deps.db,
@@ -59,7 +57,6 @@ export function createContentEventsConsumer(deps: EventsConsumerDeps) {
         case 'user.updated': {
           const msg = events.UserUpdated.decode(event.payload);
           const replaced = await authors.updated(trx, msg);
-          await profiles.forget(msg.userId);
           if (replaced) {
             // Only an avatar content stored for this user is ours to delete.
             const row = await media.profileImageByKey(trx, replaced);
@@ -94,7 +91,7 @@ export function createContentEventsConsumer(deps: EventsConsumerDeps) {
         }
         case 'post.deleted': {
           const msg = events.PostChanged.decode(event.payload);
-          await postCache.drop(msg.postId);
+          await reads.postDeleted(msg.postId);
           if (msg.mediaKeys.length) {
             await storage.deleteMany(msg.mediaKeys);
             await media.deleteByKeys(trx, msg.mediaKeys);

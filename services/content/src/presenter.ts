@@ -1,15 +1,16 @@
 import type { content } from '@shutter/proto';
 import type { CommentView } from './comments/comments-repository';
 import type { PostView } from './posts/posts-repository';
-import type { Profiles } from './read-models/profiles';
+import type { VersionedForms } from './cache/versioned';
+import type { AuthorForm, CommentForm } from './posts/read-path';
 import type { UrlSigner } from './storage/url-signer';
 
 /**
  * Read forms of posts and comments. Image and avatar URLs are made here, per response (never
  * stored): presigned for S3_PRESIGN_TTL or under S3_PUBLIC_URL.
  */
-export function createPresenter(deps: { urls: UrlSigner; profiles: Profiles }) {
-  const { urls, profiles } = deps;
+export function createPresenter(deps: { urls: UrlSigner; authors: VersionedForms<AuthorForm> }) {
+  const { urls, authors } = deps;
   const url = async (key: string) => (await urls.sign(key)).url;
 
   return {
@@ -31,11 +32,7 @@ export function createPresenter(deps: { urls: UrlSigner; profiles: Profiles }) {
       );
     },
 
-    async comments(rows: CommentView[], requestId?: string): Promise<content.Comment[]> {
-      const profileOf = await profiles.get(
-        rows.map((r) => r.author_id),
-        requestId,
-      );
+    async comments(rows: CommentView[]): Promise<content.Comment[]> {
       return Promise.all(
         rows.map(async (r) => ({
           commentId: r.id,
@@ -47,11 +44,22 @@ export function createPresenter(deps: { urls: UrlSigner; profiles: Profiles }) {
             userId: r.author_id,
             username: r.username,
             name: r.name,
-            profile: profileOf.get(r.author_id) ?? {},
+            profile: r.profile ?? {},
             profileImageUrl: r.profile_image_key ? await url(r.profile_image_key) : '',
           },
         })),
       );
+    },
+
+    /** Comments from a post's read form, their authors from the author forms (Redis). */
+    async commentForms(forms: CommentForm[]): Promise<content.Comment[]> {
+      const byId = await authors.get(forms.map((c) => c.author_id));
+      const rows: CommentView[] = [];
+      for (const c of forms) {
+        const a = byId.get(c.author_id);
+        if (a) rows.push({ ...c, created_at: new Date(c.created_at), updated_at: new Date(c.updated_at), username: a.username, name: a.name, profile_image_key: a.profile_image_key, profile: a.profile });
+      }
+      return this.comments(rows);
     },
   };
 }

@@ -1,10 +1,11 @@
-import { createLogger, createMetrics, type Knex, type Redis } from '@shutter/kit';
+import { createLogger, type Knex, type Redis } from '@shutter/kit';
+import { parseForm, TOMBSTONE_VERSION } from '../src/cache/versioned';
 import { apiClient, startStack, testDb, testRedis, waitFor, type ApiClient, type Stack } from '@shutter/testing';
 import { postsHelpers, type TestUser } from '../../../gateway/test/posts-helpers';
 import { loadContentConfig } from '../src/config';
 import { createFeed, scoreOf, type Feed } from '../src/feed/feed';
-import { createPeers, type Peers } from '../src/peers';
 import { createPostsRepository } from '../src/posts/posts-repository';
+import { createPostReads } from '../src/posts/read-path';
 
 let stack: Stack;
 let api: ApiClient;
@@ -102,26 +103,27 @@ describe('home timelines in Redis, fanned out on write', () => {
     expect(await feedIds(follower)).not.toContain(postId);
     expect(await feedIds(author)).not.toContain(postId);
     expect((await api.get(`/api/posts/${postId}`, { token: author.token })).status).toBe(404);
-    expect(await redis.exists(`post:${postId}`)).toBe(0);
+    // A tombstone outranks any fill that read the row before the delete.
+    expect(parseForm(await redis.get(`post:${postId}`))).toEqual({ version: TOMBSTONE_VERSION, value: null });
   });
 });
 
 describe('post read forms in Redis', () => {
-  it('a post page reads post:<id>; an edit shows at once; counts are exact at once', async () => {
+  it('a post page reads post:<id> (versioned); an edit shows at once; counts are exact at once', async () => {
     const author = await h.register({ public: true });
     const fan = await h.register();
     const postId = await h.createPost(author, 'first words');
     expect((await api.get(`/api/posts/${postId}`, { token: fan.token })).body.data.content).toBe('first words');
-    const cached = JSON.parse((await redis.get(`post:${postId}`)) ?? '{}');
-    expect(cached).toMatchObject({ id: postId, author_id: author.id, content: 'first words' });
-    expect(cached.images).toHaveLength(1);
-    expect(cached).not.toHaveProperty('like_count');
+    const form = parseForm<Record<string, unknown>>(await redis.get(`post:${postId}`));
+    expect(form?.value).toMatchObject({ id: postId, author_id: author.id, content: 'first words', like_count: 0, comment_count: 0, comments: [] });
+    expect(form?.value?.images).toHaveLength(1);
+    const v1 = form!.version;
 
     const edited = await api.patch(`/api/posts/${postId}`, { content: 'second words' }, { token: author.token });
     expect(edited.status).toBe(200);
     expect(edited.body.data.content).toBe('second words');
     expect((await api.get(`/api/posts/${postId}`, { token: fan.token })).body.data.content).toBe('second words');
-    expect(JSON.parse((await redis.get(`post:${postId}`)) ?? '{}').content).toBe('second words');
+    expect(parseForm<{ content: string }>(await redis.get(`post:${postId}`))).toMatchObject({ version: v1 + 1, value: { content: 'second words' } });
 
     expect((await api.post(`/api/posts/like/${postId}`, undefined, { token: fan.token })).status).toBe(200);
     const seen = (await api.get(`/api/posts/${postId}`, { token: fan.token })).body.data;
@@ -140,20 +142,19 @@ describe('post read forms in Redis', () => {
 });
 
 describe('big authors: merged at read time, not fanned out', () => {
-  let peers: Peers;
   let feed: (maxFollowers: number) => Feed;
 
   beforeAll(() => {
     // Content's fan-out with FEED_FANOUT_MAX_FOLLOWERS lowered through its environment. It is
     // called directly: the stack's consumer group is shared with other test files' stacks.
     const config = loadContentConfig({ ...stack.env, SOCIAL_GRAPH_ADDR: stack.services['social-graph']!.addr, FEED_FANOUT_MAX_FOLLOWERS: '2' });
-    peers = createPeers(config, createMetrics('content-feed-test'));
     const posts = createPostsRepository(db);
+    const log = createLogger('test', 'silent');
+    const reads = createPostReads({ db, redis, log, ttlSeconds: config.POST_CACHE_TTL_SECONDS });
     feed = (maxFollowers) =>
-      createFeed({ redis, posts, peers, log: createLogger('test', 'silent'), config: { maxItems: config.FEED_MAX_ITEMS, fanoutMaxFollowers: maxFollowers, ttlSeconds: config.FEED_TTL_SECONDS } });
+      createFeed({ redis, posts, reads, log, config: { maxItems: config.FEED_MAX_ITEMS, fanoutMaxFollowers: maxFollowers, ttlSeconds: config.FEED_TTL_SECONDS } });
     expect(config.FEED_FANOUT_MAX_FOLLOWERS).toBe(2);
   });
-  afterAll(() => peers?.close());
 
   it('an author with more followers than the threshold is marked big; their posts reach feeds by the read-time merge', async () => {
     const author = await h.register({ public: true });

@@ -48,6 +48,7 @@ const userUpdated = (u: UserRow, wasPublic: boolean) =>
     isPublic: u.is_public,
     profileImageKey: u.profile_image_key ?? '',
     wasPublic,
+    profileJson: JSON.stringify(u.profile ?? {}),
   }).finish();
 
 export interface IdentityDeps {
@@ -163,7 +164,8 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
         if (!before || before.status !== 'enabled') throw notFound('User not found.');
         if (Object.keys(changes).length === 0) return toProtoUser(before);
         const after = await users.update(id, changes, trx);
-        const visible = (['username', 'name', 'is_public', 'profile_image_key'] as const).some((k) => before[k] !== after[k]);
+        const visible =
+          (['username', 'name', 'is_public', 'profile_image_key'] as const).some((k) => before[k] !== after[k]) || JSON.stringify(before.profile) !== JSON.stringify(after.profile);
         if (visible) await enqueueEvent(trx, { type: 'user.updated', key: id, payload: userUpdated(after, before.is_public) });
         return toProtoUser(after);
       });

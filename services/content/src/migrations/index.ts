@@ -123,4 +123,24 @@ export const migrations: Migration[] = [
       await db.raw('CREATE TABLE big_authors (author_id uuid PRIMARY KEY, marked_at timestamptz NOT NULL DEFAULT now())');
     },
   },
+  {
+    name: '0003_versions',
+    async up(db) {
+      // Versions of the rows whose copies live in Redis (cache/versioned.ts): bumped by a trigger
+      // on every update, in the changing transaction.
+      await db.raw('ALTER TABLE posts ADD COLUMN version bigint NOT NULL DEFAULT 1');
+      await db.raw("ALTER TABLE authors ADD COLUMN version bigint NOT NULL DEFAULT 1, ADD COLUMN profile jsonb NOT NULL DEFAULT '{}'");
+      await db.raw(`
+        CREATE FUNCTION bump_version() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN NEW.version := OLD.version + 1; RETURN NEW; END $$`);
+      await db.raw('CREATE TRIGGER posts_version BEFORE UPDATE ON posts FOR EACH ROW EXECUTE FUNCTION bump_version()');
+      await db.raw('CREATE TRIGGER authors_version BEFORE UPDATE ON authors FOR EACH ROW EXECUTE FUNCTION bump_version()');
+      // Versions of per-user sets: the posts a user liked, the authors a user follows.
+      await db.raw('CREATE TABLE like_versions (user_id uuid PRIMARY KEY, version bigint NOT NULL)');
+      await db.raw('CREATE TABLE follow_versions (follower_id uuid PRIMARY KEY, version bigint NOT NULL)');
+      // Fan-out reads an author's followers from this replica in one statement.
+      await db.raw('CREATE INDEX follows_followee ON follows (followee_id, follower_id)');
+      await db.raw('CREATE INDEX likes_user ON likes (user_id, post_id)');
+    },
+  },
 ];

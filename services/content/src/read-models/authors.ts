@@ -1,6 +1,7 @@
 import type { identity } from '@shutter/proto';
 import type { Knex, Logger } from '@shutter/kit';
 import type { Peers } from '../peers';
+import type { PostReads } from '../posts/read-path';
 
 export interface AuthorRow {
   id: string;
@@ -18,6 +19,7 @@ const fromUser = (u: identity.User) => ({
   is_public: u.isPublic,
   status: u.status === 'disabled' ? 'disabled' : 'enabled',
   profile_image_key: u.profileImageKey || null,
+  profile: JSON.stringify(u.profile ?? {}),
 });
 
 /**
@@ -25,8 +27,8 @@ const fromUser = (u: identity.User) => ({
  * avatar key) and what visibility needs (privacy, status). identity's events keep it current
  * (see events-consumer.ts); a user never seen is filled from identity in one batch call.
  */
-export function createAuthors(deps: { db: Knex; peers: Peers; log: Logger }) {
-  const { db, peers } = deps;
+export function createAuthors(deps: { db: Knex; peers: Peers; reads: PostReads; log: Logger }) {
+  const { db, peers, reads } = deps;
 
   return {
     /** The rows of these users, filling misses from identity; unknown users are left out. */
@@ -51,13 +53,22 @@ export function createAuthors(deps: { db: Knex; peers: Peers; log: Logger }) {
     },
 
     /** user.updated: the new public fields; answers the avatar key it replaced (null if none). */
-    async updated(trx: Knex, u: { userId: string; username: string; name: string; isPublic: boolean; profileImageKey: string }): Promise<string | null> {
+    async updated(trx: Knex, u: { userId: string; username: string; name: string; isPublic: boolean; profileImageKey: string; profileJson?: string }): Promise<string | null> {
       const before = await trx<AuthorRow>('authors').where({ id: u.userId }).forUpdate().first();
-      const fields = { username: u.username, name: u.name, is_public: u.isPublic, profile_image_key: u.profileImageKey || null, updated_at: trx.fn.now() };
-      await trx('authors')
+      const fields = {
+        username: u.username,
+        name: u.name,
+        is_public: u.isPublic,
+        profile_image_key: u.profileImageKey || null,
+        ...(u.profileJson ? { profile: u.profileJson } : {}),
+        updated_at: trx.fn.now(),
+      };
+      const [row] = await trx('authors')
         .insert({ id: u.userId, ...fields })
         .onConflict('id')
-        .merge(fields);
+        .merge(fields)
+        .returning('version');
+      await reads.authorChanged(u.userId, (row as { version: string }).version);
       return before?.profile_image_key && before.profile_image_key !== (u.profileImageKey || null) ? before.profile_image_key : null;
     },
 
@@ -67,7 +78,8 @@ export function createAuthors(deps: { db: Knex; peers: Peers; log: Logger }) {
      * Comment writes lock the author row FOR SHARE, so counts stay exact under concurrency.
      */
     async statusChanged(trx: Knex, userId: string, status: 'enabled' | 'disabled', requestId?: string): Promise<void> {
-      const changed = await trx('authors').where({ id: userId }).whereNot({ status }).update({ status, updated_at: trx.fn.now() }, ['id']);
+      const changed = await trx('authors').where({ id: userId }).whereNot({ status }).update({ status, updated_at: trx.fn.now() }, ['id', 'version']);
+      if (changed.length) await reads.authorChanged(userId, (changed[0] as { version: string }).version);
       if (changed.length === 0) {
         const exists = await trx('authors').where({ id: userId }).first('id');
         if (exists) return;
@@ -78,12 +90,14 @@ export function createAuthors(deps: { db: Knex; peers: Peers; log: Logger }) {
         return;
       }
       const sign = status === 'disabled' ? '-' : '+';
-      await trx.raw(
+      const res = await trx.raw(
         `UPDATE posts p SET comment_count = p.comment_count ${sign} c.n
            FROM (SELECT post_id, count(*)::int AS n FROM comments WHERE author_id = ? GROUP BY post_id) c
-          WHERE p.id = c.post_id`,
+          WHERE p.id = c.post_id RETURNING p.id, p.version`,
         [userId],
       );
+      // Their counts and newest comments changed.
+      await reads.postsChanged(res.rows as Array<{ id: string; version: string }>);
     },
   };
 }

@@ -1,5 +1,6 @@
 import type { Knex, Logger } from '@shutter/kit';
 import type { Peers } from '../peers';
+import type { PostReads } from '../posts/read-path';
 
 /** Most viewers ever seen by this process as synced; a set that only grows, so bounded. */
 const MAX_REMEMBERED = 200_000;
@@ -11,8 +12,8 @@ const MAX_REMEMBERED = 200_000;
  * before content consumed the stream. Loading and applying an event for the same follower hold
  * the same advisory lock, so an event is never overwritten by an older load.
  */
-export function createFollowGraph(deps: { db: Knex; peers: Peers; log: Logger }) {
-  const { db, peers, log } = deps;
+export function createFollowGraph(deps: { db: Knex; peers: Peers; reads: PostReads; log: Logger }) {
+  const { db, peers, reads, log } = deps;
   const synced = new Set<string>();
   const inFlight = new Map<string, Promise<void>>();
 
@@ -29,6 +30,7 @@ export function createFollowGraph(deps: { db: Knex; peers: Peers; log: Logger })
         await trx('follows').insert(rows).onConflict(['follower_id', 'followee_id']).ignore();
       }
       await trx('follow_sync').insert({ user_id: viewerId });
+      await reads.followeesChanged(trx, viewerId);
     });
   }
 
@@ -60,8 +62,10 @@ export function createFollowGraph(deps: { db: Knex; peers: Peers; log: Logger })
     /** follow.created / follow.accepted (present) and follow.removed (absent). */
     async applyEdge(trx: Knex, followerId: string, followeeId: string, present: boolean): Promise<void> {
       await lockFollower(trx, followerId);
-      if (present) await trx('follows').insert({ follower_id: followerId, followee_id: followeeId }).onConflict(['follower_id', 'followee_id']).ignore();
-      else await trx('follows').where({ follower_id: followerId, followee_id: followeeId }).delete();
+      const changed = present
+        ? await trx('follows').insert({ follower_id: followerId, followee_id: followeeId }).onConflict(['follower_id', 'followee_id']).ignore().returning('followee_id')
+        : await trx('follows').where({ follower_id: followerId, followee_id: followeeId }).delete().returning('followee_id');
+      if (changed.length) await reads.followeesChanged(trx, followerId);
     },
   };
 }
