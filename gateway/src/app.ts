@@ -14,7 +14,6 @@ import rateLimitPlugin from './plugins/rate-limit';
 import { buildValidator, describeValidationError } from './plugins/validation';
 import { ErrorBody } from './schemas/common';
 import { createMedia } from './media';
-import { createProfileExtras } from './profile-extras';
 import eventsRoutes from './routes/events';
 import rootRoutes from './routes/root';
 import followsRoutes from './routes/follows';
@@ -96,7 +95,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(authPlugin, { verifier });
   await app.register(rateLimitPlugin, { redis, max: config.RATE_LIMIT_MAX, windowMs: config.RATE_LIMIT_WINDOW_MS });
   await app.register(rootRoutes, { config, clients, redis, verifier });
-  const routeDeps = { clients, media: createMedia(clients.content), profiles: createProfileExtras(clients) };
+  const routeDeps = { clients, media: createMedia(clients.content) };
   await app.register(usersRoutes, routeDeps);
   await app.register(eventsRoutes, { ...routeDeps, redis, logger, pingMs: config.EVENTS_PING_MS });
   await app.register(followsRoutes, routeDeps);

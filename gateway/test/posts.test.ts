@@ -54,9 +54,12 @@ describe('creating and reading a post', () => {
     await h.createPost(author);
     await h.createPost(author);
     const other = await h.register();
-    const profile = await get(other, `/api/users/${author.id}`);
+    // identity's replica of content's posts: current within milliseconds (the event's trip).
+    const profile = await waitFor(async () => {
+      const res = await get(other, `/api/users/${author.id}`);
+      return res.body.data?.post_count === 2 ? res : null;
+    }, 2000);
     expect(profile.status).toBe(200);
-    expect(profile.body.data.post_count).toBe(2);
   });
 
   const MEDIA = ['0190a5c4-0000-7000-8000-000000000000'];
@@ -217,7 +220,7 @@ describe('editing and deleting', () => {
     expectError(await get(fan, `/api/posts/${postId}`), 404);
     expectError(await api.delete(`/api/posts/comment/${comment.body.data.comment_id}`, { token: fan.token }), 404);
     expectError(await api.delete(`/api/posts/${postId}`, { token: author.token }), 404);
-    expect((await get(fan, `/api/users/${author.id}`)).body.data.post_count).toBe(0);
+    await waitFor(async () => (await get(fan, `/api/users/${author.id}`)).body.data.post_count === 0, 2000);
   });
 });
 

@@ -2,13 +2,11 @@ import type { FastifyRequest } from 'fastify';
 import type { CallOptions } from '@shutter/kit';
 import type { ServiceClients } from '../clients';
 import type { Media } from '../media';
-import type { ProfileExtras } from '../profiles';
 
 /** What every route plugin is built with (wired in app.ts). */
 export interface RouteDeps {
   clients: ServiceClients;
   media: Media;
-  profiles: ProfileExtras;
 }
 
 /** Request id and caller identity travel to services in gRPC metadata. */

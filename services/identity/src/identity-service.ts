@@ -15,6 +15,7 @@ import {
 } from '@shutter/kit';
 import type { IdentityConfig } from './config';
 import type { createLoginThrottle } from './login-throttle';
+import type { ProfileReplicas } from './profile-replicas';
 import type { TokenService } from './tokens';
 import type { UserRow, UsersRepository } from './users-repository';
 
@@ -24,6 +25,7 @@ export const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: 19 * 1024, ti
 const USERNAME = /^[a-z0-9._]{3,30}$/;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const INVALID_LOGIN = 'Invalid email or password.';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function toProtoUser(u: UserRow): identity.User {
   return {
@@ -58,6 +60,7 @@ export interface IdentityDeps {
   tokens: TokenService;
   throttle: ReturnType<typeof createLoginThrottle>;
   config: IdentityConfig;
+  replicas: ProfileReplicas;
 }
 
 function requireCaller(ctx: CallContext): string {
@@ -126,6 +129,16 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
       const user = await users.findById(req.userId);
       if (!user) throw notFound('User not found.');
       return toProtoUser(user);
+    },
+
+    async getProfile(req, ctx) {
+      const viewerId = requireCaller(ctx);
+      if (!UUID.test(req.userId)) throw validationFailed('user_id', 'user_id must be a UUID');
+      const [user, facts] = await Promise.all([users.findById(req.userId), deps.replicas.facts(viewerId, req.userId)]);
+      // A disabled account vanishes for everyone but admins (decided here, not by the gateway).
+      if (!user || (user.status !== 'enabled' && ctx.role !== 'admin')) throw notFound('User not found.');
+      const u = toProtoUser(user);
+      return { user: viewerId === user.id ? u : { ...u, email: '' }, ...facts };
     },
 
     async batchGetUsers(req) {

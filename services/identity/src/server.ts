@@ -4,6 +4,7 @@ import type { IdentityConfig } from './config';
 import { ensureAdmin } from './admin-bootstrap';
 import { createIdentityHandlers } from './identity-service';
 import { createLoginThrottle } from './login-throttle';
+import { createProfileReplicaConsumer, createProfileReplicas } from './profile-replicas';
 import { schema } from './migrations';
 import { startRevocationSync } from './revocation';
 import { loadSigningKey } from './signing-key';
@@ -23,8 +24,10 @@ export async function createIdentityService(config: IdentityConfig, logger: Logg
   const users = createUsersRepository(db);
   const tokens = createTokenService(db, key, { access: config.ACCESS_TOKEN_TTL, refresh: config.REFRESH_TOKEN_TTL });
   const throttle = createLoginThrottle(redis, { maxAttempts: config.LOGIN_MAX_ATTEMPTS, windowSeconds: config.LOGIN_WINDOW_SECONDS });
+  const replicas = createProfileReplicas({ db });
   const grpc = createGrpcServer({ logger, metrics });
-  grpc.add(identity.IdentityServiceService, createIdentityHandlers({ db, redis, users, tokens, throttle, config }));
+  grpc.add(identity.IdentityServiceService, createIdentityHandlers({ db, redis, users, tokens, throttle, config, replicas }));
+  const consumer = createProfileReplicaConsumer({ db, redis, log: logger, replicas, stream: opts.stream, metrics });
   const relay = createOutboxRelay({ db, schema, redis, log: logger, stream: opts.stream, metrics });
   let revocation: ReturnType<typeof startRevocationSync> | undefined;
 
@@ -37,12 +40,14 @@ export async function createIdentityService(config: IdentityConfig, logger: Logg
       revocation = startRevocationSync(users, redis, logger, config.REVOCATION_SYNC_MS);
       await revocation.ready;
       relay.start();
+      consumer.start();
       return grpc.listen(addr);
     },
     ready: backendsReady(db, redis),
     async stop(timeoutMs: number): Promise<void> {
       await grpc.shutdown(timeoutMs);
       revocation?.stop();
+      await consumer.stop();
       await relay.stop();
       await redis.quit();
       await db.destroy();
