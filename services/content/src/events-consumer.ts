@@ -51,12 +51,15 @@ export function createContentEventsConsumer(deps: EventsConsumerDeps) {
     types: CONSUMED_TYPES,
     handle: async (event, trx) => {
       switch (event.type) {
-        case 'user.created':
-          await authors.created(trx, events.UserCreated.decode(event.payload));
+        case 'user.created': {
+          const msg = events.UserCreated.decode(event.payload);
+          if (msg.state?.version) await authors.applyState(trx, msg.state);
+          else await authors.created(trx, msg); // from a producer before versions
           return;
+        }
         case 'user.updated': {
           const msg = events.UserUpdated.decode(event.payload);
-          const replaced = await authors.updated(trx, msg);
+          const replaced = msg.state?.version ? await authors.applyState(trx, msg.state) : await authors.updated(trx, msg);
           if (replaced) {
             // Only an avatar content stored for this user is ours to delete.
             const row = await media.profileImageByKey(trx, replaced);
@@ -70,7 +73,8 @@ export function createContentEventsConsumer(deps: EventsConsumerDeps) {
         case 'user.disabled':
         case 'user.enabled': {
           const msg = events.UserStatusChanged.decode(event.payload);
-          await authors.statusChanged(trx, msg.userId, event.type === 'user.disabled' ? 'disabled' : 'enabled');
+          if (msg.state?.version) await authors.applyState(trx, msg.state);
+          else await authors.statusChanged(trx, msg.userId, event.type === 'user.disabled' ? 'disabled' : 'enabled');
           return;
         }
         case 'follow.created':

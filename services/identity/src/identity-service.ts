@@ -39,8 +39,21 @@ export function toProtoUser(u: UserRow): identity.User {
     profile: u.profile,
     profileImageKey: u.profile_image_key ?? '',
     createdAt: u.created_at,
+    version: Number(u.version),
   };
 }
+
+/** The user's whole replicated state (events.UserState), at the row's version. */
+export const userState = (u: UserRow): events.UserState => ({
+  userId: u.id,
+  username: u.username,
+  name: u.name,
+  isPublic: u.is_public,
+  status: u.status,
+  profileImageKey: u.profile_image_key ?? '',
+  profileJson: JSON.stringify(u.profile ?? {}),
+  version: Number(u.version),
+});
 
 const userUpdated = (u: UserRow, wasPublic: boolean) =>
   events.UserUpdated.encode({
@@ -51,6 +64,7 @@ const userUpdated = (u: UserRow, wasPublic: boolean) =>
     profileImageKey: u.profile_image_key ?? '',
     wasPublic,
     profileJson: JSON.stringify(u.profile ?? {}),
+    state: userState(u),
   }).finish();
 
 export interface IdentityDeps {
@@ -95,7 +109,7 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
         await enqueueEvent(trx, {
           type: 'user.created',
           key: user.id,
-          payload: events.UserCreated.encode({ userId: user.id, username: user.username, isPublic: user.is_public }).finish(),
+          payload: events.UserCreated.encode({ userId: user.id, username: user.username, isPublic: user.is_public, state: userState(user) }).finish(),
         });
         return { tokens: await tokens.issue(user, trx), user: toProtoUser(user) };
       });
@@ -202,7 +216,7 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
         await enqueueEvent(trx, {
           type: status === 'disabled' ? 'user.disabled' : 'user.enabled',
           key: target.id,
-          payload: events.UserStatusChanged.encode({ userId: target.id, status }).finish(),
+          payload: events.UserStatusChanged.encode({ userId: target.id, status, state: userState(row) }).finish(),
         });
         return row;
       });

@@ -126,15 +126,15 @@ export const migrations: Migration[] = [
   {
     name: '0003_versions',
     async up(db) {
-      // Versions of the rows whose copies live in Redis (cache/versioned.ts): bumped by a trigger
-      // on every update, in the changing transaction.
+      // Versions of the rows whose copies live in Redis (cache/versioned.ts): posts' bumped by a
+      // trigger on every update, in the changing transaction.
       await db.raw('ALTER TABLE posts ADD COLUMN version bigint NOT NULL DEFAULT 1');
       await db.raw("ALTER TABLE authors ADD COLUMN version bigint NOT NULL DEFAULT 1, ADD COLUMN profile jsonb NOT NULL DEFAULT '{}'");
       await db.raw(`
         CREATE FUNCTION bump_version() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN NEW.version := OLD.version + 1; RETURN NEW; END $$`);
       await db.raw('CREATE TRIGGER posts_version BEFORE UPDATE ON posts FOR EACH ROW EXECUTE FUNCTION bump_version()');
-      await db.raw('CREATE TRIGGER authors_version BEFORE UPDATE ON authors FOR EACH ROW EXECUTE FUNCTION bump_version()');
+      // authors.version is identity's own version of the user (a replica: kit defineReplica).
       // Versions of per-user sets: the posts a user liked, the authors a user follows.
       await db.raw('CREATE TABLE like_versions (user_id uuid PRIMARY KEY, version bigint NOT NULL)');
       await db.raw('CREATE TABLE follow_versions (follower_id uuid PRIMARY KEY, version bigint NOT NULL)');

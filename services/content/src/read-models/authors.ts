@@ -1,5 +1,5 @@
-import type { identity } from '@shutter/proto';
-import type { Knex, Logger } from '@shutter/kit';
+import type { events, identity } from '@shutter/proto';
+import { defineReplica, type Knex, type Logger } from '@shutter/kit';
 import type { Peers } from '../peers';
 import type { PostReads } from '../posts/read-path';
 
@@ -20,7 +20,11 @@ const fromUser = (u: identity.User) => ({
   status: u.status === 'disabled' ? 'disabled' : 'enabled',
   profile_image_key: u.profileImageKey || null,
   profile: JSON.stringify(u.profile ?? {}),
+  version: u.version ?? 1,
 });
+
+/** identity's users as a versioned replica (kit defineReplica): an event applies only if newer. */
+const replica = defineReplica({ table: 'authors', key: ['id'], fields: ['username', 'name', 'is_public', 'status', 'profile_image_key', 'profile'] });
 
 /**
  * Content's read model of identity's users: what posts and comments show (username, name,
@@ -45,6 +49,25 @@ export function createAuthors(deps: { db: Knex; peers: Peers; reads: PostReads; 
       await db('authors').insert(res.users.map(fromUser)).onConflict('id').ignore();
       for (const row of await db<AuthorRow>('authors').whereIn('id', res.users.map((u) => u.userId))) found.set(row.id, row);
       return found;
+    },
+
+    /**
+     * user.created / updated / disabled / enabled carrying the whole state at identity's version:
+     * applied only when newer than the row held, so no redelivery, reordering or replay moves the
+     * author back (a private account can never read as public again). A status change moves the
+     * author's comments out of (or back into) the counts in the same transaction. Answers the
+     * avatar key the change replaced (null if none).
+     */
+    async applyState(trx: Knex, u: events.UserState): Promise<string | null> {
+      const version = Number(u.version);
+      const status = u.status === 'disabled' ? 'disabled' : 'enabled';
+      const state = { id: u.userId, username: u.username, name: u.name, is_public: u.isPublic, status, profile_image_key: u.profileImageKey || null, profile: u.profileJson || '{}' };
+      const res = await replica.apply(trx, state, version);
+      if (!res.applied) return null;
+      await reads.authorChanged(u.userId, version);
+      const before = res.before as AuthorRow | undefined;
+      if (before && before.status !== status) await recount(trx, u.userId, status);
+      return before?.profile_image_key && before.profile_image_key !== state.profile_image_key ? before.profile_image_key : null;
     },
 
     /** user.created: a first row (an existing one, filled from identity, is newer). */
@@ -89,6 +112,12 @@ export function createAuthors(deps: { db: Knex; peers: Peers; reads: PostReads; 
         if (user) await trx('authors').insert({ ...fromUser(user), status }).onConflict('id').merge(['status']);
         return;
       }
+      await recount(trx, userId, status);
+    },
+  };
+
+  /** A disabled author's comments leave the counts (an enabled one's come back). */
+  async function recount(trx: Knex, userId: string, status: 'enabled' | 'disabled'): Promise<void> {
       const sign = status === 'disabled' ? '-' : '+';
       const res = await trx.raw(
         `UPDATE posts p SET comment_count = p.comment_count ${sign} c.n
@@ -98,8 +127,7 @@ export function createAuthors(deps: { db: Knex; peers: Peers; reads: PostReads; 
       );
       // Their counts and newest comments changed.
       await reads.postsChanged(res.rows as Array<{ id: string; version: string }>);
-    },
-  };
+  }
 }
 
 export type Authors = ReturnType<typeof createAuthors>;

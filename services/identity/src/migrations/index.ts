@@ -70,4 +70,15 @@ export const migrations: Migration[] = [
       await db.raw('CREATE TABLE post_counts (user_id uuid PRIMARY KEY, post_count integer NOT NULL DEFAULT 0)');
     },
   },
+  {
+    name: '0003_user_versions',
+    async up(db) {
+      // Replicas of users (content's authors) apply an event only when its version is newer.
+      await db.raw('ALTER TABLE users ADD COLUMN version bigint NOT NULL DEFAULT 1');
+      await db.raw(`
+        CREATE FUNCTION bump_version() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN NEW.version := OLD.version + 1; RETURN NEW; END $$`);
+      await db.raw('CREATE TRIGGER users_version BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION bump_version()');
+    },
+  },
 ];
