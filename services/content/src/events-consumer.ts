@@ -15,6 +15,7 @@ export const CONSUMED_TYPES = [
   'user.updated',
   'user.disabled',
   'user.enabled',
+  'follow.requested',
   'follow.created',
   'follow.accepted',
   'follow.removed',
@@ -77,15 +78,16 @@ export function createContentEventsConsumer(deps: EventsConsumerDeps) {
           else await authors.statusChanged(trx, msg.userId, event.type === 'user.disabled' ? 'disabled' : 'enabled');
           return;
         }
+        case 'follow.requested':
         case 'follow.created':
         case 'follow.accepted':
         case 'follow.removed': {
           const msg = events.FollowChanged.decode(event.payload);
-          const present = event.type !== 'follow.removed' && msg.status === 'agree';
-          await follows.applyEdge(trx, msg.followerId, msg.followeeId, present);
+          const status = event.type === 'follow.removed' ? 'removed' : msg.status === 'agree' ? 'agree' : 'pending';
+          const edge = await follows.applyEdge(trx, { followsId: msg.followsId, followerId: msg.followerId, followeeId: msg.followeeId, status });
           // Reads check the edge too, so a timeline that still holds an unfollowed author's posts never shows them.
-          if (present) await feed.followed(trx, msg.followerId, msg.followeeId);
-          else if (event.type === 'follow.removed') await feed.unfollowed(trx, msg.followerId, msg.followeeId);
+          if (edge.changed && edge.present) await feed.followed(trx, msg.followerId, msg.followeeId);
+          else if (edge.changed) await feed.unfollowed(trx, msg.followerId, msg.followeeId);
           return;
         }
         case 'post.created': {

@@ -141,6 +141,18 @@ export const migrations: Migration[] = [
       // Fan-out reads an author's followers from this replica in one statement.
       await db.raw('CREATE INDEX follows_followee ON follows (followee_id, follower_id)');
       await db.raw('CREATE INDEX likes_user ON likes (user_id, post_id)');
+      // Replica of social-graph's edges by edge id (kit defineReplica, version = the status's rank:
+      // an edge only moves pending → agree → removed; a re-follow is a newer UUIDv7 id). A pair's
+      // state is its newest edge; `follows` holds the pairs whose newest edge is agree.
+      await db.raw(`
+        CREATE TABLE follow_edges (
+          follows_id uuid PRIMARY KEY,
+          follower_id uuid NOT NULL,
+          followee_id uuid NOT NULL,
+          status text NOT NULL CHECK (status IN ('pending', 'agree', 'removed')),
+          version bigint NOT NULL
+        )`);
+      await db.raw('CREATE INDEX follow_edges_pair ON follow_edges (follower_id, followee_id, follows_id DESC)');
     },
   },
 ];
