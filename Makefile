@@ -6,13 +6,15 @@ NPM_STAMP := node_modules/.install-stamp
 PROTO_STAMP := packages/proto/src/gen/.stamp
 PROTOS := $(shell find proto -name '*.proto')
 
-.PHONY: dev test install proto typecheck lint jest system-deps validate-deploy bench clean help
+.PHONY: dev test install proto openapi typecheck lint jest system-deps validate-deploy smoke backup restore backup-check bench chaos clean help
 
 help:
 	@echo "make dev      install what is missing, start the whole stack (API on http://127.0.0.1:8080)"
 	@echo "make test     install what is missing, type-check, lint and run every test"
 	@echo "make proto    regenerate TypeScript from proto/"
+	@echo "make openapi  regenerate docs/openapi.json and the client's types from the route schemas"
 	@echo "make bench    run the benchmarks"
+	@echo "make chaos    kill each process and restart Redis and Postgres under load; report what survived"
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -25,6 +27,11 @@ $(PROTO_STAMP): $(PROTOS) buf.gen.yaml $(NPM_STAMP)
 install: $(NPM_STAMP) $(PROTO_STAMP)
 
 proto: $(PROTO_STAMP)
+
+# The committed OpenAPI document and the client's types generated from it (tests fail when either is stale).
+openapi: install
+	node_modules/.bin/tsx scripts/openapi.ts
+	node_modules/.bin/openapi-typescript docs/openapi.json -o packages/client/src/schema.d.ts
 
 system-deps:
 	@bash scripts/install-system-deps.sh
@@ -52,12 +59,32 @@ jest: install system-deps
 
 test: typecheck lint jest
 
-# Hot read paths under load (autocannon) through a stack it starts, or BENCH_URL's.
-bench: install
-	node_modules/.bin/tsx bench/run.ts
+# Shutter at scale through nginx beside same-run baselines (bench/run.ts: BENCH_QUICK=1 smoke run,
+# BENCH_SCALE=n, BENCH_REBUILD=1, BENCH_PROFILE=1); results in bench/results/.
+bench: install system-deps
+	node --require tsx/cjs bench/run.ts
 
-validate-deploy:
+# Faults under load (SIGKILL each process, restart Redis and Postgres) on a private stack: scripts/chaos.ts.
+chaos: install system-deps
+	@node --require tsx/cjs scripts/chaos.ts
+
+validate-deploy: install
 	bash scripts/validate-deploy.sh
+
+# Database (one snapshot, every schema) + bucket objects; docs/deploy.md *Backups* (scripts/backup.ts).
+backup: install
+	node --require tsx/cjs scripts/backup.ts backup $(BACKUP_DIR)
+
+restore: install
+	@test -n "$(BACKUP_DIR)" || { echo "make restore BACKUP_DIR=<a backup directory>"; exit 2; }
+	node --require tsx/cjs scripts/backup.ts restore $(BACKUP_DIR)
+
+backup-check: install
+	node --require tsx/cjs scripts/backup.ts check
+
+# The Dockerfile's bundles, plain node, behind real nginx: one user journey (scripts/smoke.ts).
+smoke: install system-deps
+	node --require tsx/cjs scripts/smoke.ts
 
 clean:
 	rm -rf node_modules packages/proto/src/gen .test-results $(shell find . -name .tsbuild -not -path './node_modules/*')

@@ -1,9 +1,11 @@
 import type { Knex } from 'knex';
 import { loadDotEnv } from './config';
-import { migrate, type Migration } from './db';
+import { createDb, migrate, type Migration } from './db';
 import { createLogger, type Logger } from './logger';
-import { createMetrics, startSidePort, type Metrics } from './metrics';
+import { createMetrics, observeDbPool, startSidePort, type Metrics } from './metrics';
 import { onShutdown } from './process';
+import { startTracing } from './tracing';
+import type { EventConsumer } from './outbox';
 
 /** What every service's `createXService` returns (see services/identity/src/server.ts). */
 export interface RunnableService {
@@ -14,6 +16,7 @@ export interface RunnableService {
 }
 
 interface ServiceProcessConfig {
+  DATABASE_URL: string;
   LOG_LEVEL: string;
   HOST: string;
   GRPC_PORT: number;
@@ -23,7 +26,7 @@ interface ServiceProcessConfig {
 
 /**
  * The process layer of a service (its `main.ts`): `.env`, config validated once, logs, metrics,
- * migrations, gRPC + side port, and an ordered shutdown on SIGINT/SIGTERM. A config error prints
+ * traces (when OTEL_EXPORTER_OTLP_ENDPOINT is set), migrations, gRPC + side port, and an ordered shutdown on SIGINT/SIGTERM. A config error prints
  * the variables at fault and exits 1.
  */
 export function runService<C extends ServiceProcessConfig, S extends RunnableService>(opts: {
@@ -36,16 +39,36 @@ export function runService<C extends ServiceProcessConfig, S extends RunnableSer
   const main = async () => {
     loadDotEnv();
     const config = opts.loadConfig();
+    const tracing = startTracing(opts.name);
     const logger = createLogger(opts.name, config.LOG_LEVEL);
+    // MIGRATIONS: `run` (default) migrates then serves; `only` migrates and exits (a Kubernetes
+    // Job before the Deployments roll; PGOPTIONS can bound its lock waits); `wait` exits once the
+    // schema has every migration this build knows (a pod's init container: new code never runs
+    // on an old schema); `skip` serves without migrating.
+    const mode = process.env.MIGRATIONS ?? 'run';
+    if (mode === 'only' || mode === 'wait') {
+      const db = createDb({ url: config.DATABASE_URL, schema: opts.schema, poolMax: 1 });
+      try {
+        if (mode === 'only') await migrate(db, opts.schema, opts.migrations);
+        else await waitForMigrations(db, opts.schema, opts.migrations, logger);
+        logger.info({ schema: opts.schema }, `${opts.name} migrations ${mode === 'only' ? 'applied' : 'present'}`);
+      } finally {
+        await db.destroy();
+        await tracing?.shutdown();
+      }
+      return;
+    }
     const metrics = createMetrics(opts.name);
     const service = await opts.create(config, logger, metrics);
-    await migrate(service.db, opts.schema, opts.migrations);
+    observeDbPool(metrics, service.db);
+    if (mode !== 'skip') await migrate(service.db, opts.schema, opts.migrations);
     const port = await service.start(`${config.HOST}:${config.GRPC_PORT}`);
     const side = await startSidePort(metrics, config.METRICS_PORT, service.ready, config.HOST);
     logger.info({ grpc_port: port, metrics_port: side.port }, `${opts.name} serving`);
     onShutdown(logger, config.SHUTDOWN_TIMEOUT_MS, async () => {
       await service.stop(config.SHUTDOWN_TIMEOUT_MS);
       await side.close();
+      await tracing?.shutdown();
     });
   };
   main().catch((err: unknown) => {
@@ -54,8 +77,36 @@ export function runService<C extends ServiceProcessConfig, S extends RunnableSer
   });
 }
 
-/** Readiness of a service whose dependencies are its Postgres pool and Redis. */
-export const backendsReady = (db: Knex, redis: { ping(): Promise<string> }) => async (): Promise<boolean> => {
-  await db.raw('select 1');
-  return (await redis.ping()) === 'PONG';
-};
+/** Polls the schema's migration table until it lists every migration of this build. */
+async function waitForMigrations(db: Knex, schema: string, migrations: Migration[], logger: Logger): Promise<void> {
+  const want = migrations.map((m) => m.name);
+  for (let i = 0; ; i++) {
+    const applied = await db
+      .withSchema(schema)
+      .table('knex_migrations')
+      .pluck('name')
+      .catch(() => [] as string[]);
+    const missing = want.filter((n) => !applied.includes(n));
+    if (missing.length === 0) return;
+    if (i % 15 === 0) logger.info({ schema, missing }, 'waiting for the migration job');
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+}
+
+/**
+ * A consumer whose loop has not turned for this long is stalled: its process is not doing its job
+ * (a healthy loop turns every `blockMs`, 2 s; Redis or Postgres failing backs off to 5 s).
+ */
+export const CONSUMER_STALLED_AFTER_MS = 60_000;
+
+/**
+ * Readiness of a service whose dependencies are its Postgres pool and Redis, and, where it
+ * consumes events, a consumer loop that still turns.
+ */
+export const backendsReady =
+  (db: Knex, redis: { ping(): Promise<string> }, consumer?: Pick<EventConsumer, 'stalledMs'>, stalledAfterMs = CONSUMER_STALLED_AFTER_MS) =>
+  async (): Promise<boolean> => {
+    if (consumer && consumer.stalledMs() > stalledAfterMs) return false;
+    await db.raw('select 1');
+    return (await redis.ping()) === 'PONG';
+  };

@@ -1,3 +1,5 @@
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { commonConfig, env, loadConfig } from '@shutter/kit';
 import { z } from 'zod';
 
@@ -20,12 +22,24 @@ export const contentConfigShape = {
   S3_ACCESS_KEY_ID: env.optionalStr(),
   S3_SECRET_ACCESS_KEY: env.optionalStr(),
   S3_FORCE_PATH_STYLE: env.bool(false),
+  /**
+   * The S3 endpoint as clients reach it, when it differs from S3_ENDPOINT: upload and image URLs
+   * are made for this origin (e.g. the API's own origin, where nginx passes the bucket's path to the
+   * store with the Host header unchanged). Unset: S3_ENDPOINT.
+   */
+  S3_CLIENT_ENDPOINT: env.optionalStr(),
   /** Public or CDN base URL for downloads (`<base>/<key>`); unset: presigned GET URLs. */
   S3_PUBLIC_URL: env.optionalStr(),
   /** Lifetime of presigned image URLs in seconds: at least an hour (API.md). */
   S3_PRESIGN_TTL: z.coerce.number().int().min(3600).max(MAX_PRESIGN_TTL).default(3600),
   /** How long an unused media id stays usable; then the sweeper deletes it and its object. */
   MEDIA_UNUSED_TTL_SECONDS: env.int(24 * 3600),
+  /** Images decoded at once (the photo pipeline's pool): one per core by default, each on one libvips thread. */
+  IMAGE_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(Math.max(1, Math.min(availableParallelism(), 4))),
+  /** Keep each uploaded file (never served) at its media key after processing; default: deleted. */
+  MEDIA_KEEP_ORIGINALS: env.bool(false),
+  /** Where multipart uploads and direct uploads are spooled while processed (at most 20 MiB per image in flight). */
+  MEDIA_TMP_DIR: env.str(join(tmpdir(), 'shutter-content')),
   /** How often unused media and expired idempotency keys are swept. */
   SWEEP_INTERVAL_MS: env.int(5 * 60_000),
   /** Newest post ids kept per home timeline in Redis (`feed:<user>`); older pages read Postgres. */

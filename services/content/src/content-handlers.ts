@@ -6,7 +6,7 @@ import type { Caller, PostsService } from './posts/posts-service';
 import type { UrlSigner } from './storage/url-signer';
 import { checkUuid } from './text';
 
-/** The caller from metadata; every content call is made on someone's behalf. */
+/** The caller the gateway's signed assertion names (kit internal auth); every user method needs one. */
 function callerOf(ctx: CallContext): Caller {
   if (!ctx.userId) throw unauthenticated('Not authenticated');
   return { userId: ctx.userId, requestId: ctx.requestId };
@@ -33,7 +33,9 @@ export function createContentHandlers(deps: {
     },
     async signMediaUrls(req) {
       const keys = [...new Set(req.keys)].slice(0, 1000);
-      return { urls: await Promise.all(keys.map(async (key) => ({ key, ...(await urls.sign(key)) }))) };
+      // An avatar set before the photo pipeline is served from its backfilled copy (identity keeps the old key).
+      const served = await media.servedKeys(keys);
+      return { urls: await Promise.all(keys.map(async (key) => ({ key, ...(await urls.sign(served.get(key) ?? key)) }))) };
     },
 
     createPost: async (req, ctx) => ({ postId: await posts.create(callerOf(ctx), req, ctx.idempotencyKey) }),

@@ -1,6 +1,6 @@
 import type { content } from '@shutter/proto';
 import type { CommentView } from './comments/comments-repository';
-import type { PostView } from './posts/posts-repository';
+import type { ImageRow, PostView } from './posts/posts-repository';
 import type { VersionedForms } from './cache/versioned';
 import type { AuthorForm, CommentForm } from './posts/read-path';
 import type { UrlSigner } from './storage/url-signer';
@@ -9,9 +9,18 @@ import type { UrlSigner } from './storage/url-signer';
  * Read forms of posts and comments. Image and avatar URLs are made here, per response (never
  * stored): presigned for S3_PRESIGN_TTL or under S3_PUBLIC_URL.
  */
-export function createPresenter(deps: { urls: UrlSigner; authors: VersionedForms<AuthorForm> }) {
+export function createPresenter(deps: { urls: UrlSigner; authors: VersionedForms<AuthorForm>; servedKeys: (keys: string[]) => Promise<Map<string, string>> }) {
   const { urls, authors } = deps;
   const url = async (key: string) => (await urls.sign(key)).url;
+  const image = async (im: ImageRow): Promise<content.Image> => ({
+    imageId: im.id,
+    url: await url(im.key),
+    width: im.width,
+    height: im.height,
+    order: im.order,
+    blurhash: im.blurhash ?? '',
+    variants: await Promise.all((im.variants ?? []).map(async (v) => ({ url: await url(v.key), width: v.width, height: v.height }))),
+  });
 
   return {
     async posts(views: PostView[], comments: Map<string, content.Comment[]> = new Map()): Promise<content.Post[]> {
@@ -21,7 +30,7 @@ export function createPresenter(deps: { urls: UrlSigner; authors: VersionedForms
           userId: v.author_id,
           username: v.username,
           content: v.content,
-          images: await Promise.all(v.images.map(async (im) => ({ imageId: im.id, url: await url(im.key), width: im.width, height: im.height, order: im.order }))),
+          images: await Promise.all(v.images.map(image)),
           likeCount: v.like_count,
           commentCount: v.comment_count,
           isLiked: v.is_liked,
@@ -33,6 +42,9 @@ export function createPresenter(deps: { urls: UrlSigner; authors: VersionedForms
     },
 
     async comments(rows: CommentView[]): Promise<content.Comment[]> {
+      // Avatars set before the photo pipeline are served from their backfilled copy.
+      const keys = rows.flatMap((r) => (r.profile_image_key ? [r.profile_image_key] : []));
+      const served = keys.length ? await deps.servedKeys(keys) : new Map<string, string>();
       return Promise.all(
         rows.map(async (r) => ({
           commentId: r.id,
@@ -45,7 +57,7 @@ export function createPresenter(deps: { urls: UrlSigner; authors: VersionedForms
             username: r.username,
             name: r.name,
             profile: r.profile ?? {},
-            profileImageUrl: r.profile_image_key ? await url(r.profile_image_key) : '',
+            profileImageUrl: r.profile_image_key ? await url(served.get(r.profile_image_key) ?? r.profile_image_key) : '',
           },
         })),
       );

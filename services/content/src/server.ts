@@ -1,12 +1,15 @@
 import { content } from '@shutter/proto';
-import { createDb, createGrpcServer, createOutboxRelay, createRedis, type Logger, type Metrics, backendsReady } from '@shutter/kit';
+import { createDb, createGrpcServer, createOutboxRelay, createRedis, internalAuth, type Logger, type Metrics, backendsReady } from '@shutter/kit';
 import type { ContentConfig } from './config';
 import { createCommentsRepository } from './comments/comments-repository';
 import { createCommentsService } from './comments/comments-service';
 import { createContentHandlers } from './content-handlers';
 import { createContentEventsConsumer } from './events-consumer';
+import { createPhotoBackfill } from './media/backfill';
+import { createImageProcessor } from './media/image-processor';
 import { createMediaRepository } from './media/media-repository';
 import { createMediaService } from './media/media-service';
+import { createPhotoStore } from './media/photo-store';
 import { createSweeper } from './media/sweeper';
 import { schema } from './migrations';
 import { createFeed } from './feed/feed';
@@ -30,15 +33,26 @@ export function createContentService(config: ContentConfig, logger: Logger, metr
   const db = createDb({ url: config.DATABASE_URL, schema, poolMax: config.DATABASE_POOL_MAX });
   const redis = createRedis(config.REDIS_URL, config.REDIS_KEY_PREFIX);
   const storage = createMediaStorage(config);
-  const peers = createPeers(config, metrics);
+  const auth = internalAuth('content', config);
+  const peers = createPeers(config, metrics, auth.signer);
 
   const reads = createPostReads({ db, redis, log: logger, ttlSeconds: config.POST_CACHE_TTL_SECONDS });
   const authors = createAuthors({ db, peers, reads, log: logger });
   const follows = createFollowGraph({ db, peers, reads, log: logger });
-  const presenter = createPresenter({ urls: storage.urls, authors: reads.authors });
   const media = createMediaRepository(db);
+  const presenter = createPresenter({ urls: storage.urls, authors: reads.authors, servedKeys: (keys) => media.processedKeysOf(keys) });
   const idempotency = createIdempotencyKeys(db);
-  const mediaService = createMediaService({ db, media, storage, unusedTtlSeconds: config.MEDIA_UNUSED_TTL_SECONDS, log: logger });
+  const processor = createImageProcessor({ concurrency: config.IMAGE_CONCURRENCY });
+  const photos = createPhotoStore({ processor, storage, tmpDir: config.MEDIA_TMP_DIR, log: logger });
+  const mediaService = createMediaService({
+    db,
+    media,
+    storage,
+    photos,
+    unusedTtlSeconds: config.MEDIA_UNUSED_TTL_SECONDS,
+    keepOriginals: config.MEDIA_KEEP_ORIGINALS,
+    log: logger,
+  });
   const posts = createPostsRepository(db);
   const comments = createCommentsRepository(db);
   const feed = createFeed({
@@ -51,16 +65,22 @@ export function createContentService(config: ContentConfig, logger: Logger, metr
   const postsService = createPostsService({ db, posts, reads, feed, comments, media, mediaService, idempotency, authors, follows, presenter, log: logger });
   const commentsService = createCommentsService({ db, comments, posts, reads, postsService, authors, follows, presenter });
 
-  const grpc = createGrpcServer({ logger, metrics });
-  grpc.add(content.ContentServiceService, createContentHandlers({ posts: postsService, comments: commentsService, media: mediaService, urls: storage.urls }));
+  const grpc = createGrpcServer({ logger, metrics, auth: auth.keys });
+  grpc.add(content.ContentServiceService, createContentHandlers({ posts: postsService, comments: commentsService, media: mediaService, urls: storage.urls }), {
+    // The gateway signs image URLs in batches across users (a URL only reaches who may see the post).
+    withoutUser: ['signMediaUrls'],
+  });
   const relay = createOutboxRelay({ db, schema, redis, log: logger, metrics });
-  const consumer = createContentEventsConsumer({ db, redis, log: logger, authors, follows, media, storage, feed, reads });
-  const sweeper = createSweeper({ db, storage, idempotency, log: logger, intervalMs: config.SWEEP_INTERVAL_MS });
+  const consumer = createContentEventsConsumer({ db, redis, log: logger, metrics, authors, follows, media, storage, feed, reads });
+  const backfill = createPhotoBackfill({ db, storage, photos, reads, keepOriginals: config.MEDIA_KEEP_ORIGINALS, log: logger });
+  const sweeper = createSweeper({ db, storage, idempotency, log: logger, intervalMs: config.SWEEP_INTERVAL_MS, keepOriginals: config.MEDIA_KEEP_ORIGINALS });
 
   return {
     db,
     redis,
     storage,
+    photos,
+    backfill,
     sweeper,
     feed,
     async start(addr: string): Promise<number> {
@@ -69,7 +89,7 @@ export function createContentService(config: ContentConfig, logger: Logger, metr
       sweeper.start();
       return grpc.listen(addr);
     },
-    ready: backendsReady(db, redis),
+    ready: backendsReady(db, redis, consumer),
     async stop(timeoutMs: number): Promise<void> {
       await grpc.shutdown(timeoutMs);
       await sweeper.stop();

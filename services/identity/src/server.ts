@@ -1,12 +1,12 @@
 import { identity } from '@shutter/proto';
-import { createDb, createGrpcServer, createOutboxRelay, createRedis, type Logger, type Metrics, backendsReady } from '@shutter/kit';
+import { createDb, createGrpcServer, createOutboxRelay, createRedis, internalAuth, type Logger, type Metrics, backendsReady } from '@shutter/kit';
 import type { IdentityConfig } from './config';
 import { ensureAdmin } from './admin-bootstrap';
 import { createIdentityHandlers } from './identity-service';
 import { createLoginThrottle } from './login-throttle';
 import { createProfileReplicaConsumer, createProfileReplicas } from './profile-replicas';
 import { schema } from './migrations';
-import { startRevocationSync } from './revocation';
+import { createRevocationPublisher, startRevocationSync } from './revocation';
 import { loadSigningKey } from './signing-key';
 import { createTokenService } from './tokens';
 import { createUsersRepository } from './users-repository';
@@ -25,8 +25,13 @@ export async function createIdentityService(config: IdentityConfig, logger: Logg
   const tokens = createTokenService(db, key, { access: config.ACCESS_TOKEN_TTL, refresh: config.REFRESH_TOKEN_TTL });
   const throttle = createLoginThrottle(redis, { maxAttempts: config.LOGIN_MAX_ATTEMPTS, windowSeconds: config.LOGIN_WINDOW_SECONDS });
   const replicas = createProfileReplicas({ db });
-  const grpc = createGrpcServer({ logger, metrics });
-  grpc.add(identity.IdentityServiceService, createIdentityHandlers({ db, redis, users, tokens, throttle, config, replicas }));
+  const revocations = createRevocationPublisher(redis, logger, config.ACCESS_TOKEN_TTL);
+  const grpc = createGrpcServer({ logger, metrics, auth: internalAuth('identity', config).keys });
+  grpc.add(identity.IdentityServiceService, createIdentityHandlers({ db, revocations, users, tokens, throttle, config, replicas }), {
+    // Sign-in and token endpoints act before there is a user; look-ups serve peers' read models.
+    withoutUser: ['register', 'login', 'refresh', 'logout', 'getUser', 'batchGetUsers', 'getPublicKeys'],
+    peers: { 'social-graph': ['getUser', 'batchGetUsers'], content: ['batchGetUsers'], notification: ['batchGetUsers'] },
+  });
   const consumer = createProfileReplicaConsumer({ db, redis, log: logger, replicas, stream: opts.stream, metrics });
   const relay = createOutboxRelay({ db, schema, redis, log: logger, stream: opts.stream, metrics });
   let revocation: ReturnType<typeof startRevocationSync> | undefined;
@@ -37,7 +42,10 @@ export async function createIdentityService(config: IdentityConfig, logger: Logg
     users,
     async start(addr: string): Promise<number> {
       await ensureAdmin(users, { email: config.ADMIN_EMAIL, password: config.ADMIN_PASSWORD, username: config.ADMIN_USERNAME }, logger);
-      revocation = startRevocationSync(users, redis, logger, config.REVOCATION_SYNC_MS);
+      revocation = startRevocationSync(
+        { db, users, redis, log: logger, publisher: revocations, accessTtlSeconds: config.ACCESS_TOKEN_TTL },
+        { intervalMs: config.REVOCATION_SYNC_MS, checkMs: config.REVOCATION_CHECK_MS },
+      );
       await revocation.ready;
       relay.start();
       consumer.start();

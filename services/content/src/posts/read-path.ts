@@ -85,7 +85,7 @@ export function createPostReads(deps: { db: Knex; redis: Redis; log: Logger; ttl
   const authors = createVersionedForms<AuthorForm>({
     redis,
     log,
-    prefix: 'author:',
+    prefix: 'content:author:',
     ttlSeconds,
     async load(ids) {
       const rows = await db('authors').whereIn('id', ids).select('id', 'username', 'name', 'is_public', 'status', 'profile_image_key', 'profile', 'version');
@@ -96,7 +96,7 @@ export function createPostReads(deps: { db: Knex; redis: Redis; log: Logger; ttl
   const likes = createVersionedSets({
     redis,
     log,
-    prefix: 'likes:',
+    prefix: 'content:likes:',
     ttlSeconds,
     async load(userId) {
       const res = await db.raw('SELECT COALESCE((SELECT version FROM like_versions WHERE user_id = :u), 0) AS version, ARRAY(SELECT post_id::text FROM likes WHERE user_id = :u) AS members', {
@@ -110,7 +110,7 @@ export function createPostReads(deps: { db: Knex; redis: Redis; log: Logger; ttl
   const followees = createVersionedSets({
     redis,
     log,
-    prefix: 'followees:',
+    prefix: 'content:followees:',
     ttlSeconds,
     async load(userId) {
       const res = await db.raw(
@@ -182,6 +182,14 @@ export function createPostReads(deps: { db: Knex; redis: Redis; log: Logger; ttl
     /** After an update of posts answered these rows' new versions (in the same transaction). */
     async postsChanged(rows: Array<{ id: string; version: number | string }>): Promise<void> {
       await Promise.all(rows.map((r) => posts.invalidate(r.id, Number(r.version))));
+    },
+
+    /** A post's images changed after their own commit (the photo backfill): a new version, marked. */
+    async postImagesChanged(id: string): Promise<void> {
+      await db.transaction(async (trx) => {
+        const [row] = await trx('posts').where({ id }).update({ version: trx.raw('version') }, ['version']);
+        if (row) await posts.invalidate(id, Number((row as { version: string }).version));
+      });
     },
 
     async authorChanged(id: string, version: number | string): Promise<void> {

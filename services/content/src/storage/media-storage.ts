@@ -10,6 +10,9 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
+import { createWriteStream } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { GrpcStatus, ServiceError } from '@shutter/kit';
 import type { ContentConfig } from '../config';
 import { createUrlSigner, type SigningCredentials } from './url-signer';
@@ -47,9 +50,12 @@ export function createMediaStorage(config: ContentConfig) {
     maxAttempts: 3,
     requestHandler: { connectionTimeout: 3000, requestTimeout: 30_000 },
   });
+  // Presigned POSTs are made for the endpoint clients use; nothing is sent from this client.
+  const clientEndpoint = config.S3_CLIENT_ENDPOINT ?? config.S3_ENDPOINT;
+  const presigner = clientEndpoint === config.S3_ENDPOINT ? s3 : new S3Client({ endpoint: clientEndpoint, region: config.S3_REGION, forcePathStyle: config.S3_FORCE_PATH_STYLE, credentials });
   const Bucket = config.S3_BUCKET;
   const urls = createUrlSigner({
-    endpoint: config.S3_ENDPOINT,
+    endpoint: clientEndpoint,
     region: config.S3_REGION,
     bucket: Bucket,
     forcePathStyle: config.S3_FORCE_PATH_STYLE,
@@ -112,6 +118,31 @@ export function createMediaStorage(config: ContentConfig) {
       };
     },
 
+    /**
+     * One processed object: immutable (a new key per processing), so caches may keep it for good.
+     */
+    async put(key: string, body: Buffer, contentType: string): Promise<void> {
+      await call(() => s3.send(new PutObjectCommand({ Bucket, Key: key, Body: body, ContentLength: body.length, ContentType: contentType, CacheControl: 'public, max-age=31536000, immutable' })));
+    },
+
+    /** Copies an object into a local file; answers its size, or null when it does not exist. */
+    async download(key: string, path: string): Promise<number | null> {
+      let body: Readable;
+      try {
+        const res = await s3.send(new GetObjectCommand({ Bucket, Key: key }));
+        body = res.Body as Readable;
+      } catch (err) {
+        const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+        if (e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404) return null;
+        throw storageUnavailable(err);
+      }
+      const file = createWriteStream(path);
+      let size = 0;
+      body.on('data', (c: Buffer) => (size += c.length));
+      await call(() => pipeline(body, file));
+      return size;
+    },
+
     /** Size and type of an object, or null when it does not exist. */
     async head(key: string): Promise<{ size: number; contentType?: string } | null> {
       try {
@@ -145,7 +176,7 @@ export function createMediaStorage(config: ContentConfig) {
     /** A browser-usable POST whose policy allows exactly this key, type and size range. */
     async presignedPost(key: string, contentType: string, maxBytes: number, expiresSeconds: number) {
       return call(() =>
-        createPresignedPost(s3, {
+        createPresignedPost(presigner, {
           Bucket,
           Key: key,
           Conditions: [
@@ -158,7 +189,10 @@ export function createMediaStorage(config: ContentConfig) {
       );
     },
 
-    destroy: () => s3.destroy(),
+    destroy: () => {
+      s3.destroy();
+      if (presigner !== s3) presigner.destroy();
+    },
   };
 }
 
