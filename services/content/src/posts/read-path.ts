@@ -41,7 +41,7 @@ export type PostRead = PostView & { comments: CommentForm[] };
 /** Comments shown with a post (API.md: its 2 newest). */
 export const NEWEST_COMMENTS = 2;
 
-const IMAGES = `COALESCE((SELECT json_agg(json_build_object('id', i.media_id, 'key', i.key, 'width', i.width, 'height', i.height, 'order', i.position) ORDER BY i.position)
+const IMAGES = `COALESCE((SELECT json_agg(json_build_object('id', i.media_id, 'key', i.key, 'width', i.width, 'height', i.height, 'order', i.position, 'blurhash', i.blurhash, 'variants', i.variants) ORDER BY i.position)
   FROM post_images i WHERE i.post_id = p.id), '[]'::json)`;
 const NEWEST = `COALESCE((SELECT json_agg(c ORDER BY c.id DESC) FROM (
     SELECT c.id, c.post_id, c.author_id, c.content, c.created_at, c.updated_at FROM comments c JOIN authors ca ON ca.id = c.author_id AND ca.status = 'enabled'
