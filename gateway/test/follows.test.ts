@@ -30,7 +30,7 @@ const counts = async (viewer: Account, userId: string) => {
 };
 /**
  * A profile's relationship and counts are identity's replicas of social-graph's edges, current
- * within milliseconds of a change (the event's trip): these wait up to 2 s for the expected state.
+ * within milliseconds of a change (the event's trip): these wait up to 5 s (a loaded test box) for the expected state.
  */
 async function expectProfile(viewer: Account, userId: string, want: Record<string, unknown>) {
   const matches = (p: unknown) => {
@@ -41,11 +41,11 @@ async function expectProfile(viewer: Account, userId: string, want: Record<strin
       return false;
     }
   };
-  await waitFor(async () => matches(await profile(viewer, userId)), 2000, 100).catch(() => undefined);
+  await waitFor(async () => matches(await profile(viewer, userId)), 5000, 100).catch(() => undefined);
   expect(await profile(viewer, userId)).toMatchObject(want);
 }
 async function expectCounts(viewer: Account, userId: string, want: number[]) {
-  await waitFor(async () => JSON.stringify(await counts(viewer, userId)) === JSON.stringify(want), 2000, 100).catch(() => undefined);
+  await waitFor(async () => JSON.stringify(await counts(viewer, userId)) === JSON.stringify(want), 5000, 100).catch(() => undefined);
   expect(await counts(viewer, userId)).toEqual(want);
 }
 const list = (viewer: Account, query: string) => api.get(`/api/follows?${query}`, { token: viewer.token });
