@@ -22,7 +22,7 @@ const ROLES = Object.freeze(['gateway', 'identity', 'social-graph', 'content', '
 const OUTBOX_SCHEMA = Object.freeze({ identity: 'identity', 'social-graph': 'graph', content: 'content' });
 /** Keys each process owns (read and write). The gateway's future keys go under `gw:`. */
 const OWN_KEYS = Object.freeze({
-  gateway: ['ratelimit:*', 'gw:*'],
+  gateway: ['ratelimit:*', 'gw:*', 'live:*'],
   identity: ['login:*', 'auth:*', 'identity:*'],
   'social-graph': ['graph:*'],
   content: ['feed:*', 'post:*', 'content:*'],
@@ -30,8 +30,16 @@ const OWN_KEYS = Object.freeze({
 });
 /** Keys a process only reads: the gateway checks identity's revocation sets. */
 const READ_KEYS = Object.freeze({ gateway: ['auth:*'] });
-/** Pub/Sub: notification publishes a user's new events, the gateway subscribes to them. */
-const CHANNELS = Object.freeze({ gateway: { channels: ['notif:live:*'], commands: '+subscribe +unsubscribe' }, notification: { channels: ['notif:live:*'], commands: '+publish' } });
+/**
+ * Pub/Sub: notification publishes a user's new events and identity ended sessions and disabled
+ * accounts; the gateway subscribes to both.
+ */
+const CHANNELS = Object.freeze({
+  gateway: { channels: ['notif:live:*', 'auth:revocations'], commands: '+subscribe +unsubscribe' },
+  identity: { channels: ['auth:revocations'], commands: '+publish' },
+  notification: { channels: ['notif:live:*'], commands: '+publish' },
+});
+/** Consumer groups on the events stream (identity: its profile replicas of edges and post counts). */
 const CONSUMERS = Object.freeze(['identity', 'social-graph', 'content', 'notification']);
 
 /**
@@ -42,7 +50,7 @@ const CONSUMERS = Object.freeze(['identity', 'social-graph', 'content', 'notific
 const DATA = '+@read +@write +@transaction +@scripting -@dangerous -@pubsub -@admin -function -script|flush -script|kill';
 const CONNECTION = '+ping +echo +hello +auth +select +quit +reset +info +client|setname +client|getname +client|id';
 /** Stream operations of a consumer group (kit outbox/consumer.ts, outbox/metrics.ts) on the stream itself. */
-const CONSUME = '+xreadgroup +xack +xautoclaim +xpending +xgroup|create +xinfo|groups';
+const CONSUME = '+xreadgroup +xack +xautoclaim +xclaim +xpending +xgroup|create +xgroup|delconsumer +xinfo|groups +xinfo|consumers';
 
 const GLOB = /[*?[\]\\]/;
 

@@ -94,6 +94,20 @@ describe('Redis ACL (infra/redis/acl.js)', () => {
     await notification.publish(`${PREFIX}notif:live:u1`, 'hello');
     await waitFor(() => received.includes('hello'));
 
+    // Sessions: identity announces ended sessions, the gateway hears it and reads the sets in MULTI;
+    // the gateway's stream tickets and per-user stream slots are its own keys.
+    await subscriber.subscribe(`${PREFIX}auth:revocations`);
+    await identity.multi().zadd('auth:revoked-sessions', Date.now(), 's1').incr('auth:revocations-version').exec();
+    await identity.publish(`${PREFIX}auth:revocations`, 'changed');
+    await waitFor(() => received.includes('changed'));
+    const [version, revoked] = (await gateway.multi().get('auth:revocations-version').zrangebyscore('auth:revoked-sessions', 0, '+inf').exec())!;
+    expect(version).toEqual([null, '1']);
+    expect(revoked).toEqual([null, ['s1']]);
+    expect(await gateway.set('live:ticket:t1', 'u1', 'EX', 60)).toBe('OK');
+    expect(await gateway.getdel('live:ticket:t1')).toBe('u1');
+    await gateway.zadd('live:streams:u1', Date.now(), 'stream-1');
+    expect(await gateway.pexpire('live:streams:u1', 60_000)).toBe(1);
+
     // social-graph and content: their caches; notification: its unread hash through a script.
     expect(await graph.set('graph:user:u1', '{}', 'EX', 60, 'NX')).toBe('OK');
     await content.zadd('feed:u1', 1, 'p1');

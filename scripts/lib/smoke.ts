@@ -113,6 +113,8 @@ export async function startArtifactStack(bundleDir: string, backends: Backends, 
       REDIS_KEY_PREFIX: `smoke:${runId}:`,
       DATABASE_URL: withDatabase(backends.pgAdminUrl, database),
       DATABASE_POOL_MAX: '5',
+      // One file every process reads (compose: a shared secrets volume), made by the first to start.
+      INTERNAL_AUTH_SECRET_FILE: path.join(bundleDir, 'internal-auth.secret'),
     };
     const env: Record<ProcessName, Record<string, string>> = {
       identity: { JWT_KEY_FILE: jwtKey },
