@@ -10,7 +10,8 @@
  * code is 1 when one is missed. Results: .data/chaos/results.json; process logs: .data/chaos/stack.log.
  * Knobs: CHAOS_FAULTS (comma-separated names or parts, e.g. `notification,redis`), CHAOS_USERS (24),
  * CHAOS_WORKERS (4), CHAOS_PAUSE_MS (100, between one worker's requests), CHAOS_BASELINE_MS (3000),
- * CHAOS_SETTLE_MS (3000), CHAOS_VERIFY_MS (60000, the bound on waiting for events).
+ * CHAOS_SETTLE_MS (3000), CHAOS_VERIFY_MS (60000, the bound on waiting for events), CHAOS_LOG_LEVEL
+ * (warn: the processes' log level in stack.log).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';

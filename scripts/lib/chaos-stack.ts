@@ -113,8 +113,12 @@ export async function startChaosStack(opts: { backends?: ChaosBackends; logFile:
       await createDatabase(adminUrl, 'shutter');
       let redis = await startRedisServer();
       cleanups.push(() => redis.stop());
-      const s3 = await startLocalS3({ dir: path.join(CHAOS_DIR, 's3') });
-      cleanups.push(() => s3.stop());
+      const s3Dir = path.join(CHAOS_DIR, 's3');
+      const s3 = await startLocalS3({ dir: s3Dir });
+      cleanups.push(async () => {
+        await s3.stop();
+        fs.rmSync(s3Dir, { recursive: true, force: true });
+      });
       backends = { databaseUrl: withDatabase(adminUrl, 'shutter'), redisUrl: redis.url, s3Env: s3Env(s3) };
 
       restartRedis = async (downMs) => {
