@@ -1,4 +1,4 @@
-import { createClient, createLogger, createMetrics, createOutboxRelay, enqueueEvent, migrate, newId, outboxMigration, type Knex, type Redis } from '@shutter/kit';
+import { createClient, createLogger, createMetrics, createOutboxRelay, enqueueEvent, migrate, newId, outboxMigration, outboxTraceMigration, type Knex, type Redis } from '@shutter/kit';
 import { events, notification } from '@shutter/proto';
 import { startStack, testDb, testEnv, testRedis, unique, waitFor, type Stack } from '@shutter/testing';
 import { loadNotificationConfig } from '../src/config';
@@ -18,7 +18,7 @@ beforeAll(async () => {
   stack = await startStack({ only: ['identity'] });
   const schema = unique('producer_');
   producer = { db: testDb(schema), schema };
-  await migrate(producer.db, schema, [outboxMigration]);
+  await migrate(producer.db, schema, [outboxMigration, outboxTraceMigration]);
   redis = testRedis();
 });
 afterAll(async () => {
