@@ -41,7 +41,7 @@ describe('creating and reading a post', () => {
     expect(got.status).toBe(200);
     const post = got.body.data;
     expect(post).toMatchObject({ post_id: postId, user_id: author.id, username: author.username, content: 'Hello world', like_count: 0, comment_count: 3, is_liked: false });
-    expect(post.images).toEqual([{ image_id: expect.any(String), url: expect.stringMatching(/^http/), width: 3, height: 2, order: 0 }]);
+    expect(post.images).toEqual([{ image_id: expect.any(String), url: expect.stringMatching(/^http/), width: 3, height: 2, order: 0, blurhash: expect.any(String), variants: [] }]);
     expect(post.created_at).toMatch(ISO);
     expect(post.updated_at).toMatch(ISO);
     expect(post.comments.map((c: any) => c.content)).toEqual(['third', 'second']);

@@ -106,7 +106,7 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
 });
 
 /** Peak resident memory of the production bundles under the light bench (docs/deploy.md *Memory*). */
-const MEASURED_RSS_MIB = { gateway: 151, identity: 171, 'social-graph': 87, content: 132, notification: 87 };
+const MEASURED_RSS_MIB = { gateway: 157, identity: 171, 'social-graph': 95, content: 167, notification: 97 };
 
 describe('k8s routes and backends', () => {
   it('routes through the Gateway API (prod), an Ingress (ingress), Traefik (k3s)', () => {
@@ -145,5 +145,6 @@ describe('k8s routes and backends', () => {
     const same = (a: string, b: string) => expect(fs.readFileSync(path.join(ROOT, a), 'utf8')).toBe(fs.readFileSync(path.join(ROOT, b), 'utf8'));
     same('k8s/components/backends/object-store-init.js', 'infra/garage/object-store-init.js');
     same('k8s/components/backends/garage.toml', 'infra/garage/garage.toml');
+    same('k8s/components/backends/acl.js', 'infra/redis/acl.js');
   });
 });

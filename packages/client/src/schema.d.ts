@@ -517,7 +517,7 @@ export interface paths {
         put?: never;
         /**
          * Start a direct upload: a presigned S3 POST (10-minute expiry; type and size enforced by its policy)
-         * @description POST the returned `fields` and then the file (form field `file`) to `url`. Then name `media_id` in `POST /api/posts` (`media_ids`) or `PATCH /api/users/` (`profile_image_media_id`): usable once, by its owner, after the object exists.
+         * @description POST the returned `fields` and then the file (form field `file`) to `url`. Then name `media_id` in `POST /api/posts` (`media_ids`) or `PATCH /api/users/` (`profile_image_media_id`): usable once, by its owner, after the object exists. The image is processed then (metadata removed, orientation applied, long side bounded, variants and BlurHash made) into new objects, so posting to `url` again afterwards changes nothing that is served; over 10 000 px a side or 50 megapixels → 422 on that field.
          */
         post: operations["createUpload"];
         delete?: never;
@@ -557,7 +557,16 @@ export interface components {
                     [key: string]: unknown;
                 };
                 profile_image?: {
+                    /** @description the processed image (long side at most 1024 px, no metadata), made per response */
                     url: string;
+                    /** @description a BlurHash of the image, for a placeholder while it loads */
+                    blurhash?: string;
+                    /** @description WebP, widths 320 and 640 where narrower than the image, narrowest first */
+                    variants?: {
+                        url: string;
+                        width: number;
+                        height: number;
+                    }[];
                 };
             };
             /**
@@ -584,7 +593,16 @@ export interface components {
                             [key: string]: unknown;
                         };
                         profile_image?: {
+                            /** @description the processed image (long side at most 1024 px, no metadata), made per response */
                             url: string;
+                            /** @description a BlurHash of the image, for a placeholder while it loads */
+                            blurhash?: string;
+                            /** @description WebP, widths 320 and 640 where narrower than the image, narrowest first */
+                            variants?: {
+                                url: string;
+                                width: number;
+                                height: number;
+                            }[];
                         };
                     };
                 };
@@ -597,7 +615,16 @@ export interface components {
                             [key: string]: unknown;
                         };
                         profile_image?: {
+                            /** @description the processed image (long side at most 1024 px, no metadata), made per response */
                             url: string;
+                            /** @description a BlurHash of the image, for a placeholder while it loads */
+                            blurhash?: string;
+                            /** @description WebP, widths 320 and 640 where narrower than the image, narrowest first */
+                            variants?: {
+                                url: string;
+                                width: number;
+                                height: number;
+                            }[];
                         };
                     };
                 };
@@ -610,7 +637,16 @@ export interface components {
                             [key: string]: unknown;
                         };
                         profile_image?: {
+                            /** @description the processed image (long side at most 1024 px, no metadata), made per response */
                             url: string;
+                            /** @description a BlurHash of the image, for a placeholder while it loads */
+                            blurhash?: string;
+                            /** @description WebP, widths 320 and 640 where narrower than the image, narrowest first */
+                            variants?: {
+                                url: string;
+                                width: number;
+                                height: number;
+                            }[];
                         };
                     };
                 };
@@ -639,7 +675,16 @@ export interface components {
                     [key: string]: unknown;
                 };
                 profile_image?: {
+                    /** @description the processed image (long side at most 1024 px, no metadata), made per response */
                     url: string;
+                    /** @description a BlurHash of the image, for a placeholder while it loads */
+                    blurhash?: string;
+                    /** @description WebP, widths 320 and 640 where narrower than the image, narrowest first */
+                    variants?: {
+                        url: string;
+                        width: number;
+                        height: number;
+                    }[];
                 };
             };
             /** @enum {string} */
@@ -719,7 +764,16 @@ export interface components {
                         [key: string]: unknown;
                     };
                     profile_image?: {
+                        /** @description the processed image (long side at most 1024 px, no metadata), made per response */
                         url: string;
+                        /** @description a BlurHash of the image, for a placeholder while it loads */
+                        blurhash?: string;
+                        /** @description WebP, widths 320 and 640 where narrower than the image, narrowest first */
+                        variants?: {
+                            url: string;
+                            width: number;
+                            height: number;
+                        }[];
                     };
                 };
             };
@@ -894,7 +948,15 @@ export interface operations {
                      *           "metadata": {
                      *             "profile": {},
                      *             "profile_image": {
-                     *               "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *               "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *               "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *               "variants": [
+                     *                 {
+                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                   "width": 1,
+                     *                   "height": 1
+                     *                 }
+                     *               ]
                      *             }
                      *           },
                      *           "created_at": "2026-12-07T10:15:30.000Z"
@@ -995,7 +1057,15 @@ export interface operations {
                      *           "metadata": {
                      *             "profile": {},
                      *             "profile_image": {
-                     *               "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *               "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *               "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *               "variants": [
+                     *                 {
+                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                   "width": 1,
+                     *                   "height": 1
+                     *                 }
+                     *               ]
                      *             }
                      *           },
                      *           "created_at": "2026-12-07T10:15:30.000Z"
@@ -1435,7 +1505,15 @@ export interface operations {
                      *           "metadata": {
                      *             "profile": {},
                      *             "profile_image": {
-                     *               "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *               "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *               "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *               "variants": [
+                     *                 {
+                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                   "width": 1,
+                     *                   "height": 1
+                     *                 }
+                     *               ]
                      *             }
                      *           },
                      *           "created_at": "2026-12-07T10:15:30.000Z"
@@ -1501,7 +1579,15 @@ export interface operations {
                      *           "metadata": {
                      *             "profile": {},
                      *             "profile_image": {
-                     *               "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *               "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *               "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *               "variants": [
+                     *                 {
+                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                   "width": 1,
+                     *                   "height": 1
+                     *                 }
+                     *               ]
                      *             }
                      *           },
                      *           "created_at": "2026-12-07T10:15:30.000Z"
@@ -1626,7 +1712,15 @@ export interface operations {
                      *           "metadata": {
                      *             "profile": {},
                      *             "profile_image": {
-                     *               "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *               "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *               "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *               "variants": [
+                     *                 {
+                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                   "width": 1,
+                     *                   "height": 1
+                     *                 }
+                     *               ]
                      *             }
                      *           },
                      *           "created_at": "2026-12-07T10:15:30.000Z"
@@ -1750,7 +1844,15 @@ export interface operations {
                      *             "metadata": {
                      *               "profile": {},
                      *               "profile_image": {
-                     *                 "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *                 "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                 "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *                 "variants": [
+                     *                   {
+                     *                     "url": null,
+                     *                     "width": null,
+                     *                     "height": null
+                     *                   }
+                     *                 ]
                      *               }
                      *             },
                      *             "created_at": "2026-12-07T10:15:30.000Z"
@@ -1864,7 +1966,15 @@ export interface operations {
                      *           "metadata": {
                      *             "profile": {},
                      *             "profile_image": {
-                     *               "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *               "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *               "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *               "variants": [
+                     *                 {
+                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                   "width": 1,
+                     *                   "height": 1
+                     *                 }
+                     *               ]
                      *             }
                      *           },
                      *           "created_at": "2026-12-07T10:15:30.000Z"
@@ -2004,7 +2114,9 @@ export interface operations {
                      *                 "metadata": {
                      *                   "profile": {},
                      *                   "profile_image": {
-                     *                     "url": null
+                     *                     "url": null,
+                     *                     "blurhash": null,
+                     *                     "variants": null
                      *                   }
                      *                 }
                      *               },
@@ -2014,7 +2126,9 @@ export interface operations {
                      *                 "metadata": {
                      *                   "profile": {},
                      *                   "profile_image": {
-                     *                     "url": null
+                     *                     "url": null,
+                     *                     "blurhash": null,
+                     *                     "variants": null
                      *                   }
                      *                 }
                      *               },
@@ -2024,7 +2138,9 @@ export interface operations {
                      *                 "metadata": {
                      *                   "profile": {},
                      *                   "profile_image": {
-                     *                     "url": null
+                     *                     "url": null,
+                     *                     "blurhash": null,
+                     *                     "variants": null
                      *                   }
                      *                 }
                      *               },
@@ -2840,7 +2956,15 @@ export interface operations {
                      *             "metadata": {
                      *               "profile": {},
                      *               "profile_image": {
-                     *                 "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *                 "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                 "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *                 "variants": [
+                     *                   {
+                     *                     "url": null,
+                     *                     "width": null,
+                     *                     "height": null
+                     *                   }
+                     *                 ]
                      *               }
                      *             },
                      *             "status": "pending",
@@ -3326,7 +3450,11 @@ export interface operations {
                      *               "metadata": {
                      *                 "profile": {},
                      *                 "profile_image": {
-                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                   "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *                   "variants": [
+                     *                     null
+                     *                   ]
                      *                 }
                      *               }
                      *             }
@@ -3907,7 +4035,11 @@ export interface operations {
                      *               "metadata": {
                      *                 "profile": {},
                      *                 "profile_image": {
-                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                   "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *                   "variants": [
+                     *                     null
+                     *                   ]
                      *                 }
                      *               }
                      *             }
@@ -4234,7 +4366,15 @@ export interface operations {
                      *           "metadata": {
                      *             "profile": {},
                      *             "profile_image": {
-                     *               "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *               "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *               "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *               "variants": [
+                     *                 {
+                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                   "width": 1,
+                     *                   "height": 1
+                     *                 }
+                     *               ]
                      *             }
                      *           }
                      *         }

@@ -43,7 +43,7 @@ export function createContentService(config: ContentConfig, logger: Logger, metr
   const media = createMediaRepository(db);
   const presenter = createPresenter({ urls: storage.urls, profiles, servedKeys: (keys) => media.processedKeysOf(keys) });
   const idempotency = createIdempotencyKeys(db);
-  const processor = createImageProcessor({ concurrency: config.IMAGE_CONCURRENCY });
+  const processor = createImageProcessor({ concurrency: config.IMAGE_CONCURRENCY, metrics });
   const photos = createPhotoStore({ processor, storage, tmpDir: config.MEDIA_TMP_DIR, log: logger });
   const mediaService = createMediaService({
     db,
@@ -75,7 +75,7 @@ export function createContentService(config: ContentConfig, logger: Logger, metr
   const relay = createOutboxRelay({ db, schema, redis, log: logger, metrics });
   const consumer = createContentEventsConsumer({ db, redis, log: logger, metrics, authors, follows, profiles, media, storage, feed, postCache });
   const backfill = createPhotoBackfill({ db, storage, photos, postCache, keepOriginals: config.MEDIA_KEEP_ORIGINALS, log: logger });
-  const sweeper = createSweeper({ db, storage, idempotency, log: logger, intervalMs: config.SWEEP_INTERVAL_MS, keepOriginals: config.MEDIA_KEEP_ORIGINALS });
+  const sweeper = createSweeper({ db, storage, idempotency, log: logger, intervalMs: config.SWEEP_INTERVAL_MS, keepOriginals: config.MEDIA_KEEP_ORIGINALS, photos });
 
   return {
     db,
