@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { identity } from '@shutter/proto';
 import { callerOf } from '../plugins/auth';
 import { grpcOpts, type RouteDeps } from './deps';
-import { forbidden, notFound, validation } from '../errors';
+import { forbidden, validation } from '../errors';
 
 /** A search answers at most its first this-many matches (identity's SEARCH_MAX_RESULTS). */
 export const MAX_SEARCH_RESULTS = 1000;
