@@ -77,7 +77,7 @@ export function markdown(r: Report): string {
     lines.push(`CPU profiles of \`${r.profiled_route}\` (the slowest hot read), ${r.settings.seconds_per_route} s under load (self time, share of the process's busy time):`);
     for (const p of r.profiles) {
       lines.push('');
-      lines.push(`- ${p.process} (${p.file}, busy ${(p.busy_ms / 1000).toFixed(1)} s): ${p.top.slice(0, 8).map((t) => `${t.fn} ${t.share}%`).join('; ')}`);
+      lines.push(`- ${p.process} (${p.file}, busy ${(p.busy_ms / 1000).toFixed(1)} s). By package: ${p.by_package.slice(0, 6).map((t) => `${t.package} ${t.share}%`).join(', ')}. Top functions: ${p.top.slice(0, 6).map((t) => `${t.fn} ${t.share}%`).join('; ')}`);
     }
   }
   return lines.join('\n') + '\n';
