@@ -6,13 +6,15 @@ NPM_STAMP := node_modules/.install-stamp
 PROTO_STAMP := packages/proto/src/gen/.stamp
 PROTOS := $(shell find proto -name '*.proto')
 
-.PHONY: dev test install proto typecheck lint jest system-deps validate-deploy bench clean help
+.PHONY: dev test install proto openapi typecheck lint jest system-deps validate-deploy bench chaos clean help
 
 help:
 	@echo "make dev      install what is missing, start the whole stack (API on http://127.0.0.1:8080)"
 	@echo "make test     install what is missing, type-check, lint and run every test"
 	@echo "make proto    regenerate TypeScript from proto/"
+	@echo "make openapi  regenerate docs/openapi.json and the client's types from the route schemas"
 	@echo "make bench    run the benchmarks"
+	@echo "make chaos    kill each process and restart Redis and Postgres under load; report what survived"
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -25,6 +27,11 @@ $(PROTO_STAMP): $(PROTOS) buf.gen.yaml $(NPM_STAMP)
 install: $(NPM_STAMP) $(PROTO_STAMP)
 
 proto: $(PROTO_STAMP)
+
+# The committed OpenAPI document and the client's types generated from it (tests fail when either is stale).
+openapi: install
+	node_modules/.bin/tsx scripts/openapi.ts
+	node_modules/.bin/openapi-typescript docs/openapi.json -o packages/client/src/schema.d.ts
 
 system-deps:
 	@bash scripts/install-system-deps.sh
@@ -56,6 +63,10 @@ test: typecheck lint jest
 # BENCH_SCALE=n, BENCH_REBUILD=1, BENCH_PROFILE=1); results in bench/results/.
 bench: install system-deps
 	node --require tsx/cjs bench/run.ts
+
+# Faults under load (SIGKILL each process, restart Redis and Postgres) on a private stack: scripts/chaos.ts.
+chaos: install system-deps
+	@node --require tsx/cjs scripts/chaos.ts
 
 validate-deploy:
 	bash scripts/validate-deploy.sh

@@ -44,7 +44,7 @@ function rewrite(text, pattern, replacement) {
 /**
  * Writes `<outDir>/nginx.conf` and `<outDir>/conf.d/default.conf`.
  * @param {{gateway: string, listen: string|number, outDir: string, rateLimit?: string, burst?: number|string,
- *          maxBodySize?: string, retryAfter?: number|string, workerProcesses?: number}} opts
+ *          maxBodySize?: string, retryAfter?: number|string, workerProcesses?: number, streamsPerAddr?: number}} opts
  * @returns {{confPath: string, outDir: string, args: string[]}} `args`: nginx's command line (without `nginx`).
  */
 function render(opts) {
@@ -62,7 +62,8 @@ function render(opts) {
     ...(opts.maxBodySize !== undefined && { NGINX_MAX_BODY_SIZE: opts.maxBodySize }),
     ...(opts.retryAfter !== undefined && { NGINX_RETRY_AFTER: String(opts.retryAfter) }),
   };
-  const server = substitute(fs.readFileSync(path.join(HERE, 'templates/default.conf.template'), 'utf8'), vars);
+  let server = substitute(fs.readFileSync(path.join(HERE, 'templates/default.conf.template'), 'utf8'), vars);
+  if (opts.streamsPerAddr !== undefined) server = rewrite(server, /limit_conn streams_per_addr \d+;/, `limit_conn streams_per_addr ${opts.streamsPerAddr};`);
   fs.writeFileSync(path.join(confD, 'default.conf'), server);
 
   const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((name) => {

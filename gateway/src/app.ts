@@ -3,7 +3,8 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import cors from '@fastify/cors';
 import multipart from '@fastify/multipart';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Logger, Metrics, Redis } from '@shutter/kit';
+import { tracingEnabled, type Logger, type Metrics, type Redis } from '@shutter/kit';
+import { FastifyOtelInstrumentation } from '@fastify/otel';
 import type { GatewayConfig } from './config';
 import type { ServiceClients } from './clients';
 import { HttpError, fromGrpc, isGrpcError } from './errors';
@@ -11,6 +12,9 @@ import authPlugin, { createTokenVerifier } from './plugins/auth';
 import docsPlugin from './plugins/docs';
 import httpMetrics from './plugins/http-metrics';
 import rateLimitPlugin from './plugins/rate-limit';
+import { createRevocations, observeRevocations } from './plugins/revocations';
+import { createStreamSlots } from './plugins/stream-slots';
+import { createStreamTickets } from './plugins/stream-tickets';
 import { buildValidator, describeValidationError } from './plugins/validation';
 import { ErrorBody } from './schemas/common';
 import { createMedia } from './media';
@@ -56,6 +60,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.addSchema(ErrorBody);
   await app.register(httpMetrics, { metrics: deps.metrics });
+  // A SERVER span per request (W3C traceparent honoured); the gRPC calls it makes are its children.
+  if (tracingEnabled()) await app.register(new FastifyOtelInstrumentation({ ignorePaths: (r) => PROBES.has(r.url) }).plugin());
 
   // Seed 000's client sends Content-Type: application/json on bodyless requests: empty = no body.
   const parseJson = app.getDefaultJsonParser('error', 'ignore');
@@ -92,13 +98,29 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ detail: 'Not found.', code: 'not_found', request_id: req.id }));
 
-  const verifier = createTokenVerifier(clients, redis, logger);
-  await app.register(authPlugin, { verifier });
+  const revocations = createRevocations(redis, logger, { resyncMs: config.REVOCATION_RESYNC_MS, maxStalenessMs: config.REVOCATION_MAX_STALENESS_MS });
+  // Serve once the first resync is done, or failed (Redis down: requests get 503 until it is read).
+  app.addHook('onReady', async () => {
+    await Promise.race([revocations.ready, new Promise((r) => setTimeout(r, 3000).unref())]);
+  });
+  app.addHook('onClose', async () => revocations.close());
+  observeRevocations(deps.metrics, revocations);
+  const verifier = createTokenVerifier(clients, revocations);
+  const tickets = createStreamTickets(redis, config.EVENTS_TICKET_TTL_SECONDS);
+  await app.register(authPlugin, { verifier, tickets });
   await app.register(rateLimitPlugin, { redis, max: config.RATE_LIMIT_MAX, windowMs: config.RATE_LIMIT_WINDOW_MS });
-  await app.register(rootRoutes, { config, clients, redis, verifier });
+  await app.register(rootRoutes, { config, clients, redis, verifier, revocations });
   const routeDeps = { clients, media: createMedia(clients.content), profiles: createProfileExtras(clients) };
   await app.register(usersRoutes, routeDeps);
-  await app.register(eventsRoutes, { ...routeDeps, redis, logger, pingMs: config.EVENTS_PING_MS });
+  await app.register(eventsRoutes, {
+    ...routeDeps,
+    redis,
+    logger,
+    pingMs: config.EVENTS_PING_MS,
+    revocations,
+    tickets,
+    slots: createStreamSlots(redis, config.EVENTS_MAX_STREAMS_PER_USER),
+  });
   await app.register(followsRoutes, routeDeps);
   await app.register(postsRoutes, routeDeps);
   await app.register(mediaRoutes, routeDeps);

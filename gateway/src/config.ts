@@ -25,6 +25,17 @@ export const gatewayConfigShape = {
   RATE_LIMIT_WINDOW_MS: env.int(60_000),
   /** Interval of the `: ping` comment on /api/events/stream (keeps proxies from closing it idle). */
   EVENTS_PING_MS: env.int(15_000),
+  /** Most open event streams per user, across gateway processes (one more: 429). */
+  EVENTS_MAX_STREAMS_PER_USER: env.int(5),
+  /** Lifetime of a stream ticket (POST /api/events/stream-ticket). */
+  EVENTS_TICKET_TTL_SECONDS: env.int(60),
+  /** How often the in-memory revocation state is checked against Redis (pub/sub applies changes at once). */
+  REVOCATION_RESYNC_MS: env.int(2000),
+  /**
+   * How old the revocation state may get while Redis cannot be read before authenticated requests
+   * answer 503 and event streams close (fail closed; README *Security*).
+   */
+  REVOCATION_MAX_STALENESS_MS: env.int(10_000),
   SHUTDOWN_TIMEOUT_MS: env.int(10000),
 };
 

@@ -7,8 +7,8 @@ import { HttpError } from './errors';
 
 /** Media as the gateway needs it: URLs per response, streamed uploads, media ids put to use. */
 export interface Media extends MediaUrls {
-  /** Streams an uploaded file to content; answers its media id. */
-  upload(file: { stream: Readable; filename: string; mimetype: string }, opts: CallOptions): Promise<string>;
+  /** Streams an uploaded file to content, which processes it for a post or a profile image; answers its media id. */
+  upload(file: { stream: Readable; filename: string; mimetype: string }, purpose: 'post' | 'profile', opts: CallOptions): Promise<string>;
   /** Uses a media id (once, by its owner) as a profile image; answers the object key. */
   claimProfileImage(mediaId: string, opts: CallOptions): Promise<string>;
   /** Deletes the caller's unused media (the files of a multipart request that failed). */
@@ -68,7 +68,7 @@ export function createMedia(client: ServiceClients['content']): Media {
       });
     },
 
-    upload(file, opts) {
+    upload(file, purpose, opts) {
       const def = content.ContentServiceService.uploadMedia;
       return new Promise<string>((resolve, reject) => {
         const { stream } = file;
@@ -90,7 +90,7 @@ export function createMedia(client: ServiceClients['content']): Media {
           { deadline: client.deadline({ deadlineMs: UPLOAD_DEADLINE_MS }) },
           (err, res) => settle(err, res?.mediaId),
         );
-        call.write({ header: { filename: file.filename.slice(0, 255), declaredContentType: file.mimetype.slice(0, 255) } });
+        call.write({ header: { filename: file.filename.slice(0, 255), declaredContentType: file.mimetype.slice(0, 255), purpose } });
         stream.on('data', (chunk: Buffer) => {
           if (settled) return;
           if (!call.write({ data: chunk })) {

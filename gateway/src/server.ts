@@ -1,4 +1,4 @@
-import { createLogger, createMetrics, createRedis, loadDotEnv, onShutdown, startSidePort } from '@shutter/kit';
+import { createLogger, createMetrics, createRedis, loadDotEnv, onShutdown, startSidePort, startTracing } from '@shutter/kit';
 import { buildApp } from './app';
 import { closeClients, createServiceClients } from './clients';
 import { loadGatewayConfig } from './config';
@@ -7,6 +7,7 @@ import { publicUrl } from './plugins/docs';
 async function main() {
   loadDotEnv();
   const config = loadGatewayConfig();
+  const tracing = startTracing('gateway');
   const logger = createLogger('gateway', config.LOG_LEVEL);
   const metrics = createMetrics('gateway');
   const redis = createRedis(config.REDIS_URL, config.REDIS_KEY_PREFIX);
@@ -21,6 +22,7 @@ async function main() {
     await side.close();
     closeClients(clients);
     await redis.quit();
+    await tracing?.shutdown();
   });
 }
 

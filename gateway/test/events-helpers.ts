@@ -68,8 +68,13 @@ export interface SseClient {
 
 /** Opens GET /api/events/stream with fetch and reads it frame by frame in the background. */
 export async function openStream(baseUrl: string, token: string, headers: Record<string, string> = {}): Promise<SseClient> {
+  return openStreamUrl(`${baseUrl}/api/events/stream`, { authorization: `Bearer ${token}`, ...headers });
+}
+
+/** The same for any URL and headers (a `?ticket=` stream sends no Authorization). */
+export async function openStreamUrl(url: string, headers: Record<string, string> = {}): Promise<SseClient> {
   const ctrl = new AbortController();
-  const res = await fetch(`${baseUrl}/api/events/stream`, { headers: { authorization: `Bearer ${token}`, ...headers }, signal: ctrl.signal });
+  const res = await fetch(url, { headers, signal: ctrl.signal });
   const frames: SseFrame[] = [];
   let ended = false;
   if (res.body && res.status === 200) {

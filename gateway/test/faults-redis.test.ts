@@ -8,13 +8,18 @@ import { start as startGateway } from './start';
  * redis-server that the test stops and starts again, empty, on the same port.
  */
 
+/** The gateway trusts its in-memory revocation state this long without reaching Redis. */
+const STALENESS_MS = 3000;
 let redis: Awaited<ReturnType<typeof startRedisServer>>;
 let stack: Stack;
 let api: ApiClient;
 
 beforeAll(async () => {
   redis = await startRedisServer();
-  stack = await startStack({ only: ['identity', 'social-graph'], extraEnv: { REDIS_URL: redis.url, REVOCATION_SYNC_MS: '200' } });
+  stack = await startStack({
+    only: ['identity', 'social-graph'],
+    extraEnv: { REDIS_URL: redis.url, REVOCATION_SYNC_MS: '200', REVOCATION_RESYNC_MS: '200', REVOCATION_MAX_STALENESS_MS: String(STALENESS_MS) },
+  });
   api = apiClient(stack.url);
 });
 afterAll(async () => {
@@ -23,7 +28,7 @@ afterAll(async () => {
 });
 
 describe('Redis down', () => {
-  it('signed-in reads keep working without hanging, /readyz says 503, and everything recovers when Redis returns', async () => {
+  it('signed-in reads keep working for the staleness bound, then answer 503 (fail closed), /readyz says 503, and everything recovers when Redis returns', async () => {
     const users = accounts(api, () => stack.env);
     const a = await users.register();
     const d = await users.register();
@@ -33,8 +38,9 @@ describe('Redis down', () => {
     expect((await api.get('/readyz')).status).toBe(200);
 
     await redis.stop();
-    for (let i = 0; i < 3; i++) {
-      // The revocation check and the rate limit fail open (auth.ts, rate-limit.ts), quickly.
+    const stoppedAt = Date.now();
+    for (let i = 0; i < 2; i++) {
+      // Within the bound the revocation state in memory is trusted and the rate limit fails open, quickly.
       const [me, ms] = await timed(() => api.get('/api/users/me', { token: a.token }));
       expect(me.status).toBe(200);
       expect(me.body.data.user.user_id).toBe(a.id);
@@ -59,10 +65,30 @@ describe('Redis down', () => {
     expect(ready.status).toBe(503);
     expect(ms).toBeLessThan(1000);
 
-    // Back, empty: identity's periodic sync rebuilds the disabled-accounts set.
+    // Past the bound, a revoked session could go unnoticed: authenticated requests fail closed.
+    const closed = await waitFor(async () => {
+      const res = await api.get('/api/users/me', { token: a.token });
+      return res.status === 503 ? res : null;
+    }, STALENESS_MS + 5000);
+    expect(Date.now() - stoppedAt).toBeGreaterThanOrEqual(STALENESS_MS - 500);
+    expectError(closed, 503);
+    expect(closed.body.code).toBe('service_unavailable');
+    expect(Number(closed.headers.get('retry-after'))).toBeGreaterThan(0);
+    expectNoInternals(closed);
+    // Public routes are not authenticated: they do not depend on it.
+    expect((await api.get('/healthz')).status).toBe(200);
+
+    // Back, empty: identity notices the revocation state is gone and rebuilds it; until then the
+    // gateway does not trust the empty sets (no version key), then serves again.
     redis = await startRedisServer(redis.port);
-    await waitFor(async () => (await api.get('/readyz')).status === 200, 10_000);
-    await waitFor(async () => (await api.get('/api/users/me', { token: d.token })).status === 401, 10_000);
+    // The disabled account never gets through meanwhile: 503 (stale) until the rebuilt state, then 401.
+    const dStatuses = new Set<number>();
+    await waitFor(async () => {
+      const status = (await api.get('/api/users/me', { token: d.token })).status;
+      dStatuses.add(status);
+      return status === 401 && (await api.get('/readyz')).status === 200;
+    }, 10_000);
+    expect([...dStatuses].filter((st) => st !== 401 && st !== 503)).toEqual([]);
     const me = await api.get('/api/users/me', { token: a.token });
     expect(me.status).toBe(200);
     expect(me.headers.get('x-ratelimit-remaining')).not.toBeNull();

@@ -1,5 +1,6 @@
 import { apiClient, startStack, waitFor, type ApiClient, type Stack } from '@shutter/testing';
 import { jpeg, paddedPng, png, webp } from './media-fixtures';
+import { inspect } from './media-inspect';
 import { expectError, listKeys, postsHelpers, type TestUser } from './posts-helpers';
 
 let stack: Stack;
@@ -53,19 +54,26 @@ describe('multipart uploads: the bytes decide', () => {
       [20, 9, 1],
       [7, 3, 2],
     ]);
-    // The URL in the response downloads the very bytes that were uploaded.
-    for (const [i, im] of post.images.entries()) expect((await download(im.url)).bytes.equals(images[i]!.bytes)).toBe(true);
+    // The URL serves the processed image (media-photos.test.ts), never the uploaded bytes.
+    for (const [i, im] of post.images.entries()) {
+      const served = (await download(im.url)).bytes;
+      expect(served.equals(images[i]!.bytes)).toBe(false);
+      expect(inspect(served)).toMatchObject({ width: im.width, height: im.height, metadata: [] });
+    }
     expect(await keysOf(u)).toHaveLength(3);
   });
 
-  it('streams a large file (several S3 parts) and keeps it intact', async () => {
+  it('streams a large file and stores only what the pipeline made of it', async () => {
     const u = await h.register();
     const big = paddedPng(4, 5, 11 * MiB + 123);
     const res = await h.postMultipart(u, 'big one', [{ bytes: big }]);
     expect(res.status).toBe(201);
     const post = (await api.get(`/api/posts/${res.body.data.post_id}`, { token: u.token })).body.data;
-    expect(post.images[0]).toMatchObject({ width: 4, height: 5 });
-    expect((await download(post.images[0].url)).bytes.equals(big)).toBe(true);
+    expect(post.images[0]).toMatchObject({ width: 4, height: 5, variants: [] });
+    const served = (await download(post.images[0].url)).bytes;
+    expect(served.length).toBeLessThan(1024);
+    expect(inspect(served)).toMatchObject({ format: 'png', width: 4, height: 5, metadata: [] });
+    expect(await keysOf(u)).toHaveLength(1);
   });
 
   it('415 for bytes that are not an image though they claim image/png; nothing is left behind', async () => {
@@ -118,8 +126,8 @@ describe('direct uploads: presigned POST, then media_ids', () => {
     const res = await api.post('/api/posts', { content: 'direct', media_ids: [up.media_id] }, { token: u.token });
     expect(res.status).toBe(201);
     const post = (await api.get(`/api/posts/${res.body.data.post_id}`, { token: u.token })).body.data;
-    expect(post.images).toEqual([{ image_id: up.media_id, url: expect.any(String), width: 16, height: 8, order: 0 }]);
-    expect((await download(post.images[0].url)).bytes.equals(bytes)).toBe(true);
+    expect(post.images).toEqual([{ image_id: up.media_id, url: expect.any(String), width: 16, height: 8, order: 0, blurhash: expect.any(String), variants: [] }]);
+    expect(inspect((await download(post.images[0].url)).bytes)).toMatchObject({ format: 'jpeg', width: 16, height: 8, metadata: [] });
   });
 
   it('a media id is usable once, by its owner, after upload; a refused post does not use it up', async () => {
@@ -180,7 +188,7 @@ describe('objects follow their post and profile', () => {
     expect((await download(url)).status).toBe(404);
   });
 
-  it('a profile image: multipart file or media id; the URL serves its bytes; a replaced one is deleted', async () => {
+  it('a profile image: multipart file or media id; the URL serves the processed image; a replaced one is deleted', async () => {
     const u = await h.register();
     const form = new FormData();
     form.append('name', 'Pic Ture');
@@ -188,14 +196,14 @@ describe('objects follow their post and profile', () => {
     const res = await api.patch('/api/users/', form, { token: u.token });
     expect(res.status).toBe(200);
     const first = res.body.data.user.metadata.profile_image.url;
-    expect((await download(first)).bytes.equals(jpeg(9, 9))).toBe(true);
+    expect(inspect((await download(first)).bytes)).toMatchObject({ format: 'jpeg', width: 9, height: 9 });
     const [firstKey] = await keysOf(u);
 
     const up = await directUpload(u, png(5, 5), 'image/png');
     await sendToS3(up.upload, png(5, 5), 'image/png');
     const second = await api.patch('/api/users/', { profile_image_media_id: up.media_id }, { token: u.token });
     expect(second.status).toBe(200);
-    expect((await download(second.body.data.user.metadata.profile_image.url)).bytes.equals(png(5, 5))).toBe(true);
+    expect(inspect((await download(second.body.data.user.metadata.profile_image.url)).bytes)).toMatchObject({ format: 'png', width: 5, height: 5 });
     await waitFor(async () => !(await keysOf(u)).includes(firstKey!), 5000);
 
     const bad = new FormData();

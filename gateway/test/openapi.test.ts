@@ -1,4 +1,6 @@
+import * as fs from 'node:fs';
 import { apiClient, startStack, type Stack } from '@shutter/testing';
+import { OPENAPI_FILE } from '../../scripts/openapi';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -12,6 +14,8 @@ const API_ROUTES = [
   'post /api/users/login',
   'post /api/users/refresh',
   'post /api/users/logout',
+  'post /api/users/logout-all',
+  'patch /api/users/password',
   'get /api/users/me',
   'get /api/users/{user_id}',
   'get /api/users',
@@ -38,6 +42,7 @@ const API_ROUTES = [
   'post /api/events/read-all',
   'get /api/events/unread-count',
   'get /api/events/stream',
+  'post /api/events/stream-ticket',
 ];
 
 describe('the OpenAPI document', () => {
@@ -58,5 +63,32 @@ describe('the OpenAPI document', () => {
       expect({ route: r, security: op.security }).toEqual({ route: r, security: [{ bearer: [] }] });
     }
     expect(doc.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
+  });
+
+  it('names every operation uniquely and gives every response an example', async () => {
+    const doc = (await apiClient(stack.url).get('/openapi.json')).body;
+    const ids: string[] = [];
+    const missing: string[] = [];
+    for (const [p, ops] of Object.entries<any>(doc.paths)) {
+      for (const [method, op] of Object.entries<any>(ops)) {
+        if (op.operationId) ids.push(op.operationId);
+        else missing.push(`${method} ${p}`);
+        for (const [status, res] of Object.entries<any>(op.responses ?? {})) {
+          for (const media of Object.values<any>(res.content ?? {})) {
+            if (media.example === undefined) missing.push(`${method} ${p} ${status} example`);
+          }
+        }
+      }
+    }
+    expect(missing).toEqual([]);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(doc.paths['/api/users/{user_id}'].get.responses['404'].content['application/json'].example).toMatchObject({ code: 'not_found' });
+  });
+
+  it('is the committed docs/openapi.json (run `make openapi` after changing a route)', async () => {
+    const served = (await apiClient(stack.url).get('/openapi.json')).body;
+    const committed = JSON.parse(fs.readFileSync(OPENAPI_FILE, 'utf8'));
+    // `servers` is the deployment's own PUBLIC_URL; everything else must match.
+    expect({ ...served, servers: undefined }).toEqual({ ...committed, servers: undefined });
   });
 });

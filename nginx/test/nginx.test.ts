@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { canConnect, freePort } from '@shutter/testing/src/backends';
+import { waitFor } from '@shutter/testing/src/http';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { render } = require('../render') as typeof import('../render');
 
@@ -23,7 +24,10 @@ interface Edge {
 
 const started: Edge[] = [];
 
-async function startNginx(name: string, opts: { gateway: string; rateLimit?: string; burst?: number; maxBodySize?: string; retryAfter?: number }): Promise<Edge> {
+async function startNginx(
+  name: string,
+  opts: { gateway: string; rateLimit?: string; burst?: number; maxBodySize?: string; retryAfter?: number; streamsPerAddr?: number },
+): Promise<Edge> {
   const port = await freePort();
   const outDir = fs.mkdtempSync(path.join(os.tmpdir(), `shutter-nginx-${name}-`));
   const { args } = render({ ...opts, listen: port, outDir, workerProcesses: 1 });
@@ -58,6 +62,12 @@ function startUpstream() {
   let releaseStream: () => void = () => undefined;
   let streamEnded = false;
   const server = http.createServer((req, res) => {
+    if (req.url?.startsWith('/api/events/stream?hold')) {
+      // Held open until the client goes.
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      res.flushHeaders();
+      return;
+    }
     if (req.url === '/api/events/stream') {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
       res.flushHeaders();
@@ -222,6 +232,31 @@ describe('nginx edge', () => {
     // Preflights are never counted: a browser must be able to read the 429.
     const preflight = await fetch(`${limited.url}/api/users/me`, { method: 'OPTIONS' });
     expect(preflight.status).toBe(200);
+  });
+
+  it('limits open event streams per address with a 429 JSON envelope', async () => {
+    const edge2 = await startNginx('streams', { gateway: `127.0.0.1:${(upstream.server.address() as { port: number }).port}`, rateLimit: '1000r/s', burst: 1000, streamsPerAddr: 2 });
+    const holds: AbortController[] = [];
+    const hold = async () => {
+      const ctrl = new AbortController();
+      holds.push(ctrl);
+      return fetch(`${edge2.url}/api/events/stream?hold=${holds.length}`, { signal: ctrl.signal });
+    };
+    try {
+      expect([(await hold()).status, (await hold()).status]).toEqual([200, 200]);
+      await expectEnvelope(await hold(), 429, 'rate_limited');
+      // Other routes from the same address are not affected.
+      expect((await fetch(`${edge2.url}/api/users/me`)).status).toBe(200);
+      holds[0]!.abort();
+      await waitFor(async () => {
+        const res = await hold();
+        if (res.status === 200) return true;
+        await res.arrayBuffer();
+        return false;
+      }, 5000);
+    } finally {
+      for (const c of holds) c.abort();
+    }
   });
 
   it('answers 502 in the JSON envelope when no gateway is up', async () => {

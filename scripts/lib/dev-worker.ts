@@ -118,17 +118,7 @@ export function runWorker(): void {
     check();
 
     // The processes, all at once (each runs its own migrations; their schemas are separate).
-    const addrs = Object.fromEntries(plan.filter((p) => p.portVar === 'GRPC_PORT').map((p) => [p.userVar, `${probeHost}:${p.port}`]));
-    const common: NodeJS.ProcessEnv = {
-      ...process.env,
-      HOST: host,
-      DATABASE_URL: pg.url,
-      REDIS_URL: redis.url,
-      ...s3Env,
-      ...addrs,
-      SHUTDOWN_TIMEOUT_MS: process.env.SHUTDOWN_TIMEOUT_MS ?? '3000',
-    };
-    for (const v of ['SHUTTER_DEV_WORKER', 'SHUTTER_DEV_T0', 'GRPC_PORT', 'METRICS_PORT', 'PORT']) delete common[v];
+    const common = commonEnv(process.env, plan, { host, probeHost, databaseUrl: pg.url, redisUrl: redis.url, s3Env });
 
     for (const p of plan) {
       procs.push(
@@ -136,7 +126,7 @@ export function runWorker(): void {
           name: p.name,
           entry: p.entry,
           cwd: REPO_ROOT,
-          env: { ...common, [p.portVar]: String(p.port), METRICS_PORT: String(p.metricsPort) },
+          env: processEnv(common, p),
           out,
           ready: readiness(p, probeHost),
           onStartupExit: (reason) => void shutdown(1, reason),
@@ -185,8 +175,33 @@ export function runWorker(): void {
   });
 }
 
+/** What every child gets: the backends, the peers' addresses, a short shutdown deadline. */
+export function commonEnv(
+  base: NodeJS.ProcessEnv,
+  plan: PlannedProcess[],
+  b: { host: string; probeHost: string; databaseUrl: string; redisUrl: string; s3Env: Record<string, string> },
+): NodeJS.ProcessEnv {
+  const addrs = Object.fromEntries(plan.filter((p) => p.portVar === 'GRPC_PORT').map((p) => [p.userVar, `${b.probeHost}:${p.port}`]));
+  const common: NodeJS.ProcessEnv = {
+    ...base,
+    HOST: b.host,
+    DATABASE_URL: b.databaseUrl,
+    REDIS_URL: b.redisUrl,
+    ...b.s3Env,
+    ...addrs,
+    SHUTDOWN_TIMEOUT_MS: base.SHUTDOWN_TIMEOUT_MS ?? '3000',
+  };
+  for (const v of ['SHUTTER_DEV_WORKER', 'SHUTTER_DEV_T0', 'GRPC_PORT', 'METRICS_PORT', 'PORT']) delete common[v];
+  return common;
+}
+
+/** One child's environment: the common one plus its own ports. */
+export function processEnv(common: NodeJS.ProcessEnv, p: PlannedProcess): NodeJS.ProcessEnv {
+  return { ...common, [p.portVar]: String(p.port), METRICS_PORT: String(p.metricsPort) };
+}
+
 /** The gateway answers /readyz on its public port, a service on its metrics port. */
-function readiness(p: PlannedProcess, host: string): { url: string; port: number } {
+export function readiness(p: PlannedProcess, host: string): { url: string; port: number } {
   const port = p.portVar === 'PORT' ? p.port : p.metricsPort;
   return { url: `http://${host}:${port}/readyz`, port };
 }

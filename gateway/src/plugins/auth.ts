@@ -1,14 +1,18 @@
 import fp from 'fastify-plugin';
 import { createLocalJWKSet, jwtVerify, errors as joseErrors, type JSONWebKeySet } from 'jose';
 import type { FastifyRequest } from 'fastify';
-import { DISABLED_USERS_KEY, type Redis } from '@shutter/kit';
 import type { ServiceClients } from '../clients';
-import { invalidCredentials, notAuthenticated } from '../errors';
-
+import { HttpError, invalidCredentials, notAuthenticated } from '../errors';
+import type { Revocations } from './revocations';
+import type { StreamTickets } from './stream-tickets';
 
 export interface Caller {
   userId: string;
   role: 'user' | 'admin';
+  /** The session the token was issued in (`sid`). */
+  sessionId: string;
+  /** When the token expires (epoch ms). */
+  exp: number;
 }
 
 declare module 'fastify' {
@@ -18,22 +22,30 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Reachable without a token (register, login, refresh, health, docs). */
     public?: boolean;
+    /** `?ticket=` (a stream ticket) may stand in for the Authorization header (EventSource). */
+    ticketAuth?: boolean;
   }
 }
 
 const MAX_CACHED_TOKENS = 50_000;
 const JWKS_REFRESH_MIN_INTERVAL_MS = 5_000;
 
+/** Revocation state too old to trust (plugins/revocations.ts): the gateway fails closed. */
+export const revocationsUnavailable = () =>
+  new HttpError(503, 'Sign-in checks are unavailable right now. Try again shortly.', 'service_unavailable', { retryAfter: 5 });
+
 /**
  * Verifies access tokens with jose against identity's JWKS (EdDSA only; cached, refetched when a
- * token names an unknown kid). Verified tokens are cached until they expire; the disabled-accounts
- * set in Redis is checked on every request, so a disabled account fails within seconds.
+ * token names an unknown kid). Verified tokens are cached until they expire. Revocation (disabled
+ * accounts, ended sessions) is checked on every request against the in-memory copy in
+ * revocations.ts: no Redis round trip. When that copy is older than its staleness bound, every
+ * authenticated request answers 503 rather than trust it (README *Security*).
  */
-export function createTokenVerifier(clients: ServiceClients, redis: Redis, log: FastifyRequest['log']) {
+export function createTokenVerifier(clients: ServiceClients, revocations: Revocations) {
   let keySet: ReturnType<typeof createLocalJWKSet> | undefined;
   let jwks: JSONWebKeySet | undefined;
   let fetchedAt = 0;
-  const cache = new Map<string, { caller: Caller; exp: number }>();
+  const cache = new Map<string, Caller>();
 
   async function loadKeys(): Promise<void> {
     const res = await clients.identity.getPublicKeys({});
@@ -42,13 +54,14 @@ export function createTokenVerifier(clients: ServiceClients, redis: Redis, log: 
     fetchedAt = Date.now();
   }
 
-  async function verifyJwt(token: string): Promise<{ caller: Caller; exp: number }> {
+  async function verifyJwt(token: string): Promise<Caller> {
     if (!keySet) await loadKeys();
     try {
       const { payload } = await jwtVerify(token, keySet!, { algorithms: ['EdDSA'] });
-      if (typeof payload.sub !== 'string' || typeof payload.exp !== 'number') throw invalidCredentials();
+      // A token without a session cannot be ended by logout: refused.
+      if (typeof payload.sub !== 'string' || typeof payload.exp !== 'number' || typeof payload.sid !== 'string') throw invalidCredentials();
       const role = payload.role === 'admin' ? 'admin' : 'user';
-      return { caller: { userId: payload.sub, role }, exp: payload.exp * 1000 };
+      return { userId: payload.sub, role, sessionId: payload.sid, exp: payload.exp * 1000 };
     } catch (err) {
       if (err instanceof joseErrors.JWKSNoMatchingKey && Date.now() - fetchedAt > JWKS_REFRESH_MIN_INTERVAL_MS) {
         await loadKeys(); // identity may have rotated its key
@@ -58,11 +71,20 @@ export function createTokenVerifier(clients: ServiceClients, redis: Redis, log: 
     }
   }
 
+  /** Throws unless the caller's token is unexpired and neither its session nor account is revoked. */
+  function check(caller: Caller): Caller {
+    if (caller.exp <= Date.now()) throw invalidCredentials();
+    if (!revocations.fresh()) throw revocationsUnavailable();
+    if (revocations.isRevoked(caller.userId, caller.sessionId)) throw invalidCredentials();
+    return caller;
+  }
+
   return {
     jwks: async () => {
       if (!jwks) await loadKeys();
       return jwks!;
     },
+    check,
     async verify(token: string): Promise<Caller> {
       let hit = cache.get(token);
       if (!hit || hit.exp <= Date.now()) {
@@ -71,14 +93,7 @@ export function createTokenVerifier(clients: ServiceClients, redis: Redis, log: 
         if (cache.size >= MAX_CACHED_TOKENS) cache.delete(cache.keys().next().value as string);
         cache.set(token, hit);
       }
-      // Fails open if Redis is unreachable: Redis holds only rebuildable state, and identity
-      // still refuses a disabled account's refresh and login.
-      const disabled = await redis.sismember(DISABLED_USERS_KEY, hit.caller.userId).catch((err: unknown) => {
-        log.warn({ err }, 'revocation check skipped: redis unavailable');
-        return 0;
-      });
-      if (disabled) throw invalidCredentials();
-      return hit.caller;
+      return check(hit);
     },
   };
 }
@@ -88,13 +103,23 @@ export type TokenVerifier = ReturnType<typeof createTokenVerifier>;
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
 /** Sets `request.caller` on every non-public route, or answers 401. */
-export default fp<{ verifier: TokenVerifier }>(
-  async (app, { verifier }) => {
+export default fp<{ verifier: TokenVerifier; tickets: StreamTickets }>(
+  async (app, { verifier, tickets }) => {
     app.decorateRequest('caller', null);
     app.addHook('onRequest', async (request) => {
-      if (request.is404 || request.routeOptions.config?.public || request.method === 'OPTIONS') return;
+      const config = request.routeOptions.config;
+      if (request.is404 || config?.public || request.method === 'OPTIONS') return;
       const header = request.headers.authorization;
-      if (!header) throw notAuthenticated();
+      if (!header) {
+        const ticket = config?.ticketAuth ? (request.query as Record<string, unknown> | undefined)?.ticket : undefined;
+        if (typeof ticket === 'string' && ticket !== '') {
+          const caller = await tickets.redeem(ticket);
+          if (!caller) throw new HttpError(401, 'The stream ticket is invalid, expired or already used.', 'invalid_ticket');
+          request.caller = verifier.check(caller);
+          return;
+        }
+        throw notAuthenticated();
+      }
       const match = BEARER.exec(header);
       if (!match?.[1]) throw invalidCredentials();
       request.caller = await verifier.verify(match[1]);

@@ -2,6 +2,7 @@ import fp from 'fastify-plugin';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { GatewayConfig } from '../config';
+import { OPERATION_IDS, addResponseExamples } from '../openapi-extras';
 
 export const publicUrl = (config: GatewayConfig) => config.PUBLIC_URL ?? `http://127.0.0.1:${config.PORT}`;
 
@@ -20,6 +21,12 @@ export default fp<{ config: GatewayConfig }>(
         components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
       },
       refResolver: { buildLocalReference: (json, _base, _frag, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+      transformObject: (doc) => addResponseExamples('openapiObject' in doc ? doc.openapiObject : doc.swaggerObject),
+    });
+    // Operation ids from the one table (openapi-extras.ts); a route missing there has none and fails the OpenAPI test.
+    app.addHook('onRoute', (route) => {
+      const operationId = typeof route.method === 'string' ? OPERATION_IDS[`${route.method} ${route.url}`] : undefined;
+      if (operationId && route.schema) route.schema = { ...route.schema, operationId } as typeof route.schema;
     });
     // Swagger UI's own routes (registered next) are public like the document itself.
     app.addHook('onRoute', (route) => {

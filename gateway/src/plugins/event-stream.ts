@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { notification } from '@shutter/proto';
@@ -6,9 +7,11 @@ import type { ServiceClients } from '../clients';
 import { HttpError, fromGrpc, isGrpcError } from '../errors';
 import { presentEvent } from '../presenters/events';
 import type { MediaUrls } from '../presenters/users';
-import { callerOf } from './auth';
+import { callerOf, type Caller } from './auth';
 import { grpcOpts } from '../routes/deps';
 import type { LiveHub } from './live-hub';
+import type { Revocations } from './revocations';
+import { SLOT_RENEW_MS, type StreamSlots } from './stream-slots';
 
 /** A client that lets this much output pile up is dropped (it reconnects with Last-Event-ID). */
 const MAX_BUFFERED_BYTES = 1 << 20;
@@ -17,6 +20,8 @@ const MAX_REPLAY = 5000;
 const REPLAY_PAGE = 500;
 /** Browsers wait this long before reconnecting. */
 const RETRY_MS = 3000;
+/** How often open streams check their authority (token expiry; revocations also push changes). */
+const AUTHORITY_CHECK_MS = 1000;
 
 /**
  * A UUIDv7 below every id made from `ms` on: the cursor of a stream opened without Last-Event-ID,
@@ -84,29 +89,69 @@ class StreamConnection {
   }
 }
 
+interface OpenStream {
+  caller: Caller;
+  userId: string;
+  streamId: string;
+  close: () => void;
+}
+
+export interface EventStreamDeps {
+  hub: LiveHub;
+  clients: ServiceClients;
+  media: MediaUrls;
+  pingMs: number;
+  revocations: Revocations;
+  slots: StreamSlots;
+}
+
 /**
  * `GET /api/events/stream`: Server-Sent Events from the process's one Redis subscription (see
  * live-hub.ts), a `: ping` comment every `pingMs`, Last-Event-ID replay from the notification
  * service, and every stream ended when the app closes.
+ *
+ * A stream keeps checking the authority it was opened with: it is closed when its token expires,
+ * its session ends or its account is disabled (revocation changes are pushed to every open stream
+ * at once; expiry is checked every second), and when the revocation state goes stale (the gateway
+ * fails closed, README *Security*). At most `slots.maxPerUser` streams per user are open across
+ * all gateway processes (stream-slots.ts); one more is a 429.
  */
-export function createEventStreams(app: FastifyInstance, deps: { hub: LiveHub; clients: ServiceClients; media: MediaUrls; pingMs: number }) {
-  const { hub, clients, media } = deps;
-  const open = new Set<StreamConnection>();
+export function createEventStreams(app: FastifyInstance, deps: EventStreamDeps) {
+  const { hub, clients, media, revocations, slots } = deps;
+  const open = new Map<StreamConnection, OpenStream>();
   let closing = false;
 
   const ping = setInterval(() => {
-    for (const c of open) c.write(': ping\n\n');
+    for (const c of open.keys()) c.write(': ping\n\n');
   }, deps.pingMs);
   ping.unref();
 
+  const checkAuthority = () => {
+    const now = Date.now();
+    const fresh = revocations.fresh();
+    for (const s of open.values()) {
+      if (s.caller.exp <= now || !fresh || revocations.isRevoked(s.caller.userId, s.caller.sessionId)) s.close();
+    }
+  };
+  const authority = setInterval(checkAuthority, AUTHORITY_CHECK_MS);
+  authority.unref();
+  const stopWatching = revocations.onChange(checkAuthority);
+  const renew = setInterval(() => {
+    slots.renew(open.values()).catch((err: unknown) => app.log.warn({ err }, 'event stream slots not renewed'));
+  }, SLOT_RENEW_MS);
+  renew.unref();
+
   hub.onLost(() => {
-    for (const c of open) c.end();
+    for (const s of [...open.values()]) s.close();
   });
   // Hijacked responses keep the server open: end them before Fastify waits for in-flight requests.
   app.addHook('preClose', async () => {
     closing = true;
     clearInterval(ping);
-    for (const c of open) c.end();
+    clearInterval(authority);
+    clearInterval(renew);
+    stopWatching();
+    for (const s of [...open.values()]) s.close();
   });
   app.addHook('onClose', async () => hub.close());
 
@@ -123,9 +168,31 @@ export function createEventStreams(app: FastifyInstance, deps: { hub: LiveHub; c
     return events;
   }
 
-  return async function openStream(req: FastifyRequest, reply: FastifyReply, lastEventId: string | undefined): Promise<void> {
-    const { userId } = callerOf(req);
+  async function openStream(req: FastifyRequest, reply: FastifyReply, lastEventId: string | undefined): Promise<void> {
+    const caller = callerOf(req);
+    const { userId } = caller;
     if (closing) throw new HttpError(503, 'The server is shutting down. Reconnect shortly.', 'service_unavailable');
+    const streamId = randomUUID();
+    let acquired: boolean;
+    try {
+      acquired = await slots.acquire(userId, streamId);
+    } catch (err) {
+      req.log.warn({ err }, 'event stream: slot not taken');
+      throw new HttpError(503, 'The event stream is unavailable. Try again shortly.', 'service_unavailable');
+    }
+    if (!acquired) {
+      throw new HttpError(429, `At most ${slots.maxPerUser} event streams may be open at once. Close one and try again.`, 'too_many_streams', { retryAfter: 10 });
+    }
+    try {
+      await attach(req, reply, lastEventId, caller, streamId);
+    } catch (err) {
+      slots.release(userId, streamId);
+      throw err;
+    }
+  }
+
+  async function attach(req: FastifyRequest, reply: FastifyReply, lastEventId: string | undefined, caller: Caller, streamId: string): Promise<void> {
+    const { userId } = caller;
     const cursor = lastEventId?.toLowerCase() ?? uuidV7Floor(Date.now());
     const raw = reply.raw;
     const conn = new StreamConnection(raw, media, req.log as Logger);
@@ -158,7 +225,11 @@ export function createEventStreams(app: FastifyInstance, deps: { hub: LiveHub; c
     // set so far (CORS, X-Request-Id, rate limit) are copied by hand.
     reply.hijack();
     raw.off('close', leftEarly);
-    if (gone || raw.destroyed) return release();
+    if (gone || raw.destroyed) {
+      release();
+      slots.release(userId, streamId);
+      return;
+    }
     const headers: Record<string, string | number | string[]> = {};
     for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) headers[k] = v;
     raw.writeHead(200, {
@@ -169,16 +240,19 @@ export function createEventStreams(app: FastifyInstance, deps: { hub: LiveHub; c
       'x-accel-buffering': 'no', // nginx: pass each event on at once
     });
     raw.flushHeaders();
-    open.add(conn);
     const cleanup = () => {
       conn.end();
-      open.delete(conn);
+      if (!open.delete(conn)) return;
       release();
+      slots.release(userId, streamId);
     };
+    open.set(conn, { caller, userId, streamId, close: cleanup });
     raw.on('close', cleanup);
     if (closing) return cleanup();
     // No Last-Event-ID: the cursor becomes the client's, so a reconnect replays from here.
     conn.write(`retry: ${RETRY_MS}\n${lastEventId ? '' : `id: ${cursor}\n`}\n`);
     conn.start(replay);
-  };
+  }
+
+  return openStream;
 }

@@ -20,7 +20,7 @@ export async function readPostForm(req: FastifyRequest, media: Media, opts: Call
           continue;
         }
         if (mediaIds.length >= MAX_IMAGES) throw validation('body.images', `images must have at most ${MAX_IMAGES} files`);
-        mediaIds.push(await media.upload({ stream: part.file, filename: part.filename, mimetype: part.mimetype }, opts));
+        mediaIds.push(await media.upload({ stream: part.file, filename: part.filename, mimetype: part.mimetype }, 'post', opts));
       } else if (part.fieldname === 'content') {
         // Checked as soon as it arrives: a bad caption fails before any file is stored.
         content = checkPostContent(String(part.value));

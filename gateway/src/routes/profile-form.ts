@@ -25,7 +25,7 @@ async function readParts(req: FastifyRequest, media: Media): Promise<Record<stri
         part.file.resume();
         continue;
       }
-      body.profile_image_media_id = await media.upload({ stream: part.file, filename: part.filename, mimetype: part.mimetype }, grpcOpts(req));
+      body.profile_image_media_id = await media.upload({ stream: part.file, filename: part.filename, mimetype: part.mimetype }, 'profile', grpcOpts(req));
       continue;
     }
     const value = String(part.value);

@@ -4,12 +4,13 @@ import type { Redis } from '@shutter/kit';
 import type { GatewayConfig } from '../config';
 import type { ServiceClients } from '../clients';
 import type { TokenVerifier } from '../plugins/auth';
+import type { Revocations } from '../plugins/revocations';
 import { publicUrl } from '../plugins/docs';
 
 /** Outside /api: `/`, liveness, readiness, the JWKS. */
-const rootRoutes: FastifyPluginAsyncTypebox<{ config: GatewayConfig; clients: ServiceClients; redis: Redis; verifier: TokenVerifier }> = async (
+const rootRoutes: FastifyPluginAsyncTypebox<{ config: GatewayConfig; clients: ServiceClients; redis: Redis; verifier: TokenVerifier; revocations: Revocations }> = async (
   app,
-  { config, redis, verifier },
+  { config, redis, verifier, revocations },
 ) => {
   app.get('/', { config: { public: true }, schema: { tags: ['meta'], response: { 200: Type.Object({ message: Type.String(), docs: Type.String() }) } } }, async () => ({
     message: 'Shutter API. Documentation: /docs',
@@ -24,6 +25,8 @@ const rootRoutes: FastifyPluginAsyncTypebox<{ config: GatewayConfig; clients: Se
     async (_req, reply) => {
       try {
         await Promise.all([redis.ping(), verifier.jwks()]);
+        // Stale revocation state: authenticated requests answer 503, so this process is not ready.
+        if (!revocations.fresh()) throw new Error('revocation state is stale');
         return { status: 'ready' };
       } catch {
         return reply.code(503).send({ status: 'not ready', detail: 'a dependency is unreachable' });

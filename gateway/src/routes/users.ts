@@ -88,6 +88,35 @@ const usersRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { clients,
     },
   });
 
+  app.post('/api/users/logout-all', {
+    schema: {
+      tags: ['users'],
+      summary: 'Sign out everywhere: end every session of the caller',
+      description: 'Every access token of every session stops working within 10 s; open event streams close.',
+      security: [{ bearer: [] }],
+      response: { 200: Ok(Type.Object({})), ...errorResponses(401) },
+    },
+    handler: async (req) => {
+      await clients.identity.logoutAll({}, grpcOpts(req));
+      return ok({});
+    },
+  });
+
+  app.patch('/api/users/password', {
+    schema: {
+      tags: ['users'],
+      summary: 'Change your password (ends every other session)',
+      description: 'Answers new tokens for this device; every session before it (this one included) ends within 10 s.',
+      security: [{ bearer: [] }],
+      body: Type.Object({ current_password: Type.String({ minLength: 1, maxLength: 1024 }), new_password: Password }),
+      response: { 200: Ok(Type.Object(Tokens)), ...errorResponses(400, 401, 422, 429) },
+    },
+    handler: async (req) => {
+      const { current_password: currentPassword, new_password: newPassword } = req.body;
+      return ok(tokensJson(await clients.identity.changePassword({ currentPassword, newPassword, clientIp: req.ip }, grpcOpts(req))));
+    },
+  });
+
   app.get('/api/users/me', {
     schema: { tags: ['users'], summary: 'The caller', security: [{ bearer: [] }], response: { 200: Ok(Type.Object({ user: Type.Ref('User') })), ...errorResponses(401) } },
     handler: async (req) => {

@@ -7,12 +7,23 @@ export const MAX_POST_CHARS = 2200;
 export const MAX_COMMENT_CHARS = 1000;
 export const MAX_IMAGES = 10;
 
+export const ImageVariant = Type.Object({
+  url: Type.String(),
+  width: Type.Integer(),
+  height: Type.Integer({ description: 'in proportion to the full-size image' }),
+});
+
 export const Image = Type.Object({
   image_id: Uuid,
-  url: Type.String({ description: 'made per response: presigned (valid at least an hour) or under the public base' }),
-  width: Type.Integer(),
-  height: Type.Integer(),
+  url: Type.String({
+    description:
+      'the processed full-size image (long side at most 2048 px; JPEG, PNG or WebP; no metadata, orientation applied), made per response: presigned (valid at least an hour) or under the public base',
+  }),
+  width: Type.Integer({ description: 'as displayed' }),
+  height: Type.Integer({ description: 'as displayed' }),
   order: Type.Integer({ description: '0-based, in upload (or media_ids) order' }),
+  blurhash: Type.String({ description: 'a BlurHash of the image, for a placeholder while it loads' }),
+  variants: Type.Array(ImageVariant, { description: 'WebP, one for each of the widths 320, 640 and 1080 narrower than the full-size image, narrowest first; [] for a small image' }),
 });
 
 const postFields = {

@@ -1,5 +1,7 @@
 import knex, { type Knex } from 'knex';
 import * as pg from 'pg';
+import type { Span } from '@opentelemetry/api';
+import { childSpan, failed } from './tracing';
 
 export type { Knex };
 
@@ -8,12 +10,34 @@ pg.types.setTypeParser(20, (v) => Number.parseInt(v, 10));
 
 /** A knex pool bound to one service's schema (search_path), sized by config. */
 export function createDb(opts: { url: string; schema: string; poolMax: number }): Knex {
-  return knex({
+  const db = knex({
     client: 'pg',
     connection: opts.url,
     searchPath: [opts.schema, 'public'],
     pool: { min: 0, max: opts.poolMax },
   });
+  traceQueries(db, opts.schema);
+  return db;
+}
+
+type QueryEvent = { __knexQueryUid?: string; sql?: string; method?: string };
+
+/** A span per statement under the active request or event (tracing.ts); nothing when tracing is off. */
+function traceQueries(db: Knex, schema: string): void {
+  const open = new Map<string, Span>();
+  db.on('query', (q: QueryEvent) => {
+    const span = q.__knexQueryUid ? childSpan(`pg ${q.method ?? 'query'}`, { 'db.system.name': 'postgresql', 'db.namespace': schema, 'db.query.text': q.sql ?? '' }) : null;
+    if (span && q.__knexQueryUid) open.set(q.__knexQueryUid, span);
+  });
+  const end = (q: QueryEvent, err?: unknown) => {
+    const span = q.__knexQueryUid ? open.get(q.__knexQueryUid) : undefined;
+    if (!span || !q.__knexQueryUid) return;
+    open.delete(q.__knexQueryUid);
+    if (err) failed(span, err);
+    span.end();
+  };
+  db.on('query-response', (_res: unknown, q: QueryEvent) => end(q));
+  db.on('query-error', (err: unknown, q: QueryEvent) => end(q, err));
 }
 
 export interface Migration {

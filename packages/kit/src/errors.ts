@@ -49,7 +49,17 @@ export function isUniqueViolation(err: unknown, constraint?: string): boolean {
 }
 
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
-const UNREACHABLE_MESSAGES = [/^Command timed out$/, /^Stream isn't writeable/, /^Connection is closed\.?$/, /^Connection terminated/, /timeout exceeded when trying to connect/i];
+// knex prefixes a driver's message with the statement (`COMMIT; - Connection terminated
+// unexpectedly`): pg's connection losses are matched after that prefix too (make chaos met them
+// as 500s while Postgres restarted).
+const UNREACHABLE_MESSAGES = [
+  /^Command timed out$/,
+  /^Stream isn't writeable/,
+  /^Connection is closed\.?$/,
+  /(^| - )Connection terminated/,
+  /Client has encountered a connection error and is not queryable/,
+  /timeout exceeded when trying to connect/i,
+];
 
 /**
  * A backing store (Postgres, Redis) that is down, unreachable or refusing connections: the

@@ -12,3 +12,4 @@ export * from './process';
 export * from './outbox';
 export * from './run-service';
 export * from './auth';
+export * from './tracing';

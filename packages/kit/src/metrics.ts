@@ -30,6 +30,42 @@ export function createMetrics(service: string) {
 }
 export type Metrics = ReturnType<typeof createMetrics>;
 
+/** The part of knex's tarn pool the gauges read. */
+interface PoolCounts {
+  numUsed(): number;
+  numFree(): number;
+  numPendingAcquires(): number;
+}
+
+/**
+ * Postgres pool usage at scrape time: connections in use and idle, and queries waiting for a
+ * connection (a pool too small for the load, or a slow statement holding connections).
+ */
+export function observeDbPool(metrics: Metrics, db: { client: { pool?: PoolCounts } }): void {
+  if (metrics.registry.getSingleMetric('db_pool_connections')) return;
+  new Gauge({
+    name: 'db_pool_connections',
+    help: 'Postgres pool connections by state: used, idle',
+    labelNames: ['state'],
+    registers: [metrics.registry],
+    collect() {
+      const pool = db.client.pool;
+      if (!pool) return; // destroyed: no sample
+      this.set({ state: 'used' }, pool.numUsed());
+      this.set({ state: 'idle' }, pool.numFree());
+    },
+  });
+  new Gauge({
+    name: 'db_pool_waiting_queries',
+    help: 'Queries waiting for a Postgres pool connection',
+    registers: [metrics.registry],
+    collect() {
+      const pool = db.client.pool;
+      if (pool) this.set(pool.numPendingAcquires());
+    },
+  });
+}
+
 export interface SidePort {
   server: http.Server;
   port: number;

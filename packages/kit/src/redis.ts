@@ -1,4 +1,5 @@
-import Redis from 'ioredis';
+import Redis, { type Command } from 'ioredis';
+import { childSpan, failed } from './tracing';
 
 export type { Redis };
 
@@ -32,6 +33,7 @@ export function createRedis(url: string, keyPrefix = ''): Redis {
   redis.on('close', () => {
     if (connectedOnce) redis.options.enableOfflineQueue = false;
   });
+  traceCommands(redis);
   // quit() while the connection is down would be refused like any other command: just close.
   const quit = redis.quit.bind(redis);
   redis.quit = (async () => {
@@ -57,4 +59,14 @@ export function blockingConnection(redis: Redis): Redis {
     blockingTimeout: REDIS_COMMAND_TIMEOUT_MS,
     blockingTimeoutGrace: REDIS_COMMAND_TIMEOUT_MS,
   });
+}
+
+/** A span per command under the active request or event (tracing.ts); nothing when tracing is off. */
+function traceCommands(redis: Redis): void {
+  const send = redis.sendCommand.bind(redis);
+  redis.sendCommand = ((command: Command, stream?: unknown) => {
+    const span = childSpan(`redis ${command.name}`, { 'db.system.name': 'redis', 'db.operation.name': command.name });
+    if (span) command.promise.then(() => span.end(), (err: unknown) => (failed(span, err), span.end()));
+    return send(command, stream as never);
+  }) as typeof redis.sendCommand;
 }

@@ -2,8 +2,10 @@ import type { Knex } from 'knex';
 import { loadDotEnv } from './config';
 import { migrate, type Migration } from './db';
 import { createLogger, type Logger } from './logger';
-import { createMetrics, startSidePort, type Metrics } from './metrics';
+import { createMetrics, observeDbPool, startSidePort, type Metrics } from './metrics';
 import { onShutdown } from './process';
+import { startTracing } from './tracing';
+import type { EventConsumer } from './outbox';
 
 /** What every service's `createXService` returns (see services/identity/src/server.ts). */
 export interface RunnableService {
@@ -23,7 +25,7 @@ interface ServiceProcessConfig {
 
 /**
  * The process layer of a service (its `main.ts`): `.env`, config validated once, logs, metrics,
- * migrations, gRPC + side port, and an ordered shutdown on SIGINT/SIGTERM. A config error prints
+ * traces (when OTEL_EXPORTER_OTLP_ENDPOINT is set), migrations, gRPC + side port, and an ordered shutdown on SIGINT/SIGTERM. A config error prints
  * the variables at fault and exits 1.
  */
 export function runService<C extends ServiceProcessConfig, S extends RunnableService>(opts: {
@@ -36,9 +38,11 @@ export function runService<C extends ServiceProcessConfig, S extends RunnableSer
   const main = async () => {
     loadDotEnv();
     const config = opts.loadConfig();
+    const tracing = startTracing(opts.name);
     const logger = createLogger(opts.name, config.LOG_LEVEL);
     const metrics = createMetrics(opts.name);
     const service = await opts.create(config, logger, metrics);
+    observeDbPool(metrics, service.db);
     await migrate(service.db, opts.schema, opts.migrations);
     const port = await service.start(`${config.HOST}:${config.GRPC_PORT}`);
     const side = await startSidePort(metrics, config.METRICS_PORT, service.ready, config.HOST);
@@ -46,6 +50,7 @@ export function runService<C extends ServiceProcessConfig, S extends RunnableSer
     onShutdown(logger, config.SHUTDOWN_TIMEOUT_MS, async () => {
       await service.stop(config.SHUTDOWN_TIMEOUT_MS);
       await side.close();
+      await tracing?.shutdown();
     });
   };
   main().catch((err: unknown) => {
@@ -54,8 +59,20 @@ export function runService<C extends ServiceProcessConfig, S extends RunnableSer
   });
 }
 
-/** Readiness of a service whose dependencies are its Postgres pool and Redis. */
-export const backendsReady = (db: Knex, redis: { ping(): Promise<string> }) => async (): Promise<boolean> => {
-  await db.raw('select 1');
-  return (await redis.ping()) === 'PONG';
-};
+/**
+ * A consumer whose loop has not turned for this long is stalled: its process is not doing its job
+ * (a healthy loop turns every `blockMs`, 2 s; Redis or Postgres failing backs off to 5 s).
+ */
+export const CONSUMER_STALLED_AFTER_MS = 60_000;
+
+/**
+ * Readiness of a service whose dependencies are its Postgres pool and Redis, and, where it
+ * consumes events, a consumer loop that still turns.
+ */
+export const backendsReady =
+  (db: Knex, redis: { ping(): Promise<string> }, consumer?: Pick<EventConsumer, 'stalledMs'>, stalledAfterMs = CONSUMER_STALLED_AFTER_MS) =>
+  async (): Promise<boolean> => {
+    if (consumer && consumer.stalledMs() > stalledAfterMs) return false;
+    await db.raw('select 1');
+    return (await redis.ping()) === 'PONG';
+  };

@@ -5,6 +5,8 @@ describe('isBackendUnavailable', () => {
     ['a refused connection', Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })],
     ['a Postgres connection exception', Object.assign(new Error('x'), { code: '08006' })],
     ['a Postgres shutting down', Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' })],
+    ['a connection lost mid-statement (knex prefixes the SQL)', new Error('COMMIT; - Connection terminated unexpectedly')],
+    ['a pooled client whose connection broke', new Error('ROLLBACK - Client has encountered a connection error and is not queryable')],
     ["knex's acquire timeout", Object.assign(new Error('Knex: Timeout acquiring a connection.'), { name: 'KnexTimeoutError' })],
     ["ioredis' offline error", new Error("Stream isn't writeable and enableOfflineQueue options is false")],
     ["ioredis' command timeout", new Error('Command timed out')],

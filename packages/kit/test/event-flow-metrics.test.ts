@@ -1,5 +1,5 @@
 import { testRedis, unique } from '@shutter/testing';
-import { createEventConsumer, createMetrics, createOutboxRelay, type Knex, type Metrics, type Redis } from '../src';
+import { backendsReady, createEventConsumer, createMetrics, createOutboxRelay, type Knex, type Metrics, type Redis } from '../src';
 import { closers, commitEvent, freshSchema, memoryLog, recordEffect, waitFor } from './outbox-helpers';
 
 const fastRelay = { pollMs: 50, lossCheckMs: 100, maxBackoffMs: 200 };
@@ -65,5 +65,38 @@ describe('event flow metrics', () => {
     expect(await sample(metrics, 'outbox_unsent_events', { schema })).toBe(1);
     await db.destroy();
     expect(await sample(metrics, 'outbox_unsent_events', { schema })).toBeUndefined();
+  });
+
+  it('show a consumer whose handler hangs as stalled, in metrics and readiness, until it turns again', async () => {
+    const { log } = memoryLog();
+    const metrics = createMetrics('test');
+    const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, ...fastRelay }));
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let entered = false;
+    const consumer = createEventConsumer({
+      db, redis, stream, log, metrics, group: 'g', ...fastConsumer,
+      handle: async (e, trx) => {
+        entered = true;
+        await released;
+        await recordEffect('g')(e, trx);
+      },
+    });
+    open.add(async () => {
+      release();
+      await consumer.stop();
+    });
+    const ready = backendsReady(db, redis, consumer, 300);
+    expect(consumer.stalledMs()).toBe(0); // not started
+    consumer.start();
+    await waitFor('ready while idle', ready);
+    await commitEvent(db, 'slow');
+    relay.start();
+    await waitFor('handler entered', () => entered);
+    await waitFor('readiness fails once stalled past the bound', async () => !(await ready()));
+    expect(await sample(metrics, 'event_consumer_stalled_seconds', { stream, group: 'g' })).toBeGreaterThan(0.3);
+    release();
+    await waitFor('ready again after the handler returns', ready);
+    expect(await sample(metrics, 'event_consumer_stalled_seconds', { stream, group: 'g' })).toBeLessThan(0.3);
   });
 });

@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { testBackends, testDb, unique } from '@shutter/testing';
-import { enqueueEvent, migrate, outboxMigration, type Knex, type Logger, type Migration, type Redis } from '../src';
+import { enqueueEvent, migrate, outboxMigration, outboxTraceMigration, type Knex, type Logger, type Migration, type Redis } from '../src';
 import { streamGroups } from '../src/outbox/stream-entries';
 
 /** Polls `fn` until it returns true; fails with `what` after the timeout. */
@@ -37,7 +37,7 @@ const effectsMigration: Migration = {
 export async function freshSchema(): Promise<{ db: Knex; schema: string }> {
   const schema = unique('outbox_test_');
   const db = testDb(schema);
-  await migrate(db, schema, [outboxMigration, effectsMigration]);
+  await migrate(db, schema, [outboxMigration, outboxTraceMigration, effectsMigration]);
   return { db, schema };
 }
 

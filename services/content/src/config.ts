@@ -1,3 +1,5 @@
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { commonConfig, env, loadConfig } from '@shutter/kit';
 import { z } from 'zod';
 
@@ -26,6 +28,12 @@ export const contentConfigShape = {
   S3_PRESIGN_TTL: z.coerce.number().int().min(3600).max(MAX_PRESIGN_TTL).default(3600),
   /** How long an unused media id stays usable; then the sweeper deletes it and its object. */
   MEDIA_UNUSED_TTL_SECONDS: env.int(24 * 3600),
+  /** Images decoded at once (the photo pipeline's pool): one per core by default, each on one libvips thread. */
+  IMAGE_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(Math.max(1, Math.min(availableParallelism(), 4))),
+  /** Keep each uploaded file (never served) at its media key after processing; default: deleted. */
+  MEDIA_KEEP_ORIGINALS: env.bool(false),
+  /** Where multipart uploads and direct uploads are spooled while processed (at most 20 MiB per image in flight). */
+  MEDIA_TMP_DIR: env.str(join(tmpdir(), 'shutter-content')),
   /** How often unused media and expired idempotency keys are swept. */
   SWEEP_INTERVAL_MS: env.int(5 * 60_000),
   /** Lifetime of a cached profile (comment authors' `profile` JSON); identity's events clear it sooner. */

@@ -33,7 +33,9 @@ export function createContentHandlers(deps: {
     },
     async signMediaUrls(req) {
       const keys = [...new Set(req.keys)].slice(0, 1000);
-      return { urls: await Promise.all(keys.map(async (key) => ({ key, ...(await urls.sign(key)) }))) };
+      // An avatar set before the photo pipeline is served from its backfilled copy (identity keeps the old key).
+      const served = await media.servedKeys(keys);
+      return { urls: await Promise.all(keys.map(async (key) => ({ key, ...(await urls.sign(served.get(key) ?? key)) }))) };
     },
 
     createPost: async (req, ctx) => ({ postId: await posts.create(callerOf(ctx), req, ctx.idempotencyKey) }),

@@ -1,7 +1,7 @@
 import { events } from '@shutter/proto';
-import { createEventConsumer, type Knex, type Logger, type Redis } from '@shutter/kit';
+import { createEventConsumer, type Knex, type Logger, type Metrics, type Redis } from '@shutter/kit';
 import type { Feed } from './feed/feed';
-import type { MediaRepository } from './media/media-repository';
+import { objectKeysOf, type MediaRepository } from './media/media-repository';
 import type { Authors } from './read-models/authors';
 import type { FollowGraph } from './read-models/follow-graph';
 import type { PostCache } from './posts/post-cache';
@@ -27,6 +27,7 @@ export interface EventsConsumerDeps {
   db: Knex;
   redis: Redis;
   log: Logger;
+  metrics?: Metrics;
   authors: Authors;
   follows: FollowGraph;
   profiles: Profiles;
@@ -49,6 +50,7 @@ export function createContentEventsConsumer(deps: EventsConsumerDeps) {
     db: deps.db,
     redis: deps.redis,
     log: deps.log,
+    metrics: deps.metrics,
     group: CONSUMER_GROUP,
     types: CONSUMED_TYPES,
     handle: async (event, trx) => {
@@ -64,8 +66,8 @@ export function createContentEventsConsumer(deps: EventsConsumerDeps) {
             // Only an avatar content stored for this user is ours to delete.
             const row = await media.profileImageByKey(trx, replaced);
             if (row && row.owner_id === msg.userId) {
-              await storage.deleteMany([replaced]);
-              await media.deleteByKeys(trx, [replaced]);
+              await storage.deleteMany(objectKeysOf(row));
+              await media.deleteRows(trx, [row.id]);
             }
           }
           return;

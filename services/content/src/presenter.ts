@@ -1,6 +1,6 @@
 import type { content } from '@shutter/proto';
 import type { CommentView } from './comments/comments-repository';
-import type { PostView } from './posts/posts-repository';
+import type { ImageRow, PostView } from './posts/posts-repository';
 import type { Profiles } from './read-models/profiles';
 import type { UrlSigner } from './storage/url-signer';
 
@@ -8,9 +8,18 @@ import type { UrlSigner } from './storage/url-signer';
  * Read forms of posts and comments. Image and avatar URLs are made here, per response (never
  * stored): presigned for S3_PRESIGN_TTL or under S3_PUBLIC_URL.
  */
-export function createPresenter(deps: { urls: UrlSigner; profiles: Profiles }) {
+export function createPresenter(deps: { urls: UrlSigner; profiles: Profiles; servedKeys: (keys: string[]) => Promise<Map<string, string>> }) {
   const { urls, profiles } = deps;
   const url = async (key: string) => (await urls.sign(key)).url;
+  const image = async (im: ImageRow): Promise<content.Image> => ({
+    imageId: im.id,
+    url: await url(im.key),
+    width: im.width,
+    height: im.height,
+    order: im.order,
+    blurhash: im.blurhash ?? '',
+    variants: await Promise.all((im.variants ?? []).map(async (v) => ({ url: await url(v.key), width: v.width, height: v.height }))),
+  });
 
   return {
     async posts(views: PostView[], comments: Map<string, content.Comment[]> = new Map()): Promise<content.Post[]> {
@@ -20,7 +29,7 @@ export function createPresenter(deps: { urls: UrlSigner; profiles: Profiles }) {
           userId: v.author_id,
           username: v.username,
           content: v.content,
-          images: await Promise.all(v.images.map(async (im) => ({ imageId: im.id, url: await url(im.key), width: im.width, height: im.height, order: im.order }))),
+          images: await Promise.all(v.images.map(image)),
           likeCount: v.like_count,
           commentCount: v.comment_count,
           isLiked: v.is_liked,
@@ -32,10 +41,14 @@ export function createPresenter(deps: { urls: UrlSigner; profiles: Profiles }) {
     },
 
     async comments(rows: CommentView[], requestId?: string): Promise<content.Comment[]> {
-      const profileOf = await profiles.get(
-        rows.map((r) => r.author_id),
-        requestId,
-      );
+      const [profileOf, served] = await Promise.all([
+        profiles.get(
+          rows.map((r) => r.author_id),
+          requestId,
+        ),
+        // Avatars set before the photo pipeline are served from their backfilled copy.
+        deps.servedKeys(rows.flatMap((r) => (r.profile_image_key ? [r.profile_image_key] : []))),
+      ]);
       return Promise.all(
         rows.map(async (r) => ({
           commentId: r.id,
@@ -48,7 +61,7 @@ export function createPresenter(deps: { urls: UrlSigner; profiles: Profiles }) {
             username: r.username,
             name: r.name,
             profile: profileOf.get(r.author_id) ?? {},
-            profileImageUrl: r.profile_image_key ? await url(r.profile_image_key) : '',
+            profileImageUrl: r.profile_image_key ? await url(served.get(r.profile_image_key) ?? r.profile_image_key) : '',
           },
         })),
       );

@@ -5,8 +5,11 @@ import { createCommentsRepository } from './comments/comments-repository';
 import { createCommentsService } from './comments/comments-service';
 import { createContentHandlers } from './content-handlers';
 import { createContentEventsConsumer } from './events-consumer';
+import { createPhotoBackfill } from './media/backfill';
+import { createImageProcessor } from './media/image-processor';
 import { createMediaRepository } from './media/media-repository';
 import { createMediaService } from './media/media-service';
+import { createPhotoStore } from './media/photo-store';
 import { createSweeper } from './media/sweeper';
 import { schema } from './migrations';
 import { createFeed } from './feed/feed';
@@ -36,10 +39,20 @@ export function createContentService(config: ContentConfig, logger: Logger, metr
   const authors = createAuthors({ db, peers, log: logger });
   const follows = createFollowGraph({ db, peers, log: logger });
   const profiles = createProfiles({ redis, peers, ttlSeconds: config.PROFILE_CACHE_TTL_SECONDS, log: logger });
-  const presenter = createPresenter({ urls: storage.urls, profiles });
   const media = createMediaRepository(db);
+  const presenter = createPresenter({ urls: storage.urls, profiles, servedKeys: (keys) => media.processedKeysOf(keys) });
   const idempotency = createIdempotencyKeys(db);
-  const mediaService = createMediaService({ db, media, storage, unusedTtlSeconds: config.MEDIA_UNUSED_TTL_SECONDS, log: logger });
+  const processor = createImageProcessor({ concurrency: config.IMAGE_CONCURRENCY });
+  const photos = createPhotoStore({ processor, storage, tmpDir: config.MEDIA_TMP_DIR, log: logger });
+  const mediaService = createMediaService({
+    db,
+    media,
+    storage,
+    photos,
+    unusedTtlSeconds: config.MEDIA_UNUSED_TTL_SECONDS,
+    keepOriginals: config.MEDIA_KEEP_ORIGINALS,
+    log: logger,
+  });
   const posts = createPostsRepository(db);
   const comments = createCommentsRepository(db);
   const postCache = createPostCache({ redis, posts, ttlSeconds: config.POST_CACHE_TTL_SECONDS, log: logger });
@@ -56,13 +69,16 @@ export function createContentService(config: ContentConfig, logger: Logger, metr
   const grpc = createGrpcServer({ logger, metrics });
   grpc.add(content.ContentServiceService, createContentHandlers({ posts: postsService, comments: commentsService, media: mediaService, urls: storage.urls }));
   const relay = createOutboxRelay({ db, schema, redis, log: logger, metrics });
-  const consumer = createContentEventsConsumer({ db, redis, log: logger, authors, follows, profiles, media, storage, feed, postCache });
-  const sweeper = createSweeper({ db, storage, idempotency, log: logger, intervalMs: config.SWEEP_INTERVAL_MS });
+  const consumer = createContentEventsConsumer({ db, redis, log: logger, metrics, authors, follows, profiles, media, storage, feed, postCache });
+  const backfill = createPhotoBackfill({ db, storage, photos, postCache, keepOriginals: config.MEDIA_KEEP_ORIGINALS, log: logger });
+  const sweeper = createSweeper({ db, storage, idempotency, log: logger, intervalMs: config.SWEEP_INTERVAL_MS, keepOriginals: config.MEDIA_KEEP_ORIGINALS });
 
   return {
     db,
     redis,
     storage,
+    photos,
+    backfill,
     sweeper,
     feed,
     async start(addr: string): Promise<number> {
@@ -71,7 +87,7 @@ export function createContentService(config: ContentConfig, logger: Logger, metr
       sweeper.start();
       return grpc.listen(addr);
     },
-    ready: backendsReady(db, redis),
+    ready: backendsReady(db, redis, consumer),
     async stop(timeoutMs: number): Promise<void> {
       await grpc.shutdown(timeoutMs);
       await sweeper.stop();

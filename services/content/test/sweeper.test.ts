@@ -57,3 +57,46 @@ describe('the sweeper', () => {
     expect(await service.db('idempotency_keys').where({ user_id: owner }).pluck('key')).toEqual(['new']);
   });
 });
+
+describe('the sweeper and processed images', () => {
+  /** A processed media row (as the pipeline leaves it) with its full-size object and two variants stored. */
+  async function processedMedia(ownerId: string, opts: { used: boolean; expired: boolean; createdAgoMs: number; uploaded: boolean }) {
+    const id = newId();
+    const key = mediaKey(ownerId, id);
+    const base = `${key}/abc123/`;
+    const variants = [320, 640].map((w) => ({ key: `${base}w${w}.webp`, width: w, height: w }));
+    for (const k of [`${base}full.png`, ...variants.map((v) => v.key), ...(opts.uploaded ? [key] : [])]) await service.storage.put(k, png(1, 1), 'image/png');
+    await service.db('media').insert({
+      id,
+      owner_id: ownerId,
+      key,
+      source: 'presigned',
+      declared_type: 'image/png',
+      max_bytes: 100,
+      processed_key: `${base}full.png`,
+      variants: JSON.stringify(variants),
+      processed_at: new Date(),
+      expires_at: new Date(Date.now() + (opts.expired ? -60_000 : 3_600_000)),
+      created_at: new Date(Date.now() - opts.createdAgoMs),
+      ...(opts.used ? { used_at: new Date(), used_for: 'post' } : {}),
+    });
+    return { id, key, processed: [`${base}full.png`, ...variants.map((v) => v.key)] };
+  }
+
+  it('deletes every object of an expired unused media; deletes a used upload’s own object once its presigned POST expired', async () => {
+    const owner = newId();
+    const expired = await processedMedia(owner, { used: false, expired: true, createdAgoMs: 0, uploaded: true });
+    // Used an hour ago: the client wrote its object again after use; it goes, the processed ones stay.
+    const old = await processedMedia(owner, { used: true, expired: true, createdAgoMs: 3_600_000, uploaded: true });
+    // Used within the upload window: its object may still be rewritten; swept on a later pass.
+    const recent = await processedMedia(owner, { used: true, expired: false, createdAgoMs: 60_000, uploaded: true });
+
+    await service.sweeper.sweep();
+
+    const keys = await listKeys(`media/${owner}/`);
+    expect(keys.sort()).toEqual([...old.processed, ...recent.processed, recent.key].sort());
+    expect(await service.db('media').where({ id: expired.id }).first()).toBeUndefined();
+    expect((await service.db('media').where({ id: old.id }).first()).original_deleted_at).not.toBeNull();
+    expect((await service.db('media').where({ id: recent.id }).first()).original_deleted_at).toBeNull();
+  });
+});

@@ -12,8 +12,10 @@ export const identityConfigShape = {
   REFRESH_TOKEN_TTL: env.int(30 * 24 * 3600),
   LOGIN_MAX_ATTEMPTS: env.int(5),
   LOGIN_WINDOW_SECONDS: env.int(900),
-  /** How often the disabled-accounts set in Redis is rewritten from Postgres (repairs a Redis restart). */
+  /** How often the revocation keys in Redis are rewritten from Postgres (kit/auth.ts). */
   REVOCATION_SYNC_MS: env.int(30_000),
+  /** How often identity checks that Redis still holds them (a restart that lost them is repaired within this). */
+  REVOCATION_CHECK_MS: env.int(1000),
   ADMIN_EMAIL: env.optionalStr(),
   ADMIN_PASSWORD: env.optionalStr(),
   ADMIN_USERNAME: z.string().default('admin'),

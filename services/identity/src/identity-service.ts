@@ -1,7 +1,6 @@
 import * as argon2 from 'argon2';
 import { identity, events } from '@shutter/proto';
 import {
-  DISABLED_USERS_KEY,
   enqueueEvent,
   invalidArgument,
   notFound,
@@ -11,10 +10,10 @@ import {
   type CallContext,
   type Handlers,
   type Knex,
-  type Redis,
 } from '@shutter/kit';
 import type { IdentityConfig } from './config';
 import type { createLoginThrottle } from './login-throttle';
+import type { RevocationPublisher } from './revocation';
 import type { TokenService } from './tokens';
 import type { UserRow, UsersRepository } from './users-repository';
 
@@ -24,6 +23,7 @@ export const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: 19 * 1024, ti
 const USERNAME = /^[a-z0-9._]{3,30}$/;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const INVALID_LOGIN = 'Invalid email or password.';
+const INVALID_PASSWORD = 'Invalid password.';
 
 export function toProtoUser(u: UserRow): identity.User {
   return {
@@ -52,7 +52,7 @@ const userUpdated = (u: UserRow, wasPublic: boolean) =>
 
 export interface IdentityDeps {
   db: Knex;
-  redis: Redis;
+  revocations: RevocationPublisher;
   users: UsersRepository;
   tokens: TokenService;
   throttle: ReturnType<typeof createLoginThrottle>;
@@ -64,14 +64,18 @@ function requireCaller(ctx: CallContext): string {
   return ctx.userId;
 }
 
+function checkPassword(field: string, password: string): void {
+  const n = [...password].length;
+  if (n < 8) throw validationFailed(field, `${field} must be at least 8 characters`);
+  if (n > 128) throw validationFailed(field, `${field} must be at most 128 characters`);
+}
+
 function checkRegistration(r: identity.RegisterRequest) {
   const email = r.email.trim();
   const username = r.username.trim().toLowerCase();
   if (email.length > 254 || !EMAIL.test(email)) throw validationFailed('email', 'email must be a valid email address');
   if (!USERNAME.test(username)) throw validationFailed('username', 'username must be 3 to 30 characters of a-z, 0-9, "." and "_"');
-  const pw = [...r.password].length;
-  if (pw < 8) throw validationFailed('password', 'password must be at least 8 characters');
-  if (pw > 128) throw validationFailed('password', 'password must be at most 128 characters');
+  checkPassword('password', r.password);
   return { email, username };
 }
 
@@ -79,7 +83,7 @@ function checkRegistration(r: identity.RegisterRequest) {
 let dummyHash: Promise<string> | undefined;
 
 export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof identity.IdentityServiceService> {
-  const { db, redis, users, tokens, throttle } = deps;
+  const { db, revocations, users, tokens, throttle } = deps;
   dummyHash ??= argon2.hash('not-a-real-password', ARGON2_OPTIONS);
 
   return {
@@ -113,12 +117,48 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
 
     async refresh(req) {
       if (!req.refreshToken) throw unauthenticated('Invalid or expired refresh token.', 'invalid_refresh_token');
-      return tokens.rotate(req.refreshToken, (id, trx) => users.findById(id, trx));
+      const result = await tokens.rotate(req.refreshToken, (id, trx) => users.findById(id, trx));
+      if ('reused' in result) {
+        await revocations.sessionsEnded([result.reused]);
+        throw unauthenticated('Refresh token was already used; the session has been revoked.', 'refresh_token_reused');
+      }
+      return result;
     },
 
-    async logout(req) {
-      if (req.refreshToken) await tokens.revokeFamilyOf(req.refreshToken);
+    /** Ends the refresh token's session if it is the caller's; anything else is a no-op (idempotent). */
+    async logout(req, ctx) {
+      const callerId = requireCaller(ctx);
+      const session = req.refreshToken ? await tokens.sessionOf(req.refreshToken) : undefined;
+      if (session?.userId === callerId) await revocations.sessionsEnded(await tokens.endSession(session.id, 'logout'));
       return {};
+    },
+
+    async logoutAll(_req, ctx) {
+      const callerId = requireCaller(ctx);
+      await revocations.sessionsEnded(await tokens.endAllOf(callerId, 'logout_all'));
+      return {};
+    },
+
+    /** Needs the current password (throttled like login); every session ends, a new one starts. */
+    async changePassword(req, ctx) {
+      const callerId = requireCaller(ctx);
+      checkPassword('new_password', req.newPassword);
+      const user = await users.findById(callerId);
+      if (!user || user.status !== 'enabled') throw unauthenticated('Could not validate credentials');
+      await throttle.check(user.email, req.clientIp);
+      if (!(await argon2.verify(user.password_hash, req.currentPassword))) {
+        await throttle.fail(user.email, req.clientIp);
+        throw invalidArgument(INVALID_PASSWORD, 'invalid_password');
+      }
+      await throttle.succeed(user.email);
+      const passwordHash = await argon2.hash(req.newPassword, ARGON2_OPTIONS);
+      const { ended, pair } = await db.transaction(async (trx) => {
+        await users.setPasswordHash(callerId, passwordHash, trx);
+        const ended = await tokens.endAllOf(callerId, 'password_change', trx);
+        return { ended, pair: await tokens.issue(user, trx) };
+      });
+      await revocations.sessionsEnded(ended);
+      return { accessToken: pair.accessToken, refreshToken: pair.refreshToken, expiresIn: pair.expiresIn };
     },
 
     async getUser(req) {
@@ -177,13 +217,14 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
       if (!caller || caller.role !== 'admin' || caller.status !== 'enabled') throw permissionDenied('Admin privileges required.');
       if (req.userId === callerId) throw permissionDenied('Admins cannot change their own status.');
       const status = req.status;
+      let ended: string[] = [];
       const updated = await db.transaction(async (trx) => {
         const target = await trx<UserRow>('users').where({ id: req.userId }).forUpdate().first();
         if (!target) throw notFound('User not found.');
         if (target.role === 'admin') throw permissionDenied("Another admin's status cannot be changed.");
         if (target.status === status) return target;
         const row = await users.setStatus(target.id, status, trx);
-        if (status === 'disabled') await tokens.revokeAllOf(target.id, trx);
+        if (status === 'disabled') ended = await tokens.endAllOf(target.id, 'disabled', trx);
         await enqueueEvent(trx, {
           type: status === 'disabled' ? 'user.disabled' : 'user.enabled',
           key: target.id,
@@ -191,9 +232,9 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
         });
         return row;
       });
-      // After commit: the gateway rejects the account's tokens from its next request.
-      if (updated.status === 'disabled') await redis.sadd(DISABLED_USERS_KEY, updated.id);
-      else await redis.srem(DISABLED_USERS_KEY, updated.id);
+      // After commit: the gateways refuse the account's tokens (and close its streams) at once.
+      await revocations.statusChanged(updated.id, updated.status === 'disabled');
+      await revocations.sessionsEnded(ended);
       return toProtoUser(updated);
     },
 

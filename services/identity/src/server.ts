@@ -5,7 +5,7 @@ import { ensureAdmin } from './admin-bootstrap';
 import { createIdentityHandlers } from './identity-service';
 import { createLoginThrottle } from './login-throttle';
 import { schema } from './migrations';
-import { startRevocationSync } from './revocation';
+import { createRevocationPublisher, startRevocationSync } from './revocation';
 import { loadSigningKey } from './signing-key';
 import { createTokenService } from './tokens';
 import { createUsersRepository } from './users-repository';
@@ -23,8 +23,9 @@ export async function createIdentityService(config: IdentityConfig, logger: Logg
   const users = createUsersRepository(db);
   const tokens = createTokenService(db, key, { access: config.ACCESS_TOKEN_TTL, refresh: config.REFRESH_TOKEN_TTL });
   const throttle = createLoginThrottle(redis, { maxAttempts: config.LOGIN_MAX_ATTEMPTS, windowSeconds: config.LOGIN_WINDOW_SECONDS });
+  const revocations = createRevocationPublisher(redis, logger, config.ACCESS_TOKEN_TTL);
   const grpc = createGrpcServer({ logger, metrics });
-  grpc.add(identity.IdentityServiceService, createIdentityHandlers({ db, redis, users, tokens, throttle, config }));
+  grpc.add(identity.IdentityServiceService, createIdentityHandlers({ db, revocations, users, tokens, throttle, config }));
   const relay = createOutboxRelay({ db, schema, redis, log: logger, stream: opts.stream, metrics });
   let revocation: ReturnType<typeof startRevocationSync> | undefined;
 
@@ -34,7 +35,10 @@ export async function createIdentityService(config: IdentityConfig, logger: Logg
     users,
     async start(addr: string): Promise<number> {
       await ensureAdmin(users, { email: config.ADMIN_EMAIL, password: config.ADMIN_PASSWORD, username: config.ADMIN_USERNAME }, logger);
-      revocation = startRevocationSync(users, redis, logger, config.REVOCATION_SYNC_MS);
+      revocation = startRevocationSync(
+        { db, users, redis, log: logger, publisher: revocations, accessTtlSeconds: config.ACCESS_TOKEN_TTL },
+        { intervalMs: config.REVOCATION_SYNC_MS, checkMs: config.REVOCATION_CHECK_MS },
+      );
       await revocation.ready;
       relay.start();
       return grpc.listen(addr);

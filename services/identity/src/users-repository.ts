@@ -98,6 +98,10 @@ export function createUsersRepository(db: Knex) {
       await db('users').where({ id }).update({ role, updated_at: db.fn.now() });
     },
 
+    async setPasswordHash(id: string, passwordHash: string, trx: Knex): Promise<void> {
+      await trx('users').where({ id }).update({ password_hash: passwordHash, updated_at: db.fn.now() });
+    },
+
     async disabledIds(): Promise<string[]> {
       const rows = await db<UserRow>('users').where({ status: 'disabled' }).select('id');
       return rows.map((r) => r.id);

@@ -1,4 +1,4 @@
-import { createEventConsumer, type EventConsumer, type EventConsumerOptions, type Knex, type Logger, type Redis, type StreamEvent } from '@shutter/kit';
+import { createEventConsumer, type EventConsumer, type EventConsumerOptions, type Knex, type Logger, type Metrics, type Redis, type StreamEvent } from '@shutter/kit';
 import { unknownActor, type ActorDirectory } from './actors';
 import { CONSUMED_TYPES, planFor, renderMessage } from './event-mapper';
 import { toProtoEvent } from './events-presenter';
@@ -13,6 +13,7 @@ export interface NotificationConsumerDeps {
   db: Knex;
   redis: Redis;
   log: Logger;
+  metrics?: Metrics;
   repo: NotificationsRepository;
   actors: ActorDirectory;
   unread: UnreadCounter;
@@ -102,10 +103,12 @@ export function createNotificationConsumer(deps: NotificationConsumerDeps): Even
     stream: deps.stream,
     types: [...CONSUMED_TYPES],
     handle: apply,
+    metrics: deps.metrics,
     ...deps.tuning,
   });
   return {
     start: () => consumer.start(),
+    stalledMs: () => consumer.stalledMs(),
     async stop() {
       await consumer.stop();
       await Promise.all(afterCommit);

@@ -35,7 +35,7 @@ export function createNotificationService(config: NotificationConfig, logger: Lo
   const live = createLivePublisher(redis, logger);
   const grpc = createGrpcServer({ logger, metrics });
   grpc.add(notification.NotificationServiceService, createNotificationHandlers({ db, repo, actors, unread, log: logger }));
-  const consumer = createNotificationConsumer({ db, redis, log: logger, repo, actors, unread, live, stream: config.EVENTS_STREAM, tuning: opts.consumerTuning });
+  const consumer = createNotificationConsumer({ db, redis, log: logger, repo, actors, unread, live, stream: config.EVENTS_STREAM, tuning: opts.consumerTuning, metrics });
 
   return {
     db,
@@ -47,7 +47,7 @@ export function createNotificationService(config: NotificationConfig, logger: Lo
       consumer.start();
       return grpc.listen(addr);
     },
-    ready: backendsReady(db, redis),
+    ready: backendsReady(db, redis, consumer),
     async stop(timeoutMs: number): Promise<void> {
       await grpc.shutdown(timeoutMs);
       await consumer.stop();

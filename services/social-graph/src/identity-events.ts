@@ -1,5 +1,5 @@
 import { events } from '@shutter/proto';
-import { createEventConsumer, type Knex, type Logger, type Redis } from '@shutter/kit';
+import { createEventConsumer, type Knex, type Logger, type Metrics, type Redis } from '@shutter/kit';
 import type { FollowsRepository } from './follows-repository';
 import type { FollowsService } from './follows-service';
 import type { UserDirectory } from './user-directory';
@@ -11,12 +11,13 @@ export const CONSUMER_GROUP = 'social-graph';
  * accepts every pending request; disable/enable keep the `disabled_users` read model that
  * follow lists filter on.
  */
-export function createIdentityEventsConsumer(deps: { db: Knex; redis: Redis; log: Logger; users: UserDirectory; follows: FollowsRepository; service: FollowsService }) {
+export function createIdentityEventsConsumer(deps: { db: Knex; redis: Redis; log: Logger; metrics?: Metrics; users: UserDirectory; follows: FollowsRepository; service: FollowsService }) {
   const { users, follows, service, log } = deps;
   return createEventConsumer({
     db: deps.db,
     redis: deps.redis,
     log: deps.log,
+    metrics: deps.metrics,
     group: CONSUMER_GROUP,
     types: ['user.updated', 'user.disabled', 'user.enabled'],
     async handle(event, trx) {

@@ -24,7 +24,7 @@ export function createSocialGraphService(config: SocialGraphConfig, logger: Logg
   const grpc = createGrpcServer({ logger, metrics });
   grpc.add(socialgraph.SocialGraphServiceService, createSocialGraphHandlers({ service, follows }));
   const relay = createOutboxRelay({ db, schema, redis, log: logger, metrics });
-  const consumer = createIdentityEventsConsumer({ db, redis, log: logger, users, follows, service });
+  const consumer = createIdentityEventsConsumer({ db, redis, log: logger, metrics, users, follows, service });
 
   return {
     db,
@@ -34,7 +34,7 @@ export function createSocialGraphService(config: SocialGraphConfig, logger: Logg
       consumer.start();
       return grpc.listen(addr);
     },
-    ready: backendsReady(db, redis),
+    ready: backendsReady(db, redis, consumer),
     async stop(timeoutMs: number): Promise<void> {
       await grpc.shutdown(timeoutMs);
       await consumer.stop();

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Metrics } from '../metrics';
+import { SpanKind, inSpan, injectTrace } from '../tracing';
 import { channelOptions } from './server';
 import { MD_IDEMPOTENCY_KEY, MD_REQUEST_ID, MD_USER_ID, MD_USER_ROLE, type CallMeta } from './context';
 
@@ -40,8 +41,9 @@ export function createClient<D extends Record<string, Def>>(definition: D, addr:
     'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
     // While a peer is down, calls fail at once (UNAVAILABLE → 503) and the channel redials with
     // growing delays; grpc-js lets them grow to 2 minutes, so a peer back after a long outage
-    // would stay unreachable that long. 5 s bounds the recovery; redialing costs a peer nothing.
-    'grpc.max_reconnect_backoff_ms': 5_000,
+    // would stay unreachable that long. 1 s bounds the recovery (make chaos measured up to 6 s
+    // more after a restarted peer was ready with 5 s); redialing costs a peer nothing.
+    'grpc.max_reconnect_backoff_ms': 1_000,
   });
   const defaultDeadline = opts.deadlineMs ?? 5000;
   const idempotent = new Set(opts.idempotent ?? []);
@@ -52,6 +54,7 @@ export function createClient<D extends Record<string, Def>>(definition: D, addr:
     if (o?.userId) md.set(MD_USER_ID, o.userId);
     if (o?.role) md.set(MD_USER_ROLE, o.role);
     if (o?.idempotencyKey) md.set(MD_IDEMPOTENCY_KEY, o.idempotencyKey);
+    injectTrace(md);
     return md;
   };
   const deadline = (o?: CallOptions) => new Date(Date.now() + (o?.deadlineMs ?? defaultDeadline));
@@ -72,7 +75,7 @@ export function createClient<D extends Record<string, Def>>(definition: D, addr:
           (err, res) => (err ? reject(err) : resolve(res)),
         );
       });
-    client[name] = async (req: unknown, o?: CallOptions) => {
+    const call = async (req: unknown, o?: CallOptions) => {
       const started = process.hrtime.bigint();
       const until = deadline(o);
       let code = 'OK';
@@ -94,6 +97,8 @@ export function createClient<D extends Record<string, Def>>(definition: D, addr:
         opts.metrics?.grpcClientDuration.observe({ grpc_service: opts.service, grpc_method: method, grpc_code: code }, Number(process.hrtime.bigint() - started) / 1e9);
       }
     };
+    const attributes = { 'rpc.system': 'grpc', 'rpc.service': opts.service, 'rpc.method': method };
+    client[name] = (req: unknown, o?: CallOptions) => inSpan(def.path, SpanKind.CLIENT, attributes, () => call(req, o));
   }
   return client as Client<D>;
 }

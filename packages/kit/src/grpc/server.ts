@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ServiceError, isBackendUnavailable } from '../errors';
 import type { Metrics } from '../metrics';
+import { SpanKind, extractTrace, inSpan } from '../tracing';
 import { readMeta, type CallMeta } from './context';
 
 /** Context handed to every handler: caller identity and request id from metadata, a child logger. */
@@ -13,7 +14,7 @@ export interface CallContext extends CallMeta {
   metadata: grpc.Metadata;
 }
 
-type Def = { requestStream: boolean; responseStream: boolean; requestDeserialize: (b: Buffer) => unknown; responseSerialize: (v: never) => Buffer };
+type Def = { path: string; requestStream: boolean; responseStream: boolean; requestDeserialize: (b: Buffer) => unknown; responseSerialize: (v: never) => Buffer };
 type Req<M> = M extends { requestDeserialize: (b: Buffer) => infer R } ? R : never;
 type Res<M> = M extends { responseSerialize: (v: infer R) => Buffer } ? R : never;
 
@@ -90,7 +91,12 @@ export function createGrpcServer(opts: { logger: Logger; metrics: Metrics }): Gr
         metrics.grpcServerDuration.observe({ grpc_method: method, grpc_code: grpc.status[code] }, seconds);
         ctx.log.debug({ code: grpc.status[code], ms: Math.round(seconds * 1e4) / 10 }, 'handled');
       };
-      handler(arg, ctx).then(
+      // A span per call, child of the caller's (W3C trace context in the metadata).
+      const parent = extractTrace((key) => {
+        const v = call.metadata.get(key)[0];
+        return typeof v === 'string' ? v : undefined;
+      });
+      inSpan(def.path, SpanKind.SERVER, { 'rpc.system': 'grpc', 'rpc.method': method }, () => handler(arg, ctx), parent).then(
         (res) => {
           finish(grpc.status.OK);
           if (callback) callback(null, res);

@@ -3,10 +3,12 @@ import type { Knex } from '../db';
 import type { Logger } from '../logger';
 import { blockingConnection, type Redis } from '../redis';
 import { isUuid } from '../ids';
+import { isBackendUnavailable } from '../errors';
 import type { Metrics } from '../metrics';
 import { observeConsumer } from './metrics';
 import { backoffMs, createSleeper, errorMessage } from './sleeper';
-import { parseEntries, parseAutoClaim, type RawEntry } from './stream-entries';
+import { groupConsumers, parseAutoClaim, parseClaimed, parseEntries, type RawEntry } from './stream-entries';
+import { SpanKind, extractTrace, inSpan } from '../tracing';
 
 /** One event as a consumer sees it. */
 export interface StreamEvent {
@@ -50,6 +52,12 @@ export interface EventConsumerOptions {
 
 export interface EventConsumer {
   start(): void;
+  /**
+   * Milliseconds since the read loop last completed a turn (a read, even an empty one, or a
+   * claim pass); 0 before start. A healthy loop turns at least every `blockMs`: a large value
+   * means Redis or Postgres has been failing, or a handler hangs.
+   */
+  stalledMs(): number;
   /** Finishes the entry in progress, then returns; unprocessed entries are re-claimed later. */
   stop(): Promise<void>;
 }
@@ -75,7 +83,9 @@ export function createEventConsumer(opts: EventConsumerOptions): EventConsumer {
   const types = opts.types ? new Set(opts.types) : null;
   const log = opts.log.child({ component: 'event-consumer', stream, group, consumer });
   const sleeper = createSleeper();
-  const counted = observeConsumer(opts.metrics, { redis, stream, group });
+  let lastTurnAt = 0;
+  const stalledMs = () => (lastTurnAt === 0 ? 0 : Date.now() - lastTurnAt);
+  const counted = observeConsumer(opts.metrics, { redis, stream, group, stalledMs });
 
   let reader: Redis | null = null;
   let loop: Promise<void> | null = null;
@@ -101,8 +111,38 @@ export function createEventConsumer(opts: EventConsumerOptions): EventConsumer {
     return parseEntries(reply);
   }
 
+  /**
+   * A consumer named after this host (`<host>-<pid>`) whose process is gone died with entries
+   * read but not acknowledged. Its restarted successor has another pid, so claimStale alone would
+   * leave them for claimIdleMs (30 s; `make chaos` measured it): they are taken over at once,
+   * and the dead consumer leaves the group once it holds nothing.
+   */
+  async function adoptDeadSiblings(): Promise<Array<{ entry: RawEntry; deliveries: number }>> {
+    const host = `${os.hostname()}-`;
+    for (const c of await groupConsumers(redis, stream, group)) {
+      const name = String(c.name);
+      const pid = Number(name.slice(host.length));
+      if (name === consumer || !name.startsWith(host) || !Number.isSafeInteger(pid) || pid <= 0 || processExists(pid)) continue;
+      const pending = (await redis.xpending(stream, group, '-', '+', batchSize, name)) as Array<[string, string, number, number]>;
+      if (pending.length === 0) {
+        await redis.call('xgroup', 'DELCONSUMER', `${redis.options.keyPrefix ?? ''}${stream}`, group, name);
+        log.info({ dead: name }, 'removed a dead consumer of this host from the group');
+        continue;
+      }
+      const entries = parseClaimed(await withBufferReplies(redis).xclaimBuffer(stream, group, consumer, 0, ...pending.map((p) => p[0])));
+      log.warn({ dead: name, entries: entries.length }, "took over a dead consumer's pending entries");
+      // XCLAIM counted this delivery on top of XPENDING's.
+      const counts = new Map(pending.map((p) => [p[0], Number(p[3]) + 1]));
+      if (entries.length) return entries.map((entry) => ({ entry, deliveries: counts.get(entry.streamId) ?? maxDeliveries }));
+    }
+    return [];
+  }
+
   /** Takes over entries pending longer than claimIdleMs (ours or a dead consumer's), with their delivery counts. */
   async function claimStale(): Promise<Array<{ entry: RawEntry; deliveries: number }>> {
+    // At the start of each pass: a dead sibling's entries first (returned until there are none).
+    const adopted = claimCursor === '0-0' ? await adoptDeadSiblings() : [];
+    if (adopted.length) return adopted;
     const reply = await withBufferReplies(redis).xautoclaimBuffer(stream, group, consumer, claimIdleMs, claimCursor, 'COUNT', batchSize);
     const { cursor, entries } = parseAutoClaim(reply);
     claimCursor = cursor;
@@ -116,7 +156,36 @@ export function createEventConsumer(opts: EventConsumerOptions): EventConsumer {
     });
   }
 
+  /**
+   * Applies an entry. A failure that is an outage (Postgres or Redis down, a peer UNAVAILABLE or
+   * past its deadline) is retried here with backoff for up to claimIdleMs: left pending, the
+   * entry would wait claimIdleMs for claimStale and spend a delivery per try (make chaos measured
+   * feed fan-outs 30+ s late after social-graph restarted). Retrying in place keeps the order;
+   * during an outage the entries behind it would fail the same way.
+   */
   async function processEntry(entry: RawEntry, deliveries: number): Promise<void> {
+    const until = Date.now() + claimIdleMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await applyTraced(entry, deliveries);
+      } catch (err) {
+        const wait = backoffMs(attempt, 100, maxBackoffMs);
+        if (stopping || !isOutage(err) || Date.now() + wait > until) throw err;
+        if (attempt === 1) log.warn({ err, streamId: entry.streamId }, 'event not applied: a backend or peer is down; retrying it');
+        await sleeper.sleep(wait, false);
+      }
+    }
+  }
+
+  /** Handles one entry in a span that continues the trace of the request that wrote the event. */
+  function applyTraced(entry: RawEntry, deliveries: number): Promise<void> {
+    const parent = extractTrace((key) => (key === 'traceparent' ? entry.map.get('trace')?.toString() : undefined));
+    const type = entry.map.get('type')?.toString() ?? 'unknown';
+    const attributes = { 'messaging.system': 'redis', 'messaging.destination.name': stream, 'messaging.consumer.group.name': group, 'messaging.message.id': entry.streamId, 'shutter.event.type': type };
+    return inSpan(`consume ${type}`, SpanKind.CONSUMER, attributes, () => applyEntry(entry, deliveries), parent);
+  }
+
+  async function applyEntry(entry: RawEntry, deliveries: number): Promise<void> {
     const event = toEvent(entry);
     if (!event) return deadLetter(entry, 'malformed entry: needs a uuid id, type, key and payload', deliveries);
     if (types && !types.has(event.type)) {
@@ -142,8 +211,10 @@ export function createEventConsumer(opts: EventConsumerOptions): EventConsumer {
         }
       });
     } catch (err) {
-      // Errors of our own insert or commit are infrastructure trouble: retried, never dead-lettered.
+      // Errors of our own insert or commit are infrastructure trouble, and so is a handler's
+      // outage: retried (processEntry), never dead-lettered.
       if (!handlerFailed) throw err;
+      if (isOutage(handlerError)) throw handlerError;
       if (deliveries >= maxDeliveries) return deadLetter(entry, errorMessage(handlerError), deliveries);
       log.warn({ err: handlerError, eventId: event.id, type: event.type, deliveries }, 'event handler failed; will retry');
       counted('retried');
@@ -183,6 +254,7 @@ export function createEventConsumer(opts: EventConsumerOptions): EventConsumer {
           for (const entry of await readNew(conn)) await processEntry(entry, 1);
         }
         failures = 0;
+        lastTurnAt = Date.now();
       } catch (err) {
         if (stopping) return;
         if (errorMessage(err).startsWith('NOGROUP')) {
@@ -204,6 +276,7 @@ export function createEventConsumer(opts: EventConsumerOptions): EventConsumer {
     start() {
       if (loop || stopping) return;
       reader = blockingConnection(redis);
+      lastTurnAt = Date.now();
       loop = run(reader);
     },
     async stop() {
@@ -212,7 +285,9 @@ export function createEventConsumer(opts: EventConsumerOptions): EventConsumer {
       reader?.disconnect(); // rejects the blocking read at once
       await loop;
       reader = null;
+      lastTurnAt = 0;
     },
+    stalledMs,
   };
 }
 
@@ -223,8 +298,25 @@ export function createEventConsumer(opts: EventConsumerOptions): EventConsumer {
 interface BufferReplies {
   xreadgroupBuffer(...args: Array<string | number>): Promise<unknown>;
   xautoclaimBuffer(...args: Array<string | number>): Promise<unknown>;
+  xclaimBuffer(...args: Array<string | number>): Promise<unknown>;
 }
 const withBufferReplies = (r: Redis): BufferReplies => r as unknown as BufferReplies;
+
+/** Postgres or Redis unreachable, or a gRPC peer UNAVAILABLE (14) or past its deadline (4). */
+function isOutage(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return isBackendUnavailable(err) || code === 14 || code === 4;
+}
+
+/** Whether a process with this pid exists on this host (EPERM: it does, owned by someone else). */
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 function toEvent(entry: RawEntry): StreamEvent | null {
   const f = entry.map;

@@ -1,5 +1,6 @@
 import type { Knex } from '../db';
 import { newId } from '../ids';
+import { currentTraceParent } from '../tracing';
 
 export interface OutboxEvent {
   /** Dotted event name, e.g. `post.created`. */
@@ -23,9 +24,9 @@ export async function enqueueEvent(trx: Knex | Knex.Transaction, e: OutboxEvent)
   // pg_notify inside the transaction is delivered only on commit (and never on rollback), so the
   // relay wakes exactly when there is something to publish. One statement: one round trip.
   await trx.raw(
-    `WITH inserted AS (INSERT INTO outbox (id, type, key, payload) VALUES (?, ?, ?, ?) RETURNING seq)
+    `WITH inserted AS (INSERT INTO outbox (id, type, key, payload, trace_parent) VALUES (?, ?, ?, ?, ?) RETURNING seq)
      SELECT pg_notify('outbox_' || current_schema(), '') FROM inserted`,
-    [id, e.type, e.key, payload],
+    [id, e.type, e.key, payload, currentTraceParent() ?? null],
   );
   return id;
 }

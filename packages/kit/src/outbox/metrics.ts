@@ -21,6 +21,8 @@ interface Group {
   redis: Redis;
   stream: string;
   group: string;
+  /** Milliseconds since the consumer's loop last completed a turn (consumer.ts). */
+  stalledMs(): number;
 }
 
 /** Per registry (per process): what to read at scrape time, and the counters consumers bump. */
@@ -100,6 +102,16 @@ function flowMetrics(metrics: Metrics): FlowMetrics {
     labelNames: ['stream', 'group'],
     registers,
     collect: readStreams,
+  });
+  new Gauge({
+    name: 'event_consumer_stalled_seconds',
+    help: "Seconds since the consumer's read loop last completed a turn (a healthy one turns every few seconds)",
+    labelNames: ['stream', 'group'],
+    registers,
+    collect() {
+      this.reset();
+      for (const g of flow.groups.values()) this.set({ stream: g.stream, group: g.group }, g.stalledMs() / 1000);
+    },
   });
   const dead = new Gauge({ name: 'event_dead_letters', help: 'Entries in the dead-letter stream (kept up to ~100 000)', labelNames: ['stream'], registers, collect: readStreams });
 

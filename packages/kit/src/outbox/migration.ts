@@ -34,3 +34,18 @@ export const outboxMigration: Migration = {
     await db.raw('DROP TABLE IF EXISTS outbox');
   },
 };
+
+/**
+ * The W3C trace context of the transaction that wrote each event (tracing.ts), carried on the
+ * stream so the consumers' work shows in the trace of the request that caused it. Null when
+ * tracing is off.
+ */
+export const outboxTraceMigration: Migration = {
+  name: 'outbox_v2_trace',
+  async up(db) {
+    await db.raw('ALTER TABLE outbox ADD COLUMN trace_parent text');
+  },
+  async down(db) {
+    await db.raw('ALTER TABLE outbox DROP COLUMN IF EXISTS trace_parent');
+  },
+};

@@ -47,6 +47,7 @@ interface OutboxRow {
   type: string;
   key: string;
   payload: Buffer;
+  trace_parent: string | null;
   sent_at: Date | null;
 }
 
@@ -54,15 +55,20 @@ interface OutboxRow {
  * XADD of a whole batch, refused (-1) when the marker key is missing. The check and the XADDs are
  * one atomic script so that no batch can land in a freshly emptied Redis before the replay of the
  * retained rows: consumers then always see the replay first and order is kept.
- * KEYS: stream, marker. ARGV: check (1|0), maxlen, source, then id,type,key,payload per row.
+ * KEYS: stream, marker. ARGV: check (1|0), maxlen, source, then id,type,key,payload,trace per row
+ * (trace may be empty: the entry then has no trace field).
  */
 const PUBLISH_SCRIPT = `
 if ARGV[1] == '1' and redis.call('EXISTS', KEYS[2]) == 0 then return -1 end
-for i = 4, #ARGV, 4 do
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*',
-    'id', ARGV[i], 'type', ARGV[i + 1], 'key', ARGV[i + 2], 'payload', ARGV[i + 3], 'source', ARGV[3])
+for i = 4, #ARGV, 5 do
+  local fields = {'id', ARGV[i], 'type', ARGV[i + 1], 'key', ARGV[i + 2], 'payload', ARGV[i + 3], 'source', ARGV[3]}
+  if ARGV[i + 4] ~= '' then
+    table.insert(fields, 'trace')
+    table.insert(fields, ARGV[i + 4])
+  end
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(fields))
 end
-return (#ARGV - 3) / 4`;
+return (#ARGV - 3) / 5`;
 
 /**
  * Publishes a schema's outbox to a Redis Stream in seq order and marks rows sent; keeps sent rows
@@ -146,7 +152,7 @@ export function createOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
 
   async function xadd(rows: OutboxRow[], checkMarker: boolean): Promise<boolean> {
     const args: Array<string | Buffer> = [checkMarker ? '1' : '0', maxLen, schema];
-    for (const r of rows) args.push(r.id, r.type, r.key, r.payload);
+    for (const r of rows) args.push(r.id, r.type, r.key, r.payload, r.trace_parent ?? '');
     const res = await redis.eval(PUBLISH_SCRIPT, 2, stream, marker, ...args);
     return res !== -1;
   }
@@ -156,7 +162,7 @@ export function createOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
     let after = -1;
     let count = 0;
     for (;;) {
-      const rows = await outbox().select('id', 'seq', 'type', 'key', 'payload').whereNotNull('sent_at').where('seq', '>', after).orderBy('seq').limit(batchSize);
+      const rows = await outbox().select('id', 'seq', 'type', 'key', 'payload', 'trace_parent').whereNotNull('sent_at').where('seq', '>', after).orderBy('seq').limit(batchSize);
       const last = rows[rows.length - 1];
       if (!last) break;
       await xadd(rows, false);
@@ -170,7 +176,7 @@ export function createOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
 
   /** Publishes one batch of unsent rows; true when there may be more. */
   async function publishBatch(): Promise<boolean> {
-    const rows = await outbox().select('id', 'seq', 'type', 'key', 'payload').whereNull('sent_at').orderBy('seq').limit(batchSize);
+    const rows = await outbox().select('id', 'seq', 'type', 'key', 'payload', 'trace_parent').whereNull('sent_at').orderBy('seq').limit(batchSize);
     if (rows.length === 0) return false;
     if (!(await xadd(rows, true))) {
       await replay(); // the marker vanished since the last check: rebuild, then this batch goes next

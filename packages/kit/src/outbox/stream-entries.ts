@@ -28,6 +28,11 @@ export function parseEntries(reply: unknown): RawEntry[] {
   return reply.flatMap((s: unknown) => (Array.isArray(s) ? parseList(s[1]) : []));
 }
 
+/** XCLAIM reply: the claimed entries. */
+export function parseClaimed(reply: unknown): RawEntry[] {
+  return parseList(reply);
+}
+
 /** XAUTOCLAIM reply: `[next cursor, entries, deleted ids]`. */
 export function parseAutoClaim(reply: unknown): { cursor: string; entries: RawEntry[] } {
   if (!Array.isArray(reply) || !isBuffer(reply[0])) throw new Error('unexpected XAUTOCLAIM reply');
@@ -37,6 +42,16 @@ export function parseAutoClaim(reply: unknown): { cursor: string; entries: RawEn
 /** XINFO GROUPS of a stream as one record per group (ioredis does not prefix XINFO's key: done here). */
 export async function streamGroups(redis: { call(...args: string[]): Promise<unknown>; options: { keyPrefix?: string } }, stream: string): Promise<Array<Record<string, unknown>>> {
   const raw = (await redis.call('xinfo', 'GROUPS', `${redis.options.keyPrefix ?? ''}${stream}`)) as unknown[][];
+  return raw.map((flat) => {
+    const info: Record<string, unknown> = {};
+    for (let i = 0; i + 1 < flat.length; i += 2) info[String(flat[i])] = flat[i + 1];
+    return info;
+  });
+}
+
+/** XINFO CONSUMERS of a group as one record per consumer (`name`, `pending`, `idle`). */
+export async function groupConsumers(redis: { call(...args: string[]): Promise<unknown>; options: { keyPrefix?: string } }, stream: string, group: string): Promise<Array<Record<string, unknown>>> {
+  const raw = (await redis.call('xinfo', 'CONSUMERS', `${redis.options.keyPrefix ?? ''}${stream}`, group)) as unknown[][];
   return raw.map((flat) => {
     const info: Record<string, unknown> = {};
     for (let i = 0; i + 1 < flat.length; i += 2) info[String(flat[i])] = flat[i + 1];

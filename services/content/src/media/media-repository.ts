@@ -18,23 +18,113 @@ export interface MediaRow {
   post_id: string | null;
   expires_at: Date;
   created_at: Date;
+  /** What the photo pipeline made of it (null before processing, or for a legacy image). */
+  processed_key: string | null;
+  processed_type: string | null;
+  processed_long_side: number | null;
+  blurhash: string | null;
+  variants: StoredVariant[];
+  processed_at: Date | null;
+  original_deleted_at: Date | null;
+  process_error: string | null;
 }
 
+/** A sized WebP copy of a processed image. */
+export interface StoredVariant {
+  key: string;
+  width: number;
+  height: number;
+}
+
+/** The pipeline's result as stored: the served full-size object and its variants. */
+export interface ProcessedMedia {
+  processedKey: string;
+  processedType: string;
+  longSide: number;
+  width: number;
+  height: number;
+  blurhash: string;
+  variants: StoredVariant[];
+}
+
+/** Every object a media row may own: the uploaded (or kept original) object, the processed one, its variants. */
+export const objectKeysOf = (row: Pick<MediaRow, 'key' | 'processed_key' | 'variants'>): string[] => [
+  row.key,
+  ...(row.processed_key ? [row.processed_key] : []),
+  ...(row.variants ?? []).map((v) => v.key),
+];
+
 export type NewMedia = Pick<MediaRow, 'id' | 'owner_id' | 'key' | 'source' | 'declared_type' | 'max_bytes' | 'expires_at'> &
-  Partial<Pick<MediaRow, 'content_type' | 'size_bytes' | 'width' | 'height' | 'sha256' | 'verified_at'>>;
+  Partial<Pick<MediaRow, 'content_type' | 'size_bytes' | 'width' | 'height' | 'sha256' | 'verified_at' | 'original_deleted_at'>>;
+
+/** Media columns of a processing result. */
+export const processedColumns = (p: ProcessedMedia) => ({
+  processed_key: p.processedKey,
+  processed_type: p.processedType,
+  processed_long_side: p.longSide,
+  width: p.width,
+  height: p.height,
+  blurhash: p.blurhash,
+  variants: JSON.stringify(p.variants),
+  processed_at: new Date(),
+  process_error: null,
+});
+
+/**
+ * Keys of processed objects sit below the uploaded object's key with a fresh random revision:
+ * `media/<owner>/<media id>/<rev>/full.jpg`, `…/w320.webp`. A presigned POST names one exact key,
+ * so no client can ever write to these, and a re-processing never overwrites a served object.
+ */
+export const processedKeyBase = (ownerId: string, mediaId: string, rev: string) => `${mediaKey(ownerId, mediaId)}/${rev}/`;
+
+/** Keys from before the pipeline: `media/<owner>/<media id>`, served as uploaded until backfilled. */
+export const isLegacyKey = (key: string) => key.split('/').length === 3;
 
 /** Object key of a media id: per owner, so one user's objects can be listed and audited. */
 export const mediaKey = (ownerId: string, mediaId: string) => `media/${ownerId}/${mediaId}`;
 
+const normalise = (r: MediaRow): MediaRow => ({ ...r, max_bytes: Number(r.max_bytes), size_bytes: r.size_bytes === null ? null : Number(r.size_bytes), variants: r.variants ?? [] });
+
 export function createMediaRepository(db: Knex) {
   return {
-    async insert(row: NewMedia): Promise<void> {
+    async insert(row: NewMedia & Partial<ReturnType<typeof processedColumns>>): Promise<void> {
       await db('media').insert(row);
     },
 
     async findMany(ids: string[]): Promise<Map<string, MediaRow>> {
       const rows = ids.length ? await db<MediaRow>('media').whereIn('id', ids) : [];
-      return new Map(rows.map((r) => [r.id, { ...r, max_bytes: Number(r.max_bytes), size_bytes: r.size_bytes === null ? null : Number(r.size_bytes) }]));
+      return new Map(rows.map((r) => [r.id, normalise(r)]));
+    },
+
+    async find(id: string): Promise<MediaRow | undefined> {
+      const row = await db<MediaRow>('media').where({ id }).first();
+      return row && normalise(row);
+    },
+
+    /**
+     * Records a processing result unless another request processed the row meanwhile
+     * (`previousKey` is what the caller saw); answers whether it was recorded.
+     */
+    async markProcessed(id: string, previousKey: string | null, p: ProcessedMedia, extra: { contentType: string; size: number }): Promise<boolean> {
+      const rows = await db('media')
+        .where({ id })
+        .whereRaw('processed_key IS NOT DISTINCT FROM ?', [previousKey])
+        .update({ ...processedColumns(p), content_type: extra.contentType, size_bytes: extra.size, verified_at: db.fn.now() }, ['id']);
+      return rows.length === 1;
+    },
+
+    /** Used uploads' rows, for deleting their uploaded objects after use. */
+    async presignedAmong(ids: string[]): Promise<MediaRow[]> {
+      if (ids.length === 0) return [];
+      return db<MediaRow>('media').whereIn('id', ids).andWhere({ source: 'presigned' });
+    },
+
+    /** The processed key of each legacy key that has one by now (a backfilled image). */
+    async processedKeysOf(keys: string[]): Promise<Map<string, string>> {
+      const legacy = keys.filter(isLegacyKey);
+      if (legacy.length === 0) return new Map();
+      const rows: Array<{ key: string; processed_key: string }> = await db('media').whereIn('key', legacy).whereNotNull('processed_key').select('key', 'processed_key');
+      return new Map(rows.map((r) => [r.key, r.processed_key]));
     },
 
     async markVerified(id: string, info: { contentType: string; size: number; width: number; height: number }): Promise<void> {
@@ -70,9 +160,17 @@ export function createMediaRepository(db: Knex) {
       if (keys.length) await trx('media').whereIn('key', keys).delete();
     },
 
-    /** A profile image content stored (the avatar identity just replaced), or undefined. */
+    /** A profile image content stored (the avatar identity just replaced, by either of its keys), or undefined. */
     async profileImageByKey(trx: Knex, key: string): Promise<MediaRow | undefined> {
-      return trx<MediaRow>('media').where({ key, used_for: 'profile' }).first();
+      return trx<MediaRow>('media')
+        .where({ used_for: 'profile' })
+        .andWhere((q) => q.where({ key }).orWhere({ processed_key: key }))
+        .first();
+    },
+
+    /** Deletes media rows by id in the caller's transaction. */
+    async deleteRows(trx: Knex, ids: string[]): Promise<void> {
+      if (ids.length) await trx('media').whereIn('id', ids).delete();
     },
   };
 }

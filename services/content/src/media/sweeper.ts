@@ -1,25 +1,31 @@
 import type { Knex, Logger } from '@shutter/kit';
 import type { IdempotencyKeys } from '../posts/idempotency';
 import type { MediaStorage } from '../storage/media-storage';
+import { objectKeysOf, type MediaRow } from './media-repository';
+import { UPLOAD_WINDOW_SECONDS } from './media-service';
 
 const BATCH = 200;
 
+type SweptRow = Pick<MediaRow, 'id' | 'key' | 'processed_key' | 'variants'>;
+const SWEPT_COLUMNS = ['id', 'key', 'processed_key', 'variants'] as const;
+
 /**
  * Deletes what was never used: media past their expiry (presigned POSTs never posted, uploads of
- * a request that died before it could clean up) and orphaned avatars, with their objects; and
- * expired idempotency keys.
- * Rows are taken FOR UPDATE SKIP LOCKED, so several replicas can sweep at once.
+ * a request that died before it could clean up) and orphaned avatars, with every object they own
+ * (uploaded object, processed image, variants); the uploaded objects of used direct uploads once
+ * their presigned POST expired (a client may have written them again after use); and expired
+ * idempotency keys. Rows are taken FOR UPDATE SKIP LOCKED, so several replicas can sweep at once.
  */
-export function createSweeper(deps: { db: Knex; storage: MediaStorage; idempotency: IdempotencyKeys; log: Logger; intervalMs: number }) {
+export function createSweeper(deps: { db: Knex; storage: MediaStorage; idempotency: IdempotencyKeys; log: Logger; intervalMs: number; keepOriginals?: boolean }) {
   const { db, storage, log } = deps;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
 
   async function sweepMediaBatch(): Promise<number> {
     return db.transaction(async (trx) => {
-      const rows: Array<{ id: string; key: string }> = await trx('media').whereNull('used_at').where('expires_at', '<', trx.fn.now()).forUpdate().skipLocked().limit(BATCH).select('id', 'key');
+      const rows: SweptRow[] = await trx('media').whereNull('used_at').where('expires_at', '<', trx.fn.now()).forUpdate().skipLocked().limit(BATCH).select(SWEPT_COLUMNS);
       if (rows.length === 0) return 0;
-      await storage.deleteMany(rows.map((r) => r.key));
+      await storage.deleteMany(rows.flatMap(objectKeysOf));
       await trx('media').whereIn('id', rows.map((r) => r.id)).delete();
       return rows.length;
     });
@@ -32,15 +38,41 @@ export function createSweeper(deps: { db: Knex; storage: MediaStorage; idempoten
   async function sweepOrphanAvatarsBatch(): Promise<number> {
     return db.transaction(async (trx) => {
       const res = await trx.raw(
-        `SELECT m.id, m.key FROM media m JOIN authors a ON a.id = m.owner_id
+        `SELECT m.id, m.key, m.processed_key, m.variants FROM media m JOIN authors a ON a.id = m.owner_id
           WHERE m.used_for = 'profile' AND m.used_at < now() - interval '1 hour'
             AND a.profile_image_key IS DISTINCT FROM m.key
+            AND a.profile_image_key IS DISTINCT FROM m.processed_key
           ORDER BY m.used_at LIMIT ${BATCH} FOR UPDATE OF m SKIP LOCKED`,
       );
-      const rows = res.rows as Array<{ id: string; key: string }>;
+      const rows = res.rows as SweptRow[];
+      if (rows.length === 0) return 0;
+      await storage.deleteMany(rows.flatMap(objectKeysOf));
+      await trx('media').whereIn('id', rows.map((r) => r.id)).delete();
+      return rows.length;
+    });
+  }
+
+  /**
+   * A used direct upload's own object was deleted at use, but its presigned POST stays valid for
+   * UPLOAD_WINDOW_SECONDS: once that has passed (a minute of clock slack) it is deleted for good.
+   * Only processed rows: a legacy image waits for the backfill, which reads that object.
+   */
+  async function sweepUsedUploadsBatch(): Promise<number> {
+    if (deps.keepOriginals) return 0;
+    return db.transaction(async (trx) => {
+      const rows: Array<{ id: string; key: string }> = await trx('media')
+        .where({ source: 'presigned' })
+        .whereNotNull('used_at')
+        .whereNull('original_deleted_at')
+        .whereNotNull('processed_key')
+        .where('created_at', '<', trx.raw(`now() - interval '${UPLOAD_WINDOW_SECONDS + 60} seconds'`))
+        .forUpdate()
+        .skipLocked()
+        .limit(BATCH)
+        .select('id', 'key');
       if (rows.length === 0) return 0;
       await storage.deleteMany(rows.map((r) => r.key));
-      await trx('media').whereIn('id', rows.map((r) => r.id)).delete();
+      await trx('media').whereIn('id', rows.map((r) => r.id)).update({ original_deleted_at: trx.fn.now() });
       return rows.length;
     });
   }
@@ -49,6 +81,7 @@ export function createSweeper(deps: { db: Knex; storage: MediaStorage; idempoten
     let swept = 0;
     for (let n = BATCH; n === BATCH; swept += n) n = await sweepMediaBatch();
     for (let n = BATCH; n === BATCH; swept += n) n = await sweepOrphanAvatarsBatch();
+    for (let n = BATCH; n === BATCH; swept += n) n = await sweepUsedUploadsBatch();
     const keys = await deps.idempotency.deleteExpired();
     if (swept || keys) log.info({ media: swept, idempotency_keys: keys }, 'swept unused media and expired idempotency keys');
   }

@@ -1,5 +1,5 @@
 import type { Migration } from '@shutter/kit';
-import { outboxMigration } from '@shutter/kit';
+import { outboxMigration, outboxTraceMigration } from '@shutter/kit';
 
 export const schema = 'content';
 
@@ -123,4 +123,29 @@ export const migrations: Migration[] = [
       await db.raw('CREATE TABLE big_authors (author_id uuid PRIMARY KEY, marked_at timestamptz NOT NULL DEFAULT now())');
     },
   },
+  {
+    name: '0003_photos',
+    async up(db) {
+      // The photo pipeline (media/image-processor.ts): what a media id was processed into. `key`
+      // stays the uploaded object (the presigned POST's target, or a kept original); served
+      // objects live under new keys below it. variants: [{key, width, height}], narrowest first.
+      await db.raw(`
+        ALTER TABLE media
+          ADD COLUMN processed_key text UNIQUE,
+          ADD COLUMN processed_type text,
+          ADD COLUMN processed_long_side integer,
+          ADD COLUMN blurhash text,
+          ADD COLUMN variants jsonb NOT NULL DEFAULT '[]',
+          ADD COLUMN processed_at timestamptz,
+          ADD COLUMN original_deleted_at timestamptz,
+          ADD COLUMN process_error text`);
+      // Used presigned uploads whose original object may still need deleting (sweeper.ts).
+      await db.raw(`CREATE INDEX media_original_pending ON media (created_at) WHERE source = 'presigned' AND used_at IS NOT NULL AND original_deleted_at IS NULL`);
+      // Images uploaded before the pipeline (backfill.ts walks these by id).
+      await db.raw('CREATE INDEX media_unprocessed ON media (id) WHERE processed_key IS NULL AND used_at IS NOT NULL');
+      await db.raw(`ALTER TABLE post_images ADD COLUMN blurhash text, ADD COLUMN variants jsonb NOT NULL DEFAULT '[]'`);
+      await db.raw('CREATE INDEX post_images_media ON post_images (media_id)');
+    },
+  },
+  outboxTraceMigration,
 ];

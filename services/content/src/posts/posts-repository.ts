@@ -1,4 +1,5 @@
 import type { Knex } from '@shutter/kit';
+import type { StoredVariant } from '../media/media-repository';
 import { VISIBLE_POST_SQL, visiblePostBindings } from '../visibility';
 
 export interface ImageRow {
@@ -7,6 +8,9 @@ export interface ImageRow {
   width: number;
   height: number;
   order: number;
+  /** Absent in read forms cached before the photo pipeline, null for a legacy image. */
+  blurhash?: string | null;
+  variants?: StoredVariant[];
 }
 
 /** A post as a viewer reads it: its author's public fields and the viewer's like and follow. */
@@ -54,6 +58,8 @@ export interface NewImage {
   key: string;
   width: number;
   height: number;
+  blurhash: string;
+  variants: StoredVariant[];
 }
 
 /** Escapes LIKE wildcards so `%` and `_` match literally. */
@@ -64,11 +70,11 @@ const VIEW_COLUMNS = `p.id, p.author_id, p.content, p.like_count, p.comment_coun
   a.username, a.is_public, a.status,
   EXISTS (SELECT 1 FROM likes l WHERE l.post_id = p.id AND l.user_id = :viewer) AS is_liked,
   EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = :viewer AND f.followee_id = p.author_id) AS viewer_follows,
-  COALESCE((SELECT json_agg(json_build_object('id', i.media_id, 'key', i.key, 'width', i.width, 'height', i.height, 'order', i.position) ORDER BY i.position)
+  COALESCE((SELECT json_agg(json_build_object('id', i.media_id, 'key', i.key, 'width', i.width, 'height', i.height, 'order', i.position, 'blurhash', i.blurhash, 'variants', i.variants) ORDER BY i.position)
               FROM post_images i WHERE i.post_id = p.id), '[]'::json) AS images`;
 
 const BASE_COLUMNS = `p.id, p.author_id, p.content, p.created_at, p.updated_at,
-  COALESCE((SELECT json_agg(json_build_object('id', i.media_id, 'key', i.key, 'width', i.width, 'height', i.height, 'order', i.position) ORDER BY i.position)
+  COALESCE((SELECT json_agg(json_build_object('id', i.media_id, 'key', i.key, 'width', i.width, 'height', i.height, 'order', i.position, 'blurhash', i.blurhash, 'variants', i.variants) ORDER BY i.position)
               FROM post_images i WHERE i.post_id = p.id), '[]'::json) AS images`;
 
 const VIEWER_COLUMNS = `p.id, p.author_id, p.like_count, p.comment_count, a.username, a.is_public, a.status,
@@ -146,7 +152,18 @@ export function createPostsRepository(db: Knex) {
 
     async insert(trx: Knex, post: { id: string; authorId: string; content: string; images: NewImage[] }): Promise<void> {
       await trx('posts').insert({ id: post.id, author_id: post.authorId, content: post.content });
-      await trx('post_images').insert(post.images.map((im, position) => ({ post_id: post.id, position, media_id: im.mediaId, key: im.key, width: im.width, height: im.height })));
+      await trx('post_images').insert(
+        post.images.map((im, position) => ({
+          post_id: post.id,
+          position,
+          media_id: im.mediaId,
+          key: im.key,
+          width: im.width,
+          height: im.height,
+          blurhash: im.blurhash || null,
+          variants: JSON.stringify(im.variants),
+        })),
+      );
     },
 
     /**
@@ -201,11 +218,23 @@ export function createPostsRepository(db: Knex) {
       await trx('posts').where({ id }).update({ content, updated_at: trx.fn.now() });
     },
 
-    /** Deletes a post (images, likes and comments cascade); answers its image keys. */
+    /**
+     * Deletes a post (images, likes and comments cascade); answers every object key its images
+     * own: the served image, its variants, and the uploaded object (or kept original).
+     */
     async delete(trx: Knex, id: string): Promise<string[]> {
-      const keys = await trx('post_images').where({ post_id: id }).orderBy('position').pluck('key');
+      const res = await trx.raw(
+        `SELECT k FROM (
+            SELECT i.key AS k FROM post_images i WHERE i.post_id = :id
+            UNION SELECT v->>'key' FROM post_images i, jsonb_array_elements(i.variants) v WHERE i.post_id = :id
+            UNION SELECT m.key FROM media m WHERE m.post_id = :id
+            UNION SELECT m.processed_key FROM media m WHERE m.post_id = :id AND m.processed_key IS NOT NULL
+            UNION SELECT v->>'key' FROM media m, jsonb_array_elements(m.variants) v WHERE m.post_id = :id
+          ) keys ORDER BY k`,
+        { id },
+      );
       await trx('posts').where({ id }).delete();
-      return keys as string[];
+      return (res.rows as Array<{ k: string }>).map((r) => r.k);
     },
 
     /** Adds to a counter; answers the new value, or null when the post is gone. */

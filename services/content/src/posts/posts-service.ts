@@ -85,18 +85,25 @@ export function createPostsService(deps: PostsServiceDeps) {
       const recorded = await idempotency.find(caller.userId, key);
       if (recorded) return { postId: replay(recorded, fp), created: false };
     }
-    const ready = await mediaService.prepare(caller.userId, ids);
+    const ready = await mediaService.prepare(caller.userId, ids, 'post');
     const postId = newId();
-    return db.transaction(async (trx) => {
+    const res = await db.transaction(async (trx) => {
       if (key) {
         const claimed = await idempotency.claim(trx, caller.userId, key, fp, postId);
         if (claimed !== 'claimed') return { postId: replay(claimed, fp), created: false };
       }
       if ((await media.claim(trx, ids, caller.userId, 'post', postId)) !== ids.length) throw failedPrecondition('A media id has already been used.', 'media_used');
-      await posts.insert(trx, { id: postId, authorId: caller.userId, content: text, images: ready.map((m) => ({ mediaId: m.id, key: m.key, width: m.width, height: m.height })) });
+      await posts.insert(trx, {
+        id: postId,
+        authorId: caller.userId,
+        content: text,
+        images: ready.map((m) => ({ mediaId: m.id, key: m.key, width: m.width, height: m.height, blurhash: m.blurhash, variants: m.variants })),
+      });
       await enqueueEvent(trx, postChanged('post.created', postId, caller.userId, new Date()));
       return { postId, created: true };
     });
+    if (res.created) await mediaService.afterUse(ids);
+    return res;
   }
 
   return {

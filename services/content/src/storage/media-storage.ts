@@ -10,6 +10,9 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
+import { createWriteStream } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { GrpcStatus, ServiceError } from '@shutter/kit';
 import type { ContentConfig } from '../config';
 import { createUrlSigner, type SigningCredentials } from './url-signer';
@@ -110,6 +113,31 @@ export function createMediaStorage(config: ContentConfig) {
           if (uploadId) await s3.send(new AbortMultipartUploadCommand({ Bucket, Key: key, UploadId: uploadId })).catch(() => undefined);
         },
       };
+    },
+
+    /**
+     * One processed object: immutable (a new key per processing), so caches may keep it for good.
+     */
+    async put(key: string, body: Buffer, contentType: string): Promise<void> {
+      await call(() => s3.send(new PutObjectCommand({ Bucket, Key: key, Body: body, ContentLength: body.length, ContentType: contentType, CacheControl: 'public, max-age=31536000, immutable' })));
+    },
+
+    /** Copies an object into a local file; answers its size, or null when it does not exist. */
+    async download(key: string, path: string): Promise<number | null> {
+      let body: Readable;
+      try {
+        const res = await s3.send(new GetObjectCommand({ Bucket, Key: key }));
+        body = res.Body as Readable;
+      } catch (err) {
+        const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+        if (e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404) return null;
+        throw storageUnavailable(err);
+      }
+      const file = createWriteStream(path);
+      let size = 0;
+      body.on('data', (c: Buffer) => (size += c.length));
+      await call(() => pipeline(body, file));
+      return size;
     },
 
     /** Size and type of an object, or null when it does not exist. */

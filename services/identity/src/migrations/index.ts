@@ -1,5 +1,5 @@
 import type { Migration } from '@shutter/kit';
-import { outboxMigration } from '@shutter/kit';
+import { outboxMigration, outboxTraceMigration } from '@shutter/kit';
 
 export const schema = 'identity';
 
@@ -44,4 +44,28 @@ export const migrations: Migration[] = [
     },
   },
   outboxMigration,
+  outboxTraceMigration,
+  {
+    // A session is one sign-in: the access tokens' `sid` and the refresh-token family. Existing
+    // families become sessions (ended if every token in them was revoked).
+    name: 'sessions_v1',
+    async up(db) {
+      await db.raw(`
+        CREATE TABLE sessions (
+          id uuid PRIMARY KEY,
+          user_id uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+          created_at timestamptz NOT NULL DEFAULT now(),
+          ended_at timestamptz,
+          end_reason text
+        )`);
+      await db.raw('CREATE INDEX sessions_user_open ON sessions (user_id) WHERE ended_at IS NULL');
+      await db.raw('CREATE INDEX sessions_ended_at ON sessions (ended_at) WHERE ended_at IS NOT NULL');
+      await db.raw(`
+        INSERT INTO sessions (id, user_id, created_at, ended_at, end_reason)
+        SELECT family_id, (array_agg(user_id))[1], min(created_at),
+               CASE WHEN bool_and(revoked_at IS NOT NULL) THEN max(revoked_at) END,
+               CASE WHEN bool_and(revoked_at IS NOT NULL) THEN 'logout' END
+        FROM refresh_tokens GROUP BY family_id`);
+    },
+  },
 ];

@@ -1,5 +1,5 @@
 import type { Migration } from '@shutter/kit';
-import { outboxMigration } from '@shutter/kit';
+import { outboxMigration, outboxTraceMigration } from '@shutter/kit';
 
 export const schema = 'notification';
 
@@ -60,4 +60,5 @@ export const migrations: Migration[] = [
     },
   },
   outboxMigration,
+  outboxTraceMigration,
 ];

@@ -1,5 +1,5 @@
 import type { Migration } from '@shutter/kit';
-import { outboxMigration } from '@shutter/kit';
+import { outboxMigration, outboxTraceMigration } from '@shutter/kit';
 
 export const schema = 'graph';
 
@@ -39,4 +39,5 @@ export const migrations: Migration[] = [
     },
   },
   outboxMigration,
+  outboxTraceMigration,
 ];

@@ -1,0 +1,181 @@
+import { REVOCATIONS_VERSION_KEY, REVOKED_SESSIONS_KEY, createLogger, createRedis } from '@shutter/kit';
+import { accounts, apiClient, expectError, startRedisServer, startStack, testRedis, waitFor, type ApiClient, type Stack, type TestUser } from '@shutter/testing';
+import { start as startGateway } from './start';
+import { claimsOf, signLike } from './token-helpers';
+
+/**
+ * Sessions (API.md *Users and auth*): logout, logout-all, password change and refresh-token reuse
+ * end sessions, and the gateway refuses their access tokens within 10 s while other sessions go on.
+ */
+
+let stack: Stack;
+let api: ApiClient;
+let users: ReturnType<typeof accounts>;
+
+beforeAll(async () => {
+  stack = await startStack({ only: ['identity'] });
+  api = apiClient(stack.url);
+  users = accounts(api, () => stack.env);
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+/** A second sign-in of the same account: another session. */
+async function signIn(u: TestUser, password = u.password): Promise<{ token: string; refreshToken: string }> {
+  const res = await api.post('/api/users/login', { email: u.email, password });
+  expect(res.status).toBe(200);
+  return { token: res.body.data.token, refreshToken: res.body.data.refresh_token };
+}
+
+const me = (token: string) => api.get('/api/users/me', { token });
+const refused = async (token: string) => (await me(token)).status === 401;
+const sid = (token: string) => claimsOf(token).sid;
+
+describe('sessions', () => {
+  it('access tokens name their session; a refresh stays in it', async () => {
+    const u = await users.register();
+    const other = await signIn(u);
+    expect(sid(u.token)).toMatch(/^[0-9a-f-]{36}$/);
+    expect(sid(other.token)).not.toBe(sid(u.token));
+    const refreshed = await api.post('/api/users/refresh', { refresh_token: u.refreshToken });
+    expect(refreshed.status).toBe(200);
+    expect(sid(refreshed.body.data.token)).toBe(sid(u.token));
+  });
+
+  it('logout ends that session within 10 s; the same account’s other session keeps working', async () => {
+    const u = await users.register();
+    const other = await signIn(u);
+    expect((await api.post('/api/users/logout', { refresh_token: u.refreshToken }, { token: u.token })).status).toBe(200);
+    await waitFor(() => refused(u.token), 10_000);
+    expectError(await me(u.token), 401, 'Could not validate credentials');
+    expectError(await api.post('/api/users/refresh', { refresh_token: u.refreshToken }), 401);
+    expect((await me(other.token)).status).toBe(200);
+    expect((await api.post('/api/users/refresh', { refresh_token: other.refreshToken })).status).toBe(200);
+  });
+
+  it("logout with someone else's refresh token changes nothing", async () => {
+    const [a, b] = [await users.register(), await users.register()];
+    expect((await api.post('/api/users/logout', { refresh_token: b.refreshToken }, { token: a.token })).status).toBe(200);
+    expect((await api.post('/api/users/refresh', { refresh_token: b.refreshToken })).status).toBe(200);
+    expect((await me(a.token)).status).toBe(200);
+  });
+
+  it('logout-all ends every session of the caller within 10 s, and only theirs', async () => {
+    const [u, bystander] = [await users.register(), await users.register()];
+    const other = await signIn(u);
+    expectError(await api.post('/api/users/logout-all'), 401, 'Not authenticated');
+    expect((await api.post('/api/users/logout-all', undefined, { token: u.token, headers: { 'content-type': 'application/json' } })).body).toEqual({ data: {}, message: 'ok' });
+    await waitFor(async () => (await refused(u.token)) && (await refused(other.token)), 10_000);
+    expectError(await api.post('/api/users/refresh', { refresh_token: other.refreshToken }), 401);
+    expect((await me(bystander.token)).status).toBe(200);
+    // Signing in again starts a new session that works.
+    expect((await me((await signIn(u)).token)).status).toBe(200);
+  });
+
+  it('a password change needs the current password, ends every earlier session and answers a working one', async () => {
+    const [u, bystander] = [await users.register(), await users.register()];
+    const other = await signIn(u);
+    const wrong = await api.patch('/api/users/password', { current_password: 'not my password', new_password: 'a new password' }, { token: u.token });
+    expectError(wrong, 400, /^Invalid password\.$/);
+    expect(wrong.body.code).toBe('invalid_password');
+    const short = await api.patch('/api/users/password', { current_password: u.password, new_password: 'short' }, { token: u.token });
+    expectError(short, 422, /new_password/);
+    expectError(await api.patch('/api/users/password', { current_password: u.password, new_password: 'a new password' }), 401);
+    expect((await me(u.token)).status).toBe(200); // refused attempts end nothing
+
+    const res = await api.patch('/api/users/password', { current_password: u.password, new_password: 'a new password' }, { token: u.token });
+    expect(res.status).toBe(200);
+    expect(Object.keys(res.body.data).sort()).toEqual(['expires_in', 'refresh_token', 'token']);
+    await waitFor(async () => (await refused(u.token)) && (await refused(other.token)), 10_000);
+    expect((await me(res.body.data.token)).status).toBe(200);
+    expect((await api.post('/api/users/refresh', { refresh_token: res.body.data.refresh_token })).status).toBe(200);
+    expectError(await api.post('/api/users/refresh', { refresh_token: other.refreshToken }), 401);
+    expectError(await api.post('/api/users/login', { email: u.email, password: u.password }), 400);
+    expect((await api.post('/api/users/login', { email: u.email, password: 'a new password' })).status).toBe(200);
+    expect((await me(bystander.token)).status).toBe(200);
+  });
+
+  it('wrong current passwords are throttled like logins', async () => {
+    const u = await users.register();
+    const max = Number(stack.env.LOGIN_MAX_ATTEMPTS ?? 5);
+    for (let i = 0; i < max; i++) {
+      expectError(await api.patch('/api/users/password', { current_password: `wrong ${i}`, new_password: 'a new password' }, { token: u.token }), 400);
+    }
+    const throttled = await api.patch('/api/users/password', { current_password: u.password, new_password: 'a new password' }, { token: u.token });
+    expectError(throttled, 429);
+    expect(Number(throttled.headers.get('retry-after'))).toBeGreaterThan(0);
+  });
+
+  it('a reused refresh token ends its session (access tokens too) within 10 s; other sessions go on', async () => {
+    const u = await users.register();
+    const other = await signIn(u);
+    const rotated = await api.post('/api/users/refresh', { refresh_token: u.refreshToken });
+    expect(rotated.status).toBe(200);
+    const next = rotated.body.data;
+    const reuse = await api.post('/api/users/refresh', { refresh_token: u.refreshToken });
+    expectError(reuse, 401);
+    expect(reuse.body.code).toBe('refresh_token_reused');
+    await waitFor(async () => (await refused(u.token)) && (await refused(next.token)), 10_000);
+    expectError(await api.post('/api/users/refresh', { refresh_token: next.refresh_token }), 401);
+    expect((await me(other.token)).status).toBe(200);
+  });
+});
+
+describe('the lean gateway', () => {
+  it('learns of a revocation whose message was lost from its periodic resync (within 10 s)', async () => {
+    const u = await users.register();
+    const redis = testRedis();
+    try {
+      expect((await me(u.token)).status).toBe(200);
+      // Written as identity would, but with no message on the channel.
+      await redis.multi().zadd(REVOKED_SESSIONS_KEY, Date.now() + 600_000, sid(u.token)!).incr(REVOCATIONS_VERSION_KEY).exec();
+      const t0 = Date.now();
+      await waitFor(() => refused(u.token), 10_000);
+      expect(Date.now() - t0).toBeLessThan(10_000);
+    } finally {
+      await redis.quit();
+    }
+  });
+
+  it('an authenticated request makes exactly one Redis round trip (the rate limit)', async () => {
+    // A gateway of its own on a private redis-server: every command that server sees is this gateway's.
+    const redis = await startRedisServer();
+    const prefix = stack.env.REDIS_KEY_PREFIX ?? '';
+    const admin = createRedis(redis.url);
+    await admin.set(`${prefix}auth:revocations-version`, '1'); // identity's state, as if it had synced
+    const gw = await startGateway(
+      { ...stack.env, REDIS_URL: redis.url, REVOCATION_RESYNC_MS: '600000', REVOCATION_MAX_STALENESS_MS: '600000' },
+      createLogger('test', 'silent'),
+    );
+    try {
+      const gwApi = apiClient(gw.url);
+      const u = await users.register();
+      expect((await gwApi.get('/api/users/me', { token: u.token })).status).toBe(200); // warm: script loaded, token cached
+      // MONITOR lists every command a client sent (a script's own commands come from "lua").
+      const monitor = await admin.monitor();
+      const seen: string[] = [];
+      monitor.on('monitor', (_time: string, args: string[], source: string) => {
+        if (source !== 'lua') seen.push(String(args[0]).toLowerCase());
+      });
+      const n = 20;
+      for (let i = 0; i < n; i++) expect((await gwApi.get('/api/users/me', { token: u.token })).status).toBe(200);
+      await admin.ping(); // listed after every command of the requests above
+      await waitFor(() => seen.includes('ping'));
+      await monitor.disconnect();
+      expect(seen.filter((c) => c !== 'ping')).toEqual(Array(n).fill('evalsha'));
+    } finally {
+      await gw.stop();
+      await admin.quit();
+      await redis.stop();
+    }
+  });
+
+  it('a token without a session id is refused, though its signature is good', async () => {
+    const u = await users.register();
+    const sessionless = await signLike(stack.env, u.token, { sid: null });
+    const resigned = await signLike(stack.env, u.token, {});
+    expect((await me(resigned)).status).toBe(200); // the same key and claims with sid: accepted
+    expectError(await me(sessionless), 401, 'Could not validate credentials');
+  });
+});
