@@ -265,7 +265,7 @@ async function measureAll(stack: Stack, d: Dataset, idleRss: Record<string, numb
   const form = multipartPost('a new photo from the bench', OBJECT_PNG);
   const redis = new Redis(stack.redisUrl);
   const postCreateP99: Record<string, number> = {};
-  const fanout: Record<string, { followers: number; seconds: number; entries_per_s: number | null }> = {};
+  const fanout: Record<string, { followers: number; seconds: number; after_201_s: number; entries_per_s: number | null }> = {};
   try {
     for (const k of PROBES) {
       const token = probeTokens[k]!;
@@ -273,7 +273,7 @@ async function measureAll(stack: Stack, d: Dataset, idleRss: Record<string, numb
         const followers = d.users.slice(0, k).map((u) => u.id);
         await timeFanout(url, redis, token, form, followers);
         fanout[k] = await timeFanout(url, redis, token, form, followers);
-        log(`fan-out to ${k} timelines: ${fanout[k]!.seconds.toFixed(3)} s (${fanout[k]!.entries_per_s} entries/s)`);
+        log(`fan-out to ${k} timelines: ${fanout[k]!.seconds.toFixed(3)} s from the request, ${fanout[k]!.after_201_s.toFixed(3)} s after the 201 (≥ ${fanout[k]!.entries_per_s} entries/s)`);
       }
       const r = await measure(`create_post (${k} followers)`, { connections: 2, warm: false, next: () => ({ method: 'POST', path: '/api/posts/', headers: { ...auth(token), 'content-type': form.contentType }, body: form.body }) });
       postCreateP99[k] = r.p99_ms;
@@ -336,10 +336,16 @@ async function timeFanout(url: string, redis: Redis, token: string, form: { body
     if (performance.now() - t1 > 120_000) throw new Error(`fan-out: ${waiting.length} of ${followerIds.length} timelines still lack the post after 120 s`);
     if (waiting.length) await sleep(5);
   }
-  // From the 201 on: the create's own latency is measured by the probe above.
-  const seconds = (performance.now() - t1) / 1000;
-  void t0;
-  return { followers: followerIds.length, seconds: Math.round(seconds * 1000) / 1000, entries_per_s: Math.round(followerIds.length / seconds) };
+  // Both clocks: after the 201 (the fan-out alone, but it may finish before the 201 is read) and
+  // from the request (a lower bound of the rate, the create included).
+  const end = performance.now();
+  const seconds = (end - t0) / 1000;
+  return {
+    followers: followerIds.length,
+    seconds: Math.round(seconds * 1000) / 1000,
+    after_201_s: Math.round(((end - t1) / 1000) * 1000) / 1000,
+    entries_per_s: Math.round(followerIds.length / seconds),
+  };
 }
 
 async function startBaseline(name: 'hello' | 'monolith', env: Record<string, string>, children: ChildProcess[]): Promise<string> {
