@@ -54,8 +54,10 @@ async function main() {
     fs.mkdirSync(profileDir, { recursive: true });
   }
   const started = Date.now();
-  const { data, counts, loadedS } = await ensureDataset(`${PG_URL}/shutter_bench_template`, SCALE, { rebuild: process.env.BENCH_REBUILD === '1', log });
-  const databaseUrl = await copyDataset(`${PG_URL}/shutter_bench_template`, 'shutter_bench');
+  // One template per scale, so a ×10 run does not cost the ×1 data set its next reuse.
+  const template = `${PG_URL}/shutter_bench_template${SCALE === 1 ? '' : `_x${String(SCALE).replace('.', '_')}`}`;
+  const { data, counts, loadedS } = await ensureDataset(template, SCALE, { rebuild: process.env.BENCH_REBUILD === '1', log });
+  const databaseUrl = await copyDataset(template, 'shutter_bench');
 
   const stack = await startStack({ databaseUrl, resultsDir: RESULTS, profileDir, log });
   const children: ChildProcess[] = [];
