@@ -78,7 +78,7 @@ async function main() {
   report.total_s = Math.round((Date.now() - started) / 1000);
   const files = await writeReport(RESULTS, report);
   log(`wrote ${files.join(', ')}`);
-  const failed = Object.entries(report.routes).filter(([, r]) => r.errors > 0);
+  const failed = Object.entries({ ...report.routes, ...report.baseline_runs }).filter(([, r]) => r.errors > 0);
   if (failed.length) {
     console.error(`bench: requests failed on ${failed.map(([k, r]) => `${k} (${JSON.stringify(r.failures)})`).join(', ')}`);
     process.exitCode = 1;
@@ -182,6 +182,7 @@ async function measureAll(stack: Stack, d: Dataset, idleRss: Record<string, numb
   const hello = await startBaseline('hello', {}, children);
   const monolith = await startBaseline('monolith', { DATABASE_URL: stack.databaseUrl, JWKS_URL: `${stack.gatewayUrl}/.well-known/jwks.json`, ...stack.s3Env }, children);
   const helloRuns = [await measure('baseline hello', { base: hello, next: () => ({ path: '/' }) })];
+  const baselineRuns: Record<string, RouteResult> = {};
   const loadRss: Record<string, number> = {};
   // Under-load RSS: the largest seen while the feed and write routes run, sampled every second.
   const sampler = setInterval(() => {
@@ -198,6 +199,7 @@ async function measureAll(stack: Stack, d: Dataset, idleRss: Record<string, numb
     const m2 = await run({ ...half, url: monolith, seconds: halfS });
     const mono = combine(m1, m2);
     const shutter = combine(s1, s2);
+    baselineRuns[`monolith_${key}`] = mono;
     logRow(`monolith ${key}`, mono);
     logRow(key, shutter);
     return { mono, shutter };
@@ -215,6 +217,7 @@ async function measureAll(stack: Stack, d: Dataset, idleRss: Record<string, numb
   }
   helloRuns.push(await measure('baseline hello', { base: hello, next: () => ({ path: '/' }) }));
   const baseHello = combine(helloRuns[0]!, helloRuns[1]!);
+  baselineRuns.hello = baseHello;
   for (const c of children.splice(0)) c.kill('SIGTERM');
 
   const nextAuthor = cycle(authorSample);
@@ -306,6 +309,7 @@ async function measureAll(stack: Stack, d: Dataset, idleRss: Record<string, numb
     dataset: { users: 0, follows: 0, posts: 0, images: 0, likes: 0, comments: 0, scale: SCALE, load_s: null },
     settings: { seconds_per_route: SECONDS, connections: CONNECTIONS, mix_readers: MIX_READERS, page_size: 10 },
     routes,
+    baseline_runs: baselineRuns,
     baselines: { hello_rps: baseHello.rps, monolith_feed_rps: baseMix.rps, monolith_feed_p50_ms: baseMix.p50_ms, monolith_feed_rps_by_followees: monolithBy, monolith_feed_p50_ms_by_followees: monolithP50By },
     feed_rps_by_followees: Object.fromEntries(READER_FOLLOWEES.map((k) => [k, routes[`feed_${k}`]!.rps])),
     feed_p50_ms_by_followees: Object.fromEntries(READER_FOLLOWEES.map((k) => [k, routes[`feed_${k}`]!.p50_ms])),

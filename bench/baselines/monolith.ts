@@ -43,6 +43,8 @@ interface Row {
 async function main() {
   const e = process.env;
   const pool = new Pool({ connectionString: e.DATABASE_URL, max: Number(e.DATABASE_POOL_MAX ?? 10) });
+  // An idle connection the server ends (a restart, pg_terminate_backend) is dropped and replaced.
+  pool.on('error', (err) => console.error(`monolith: idle Postgres connection lost: ${err.message}`));
   const jwks = (await (await fetch(e.JWKS_URL!)).json()) as JSONWebKeySet;
   const keySet = createLocalJWKSet(jwks);
   const verified = new Map<string, { sub: string; exp: number }>();

@@ -10,6 +10,8 @@ export interface Report {
   dataset: { users: number; follows: number; posts: number; images: number; likes: number; comments: number; scale: number; load_s: number | null };
   settings: { seconds_per_route: number; connections: number; mix_readers: number; page_size: number };
   routes: Record<string, RouteResult>;
+  /** The baselines' own runs in full (errors included): `baselines` holds the figures. */
+  baseline_runs: Record<string, RouteResult>;
   baselines: {
     hello_rps: number;
     monolith_feed_rps: number;
