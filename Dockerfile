@@ -6,8 +6,8 @@
 #     -t ghcr.io/OWNER/identity:TAG --push .
 #
 # The build stages run on the builder's own platform (--platform=$BUILDPLATFORM): their output is
-# plain JavaScript plus argon2, whose npm package carries prebuilt binaries for linux x64 and
-# arm64 (glibc). The runtime stage only copies files, so an arm64 image builds on an amd64 machine
+# plain JavaScript plus argon2 (its npm package carries prebuilt binaries for linux x64 and arm64)
+# and sharp (its libvips packages for the target are fetched in the build stage). The runtime stage only copies files, so an arm64 image builds on an amd64 machine
 # without emulating a single command. docs/deploy.md has the details.
 
 ARG NODE_IMAGE=node:22-bookworm-slim
@@ -25,37 +25,22 @@ WORKDIR /app
 COPY --from=manifests /manifests/ ./
 RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
 COPY . .
-ARG SERVICE
-RUN case "$SERVICE" in \
-      gateway) echo gateway/src/server.ts ;; \
-      identity|social-graph|content|notification) echo "services/$SERVICE/src/main.ts" ;; \
-      *) echo "build with --build-arg SERVICE=gateway|identity|social-graph|content|notification (got '$SERVICE')" >&2; exit 1 ;; \
-    esac > /tmp/entry
 RUN npm run proto
-# Native or optional modules stay outside the bundle: argon2 (native, copied below), pg-native and
-# pino-pretty (never loaded here), and the SQL drivers knex could load but Shutter does not use.
-RUN npx esbuild "$(cat /tmp/entry)" --bundle --platform=node --target=node22 --outfile="dist/$SERVICE.js" \
-      --log-level=warning \
-      --external:argon2 --external:pg-native --external:pino-pretty \
-      --external:better-sqlite3 --external:sqlite3 --external:mysql --external:mysql2 --external:mariadb \
-      --external:oracledb --external:tedious --external:pg-query-stream \
- && node --check "dist/$SERVICE.js"
-# The runtime tree under /out: the bundle, argon2 and what it requires (its own prebuilt binaries for
-# linux only), and the files bundled libraries read next to their code at run time:
-# grpc-health-check loads ${__dirname}/../../proto/health/v1/health.proto (/app/dist → /proto), and
-# @fastify/swagger-ui serves ${__dirname}/../static and reads ${__dirname}/static/logo.svg.
-RUN mkdir -p /out/app/dist /out/app/node_modules/@phc /out/proto \
- && cp "dist/$SERVICE.js" /out/app/dist/ \
- && cp -r node_modules/argon2 node_modules/node-gyp-build /out/app/node_modules/ \
- && cp -r node_modules/@phc/format /out/app/node_modules/@phc/ \
- && find /out/app/node_modules/argon2/prebuilds -mindepth 1 -maxdepth 1 ! -name 'linux-x64' ! -name 'linux-arm64' -exec rm -rf {} + \
- && rm -rf /out/app/node_modules/argon2/argon2 /out/app/node_modules/argon2/argon2.cpp /out/app/node_modules/argon2/binding.gyp \
- && cp -r node_modules/grpc-health-check/proto/. /out/proto/ \
- && if [ "$SERVICE" = gateway ]; then \
-      cp -r node_modules/@fastify/swagger-ui/static /out/app/static \
-      && cp -r node_modules/@fastify/swagger-ui/static /out/app/dist/static; \
-    fi \
- && cd /out/app && node -e "require('argon2')"
+# The bundle and its runtime tree under /out (/out/app, /out/proto): scripts/build-bundle.sh is the
+# one recipe, also run by the artifact smoke test (scripts/smoke.ts) on the same sources.
+# sharp's native packages for the target (npm ci installed the builder's only): fetched apart,
+# so the builder's own native tools (esbuild) stay as they are.
+ARG TARGETARCH
+RUN cpu=$(case "$TARGETARCH" in arm64) echo arm64 ;; *) echo x64 ;; esac) \
+ && if [ ! -d "node_modules/@img/sharp-linux-$cpu" ]; then \
+      mkdir -p /tmp/sharp && cd /tmp/sharp \
+      && npm install --no-save --no-audit --no-fund --os=linux --cpu="$cpu" --libc=glibc \
+           "sharp@$(node -p "require('/app/node_modules/sharp/package.json').version")" \
+      && cp -r /tmp/sharp/node_modules/@img/sharp-linux-$cpu /tmp/sharp/node_modules/@img/sharp-libvips-linux-$cpu /app/node_modules/@img/; \
+    fi
+ARG SERVICE
+RUN BUNDLE_CHECK_PLATFORM="linux-$(case "$TARGETARCH" in arm64) echo arm64 ;; *) echo x64 ;; esac)" \
+    bash scripts/build-bundle.sh "$SERVICE" /out
 
 FROM ${NODE_IMAGE} AS runtime
 ARG SERVICE
@@ -71,5 +56,6 @@ ENV SHUTTER_SERVICE=${SERVICE} \
     LOG_FORMAT=json
 USER node
 # Exec form cannot expand a build argument: sh expands it and `exec` hands PID 1 to node, which
-# receives SIGTERM itself and shuts down in order.
-CMD ["sh", "-c", "exec node dist/${SHUTTER_SERVICE}.js"]
+# receives SIGTERM itself and shuts down in order. /run/shutter/env, when mounted (compose: the
+# generated secrets of this process), is read first; variables already set are overridden by it.
+CMD ["sh", "-c", "if [ -r /run/shutter/env ]; then set -a; . /run/shutter/env; set +a; fi; exec node dist/${SHUTTER_SERVICE}.js"]

@@ -6,7 +6,7 @@ NPM_STAMP := node_modules/.install-stamp
 PROTO_STAMP := packages/proto/src/gen/.stamp
 PROTOS := $(shell find proto -name '*.proto')
 
-.PHONY: dev test install proto openapi typecheck lint jest system-deps validate-deploy bench chaos fuzz clean help
+.PHONY: dev test install proto openapi typecheck lint jest system-deps validate-deploy smoke backup restore backup-check bench chaos fuzz clean help
 
 help:
 	@echo "make dev      install what is missing, start the whole stack (API on http://127.0.0.1:8080)"
@@ -73,8 +73,23 @@ chaos: install system-deps
 fuzz: install
 	node_modules/.bin/tsx fuzz/run.ts
 
-validate-deploy:
+validate-deploy: install
 	bash scripts/validate-deploy.sh
+
+# Database (one snapshot, every schema) + bucket objects; docs/deploy.md *Backups* (scripts/backup.ts).
+backup: install
+	node --require tsx/cjs scripts/backup.ts backup $(BACKUP_DIR)
+
+restore: install
+	@test -n "$(BACKUP_DIR)" || { echo "make restore BACKUP_DIR=<a backup directory>"; exit 2; }
+	node --require tsx/cjs scripts/backup.ts restore $(BACKUP_DIR)
+
+backup-check: install
+	node --require tsx/cjs scripts/backup.ts check
+
+# The Dockerfile's bundles, plain node, behind real nginx: one user journey (scripts/smoke.ts).
+smoke: install system-deps
+	node --require tsx/cjs scripts/smoke.ts
 
 clean:
 	rm -rf node_modules packages/proto/src/gen .test-results $(shell find . -name .tsbuild -not -path './node_modules/*')

@@ -42,6 +42,17 @@ const PROCESSES = Object.freeze({
   notification: { grpc: 50054, metrics: 9104, env: ['GRPC_PORT', 'METRICS_PORT', 'DATABASE_URL', 'REDIS_URL', 'IDENTITY_ADDR'] },
 });
 
+/**
+ * Secrets k8s/ refers to but never holds (no default secrets, issue 12): the operator creates them
+ * (k8s/README.md), or the in-cluster overlay's generator Job does. Their keys, as documented there.
+ */
+const EXTERNAL_SECRETS = new Map([
+  [
+    'shutter-secrets',
+    ['IDENTITY_DATABASE_URL', 'GRAPH_DATABASE_URL', 'CONTENT_DATABASE_URL', 'NOTIFICATION_DATABASE_URL', 'REDIS_URL', 'JWT_PRIVATE_KEY', 'INTERNAL_AUTH_SECRET', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY', 'ADMIN_EMAIL', 'ADMIN_PASSWORD'],
+  ],
+]);
+
 /** Variables .env.example documents besides the processes' own. */
 const EXTRA_ENV = ['HOST', 'LOGIN_MAX_ATTEMPTS', 'LOGIN_WINDOW_SECONDS', ...Object.keys(NGINX_DEFAULTS)];
 
@@ -80,7 +91,7 @@ function checkManifests(entries) {
   const byKind = (kind) => entries.filter((e) => e.doc.kind === kind);
   const deployments = byKind('Deployment');
   const configMaps = new Map(byKind('ConfigMap').map((e) => [e.doc.metadata.name, Object.keys(e.doc.data ?? {})]));
-  const secrets = new Map(byKind('Secret').map((e) => [e.doc.metadata.name, Object.keys({ ...e.doc.data, ...e.doc.stringData })]));
+  const secrets = new Map([...EXTERNAL_SECRETS, ...byKind('Secret').map((e) => [e.doc.metadata.name, Object.keys({ ...e.doc.data, ...e.doc.stringData })])]);
   const deploymentNamed = (name) => deployments.find((d) => d.doc.metadata.name === name);
 
   for (const name of Object.keys(PROCESSES)) {
@@ -141,10 +152,11 @@ function checkManifests(entries) {
     }
   }
 
+  const workloads = [...deployments, ...byKind('StatefulSet')];
   for (const s of byKind('Service')) {
-    const target = deployments.find((d) => selects({ matchLabels: s.doc.spec?.selector }, d.doc.spec?.template?.metadata?.labels));
+    const target = workloads.find((d) => selects({ matchLabels: s.doc.spec?.selector }, d.doc.spec?.template?.metadata?.labels));
     if (!target) {
-      problems.push(`${where(s)}: selects no Deployment`);
+      problems.push(`${where(s)}: selects no Deployment or StatefulSet`);
       continue;
     }
     const names = new Set((target.doc.spec.template.spec.containers ?? []).flatMap((c) => (c.ports ?? []).map((p) => p.name)));
@@ -160,6 +172,20 @@ function checkManifests(entries) {
   for (const name of ['gateway', 'content']) {
     if (!byKind('HorizontalPodAutoscaler').some((h) => h.doc.spec?.scaleTargetRef?.name === name)) problems.push(`k8s: no HorizontalPodAutoscaler for ${name}`);
   }
+  // An HPA owns its Deployment's count: a fixed `replicas` would reset it on every apply.
+  for (const h of byKind('HorizontalPodAutoscaler')) {
+    const d = deploymentNamed(h.doc.spec?.scaleTargetRef?.name);
+    if (d && d.doc.spec?.replicas !== undefined) problems.push(`${where(d)}: sets replicas, but HorizontalPodAutoscaler/${h.doc.metadata.name} owns the count`);
+  }
+  // Migrations run in a Job, not in serving pods.
+  if (!byKind('Job').some((j) => (j.doc.spec?.template?.spec?.containers ?? []).some((c) => (c.env ?? []).some((v) => v.name === 'MIGRATIONS' && v.value === 'only')))) {
+    problems.push('k8s: no Job runs the migrations (MIGRATIONS=only)');
+  }
+  for (const d of deployments) {
+    if (!PROCESSES[d.doc.metadata.name]?.grpc) continue;
+    const c = (d.doc.spec?.template?.spec?.containers ?? [])[0] ?? {};
+    if (!(c.env ?? []).some((v) => v.name === 'MIGRATIONS' && v.value === 'skip')) problems.push(`${where(d)}: a serving pod must not migrate (MIGRATIONS=skip)`);
+  }
   for (const d of deployments) {
     const labels = d.doc.spec?.template?.metadata?.labels;
     if (!byKind('PodDisruptionBudget').some((p) => selects(p.doc.spec?.selector, labels))) problems.push(`${where(d)}: no PodDisruptionBudget`);
@@ -168,17 +194,20 @@ function checkManifests(entries) {
     if (!deployments.some((d) => selects(p.doc.spec?.selector, d.doc.spec?.template?.metadata?.labels))) problems.push(`${where(p)}: selects no Deployment`);
   }
 
-  // Policies for pods outside this base (a Postgres or Redis in the namespace) may select nothing.
+  // Policies may select any pod template of the set (Deployments, StatefulSets, Jobs); pods an
+  // operator makes (CloudNativePG) are matched by their cnpg.io/cluster label.
+  const templates = entries.filter((e) => e.doc.spec?.template?.metadata?.labels).map((e) => e.doc.spec.template.metadata.labels);
+  const operatorMade = (sel) => Boolean(sel?.matchLabels?.['cnpg.io/cluster']);
   const external = new Set(['postgres', 'redis']);
   for (const n of byKind('NetworkPolicy')) {
     const sel = n.doc.spec?.podSelector ?? {};
     const empty = !Object.keys(sel.matchLabels ?? {}).length && !(sel.matchExpressions ?? []).length;
-    if (!empty && !external.has(sel.matchLabels?.['app.kubernetes.io/name']) && !deployments.some((d) => selects(sel, d.doc.spec?.template?.metadata?.labels))) {
+    if (!empty && !external.has(sel.matchLabels?.['app.kubernetes.io/name']) && !operatorMade(sel) && !templates.some((labels) => selects(sel, labels))) {
       problems.push(`${where(n)}: podSelector matches no Deployment`);
     }
     for (const rule of [...(n.doc.spec?.ingress ?? []), ...(n.doc.spec?.egress ?? [])]) {
       for (const peer of [...(rule.from ?? []), ...(rule.to ?? [])]) {
-        if (peer.podSelector && !peer.namespaceSelector && !deployments.some((d) => selects(peer.podSelector, d.doc.spec?.template?.metadata?.labels))) {
+        if (peer.podSelector && !peer.namespaceSelector && !operatorMade(peer.podSelector) && !templates.some((labels) => selects(peer.podSelector, labels))) {
           problems.push(`${where(n)}: a peer podSelector matches no Deployment`);
         }
       }
@@ -199,24 +228,36 @@ function checkManifests(entries) {
   return problems;
 }
 
-/** k8s/: the kustomization's resources, every manifest (also k8s/optional/), and checkManifests. */
-function checkK8s(dir = path.join(ROOT, 'k8s')) {
+/** k8s/base: the kustomization's resources, every manifest (also k8s/optional/), and checkManifests. */
+function checkK8s(dir = path.join(ROOT, 'k8s/base')) {
   const problems = [];
   const yamlFiles = (d) => fs.readdirSync(d).filter((f) => /\.ya?ml$/.test(f)).map((f) => path.join(d, f));
   const kustomization = readYaml(path.join(dir, 'kustomization.yaml'), problems)[0]?.doc ?? {};
   const listed = (kustomization.resources ?? []).map((r) => path.join(dir, r));
-  for (const file of listed) if (!fs.existsSync(file)) problems.push(`k8s/kustomization.yaml: resource ${path.relative(dir, file)} does not exist`);
+  for (const file of listed) if (!fs.existsSync(file)) problems.push(`k8s/base/kustomization.yaml: resource ${path.relative(dir, file)} does not exist`);
   for (const file of yamlFiles(dir)) {
-    if (path.basename(file) !== 'kustomization.yaml' && !listed.includes(file)) problems.push(`k8s/${path.basename(file)} is not listed in kustomization.yaml`);
+    if (path.basename(file) !== 'kustomization.yaml' && !listed.includes(file)) problems.push(`k8s/base/${path.basename(file)} is not listed in kustomization.yaml`);
   }
   const entries = listed.filter((f) => fs.existsSync(f)).flatMap((f) => readYaml(f, problems));
-  const optionalDir = path.join(dir, 'optional');
+  const optionalDir = path.join(dir, '../optional');
   const optional = fs.existsSync(optionalDir) ? yamlFiles(optionalDir).flatMap((f) => readYaml(f, problems)) : [];
   for (const e of optional) if (!e.doc.apiVersion || !e.doc.kind || !e.doc.metadata?.name) problems.push(`${e.file}: a document lacks apiVersion, kind or metadata.name`);
   const images = new Set(entries.flatMap((e) => (e.doc.spec?.template?.spec?.containers ?? []).map((c) => String(c.image).split(':')[0])));
-  for (const img of kustomization.images ?? []) if (!images.has(img.name)) problems.push(`k8s/kustomization.yaml: image ${img.name} is used by no container`);
+  for (const img of kustomization.images ?? []) if (!images.has(img.name)) problems.push(`k8s/base/kustomization.yaml: image ${img.name} is used by no container`);
   return [...problems, ...checkManifests(entries)];
 }
+
+/**
+ * Variables compose does not write in docker-compose.yml: infra/compose/secrets-init.js puts them
+ * in each process's generated env file (/run/shutter/env), with the secrets inside them.
+ */
+const COMPOSE_GENERATED = Object.freeze({
+  gateway: ['REDIS_URL'],
+  identity: ['DATABASE_URL', 'REDIS_URL', 'JWT_PRIVATE_KEY' /* as JWT_KEY_FILE */],
+  'social-graph': ['DATABASE_URL', 'REDIS_URL'],
+  content: ['DATABASE_URL', 'REDIS_URL', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY', 'S3_PUBLIC_URL' /* presigned GETs via S3_CLIENT_ENDPOINT instead */],
+  notification: ['DATABASE_URL', 'REDIS_URL'],
+});
 
 /** docker-compose.yml: the five processes built from the one Dockerfile, healthchecks, env names. */
 function checkCompose(file = path.join(ROOT, 'docker-compose.yml')) {
@@ -232,7 +273,8 @@ function checkCompose(file = path.join(ROOT, 'docker-compose.yml')) {
     if (s.build?.args?.SERVICE !== name) problems.push(`docker-compose.yml: ${name} must build with SERVICE=${name}`);
     if (!String(s.image ?? '').includes(`/${name}:`)) problems.push(`docker-compose.yml: ${name}'s image must be named ${name}`);
     const env = Object.keys(s.environment ?? {});
-    for (const v of proc.env) if (!env.includes(v)) problems.push(`docker-compose.yml: ${name} does not set ${v}`);
+    for (const v of proc.env) if (!env.includes(v) && !COMPOSE_GENERATED[name].includes(v)) problems.push(`docker-compose.yml: ${name} does not set ${v}`);
+    if (!(s.volumes ?? []).includes(`secrets-${name}:/run/shutter:ro`)) problems.push(`docker-compose.yml: ${name} must mount its generated env (secrets-${name}:/run/shutter:ro)`);
   }
   for (const [name, s] of Object.entries(services)) {
     const oneShot = s.restart === 'no';
@@ -261,7 +303,7 @@ function checkAll() {
   return [...checkK8s(), ...checkCompose(), ...checkEnvExample()];
 }
 
-module.exports = { PROCESSES, checkAll, checkK8s, checkCompose, checkEnvExample, checkManifests, selects };
+module.exports = { PROCESSES, EXTERNAL_SECRETS, checkAll, checkK8s, checkCompose, checkEnvExample, checkManifests, selects };
 
 if (require.main === module) {
   const problems = checkAll();

@@ -7,7 +7,7 @@
  * official image's envsubst step.
  *
  *   node nginx/render.js <gateway host:port> <listen port> <out dir> [--rate 20r/s] [--burst 40]
- *                        [--max-body 210m] [--retry-after 1]
+ *                        [--max-body 210m] [--retry-after 1] [--s3 host:port] [--bucket name]
  *   nginx -p <out dir> -e <out dir>/error.log -c <out dir>/nginx.conf -g 'daemon off;'
  */
 const fs = require('node:fs');
@@ -25,6 +25,11 @@ const DEFAULTS = Object.freeze({
   NGINX_AUTH_RATE_BURST: '10',
   NGINX_RETRY_AFTER: '1',
   NGINX_MAX_BODY_SIZE: '210m',
+  // compose and k8s name the store (object-store:3900); an address keeps `nginx -t` here offline.
+  NGINX_S3_ADDR: '127.0.0.1:3900',
+  NGINX_S3_BUCKET: 'shutter-media',
+  NGINX_MEDIA_RATE_LIMIT: '100r/s',
+  NGINX_MEDIA_RATE_BURST: '200',
 });
 
 /** Replaces `${NGINX_*}` like the image's envsubst step; a variable without a value is an error. */
@@ -47,7 +52,8 @@ function rewrite(text, pattern, replacement) {
  * Writes `<outDir>/nginx.conf` and `<outDir>/conf.d/default.conf`.
  * @param {{gateway: string, listen: string|number, outDir: string, rateLimit?: string, burst?: number|string,
  *          authRateLimit?: string, authBurst?: number|string,
- *          maxBodySize?: string, retryAfter?: number|string, workerProcesses?: number, streamsPerAddr?: number}} opts
+ *          maxBodySize?: string, retryAfter?: number|string, workerProcesses?: number, streamsPerAddr?: number,
+ *          s3?: string, bucket?: string}} opts  `s3`: the object store's host:port, `bucket`: its path
  * @returns {{confPath: string, outDir: string, args: string[]}} `args`: nginx's command line (without `nginx`).
  */
 function render(opts) {
@@ -66,6 +72,8 @@ function render(opts) {
     ...(opts.authBurst !== undefined && { NGINX_AUTH_RATE_BURST: String(opts.authBurst) }),
     ...(opts.maxBodySize !== undefined && { NGINX_MAX_BODY_SIZE: opts.maxBodySize }),
     ...(opts.retryAfter !== undefined && { NGINX_RETRY_AFTER: String(opts.retryAfter) }),
+    ...(opts.s3 !== undefined && { NGINX_S3_ADDR: opts.s3 }),
+    ...(opts.bucket !== undefined && { NGINX_S3_BUCKET: opts.bucket }),
   };
   let server = substitute(fs.readFileSync(path.join(HERE, 'templates/default.conf.template'), 'utf8'), vars);
   if (opts.streamsPerAddr !== undefined) server = rewrite(server, /limit_conn streams_per_addr \d+;/, `limit_conn streams_per_addr ${opts.streamsPerAddr};`);
@@ -104,6 +112,6 @@ if (require.main === module) {
     console.error('usage: node nginx/render.js <gateway host:port> <listen port> <out dir> [--rate 20r/s] [--burst 40] [--max-body 210m] [--retry-after 1]');
     process.exit(2);
   }
-  const { args } = render({ gateway, listen, outDir, rateLimit: flags.rate, burst: flags.burst, maxBodySize: flags['max-body'], retryAfter: flags['retry-after'] });
+  const { args } = render({ gateway, listen, outDir, rateLimit: flags.rate, burst: flags.burst, maxBodySize: flags['max-body'], retryAfter: flags['retry-after'], s3: flags.s3, bucket: flags.bucket });
   console.log(`nginx ${args.join(' ')} -g 'daemon off;'`);
 }

@@ -3,7 +3,7 @@
 #   1. docker-compose.yml   `docker compose config -q` (v2), else `docker-compose config -q` (v1)
 #   2. k8s/, compose, .env  node infra/check-deploy.js: every YAML document parses, names and
 #                           references resolve, probes/resources/securityContext, env names
-#   3. k8s/ schemas         kubectl kustomize | kubeconform -strict, when both are installed
+#   3. k8s/overlays/*       kubectl kustomize | node infra/validate-k8s.mjs (schemas from npm)
 #   4. prometheus.yml       promtool check config, when promtool is installed
 #   5. nginx                the real config rendered into a temp dir, then `nginx -t`
 # Missing tools: scripts/install-system-deps.sh --deploy (nginx, docker-compose).
@@ -32,11 +32,18 @@ fi
 step "k8s/, docker-compose.yml, .env.example (infra/check-deploy.js)"
 if report=$(node infra/check-deploy.js 2>&1); then ok; else printf '%s\n' "$report" | sed 's/^/   /'; fail "infra/check-deploy.js"; fi
 
-step "k8s/ against the Kubernetes schemas"
-if command -v kubectl >/dev/null 2>&1 && command -v kubeconform >/dev/null 2>&1; then
-  if kubectl kustomize k8s/ | kubeconform -strict -summary -ignore-missing-schemas; then ok; else fail "kubeconform"; fi
+step "k8s/overlays/* rendered, against the Kubernetes schemas (infra/validate-k8s.mjs)"
+if command -v kubectl >/dev/null 2>&1; then
+  for overlay in k8s/overlays/*/; do
+    name=$(basename "$overlay")
+    if out=$(kubectl kustomize "$overlay" 2>&1) && report=$(printf '%s\n' "$out" | node infra/validate-k8s.mjs 2>&1); then
+      printf '   %s: %s\n' "$name" "$report"
+    else
+      printf '%s\n' "$out" "$report" | tail -20 | sed 's/^/   /'; fail "k8s/overlays/$name"
+    fi
+  done
 else
-  printf '   skipped: needs kubectl and kubeconform (structure is checked above)\n'
+  fail "kubectl is missing (kubectl kustomize renders the overlays)"
 fi
 
 step "infra/prometheus/prometheus.yml"

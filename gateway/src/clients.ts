@@ -1,10 +1,13 @@
 import { content, identity, notification, socialgraph } from '@shutter/proto';
-import { createClient, type Metrics } from '@shutter/kit';
+import { createClient, internalAuth, type Metrics } from '@shutter/kit';
 import type { GatewayConfig } from './config';
 
-/** One long-lived channel per service; reads are marked idempotent (retried on UNAVAILABLE). */
+/**
+ * One long-lived channel per service; reads are marked idempotent (retried on UNAVAILABLE). Every
+ * call carries an assertion signed with the gateway's internal key naming the verified caller.
+ */
 export function createServiceClients(config: GatewayConfig, metrics?: Metrics) {
-  const opts = { deadlineMs: config.GRPC_DEADLINE_MS, metrics };
+  const opts = { deadlineMs: config.GRPC_DEADLINE_MS, metrics, auth: internalAuth('gateway', config).signer };
   return {
     identity: createClient(identity.IdentityServiceService, config.IDENTITY_ADDR, {
       ...opts,

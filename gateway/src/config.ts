@@ -1,4 +1,4 @@
-import { env, loadConfig } from '@shutter/kit';
+import { env, internalAuthConfig, loadConfig } from '@shutter/kit';
 import { z } from 'zod';
 
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
@@ -33,6 +33,8 @@ export const gatewayConfigShape = {
   CONTENT_ADDR: env.str('127.0.0.1:50053'),
   NOTIFICATION_ADDR: env.str('127.0.0.1:50054'),
   GRPC_DEADLINE_MS: env.int(5000),
+  /** Keys the gateway signs its calls to services with (kit internal-auth.ts). */
+  ...internalAuthConfig,
   /** Comma-separated allowed origins, or `*` (the API uses bearer tokens, not cookies). */
   CORS_ORIGINS: z.string().default('*'),
   /** Trust X-Forwarded-* from this many proxies (nginx in front: 1). */

@@ -1,4 +1,5 @@
 import { status as GrpcStatus, type ServiceError as GrpcError } from '@grpc/grpc-js';
+import { INTERNAL_AUTH_REASON } from '@shutter/kit';
 
 /** An error the gateway itself answers with (auth, path rules): status, sentence, code. */
 export class HttpError extends Error {
@@ -61,6 +62,8 @@ export function fromGrpc(err: GrpcError): HttpError | null {
     return typeof v === 'string' ? v : undefined;
   };
   const reason = first('x-error-reason');
+  // A service refused the gateway's own internal credential: a deployment fault (500), not the client's.
+  if (reason === INTERNAL_AUTH_REASON) return null;
   const status = (reason && HTTP_STATUS_OF_REASON[reason]) ?? HTTP_STATUS_OF[err.code];
   if (!status) return null;
   // Details of 503/504 come from the transport, not from a service: say it plainly.

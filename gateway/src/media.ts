@@ -86,7 +86,7 @@ export function createMedia(client: ServiceClients['content']): Media {
           def.path,
           def.requestSerialize,
           def.responseDeserialize,
-          client.metadata(opts),
+          client.metadata('uploadMedia', opts),
           { deadline: client.deadline({ deadlineMs: UPLOAD_DEADLINE_MS }) },
           (err, res) => settle(err, res?.mediaId),
         );

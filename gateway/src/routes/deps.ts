@@ -14,7 +14,10 @@ export interface RouteDeps {
   profiles: ProfileExtras;
 }
 
-/** Request id and caller identity travel to services in gRPC metadata. */
+/**
+ * The request id travels to services in gRPC metadata; the verified caller (user, role, session)
+ * in the gateway's signed assertion (kit internal auth).
+ */
 export function grpcOpts(req: FastifyRequest, extra: Partial<CallOptions> = {}): CallOptions {
-  return { requestId: req.id, userId: req.caller?.userId, role: req.caller?.role, ...extra };
+  return { requestId: req.id, userId: req.caller?.userId, role: req.caller?.role, sessionId: req.caller?.sessionId, ...extra };
 }

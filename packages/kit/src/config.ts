@@ -59,8 +59,20 @@ export const env = {
       }),
 };
 
+/**
+ * Internal call authentication (grpc/internal-auth.ts `loadInternalKeys`): per-process Ed25519
+ * keys, or keys derived from one shared secret given directly or kept in a file made on first start.
+ */
+export const internalAuthConfig = {
+  INTERNAL_AUTH_SECRET: env.optionalStr(),
+  INTERNAL_AUTH_SECRET_FILE: env.str('.data/internal-auth.secret'),
+  INTERNAL_AUTH_PRIVATE_KEY: env.optionalStr(),
+  INTERNAL_AUTH_PUBLIC_KEYS: env.optionalStr(),
+};
+
 /** Variables every service reads. */
 export const commonConfig = {
+  ...internalAuthConfig,
   LOG_LEVEL: env.logLevel(),
   /** Address servers bind to: 0.0.0.0 in containers, 127.0.0.1 for `make dev`. */
   HOST: env.str('0.0.0.0'),

@@ -6,6 +6,7 @@ export * from './db';
 export * from './redis';
 export * from './ids';
 export * from './grpc/context';
+export * from './grpc/internal-auth';
 export * from './grpc/server';
 export * from './grpc/client';
 export * from './process';

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { loadDotEnv } from './config';
-import { migrate, type Migration } from './db';
+import { createDb, migrate, type Migration } from './db';
 import { createLogger, type Logger } from './logger';
 import { createMetrics, observeDbPool, startSidePort, type Metrics } from './metrics';
 import { onShutdown } from './process';
@@ -16,6 +16,7 @@ export interface RunnableService {
 }
 
 interface ServiceProcessConfig {
+  DATABASE_URL: string;
   LOG_LEVEL: string;
   HOST: string;
   GRPC_PORT: number;
@@ -40,10 +41,27 @@ export function runService<C extends ServiceProcessConfig, S extends RunnableSer
     const config = opts.loadConfig();
     const tracing = startTracing(opts.name);
     const logger = createLogger(opts.name, config.LOG_LEVEL);
+    // MIGRATIONS: `run` (default) migrates then serves; `only` migrates and exits (a Kubernetes
+    // Job before the Deployments roll; PGOPTIONS can bound its lock waits); `wait` exits once the
+    // schema has every migration this build knows (a pod's init container: new code never runs
+    // on an old schema); `skip` serves without migrating.
+    const mode = process.env.MIGRATIONS ?? 'run';
+    if (mode === 'only' || mode === 'wait') {
+      const db = createDb({ url: config.DATABASE_URL, schema: opts.schema, poolMax: 1 });
+      try {
+        if (mode === 'only') await migrate(db, opts.schema, opts.migrations);
+        else await waitForMigrations(db, opts.schema, opts.migrations, logger);
+        logger.info({ schema: opts.schema }, `${opts.name} migrations ${mode === 'only' ? 'applied' : 'present'}`);
+      } finally {
+        await db.destroy();
+        await tracing?.shutdown();
+      }
+      return;
+    }
     const metrics = createMetrics(opts.name);
     const service = await opts.create(config, logger, metrics);
     observeDbPool(metrics, service.db);
-    await migrate(service.db, opts.schema, opts.migrations);
+    if (mode !== 'skip') await migrate(service.db, opts.schema, opts.migrations);
     const port = await service.start(`${config.HOST}:${config.GRPC_PORT}`);
     const side = await startSidePort(metrics, config.METRICS_PORT, service.ready, config.HOST);
     logger.info({ grpc_port: port, metrics_port: side.port }, `${opts.name} serving`);
@@ -57,6 +75,22 @@ export function runService<C extends ServiceProcessConfig, S extends RunnableSer
     console.error(err instanceof Error && err.name === 'ConfigError' ? err.message : err);
     process.exit(1);
   });
+}
+
+/** Polls the schema's migration table until it lists every migration of this build. */
+async function waitForMigrations(db: Knex, schema: string, migrations: Migration[], logger: Logger): Promise<void> {
+  const want = migrations.map((m) => m.name);
+  for (let i = 0; ; i++) {
+    const applied = await db
+      .withSchema(schema)
+      .table('knex_migrations')
+      .pluck('name')
+      .catch(() => [] as string[]);
+    const missing = want.filter((n) => !applied.includes(n));
+    if (missing.length === 0) return;
+    if (i % 15 === 0) logger.info({ schema, missing }, 'waiting for the migration job');
+    await new Promise((r) => setTimeout(r, 2000));
+  }
 }
 
 /**

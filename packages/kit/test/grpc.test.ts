@@ -1,6 +1,6 @@
 import { status } from '@grpc/grpc-js';
 import { identity } from '@shutter/proto';
-import { createClient, createGrpcServer, createLogger, createMetrics, notFound, type CallContext, type Handlers } from '../src';
+import { createAssertionSigner, createClient, createGrpcServer, createLogger, createMetrics, deriveInternalKeys, notFound, type CallContext, type Handlers } from '../src';
 
 // identity's contract serves as a test double's shape: the handlers below are the test's own.
 const Def = identity.IdentityServiceService;
@@ -18,14 +18,16 @@ const handlers = {
 } as unknown as Handlers<typeof Def>;
 
 const metrics = createMetrics('kit-test');
-const server = createGrpcServer({ logger: createLogger('kit-test', 'silent'), metrics });
+const secret = 'kit-grpc-test-secret-0123456789abcdefgh';
+const auth = createAssertionSigner(deriveInternalKeys(secret, 'gateway'));
+const server = createGrpcServer({ logger: createLogger('kit-test', 'silent'), metrics, auth: deriveInternalKeys(secret, 'identity') });
 for (const name of Object.keys(Def)) (handlers as Record<string, unknown>)[name] ??= async () => ({});
-server.add(Def, handlers);
+server.add(Def, handlers, { withoutUser: ['getUser'] });
 let client: ReturnType<typeof createClient<typeof Def>>;
 
 beforeAll(async () => {
   const port = await server.listen('127.0.0.1:0');
-  client = createClient(Def, `127.0.0.1:${port}`, { service: 'test', deadlineMs: 1000, idempotent: ['getUser'] });
+  client = createClient(Def, `127.0.0.1:${port}`, { service: 'test', deadlineMs: 1000, idempotent: ['getUser'], auth });
 });
 afterAll(async () => {
   client.close();
@@ -35,9 +37,9 @@ afterAll(async () => {
 const failure = (p: Promise<unknown>) => p.then(() => Promise.reject(new Error('expected failure')), (e: { code: number; details: string; metadata: any }) => e);
 
 describe('kit gRPC server and client', () => {
-  it('passes request id and caller identity in metadata', async () => {
-    await client.getUser({ userId: 'u1' }, { requestId: 'req-1', userId: 'caller-1', role: 'admin' });
-    expect(seen.at(-1)).toMatchObject({ requestId: 'req-1', userId: 'caller-1', role: 'admin' });
+  it('passes request id in metadata and the caller in the signed assertion', async () => {
+    await client.getUser({ userId: 'u1' }, { requestId: 'req-1', userId: 'caller-1', role: 'admin', sessionId: 's-1' });
+    expect(seen.at(-1)).toMatchObject({ requestId: 'req-1', userId: 'caller-1', role: 'admin', sessionId: 's-1', callerService: 'gateway' });
   });
 
   it('turns ServiceErrors into their status with the reason in trailers', async () => {
@@ -64,7 +66,7 @@ describe('kit gRPC server and client', () => {
   });
 
   it('fails fast with UNAVAILABLE when nobody listens (after bounded retries of reads)', async () => {
-    const dead = createClient(Def, '127.0.0.1:1', { service: 'dead', deadlineMs: 2000, idempotent: ['getUser'] });
+    const dead = createClient(Def, '127.0.0.1:1', { service: 'dead', deadlineMs: 2000, idempotent: ['getUser'], auth });
     const started = Date.now();
     const e = await failure(dead.getUser({ userId: 'x' }));
     dead.close();

@@ -128,11 +128,11 @@ export interface RedisHandle {
  * Starts a private redis-server on a free port: no persistence, or with `dataDir` an append-only
  * file there (`make dev` keeps its data across restarts).
  */
-export async function startRedisServer(port?: number, opts: { dataDir?: string } = {}): Promise<RedisHandle & { port: number; process: ChildProcess }> {
+export async function startRedisServer(port?: number, opts: { dataDir?: string; args?: string[] } = {}): Promise<RedisHandle & { port: number; process: ChildProcess }> {
   const p = port ?? (await freePort());
   if (opts.dataDir) fs.mkdirSync(opts.dataDir, { recursive: true });
   const persistence = opts.dataDir ? ['--dir', opts.dataDir, '--appendonly', 'yes'] : ['--appendonly', 'no'];
-  const child = spawn('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', ...persistence], { stdio: 'ignore' });
+  const child = spawn('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', ...persistence, ...(opts.args ?? [])], { stdio: 'ignore' });
   for (let i = 0; i < 100 && !(await canConnect(p)); i++) await new Promise((r) => setTimeout(r, 50));
   if (!(await canConnect(p))) throw new Error(`redis-server did not start on port ${p}`);
   return {

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { createLogger, type Logger } from '@shutter/kit';
+import { createAssertionSigner, createLogger, deriveInternalKeys, type AssertionSigner, type CallerName, type Logger } from '@shutter/kit';
 import { REPO_ROOT } from './backends';
 import { testBackends } from './fixtures';
 
@@ -25,6 +25,14 @@ export interface StartedService {
 /** Services start in dependency order; each has `test/start.ts` exporting `start(ctx)`. */
 export const SERVICE_ORDER = ['identity', 'social-graph', 'content', 'notification'];
 
+/** The internal-auth secret every process under test derives its keys from. */
+export const TEST_INTERNAL_AUTH_SECRET = 'test-internal-auth-secret-0123456789abcdef';
+
+/** Signs calls as `name` (the gateway by default) with the test deployment's keys. */
+export function testSigner(name: CallerName = 'gateway'): AssertionSigner {
+  return createAssertionSigner(deriveInternalKeys(TEST_INTERNAL_AUTH_SECRET, name));
+}
+
 export function testEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const b = testBackends();
   return {
@@ -39,6 +47,7 @@ export function testEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     ADMIN_EMAIL: 'admin@shutter.test',
     ADMIN_PASSWORD: 'admin-password-for-tests',
     ADMIN_USERNAME: 'admin_test',
+    INTERNAL_AUTH_SECRET: TEST_INTERNAL_AUTH_SECRET,
     // Every test file shares 127.0.0.1 and this run's Redis: only rate-limit tests lower it.
     RATE_LIMIT_SCALE: '100000',
     ...s3Env(),

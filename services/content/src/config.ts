@@ -22,6 +22,12 @@ export const contentConfigShape = {
   S3_ACCESS_KEY_ID: env.optionalStr(),
   S3_SECRET_ACCESS_KEY: env.optionalStr(),
   S3_FORCE_PATH_STYLE: env.bool(false),
+  /**
+   * The S3 endpoint as clients reach it, when it differs from S3_ENDPOINT: upload and image URLs
+   * are made for this origin (e.g. the API's own origin, where nginx passes the bucket's path to the
+   * store with the Host header unchanged). Unset: S3_ENDPOINT.
+   */
+  S3_CLIENT_ENDPOINT: env.optionalStr(),
   /** Public or CDN base URL for downloads (`<base>/<key>`); unset: presigned GET URLs. */
   S3_PUBLIC_URL: env.optionalStr(),
   /** Lifetime of presigned image URLs in seconds: at least an hour (API.md). */

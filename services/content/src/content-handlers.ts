@@ -6,7 +6,7 @@ import type { Caller, PostsService } from './posts/posts-service';
 import type { UrlSigner } from './storage/url-signer';
 import { checkUuid } from './text';
 
-/** The caller from metadata; every content call is made on someone's behalf. */
+/** The caller the gateway's signed assertion names (kit internal auth); every user method needs one. */
 function callerOf(ctx: CallContext): Caller {
   if (!ctx.userId) throw unauthenticated('Not authenticated');
   return { userId: ctx.userId, requestId: ctx.requestId };

@@ -1,13 +1,13 @@
 import { identity, socialgraph } from '@shutter/proto';
-import { createClient, type Metrics } from '@shutter/kit';
+import { createClient, type AssertionSigner, type Metrics } from '@shutter/kit';
 import type { ContentConfig } from './config';
 
 /**
  * Content's own calls to other services: only to fill its read models on a miss, always in batch
  * (identity: authors and profiles; social-graph: a viewer's followees, once per viewer).
  */
-export function createPeers(config: ContentConfig, metrics: Metrics) {
-  const opts = { deadlineMs: config.PEER_DEADLINE_MS, metrics };
+export function createPeers(config: ContentConfig, metrics: Metrics, auth: AssertionSigner) {
+  const opts = { deadlineMs: config.PEER_DEADLINE_MS, metrics, auth };
   const identityClient = createClient(identity.IdentityServiceService, config.IDENTITY_ADDR, { ...opts, service: 'identity', idempotent: ['batchGetUsers'] });
   const graphClient = createClient(socialgraph.SocialGraphServiceService, config.SOCIAL_GRAPH_ADDR, { ...opts, service: 'social-graph', idempotent: [] });
 
@@ -24,7 +24,7 @@ export function createPeers(config: ContentConfig, metrics: Metrics) {
           def.requestSerialize,
           def.responseDeserialize,
           { userId, pageSize: 5000 },
-          graphClient.metadata({ requestId }),
+          graphClient.metadata('streamFollowing', { requestId }),
           { deadline: graphClient.deadline() },
         );
         stream.on('data', (page: socialgraph.UserIdPage) => ids.push(...page.userIds));
@@ -50,7 +50,7 @@ export function createPeers(config: ContentConfig, metrics: Metrics) {
           def.requestSerialize,
           def.responseDeserialize,
           { userId, pageSize: Math.min(5000, max + 1) },
-          graphClient.metadata({ requestId }),
+          graphClient.metadata('streamFollowers', { requestId }),
           { deadline: graphClient.deadline({ deadlineMs: 30_000 }) },
         );
         stream.on('data', (page: socialgraph.UserIdPage) => {

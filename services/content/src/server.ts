@@ -1,5 +1,5 @@
 import { content } from '@shutter/proto';
-import { createDb, createGrpcServer, createOutboxRelay, createRedis, type Logger, type Metrics, backendsReady } from '@shutter/kit';
+import { createDb, createGrpcServer, createOutboxRelay, createRedis, internalAuth, type Logger, type Metrics, backendsReady } from '@shutter/kit';
 import type { ContentConfig } from './config';
 import { createCommentsRepository } from './comments/comments-repository';
 import { createCommentsService } from './comments/comments-service';
@@ -34,7 +34,8 @@ export function createContentService(config: ContentConfig, logger: Logger, metr
   const db = createDb({ url: config.DATABASE_URL, schema, poolMax: config.DATABASE_POOL_MAX });
   const redis = createRedis(config.REDIS_URL, config.REDIS_KEY_PREFIX);
   const storage = createMediaStorage(config);
-  const peers = createPeers(config, metrics);
+  const auth = internalAuth('content', config);
+  const peers = createPeers(config, metrics, auth.signer);
 
   const authors = createAuthors({ db, peers, log: logger });
   const follows = createFollowGraph({ db, peers, log: logger });
@@ -66,8 +67,11 @@ export function createContentService(config: ContentConfig, logger: Logger, metr
   const postsService = createPostsService({ db, posts, postCache, feed, comments, media, mediaService, idempotency, authors, follows, presenter, log: logger });
   const commentsService = createCommentsService({ db, comments, posts, postsService, authors, follows, presenter });
 
-  const grpc = createGrpcServer({ logger, metrics });
-  grpc.add(content.ContentServiceService, createContentHandlers({ posts: postsService, comments: commentsService, media: mediaService, urls: storage.urls }));
+  const grpc = createGrpcServer({ logger, metrics, auth: auth.keys });
+  grpc.add(content.ContentServiceService, createContentHandlers({ posts: postsService, comments: commentsService, media: mediaService, urls: storage.urls }), {
+    // The gateway signs image URLs in batches across users (a URL only reaches who may see the post).
+    withoutUser: ['signMediaUrls'],
+  });
   const relay = createOutboxRelay({ db, schema, redis, log: logger, metrics });
   const consumer = createContentEventsConsumer({ db, redis, log: logger, metrics, authors, follows, profiles, media, storage, feed, postCache });
   const backfill = createPhotoBackfill({ db, storage, photos, postCache, keepOriginals: config.MEDIA_KEEP_ORIGINALS, log: logger });

@@ -1,5 +1,5 @@
 import { createLogger, createMetrics, type Knex, type Redis } from '@shutter/kit';
-import { apiClient, startStack, testDb, testRedis, waitFor, type ApiClient, type Stack } from '@shutter/testing';
+import { apiClient, startStack, testDb, testRedis, testSigner, waitFor, type ApiClient, type Stack } from '@shutter/testing';
 import { postsHelpers, type TestUser } from '../../../gateway/test/posts-helpers';
 import { loadContentConfig } from '../src/config';
 import { createFeed, scoreOf, type Feed } from '../src/feed/feed';
@@ -147,7 +147,7 @@ describe('big authors: merged at read time, not fanned out', () => {
     // Content's fan-out with FEED_FANOUT_MAX_FOLLOWERS lowered through its environment. It is
     // called directly: the stack's consumer group is shared with other test files' stacks.
     const config = loadContentConfig({ ...stack.env, SOCIAL_GRAPH_ADDR: stack.services['social-graph']!.addr, FEED_FANOUT_MAX_FOLLOWERS: '2' });
-    peers = createPeers(config, createMetrics('content-feed-test'));
+    peers = createPeers(config, createMetrics('content-feed-test'), testSigner('content'));
     const posts = createPostsRepository(db);
     feed = (maxFollowers) =>
       createFeed({ redis, posts, peers, log: createLogger('test', 'silent'), config: { maxItems: config.FEED_MAX_ITEMS, fanoutMaxFollowers: maxFollowers, ttlSeconds: config.FEED_TTL_SECONDS } });

@@ -1,5 +1,5 @@
 import { identity } from '@shutter/proto';
-import { createDb, createGrpcServer, createOutboxRelay, createRedis, type Logger, type Metrics, backendsReady } from '@shutter/kit';
+import { createDb, createGrpcServer, createOutboxRelay, createRedis, internalAuth, type Logger, type Metrics, backendsReady } from '@shutter/kit';
 import type { IdentityConfig } from './config';
 import { ensureAdmin } from './admin-bootstrap';
 import { createIdentityHandlers } from './identity-service';
@@ -29,8 +29,12 @@ export async function createIdentityService(config: IdentityConfig, logger: Logg
     addressWindowSeconds: config.LOGIN_ADDRESS_WINDOW_SECONDS,
   });
   const revocations = createRevocationPublisher(redis, logger, config.ACCESS_TOKEN_TTL);
-  const grpc = createGrpcServer({ logger, metrics });
-  grpc.add(identity.IdentityServiceService, createIdentityHandlers({ db, revocations, users, tokens, throttle, config }));
+  const grpc = createGrpcServer({ logger, metrics, auth: internalAuth('identity', config).keys });
+  grpc.add(identity.IdentityServiceService, createIdentityHandlers({ db, revocations, users, tokens, throttle, config }), {
+    // Sign-in and token endpoints act before there is a user; look-ups serve peers' read models.
+    withoutUser: ['register', 'login', 'refresh', 'logout', 'getUser', 'batchGetUsers', 'getPublicKeys'],
+    peers: { 'social-graph': ['getUser', 'batchGetUsers'], content: ['batchGetUsers'], notification: ['batchGetUsers'] },
+  });
   const relay = createOutboxRelay({ db, schema, redis, log: logger, stream: opts.stream, metrics });
   let revocation: ReturnType<typeof startRevocationSync> | undefined;
 

@@ -1,7 +1,7 @@
 import * as argon2 from 'argon2';
 import { identity } from '@shutter/proto';
 import { createClient, createLogger, createMetrics, type Client, type Logger } from '@shutter/kit';
-import { testEnv, unique } from '@shutter/testing';
+import { testEnv, testSigner, unique } from '@shutter/testing';
 import { ensureAdmin } from '../src/admin-bootstrap';
 import { loadIdentityConfig } from '../src/config';
 import { createIdentityService } from '../src/server';
@@ -19,7 +19,7 @@ beforeAll(async () => {
   service = await createIdentityService(loadIdentityConfig(testEnv({ LOG_LEVEL: 'silent' })), createLogger('identity-test', 'silent'), createMetrics('identity'), {
     stream: unique('events-'),
   });
-  client = createClient(identity.IdentityServiceService, `127.0.0.1:${await service.start('127.0.0.1:0')}`, { service: 'identity' });
+  client = createClient(identity.IdentityServiceService, `127.0.0.1:${await service.start('127.0.0.1:0')}`, { service: 'identity', auth: testSigner() });
 });
 afterAll(async () => {
   client?.close();
@@ -91,7 +91,7 @@ describe('admin bootstrap', () => {
     const other = await createIdentityService(loadIdentityConfig(env), createLogger('identity-test', 'silent'), createMetrics('identity'), { stream: unique('events-') });
     try {
       const port = await other.start('127.0.0.1:0');
-      const c = createClient(identity.IdentityServiceService, `127.0.0.1:${port}`, { service: 'identity' });
+      const c = createClient(identity.IdentityServiceService, `127.0.0.1:${port}`, { service: 'identity', auth: testSigner() });
       try {
         expect((await c.getPublicKeys({})).jwksJson).toContain('EdDSA');
       } finally {

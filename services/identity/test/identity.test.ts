@@ -4,7 +4,7 @@ import { status } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { identity, events } from '@shutter/proto';
 import { createClient, createLogger, createMetrics, createRedis, type Client } from '@shutter/kit';
-import { testBackends, testEnv, unique, waitFor } from '@shutter/testing';
+import { testBackends, testEnv, testSigner, unique, waitFor } from '@shutter/testing';
 import { loadIdentityConfig } from '../src/config';
 import { createIdentityService } from '../src/server';
 
@@ -20,7 +20,7 @@ beforeAll(async () => {
   service = await createIdentityService(config, createLogger('identity-test', 'silent'), createMetrics('identity'), { stream });
   const port = await service.start('127.0.0.1:0');
   address = `127.0.0.1:${port}`;
-  client = createClient(identity.IdentityServiceService, address, { service: 'identity', idempotent: ['getUser'] });
+  client = createClient(identity.IdentityServiceService, address, { service: 'identity', idempotent: ['getUser'], auth: testSigner() });
 });
 
 afterAll(async () => {

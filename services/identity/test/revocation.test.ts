@@ -11,7 +11,7 @@ import {
   type Redis,
   type RevocationMessage,
 } from '@shutter/kit';
-import { testEnv, testRedis, unique, waitFor } from '@shutter/testing';
+import { testEnv, testRedis, testSigner, unique, waitFor } from '@shutter/testing';
 import { decodeJwt } from 'jose';
 import { loadIdentityConfig } from '../src/config';
 import { createIdentityService } from '../src/server';
@@ -28,7 +28,7 @@ const messages: RevocationMessage[] = [];
 beforeAll(async () => {
   const env = testEnv({ LOG_LEVEL: 'silent', ACCESS_TOKEN_TTL: String(ACCESS_TTL), REVOCATION_CHECK_MS: '100' });
   service = await createIdentityService(loadIdentityConfig(env), createLogger('identity-test', 'silent'), createMetrics('identity'), { stream: unique('events-') });
-  client = createClient(identity.IdentityServiceService, `127.0.0.1:${await service.start('127.0.0.1:0')}`, { service: 'identity' });
+  client = createClient(identity.IdentityServiceService, `127.0.0.1:${await service.start('127.0.0.1:0')}`, { service: 'identity', auth: testSigner() });
   redis = testRedis();
   sub = redis.duplicate();
   sub.on('message', (_c: string, text: string) => messages.push(JSON.parse(text) as RevocationMessage));

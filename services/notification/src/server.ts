@@ -1,5 +1,5 @@
 import { identity, notification } from '@shutter/proto';
-import { createClient, createDb, createGrpcServer, createRedis, type EventConsumerOptions, type Logger, type Metrics, backendsReady } from '@shutter/kit';
+import { createClient, createDb, createGrpcServer, createRedis, internalAuth, type EventConsumerOptions, type Logger, type Metrics, backendsReady } from '@shutter/kit';
 import type { NotificationConfig } from './config';
 import { createActorDirectory } from './actors';
 import { createNotificationConsumer } from './consumer';
@@ -23,8 +23,10 @@ export interface NotificationServiceOptions {
 export function createNotificationService(config: NotificationConfig, logger: Logger, metrics: Metrics, opts: NotificationServiceOptions = {}) {
   const db = createDb({ url: config.DATABASE_URL, schema, poolMax: config.DATABASE_POOL_MAX });
   const redis = createRedis(config.REDIS_URL, config.REDIS_KEY_PREFIX);
+  const auth = internalAuth('notification', config);
   const identityClient = createClient(identity.IdentityServiceService, config.IDENTITY_ADDR, {
     service: 'identity',
+    auth: auth.signer,
     deadlineMs: config.GRPC_DEADLINE_MS,
     idempotent: ['batchGetUsers'],
     metrics,
@@ -33,8 +35,9 @@ export function createNotificationService(config: NotificationConfig, logger: Lo
   const actors = createActorDirectory(identityClient, { ttlMs: config.ACTOR_CACHE_MS, deadlineMs: Math.min(config.GRPC_DEADLINE_MS, 2000) });
   const unread = createUnreadCounter({ redis, repo, ttlSeconds: config.UNREAD_CACHE_TTL_SECONDS, log: logger });
   const live = createLivePublisher(redis, logger);
-  const grpc = createGrpcServer({ logger, metrics });
-  grpc.add(notification.NotificationServiceService, createNotificationHandlers({ db, repo, actors, unread, log: logger }));
+  const grpc = createGrpcServer({ logger, metrics, auth: auth.keys });
+  // Every method reads or changes one user's notifications: none runs without that user.
+  grpc.add(notification.NotificationServiceService, createNotificationHandlers({ db, repo, actors, unread, log: logger }), { withoutUser: [] });
   const consumer = createNotificationConsumer({ db, redis, log: logger, repo, actors, unread, live, stream: config.EVENTS_STREAM, tuning: opts.consumerTuning, metrics });
 
   return {

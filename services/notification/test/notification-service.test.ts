@@ -1,6 +1,6 @@
-import { createClient, createLogger, createMetrics, createOutboxRelay, enqueueEvent, migrate, newId, outboxMigration, type Knex, type Redis } from '@shutter/kit';
+import { createClient, createLogger, createMetrics, createOutboxRelay, enqueueEvent, migrate, newId, outboxMigration, outboxTraceMigration, type Knex, type Redis } from '@shutter/kit';
 import { events, notification } from '@shutter/proto';
-import { startStack, testDb, testEnv, testRedis, unique, waitFor, type Stack } from '@shutter/testing';
+import { startStack, testDb, testEnv, testRedis, testSigner, unique, waitFor, type Stack } from '@shutter/testing';
 import { loadNotificationConfig } from '../src/config';
 import { createNotificationService, type NotificationService } from '../src/server';
 
@@ -18,7 +18,7 @@ beforeAll(async () => {
   stack = await startStack({ only: ['identity'] });
   const schema = unique('producer_');
   producer = { db: testDb(schema), schema };
-  await migrate(producer.db, schema, [outboxMigration]);
+  await migrate(producer.db, schema, [outboxMigration, outboxTraceMigration]);
   redis = testRedis();
 });
 afterAll(async () => {
@@ -48,7 +48,7 @@ function startService(stream: string, env: Record<string, string> = {}) {
 
 async function running(service: NotificationService) {
   const port = await service.start('127.0.0.1:0');
-  const client = createClient(notification.NotificationServiceService, `127.0.0.1:${port}`, { service: 'notification' });
+  const client = createClient(notification.NotificationServiceService, `127.0.0.1:${port}`, { service: 'notification', auth: testSigner() });
   return { client, stop: async () => (client.close(), await service.stop(500)) };
 }
 

@@ -1,5 +1,5 @@
 import { socialgraph } from '@shutter/proto';
-import { createDb, createGrpcServer, createOutboxRelay, createRedis, type Logger, type Metrics, backendsReady } from '@shutter/kit';
+import { createDb, createGrpcServer, createOutboxRelay, createRedis, internalAuth, type Logger, type Metrics, backendsReady } from '@shutter/kit';
 import type { SocialGraphConfig } from './config';
 import { createFollowsRepository } from './follows-repository';
 import { createFollowsService } from './follows-service';
@@ -17,12 +17,18 @@ export { schema, migrations } from './migrations';
 export function createSocialGraphService(config: SocialGraphConfig, logger: Logger, metrics: Metrics) {
   const db = createDb({ url: config.DATABASE_URL, schema, poolMax: config.DATABASE_POOL_MAX });
   const redis = createRedis(config.REDIS_URL, config.REDIS_KEY_PREFIX);
-  const identity = createIdentityClient(config.IDENTITY_ADDR, config.IDENTITY_DEADLINE_MS, metrics);
+  const auth = internalAuth('social-graph', config);
+  const identity = createIdentityClient(config.IDENTITY_ADDR, config.IDENTITY_DEADLINE_MS, metrics, auth.signer);
   const users = createUserDirectory({ identity, redis, ttlSeconds: config.USER_CACHE_TTL_SECONDS, log: logger });
   const follows = createFollowsRepository(db);
   const service = createFollowsService({ db, follows, users });
-  const grpc = createGrpcServer({ logger, metrics });
-  grpc.add(socialgraph.SocialGraphServiceService, createSocialGraphHandlers({ service, follows }));
+  const grpc = createGrpcServer({ logger, metrics, auth: auth.keys });
+  grpc.add(socialgraph.SocialGraphServiceService, createSocialGraphHandlers({ service, follows }), {
+    // Counts are public facts; BatchRelationships names its viewer in the request; the edge
+    // streams feed content's follow read model and fan-out.
+    withoutUser: ['batchCounts', 'batchRelationships', 'streamFollowers', 'streamFollowing'],
+    peers: { content: ['streamFollowers', 'streamFollowing'] },
+  });
   const relay = createOutboxRelay({ db, schema, redis, log: logger, metrics });
   const consumer = createIdentityEventsConsumer({ db, redis, log: logger, metrics, users, follows, service });
 

@@ -1,5 +1,5 @@
 import { identity } from '@shutter/proto';
-import { GrpcStatus, createClient, type Logger, type Metrics, type Redis } from '@shutter/kit';
+import { GrpcStatus, createClient, type AssertionSigner, type Logger, type Metrics, type Redis } from '@shutter/kit';
 
 /** What social-graph needs to know about a user to apply the follow rules. */
 export interface DirectoryUser {
@@ -16,8 +16,8 @@ export const userCacheKey = (userId: string) => `graph:user:${userId}`;
 
 export type IdentityClient = ReturnType<typeof createIdentityClient>;
 
-export function createIdentityClient(addr: string, deadlineMs: number, metrics?: Metrics) {
-  return createClient(identity.IdentityServiceService, addr, { service: 'identity', deadlineMs, metrics, idempotent: ['getUser', 'batchGetUsers'] });
+export function createIdentityClient(addr: string, deadlineMs: number, metrics: Metrics | undefined, auth: AssertionSigner) {
+  return createClient(identity.IdentityServiceService, addr, { service: 'identity', deadlineMs, metrics, auth, idempotent: ['getUser', 'batchGetUsers'] });
 }
 
 /**

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { events, socialgraph } from '@shutter/proto';
 import { GrpcStatus, createClient, type Client, type Knex } from '@shutter/kit';
-import { apiClient, startStack, testDb, unique, type ApiClient, type Stack } from '@shutter/testing';
+import { apiClient, startStack, testDb, testSigner, unique, type ApiClient, type Stack } from '@shutter/testing';
 
 type GraphClient = Client<typeof socialgraph.SocialGraphServiceService>;
 
@@ -13,7 +13,7 @@ let db: Knex;
 beforeAll(async () => {
   stack = await startStack({ only: ['identity', 'social-graph'] });
   api = apiClient(stack.url);
-  graph = createClient(socialgraph.SocialGraphServiceService, stack.services['social-graph']!.addr, { service: 'social-graph' });
+  graph = createClient(socialgraph.SocialGraphServiceService, stack.services['social-graph']!.addr, { service: 'social-graph', auth: testSigner() });
   db = testDb('graph');
 });
 afterAll(async () => {
@@ -30,13 +30,13 @@ async function register(isPublic = false): Promise<string> {
   return res.body.data.user.user_id;
 }
 
-/** The caller travels in metadata: any id may act, only the target must exist in identity. */
+/** The caller travels in the gateway-signed assertion: any id may act, only the target must exist in identity. */
 const follow = (from: string, to: string) => graph.requestFollow({ userId: to }, { userId: from });
 
 /** As content reads a stream (services/social-graph/README.md). */
 async function readStream(method: 'streamFollowers' | 'streamFollowing', req: socialgraph.StreamFollowersRequest): Promise<string[][]> {
   const def = socialgraph.SocialGraphServiceService[method];
-  const call = graph.raw.makeServerStreamRequest(def.path, def.requestSerialize, def.responseDeserialize, req, graph.metadata(), { deadline: graph.deadline() });
+  const call = graph.raw.makeServerStreamRequest(def.path, def.requestSerialize, def.responseDeserialize, req, graph.metadata(method), { deadline: graph.deadline() });
   const pages: string[][] = [];
   for await (const page of call as AsyncIterable<socialgraph.UserIdPage>) pages.push(page.userIds);
   return pages;

@@ -2,7 +2,8 @@ import * as grpc from '@grpc/grpc-js';
 import type { Metrics } from '../metrics';
 import { SpanKind, inSpan, injectTrace } from '../tracing';
 import { channelOptions } from './server';
-import { MD_IDEMPOTENCY_KEY, MD_REQUEST_ID, MD_USER_ID, MD_USER_ROLE, type CallMeta } from './context';
+import { MD_IDEMPOTENCY_KEY, MD_REQUEST_ID, type CallMeta } from './context';
+import { MD_CALLER, type AssertionSigner } from './internal-auth';
 
 type Def = { path: string; requestStream: boolean; responseStream: boolean; requestSerialize: (v: never) => Buffer; responseDeserialize: (b: Buffer) => unknown };
 type Req<M> = M extends { requestSerialize: (v: infer R) => Buffer } ? R : never;
@@ -19,7 +20,13 @@ export type Client<D> = {
     req: Req<D[K]>,
     opts?: CallOptions,
   ) => Promise<Res<D[K]>>;
-} & { raw: grpc.Client; close(): void; metadata(opts?: CallOptions): grpc.Metadata; deadline(opts?: CallOptions): Date };
+} & {
+  raw: grpc.Client;
+  close(): void;
+  /** Metadata for a call to `method` (for `raw` calls): request id and this process's signed assertion. */
+  metadata(method: keyof D & string, opts?: CallOptions): grpc.Metadata;
+  deadline(opts?: CallOptions): Date;
+};
 
 export interface ClientOptions<D> {
   /** Label for metrics and errors (`identity`). */
@@ -28,6 +35,8 @@ export interface ClientOptions<D> {
   /** Read methods that may be retried when the peer is UNAVAILABLE. Writes are never retried. */
   idempotent?: ReadonlyArray<keyof D>;
   metrics?: Metrics;
+  /** Signs each call as this process, for the user in CallOptions (gateway) or for none (peers). */
+  auth: AssertionSigner;
 }
 
 const RETRY_DELAYS_MS = [25, 100];
@@ -48,11 +57,13 @@ export function createClient<D extends Record<string, Def>>(definition: D, addr:
   const defaultDeadline = opts.deadlineMs ?? 5000;
   const idempotent = new Set(opts.idempotent ?? []);
 
-  const metadata = (o?: CallOptions) => {
+  const paths = new Map(Object.entries(definition).map(([name, def]) => [name, def.path]));
+  const metadata = (name: string, o?: CallOptions) => {
+    const path = paths.get(name);
+    if (!path) throw new Error(`${opts.service} has no method ${name}`);
     const md = new grpc.Metadata();
+    md.set(MD_CALLER, opts.auth.sign(path, o));
     if (o?.requestId) md.set(MD_REQUEST_ID, o.requestId);
-    if (o?.userId) md.set(MD_USER_ID, o.userId);
-    if (o?.role) md.set(MD_USER_ROLE, o.role);
     if (o?.idempotencyKey) md.set(MD_IDEMPOTENCY_KEY, o.idempotencyKey);
     injectTrace(md);
     return md;
@@ -70,7 +81,7 @@ export function createClient<D extends Record<string, Def>>(definition: D, addr:
           def.requestSerialize as (v: unknown) => Buffer,
           def.responseDeserialize,
           req,
-          metadata(o),
+          metadata(name, o),
           { deadline: until },
           (err, res) => (err ? reject(err) : resolve(res)),
         );

@@ -1,23 +1,27 @@
 import type { Metadata } from '@grpc/grpc-js';
 
-/** What travels in gRPC metadata: request id, caller identity. */
+/**
+ * What travels in gRPC metadata: request id and idempotency key in plain entries; the caller's
+ * identity only inside the signed assertion (`x-shutter-caller`, internal-auth.ts).
+ */
 export const MD_REQUEST_ID = 'x-request-id';
-export const MD_USER_ID = 'x-user-id';
-export const MD_USER_ROLE = 'x-user-role';
 export const MD_IDEMPOTENCY_KEY = 'idempotency-key';
 
 /** Per-call context on both sides of a call. */
 export interface CallMeta {
   requestId?: string;
+  /** The end user; on the server, only as the gateway's verified assertion states it. */
   userId?: string;
   role?: string;
+  sessionId?: string;
   idempotencyKey?: string;
 }
 
-export function readMeta(md: Metadata): CallMeta {
+/** The unsigned entries of a call's metadata (never identity). */
+export function readMeta(md: Metadata): Pick<CallMeta, 'requestId' | 'idempotencyKey'> {
   const get = (k: string) => {
     const v = md.get(k)[0];
     return typeof v === 'string' && v !== '' ? v : undefined;
   };
-  return { requestId: get(MD_REQUEST_ID), userId: get(MD_USER_ID), role: get(MD_USER_ROLE), idempotencyKey: get(MD_IDEMPOTENCY_KEY) };
+  return { requestId: get(MD_REQUEST_ID), idempotencyKey: get(MD_IDEMPOTENCY_KEY) };
 }

@@ -6,12 +6,30 @@ import { ServiceError, isBackendUnavailable } from '../errors';
 import type { Metrics } from '../metrics';
 import { SpanKind, extractTrace, inSpan } from '../tracing';
 import { readMeta, type CallMeta } from './context';
+import { AssertionError, INTERNAL_AUTH_REASON, MD_CALLER, createAssertionVerifier, type CallerName, type InternalKeys, type VerifiedCaller } from './internal-auth';
 
-/** Context handed to every handler: caller identity and request id from metadata, a child logger. */
+/**
+ * Context handed to every handler: the verified caller (`userId`/`role`/`sessionId` only as the
+ * gateway's signed assertion states them), the request id from metadata, a child logger.
+ */
 export interface CallContext extends CallMeta {
   requestId: string;
   log: Logger;
   metadata: grpc.Metadata;
+  /** The process that made the call (verified). */
+  callerService: CallerName;
+}
+
+/**
+ * Who may call a service's methods. The gateway may call every method; a method acts for a user
+ * (and refuses a call without one) unless it is listed in `withoutUser`. Peers are named with
+ * the methods each may call; a peer never asserts a user.
+ */
+export interface MethodAccess<D> {
+  /** Methods that need no user (each still needs a valid internal credential). Review this list. */
+  withoutUser: ReadonlyArray<keyof D & string>;
+  /** Peer services and the methods (all in `withoutUser`) each may call. */
+  peers?: Partial<Record<CallerName, ReadonlyArray<keyof D & string>>>;
 }
 
 type Def = { path: string; requestStream: boolean; responseStream: boolean; requestDeserialize: (b: Buffer) => unknown; responseSerialize: (v: never) => Buffer };
@@ -47,8 +65,8 @@ const serverOptions: grpc.ServerOptions = {
 };
 
 export interface GrpcServer {
-  /** Registers a service; handlers run through metrics → logging → error mapping → caller identity. */
-  add<D extends Record<string, Def>>(definition: D, handlers: Handlers<D>): void;
+  /** Registers a service; handlers run through metrics → logging → error mapping → caller authentication. */
+  add<D extends Record<string, Def>>(definition: D, handlers: Handlers<D>, access: MethodAccess<D>): void;
   listen(addr: string): Promise<number>;
   /** health → NOT_SERVING, stop accepting, drain in-flight calls; force after the deadline. */
   shutdown(timeoutMs: number): Promise<void>;
@@ -56,8 +74,9 @@ export interface GrpcServer {
   server: grpc.Server;
 }
 
-export function createGrpcServer(opts: { logger: Logger; metrics: Metrics }): GrpcServer {
+export function createGrpcServer(opts: { logger: Logger; metrics: Metrics; auth: Pick<InternalKeys, 'publicKeys'> }): GrpcServer {
   const server = new grpc.Server(serverOptions);
+  const verifier = createAssertionVerifier(opts.auth.publicKeys);
   const health = new HealthImplementation({ '': 'NOT_SERVING' });
   health.addToServer(server);
   const { logger, metrics } = opts;
@@ -65,9 +84,11 @@ export function createGrpcServer(opts: { logger: Logger; metrics: Metrics }): Gr
 
   function toStatusObject(err: unknown, ctx: CallContext, method: string): Partial<grpc.StatusObject> {
     if (err instanceof ServiceError) return { code: err.code, details: err.message, metadata: err.toMetadata() };
-    const e = err as { code?: unknown; details?: unknown };
+    const e = err as { code?: unknown; details?: unknown; metadata?: grpc.Metadata };
     // An error from a downstream gRPC call keeps its status (e.g. UNAVAILABLE), never its details.
-    if (typeof e?.code === 'number' && typeof e.details === 'string' && e.code !== grpc.status.INTERNAL && e.code !== grpc.status.UNKNOWN) {
+    // Its UNAUTHENTICATED, or a refusal of this service's own credential, is a deployment fault: INTERNAL.
+    const refusedUs = e?.code === grpc.status.UNAUTHENTICATED || e?.metadata?.get?.('x-error-reason')[0] === INTERNAL_AUTH_REASON;
+    if (typeof e?.code === 'number' && typeof e.details === 'string' && !refusedUs && e.code !== grpc.status.INTERNAL && e.code !== grpc.status.UNKNOWN) {
       return { code: e.code, details: e.code === grpc.status.NOT_FOUND ? e.details : 'a dependency failed' };
     }
     if (isBackendUnavailable(err)) {
@@ -78,12 +99,40 @@ export function createGrpcServer(opts: { logger: Logger; metrics: Metrics }): Gr
     return { code: grpc.status.INTERNAL, details: 'internal error' };
   }
 
-  function wrap(method: string, def: Def, handler: (a: unknown, ctx: CallContext) => Promise<unknown>) {
+  /** The verified caller of a call to `path`, or the status to refuse it with. */
+  function authenticate(call: { metadata: grpc.Metadata }, path: string, rule: { userRequired: boolean; peers: ReadonlySet<string> }): VerifiedCaller | ServiceError {
+    const token = call.metadata.get(MD_CALLER)[0];
+    let caller: VerifiedCaller;
+    try {
+      caller = verifier.verify(typeof token === 'string' ? token : undefined, path);
+    } catch (err) {
+      if (err instanceof ServiceError) return err;
+      throw err;
+    }
+    if (caller.service !== 'gateway' && !rule.peers.has(caller.service)) {
+      return new ServiceError(grpc.status.PERMISSION_DENIED, `${caller.service} may not call this method`, INTERNAL_AUTH_REASON);
+    }
+    if (rule.userRequired && !caller.userId) return new ServiceError(grpc.status.UNAUTHENTICATED, 'Not authenticated', 'unauthorized');
+    return caller;
+  }
+
+  function wrap(method: string, def: Def, handler: (a: unknown, ctx: CallContext) => Promise<unknown>, rule: { userRequired: boolean; peers: ReadonlySet<string> }) {
     return (call: grpc.ServerUnaryCall<unknown, unknown> & grpc.ServerWritableStream<unknown, unknown>, callback?: grpc.sendUnaryData<unknown>) => {
       const started = process.hrtime.bigint();
       const meta = readMeta(call.metadata);
       const requestId = meta.requestId ?? randomUUID();
-      const ctx: CallContext = { ...meta, requestId, metadata: call.metadata, log: logger.child({ request_id: requestId, method }) };
+      const caller = authenticate(call, def.path, rule);
+      const verified = caller instanceof ServiceError ? undefined : caller;
+      const ctx: CallContext = {
+        requestId,
+        idempotencyKey: meta.idempotencyKey,
+        userId: verified?.userId,
+        role: verified?.role,
+        sessionId: verified?.sessionId,
+        callerService: verified?.service ?? 'gateway',
+        metadata: call.metadata,
+        log: logger.child({ request_id: requestId, method }),
+      };
       const arg = def.requestStream || def.responseStream ? call : call.request;
       const finish = (code: grpc.status) => {
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -91,12 +140,14 @@ export function createGrpcServer(opts: { logger: Logger; metrics: Metrics }): Gr
         metrics.grpcServerDuration.observe({ grpc_method: method, grpc_code: grpc.status[code] }, seconds);
         ctx.log.debug({ code: grpc.status[code], ms: Math.round(seconds * 1e4) / 10 }, 'handled');
       };
+      if (caller instanceof AssertionError) ctx.log.warn({ why: caller.why }, 'internal credential refused');
       // A span per call, child of the caller's (W3C trace context in the metadata).
       const parent = extractTrace((key) => {
         const v = call.metadata.get(key)[0];
         return typeof v === 'string' ? v : undefined;
       });
-      inSpan(def.path, SpanKind.SERVER, { 'rpc.system': 'grpc', 'rpc.method': method }, () => handler(arg, ctx), parent).then(
+      const run = caller instanceof ServiceError ? Promise.reject(caller) : inSpan(def.path, SpanKind.SERVER, { 'rpc.system': 'grpc', 'rpc.method': method }, () => handler(arg, ctx), parent);
+      run.then(
         (res) => {
           finish(grpc.status.OK);
           if (callback) callback(null, res);
@@ -116,12 +167,18 @@ export function createGrpcServer(opts: { logger: Logger; metrics: Metrics }): Gr
   return {
     server,
     health,
-    add(definition, handlers) {
+    add(definition, handlers, access) {
       const impl: grpc.UntypedServiceImplementation = {};
+      const withoutUser = new Set<string>(access.withoutUser);
+      for (const [peer, methods] of Object.entries(access.peers ?? {})) {
+        for (const m of methods ?? []) if (!withoutUser.has(m)) throw new Error(`${peer} may call ${m} only if it is listed in withoutUser`);
+      }
       for (const [name, def] of Object.entries(definition)) {
         const handler = (handlers as Record<string, (a: unknown, ctx: CallContext) => Promise<unknown>>)[name];
         if (!handler) throw new Error(`no handler for ${name}`);
-        impl[name] = wrap(name, def, handler) as grpc.UntypedHandleCall;
+        const peers = new Set(Object.entries(access.peers ?? {}).filter(([, ms]) => ms?.includes(name)).map(([p]) => p));
+        const rule = { userRequired: !withoutUser.has(name), peers };
+        impl[name] = wrap(name, def, handler, rule) as grpc.UntypedHandleCall;
       }
       server.addService(definition as unknown as grpc.ServiceDefinition, impl);
       const first = Object.values(definition)[0] as unknown as { path: string } | undefined;

@@ -50,9 +50,12 @@ export function createMediaStorage(config: ContentConfig) {
     maxAttempts: 3,
     requestHandler: { connectionTimeout: 3000, requestTimeout: 30_000 },
   });
+  // Presigned POSTs are made for the endpoint clients use; nothing is sent from this client.
+  const clientEndpoint = config.S3_CLIENT_ENDPOINT ?? config.S3_ENDPOINT;
+  const presigner = clientEndpoint === config.S3_ENDPOINT ? s3 : new S3Client({ endpoint: clientEndpoint, region: config.S3_REGION, forcePathStyle: config.S3_FORCE_PATH_STYLE, credentials });
   const Bucket = config.S3_BUCKET;
   const urls = createUrlSigner({
-    endpoint: config.S3_ENDPOINT,
+    endpoint: clientEndpoint,
     region: config.S3_REGION,
     bucket: Bucket,
     forcePathStyle: config.S3_FORCE_PATH_STYLE,
@@ -173,7 +176,7 @@ export function createMediaStorage(config: ContentConfig) {
     /** A browser-usable POST whose policy allows exactly this key, type and size range. */
     async presignedPost(key: string, contentType: string, maxBytes: number, expiresSeconds: number) {
       return call(() =>
-        createPresignedPost(s3, {
+        createPresignedPost(presigner, {
           Bucket,
           Key: key,
           Conditions: [
@@ -186,7 +189,10 @@ export function createMediaStorage(config: ContentConfig) {
       );
     },
 
-    destroy: () => s3.destroy(),
+    destroy: () => {
+      s3.destroy();
+      if (presigner !== s3) presigner.destroy();
+    },
   };
 }
 
