@@ -1,7 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import { identity } from '@shutter/proto';
 import { createClient, createLogger, createMetrics, type Client } from '@shutter/kit';
-import { testBackends, testDb, testEnv, unique } from '@shutter/testing';
+import { testBackends, testDb, testEnv, testSigner, unique } from '@shutter/testing';
 import { loadIdentityConfig } from '../src/config';
 import { createIdentityService } from '../src/server';
 
@@ -26,7 +26,7 @@ beforeAll(async () => {
   });
   service = await createIdentityService(loadIdentityConfig(env), createLogger('identity-test', 'silent'), createMetrics('identity'), { stream: `events-lt-${unique()}` });
   const port = await service.start('127.0.0.1:0');
-  client = createClient(identity.IdentityServiceService, `127.0.0.1:${port}`, { service: 'identity' });
+  client = createClient(identity.IdentityServiceService, `127.0.0.1:${port}`, { service: 'identity', auth: testSigner() });
 });
 
 afterAll(async () => {
