@@ -118,6 +118,18 @@ export function createMedia(client: ServiceClients['content']): Media {
         stream.once('end', () => {
           if (!settled) call.end();
         });
+        // A truncated form: the parser may destroy the part before (or without) an 'error' here.
+        const aborted = () => settle(stream.errored ?? new HttpError(400, 'The multipart form ended inside a file.', 'malformed_multipart'));
+        stream.once('close', () => {
+          if (!stream.readableEnded) {
+            call.cancel();
+            aborted();
+          }
+        });
+        if (stream.destroyed && !stream.readableEnded) {
+          call.cancel();
+          aborted();
+        }
       });
     },
 

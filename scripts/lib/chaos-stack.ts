@@ -163,7 +163,7 @@ export async function startChaosStack(opts: { backends?: ChaosBackends; logFile:
         JWT_KEY_FILE: path.join(CHAOS_DIR, 'jwt-ed25519.pem'),
         // The load is a few dozen users from one address: the per-user and per-address limits would
         // turn it into 429s, which are not what is measured here.
-        RATE_LIMIT_MAX: '1000000000',
+        RATE_LIMIT_SCALE: '1000000',
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
         ...opts.env,
       };

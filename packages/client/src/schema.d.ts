@@ -219,7 +219,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Search users (exact, then prefix, then substring matches) */
+        /**
+         * Search users (exact, then prefix, then substring matches)
+         * @description Enabled users whose username or name matches `search` (case-insensitive; `%` and `_` are literal): exact matches first, then prefixes, then substrings (a substring needs 3 letters or digits in a row; shorter queries match exact names and prefixes). Bounded cost: a search answers at most its first 1000 matches, so `pagination.total_items` is the number of matches **capped at 1000** (not an exact count), and a page that starts past them → 422.
+         */
         get: operations["searchUsers"];
         put?: never;
         post?: never;
@@ -1916,6 +1919,22 @@ export interface operations {
                      *           "message": "must be an e-mail address"
                      *         }
                      *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The error envelope of every 4xx/5xx */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "too many requests; retry after the time in Retry-After",
+                     *       "code": "too_many_requests",
+                     *       "request_id": "6f1c2b7e-0d4a-4f7e-9a51-3b8f2c1d9e04"
                      *     }
                      */
                     "application/json": components["schemas"]["Error"];
@@ -4586,6 +4605,22 @@ export interface operations {
                      *           "message": "must be an e-mail address"
                      *         }
                      *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The error envelope of every 4xx/5xx */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "too many requests; retry after the time in Retry-After",
+                     *       "code": "too_many_requests",
+                     *       "request_id": "6f1c2b7e-0d4a-4f7e-9a51-3b8f2c1d9e04"
                      *     }
                      */
                     "application/json": components["schemas"]["Error"];

@@ -49,7 +49,7 @@ export function testEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     ADMIN_USERNAME: 'admin_test',
     INTERNAL_AUTH_SECRET: TEST_INTERNAL_AUTH_SECRET,
     // Every test file shares 127.0.0.1 and this run's Redis: only rate-limit tests lower it.
-    RATE_LIMIT_MAX: '1000000',
+    RATE_LIMIT_SCALE: '100000',
     ...s3Env(),
     ...extra,
   };

@@ -12,7 +12,7 @@ import {
   type Knex,
 } from '@shutter/kit';
 import type { IdentityConfig } from './config';
-import type { createLoginThrottle } from './login-throttle';
+import type { LoginThrottle } from './login-throttle';
 import type { RevocationPublisher } from './revocation';
 import type { TokenService } from './tokens';
 import type { UserRow, UsersRepository } from './users-repository';
@@ -55,7 +55,7 @@ export interface IdentityDeps {
   revocations: RevocationPublisher;
   users: UsersRepository;
   tokens: TokenService;
-  throttle: ReturnType<typeof createLoginThrottle>;
+  throttle: LoginThrottle;
   config: IdentityConfig;
 }
 
@@ -102,15 +102,13 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
     },
 
     async login(req) {
-      const email = req.email.trim();
-      await throttle.check(email, req.clientIp);
-      const user = await users.findByEmail(email);
+      // One normalisation for lookup and throttle: Postgres's lower(), in the same statement.
+      const { loginKey, user } = await users.findForLogin(req.email.trim());
+      // Counted before the password is checked: concurrent guesses cannot overtake the count.
+      await throttle.attempt(`email:${loginKey}`, req.clientIp);
       const ok = await argon2.verify(user?.password_hash ?? (await dummyHash!), req.password);
-      if (!user || !ok) {
-        await throttle.fail(email, req.clientIp);
-        throw invalidArgument(INVALID_LOGIN, 'invalid_credentials');
-      }
-      await throttle.succeed(email);
+      if (!user || !ok) throw invalidArgument(INVALID_LOGIN, 'invalid_credentials');
+      await throttle.succeeded(`email:${loginKey}`, req.clientIp);
       if (user.status !== 'enabled') throw permissionDenied('Account is disabled.', 'account_disabled');
       return { tokens: await tokens.issue(user), user: toProtoUser(user) };
     },
@@ -145,12 +143,11 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
       checkPassword('new_password', req.newPassword);
       const user = await users.findById(callerId);
       if (!user || user.status !== 'enabled') throw unauthenticated('Could not validate credentials');
-      await throttle.check(user.email, req.clientIp);
-      if (!(await argon2.verify(user.password_hash, req.currentPassword))) {
-        await throttle.fail(user.email, req.clientIp);
-        throw invalidArgument(INVALID_PASSWORD, 'invalid_password');
-      }
-      await throttle.succeed(user.email);
+      // The login throttle's own counter for this account (same key, same budget), counted first.
+      const { loginKey } = await users.findForLogin(user.email);
+      await throttle.attempt(`email:${loginKey}`, req.clientIp);
+      if (!(await argon2.verify(user.password_hash, req.currentPassword))) throw invalidArgument(INVALID_PASSWORD, 'invalid_password');
+      await throttle.succeeded(`email:${loginKey}`, req.clientIp);
       const passwordHash = await argon2.hash(req.newPassword, ARGON2_OPTIONS);
       const { ended, pair } = await db.transaction(async (trx) => {
         await users.setPasswordHash(callerId, passwordHash, trx);

@@ -22,7 +22,12 @@ export async function createIdentityService(config: IdentityConfig, logger: Logg
   const key = await loadSigningKey(config.JWT_PRIVATE_KEY, config.JWT_KEY_FILE);
   const users = createUsersRepository(db);
   const tokens = createTokenService(db, key, { access: config.ACCESS_TOKEN_TTL, refresh: config.REFRESH_TOKEN_TTL });
-  const throttle = createLoginThrottle(redis, { maxAttempts: config.LOGIN_MAX_ATTEMPTS, windowSeconds: config.LOGIN_WINDOW_SECONDS });
+  const throttle = createLoginThrottle(redis, {
+    maxAttempts: config.LOGIN_MAX_ATTEMPTS,
+    windowSeconds: config.LOGIN_WINDOW_SECONDS,
+    addressMaxAttempts: config.LOGIN_ADDRESS_MAX_ATTEMPTS,
+    addressWindowSeconds: config.LOGIN_ADDRESS_WINDOW_SECONDS,
+  });
   const revocations = createRevocationPublisher(redis, logger, config.ACCESS_TOKEN_TTL);
   const grpc = createGrpcServer({ logger, metrics, auth: internalAuth('identity', config).keys });
   grpc.add(identity.IdentityServiceService, createIdentityHandlers({ db, revocations, users, tokens, throttle, config }), {

@@ -68,4 +68,13 @@ export const migrations: Migration[] = [
         FROM refresh_tokens GROUP BY family_id`);
     },
   },
+  {
+    // Bounded search (users-repository `search`): prefix and exact matches read these btrees in
+    // order (text_pattern_ops serves LIKE 'q%' in any collation); partial, like the query.
+    name: 'search_prefix_indexes_v1',
+    async up(db) {
+      await db.raw("CREATE INDEX users_search_username ON users (username text_pattern_ops) WHERE status = 'enabled' AND role = 'user'");
+      await db.raw("CREATE INDEX users_search_name ON users (lower(name) text_pattern_ops) WHERE status = 'enabled' AND role = 'user'");
+    },
+  },
 ];
