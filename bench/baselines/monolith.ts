@@ -20,7 +20,7 @@ SELECT p.id, p.author_id, u.username, p.content, p.created_at, p.updated_at,
   (SELECT count(*) FROM content.likes l WHERE l.post_id = p.id)::int AS like_count,
   (SELECT count(*) FROM content.comments c WHERE c.post_id = p.id)::int AS comment_count,
   (SELECT count(*) FROM content.likes l WHERE l.post_id = p.id AND l.user_id = $1) > 0 AS is_liked,
-  COALESCE((SELECT json_agg(json_build_object('image_id', i.media_id, 'key', i.key, 'width', i.width, 'height', i.height, 'order', i.position) ORDER BY i.position)
+  COALESCE((SELECT json_agg(json_build_object('image_id', i.media_id, 'key', i.key, 'width', i.width, 'height', i.height, 'order', i.position, 'blurhash', i.blurhash, 'variants', i.variants) ORDER BY i.position)
               FROM content.post_images i WHERE i.post_id = p.id), '[]') AS images
 FROM content.posts p JOIN identity.users u ON u.id = p.author_id AND u.status = 'enabled'
 WHERE p.author_id IN (SELECT $1::uuid UNION ALL SELECT f.followee_id FROM graph.follows f WHERE f.follower_id = $1 AND f.status = 'agree')
@@ -37,12 +37,14 @@ interface Row {
   like_count: number;
   comment_count: number;
   is_liked: boolean;
-  images: Array<{ image_id: string; key: string; width: number; height: number; order: number }>;
+  images: Array<{ image_id: string; key: string; width: number; height: number; order: number; blurhash: string | null; variants: Array<{ key: string; width: number; height: number }> }>;
 }
 
 async function main() {
   const e = process.env;
   const pool = new Pool({ connectionString: e.DATABASE_URL, max: Number(e.DATABASE_POOL_MAX ?? 10) });
+  // An idle connection the server ends (a restart, pg_terminate_backend) is dropped and replaced.
+  pool.on('error', (err) => console.error(`monolith: idle Postgres connection lost: ${err.message}`));
   const jwks = (await (await fetch(e.JWKS_URL!)).json()) as JSONWebKeySet;
   const keySet = createLocalJWKSet(jwks);
   const verified = new Map<string, { sub: string; exp: number }>();
@@ -78,7 +80,17 @@ async function main() {
         user_id: r.author_id,
         username: r.username,
         content: r.content,
-        images: await Promise.all(r.images.map(async (i) => ({ image_id: i.image_id, url: (await signer.sign(i.key)).url, width: i.width, height: i.height, order: i.order }))),
+        images: await Promise.all(
+          r.images.map(async (i) => ({
+            image_id: i.image_id,
+            url: (await signer.sign(i.key)).url,
+            width: i.width,
+            height: i.height,
+            order: i.order,
+            blurhash: i.blurhash ?? '',
+            variants: await Promise.all(i.variants.map(async (v) => ({ url: (await signer.sign(v.key)).url, width: v.width, height: v.height }))),
+          })),
+        ),
         like_count: r.like_count,
         comment_count: r.comment_count,
         is_liked: r.is_liked,

@@ -16,7 +16,7 @@
  */
 
 export const PASSWORD = 'bench-password';
-export const DATASET_VERSION = 2;
+export const DATASET_VERSION = 3;
 const CORE_USERS = 962;
 const CORE_EDGES = 18_812;
 const EXTRA_AUTHORS = 4_100;

@@ -15,8 +15,8 @@
  * timelines and post caches (rebuilt from Postgres on a miss), notification's unread counts,
  * social-graph's and notification's user caches (from identity on a miss).
  *
- * A row in `bench.dataset` records version, scale and seed; a later run with the same ones reuses
- * the data (seconds), BENCH_REBUILD=1 or another scale drops the database and loads it again.
+ * A row in `bench.dataset` records version, scale, seed and the services' migration names; a later
+ * run with the same ones reuses the data (seconds), BENCH_REBUILD=1 or any change loads it again.
  */
 import * as argon2 from 'argon2';
 import { Client } from 'pg';
@@ -43,8 +43,18 @@ export interface DatasetCounts {
 
 /** The S3 keys the image rows point at (the runner uploads these objects). */
 export const objectKey = (i: number) => `bench/object-${i}.png`;
+/** The photo pipeline's variants of a 1080×1350 photo (widths below its own: 320 and 640). */
+export const variantsOf = (i: number) => [
+  { key: `bench/object-${i}-320.webp`, width: 320, height: 400 },
+  { key: `bench/object-${i}-640.webp`, width: 640, height: 800 },
+];
+/** Every object the image rows name. */
+export const objectKeys = (objects: number) => Array.from({ length: objects }, (_, i) => [objectKey(i), ...variantsOf(i).map((v) => v.key)]).flat();
+const BLURHASH = 'LEHV6nWB2yk8pyo0adR*.7kCMdnj';
 
 const SERVICES: Array<{ schema: string; migrations: Migration[] }> = [identityMigrations, graphMigrations, contentMigrations, notificationMigrations];
+/** The services' migrations by name: a template made under other schemas is loaded again. */
+const SCHEMAS = SERVICES.map((s) => `${s.schema}:${s.migrations.map((m) => m.name).join(',')}`).join(';');
 
 /** Makes sure the data set of this scale is in `url`'s database; answers it and how it got there. */
 export async function ensureDataset(url: string, scale: number, opts: { rebuild: boolean; log: (m: string) => void }): Promise<{ data: Dataset; counts: DatasetCounts; loadedS: number | null }> {
@@ -53,7 +63,7 @@ export async function ensureDataset(url: string, scale: number, opts: { rebuild:
   const dbName = new URL(url).pathname.slice(1);
   const adminUrl = withDatabase(url, 'postgres');
   const marker = opts.rebuild ? null : await readMarker(url);
-  if (marker && marker.version === DATASET_VERSION && marker.scale === scale && marker.seed === SEED) {
+  if (marker && marker.version === DATASET_VERSION && marker.scale === scale && marker.seed === SEED && marker.schemas === SCHEMAS) {
     opts.log(`data set: reusing ${dbName} (version ${DATASET_VERSION}, scale ${scale}, loaded ${marker.loaded_at.toISOString()}); BENCH_REBUILD=1 loads it again`);
     return { data, counts: marker.counts, loadedS: null };
   }
@@ -75,8 +85,8 @@ export async function ensureDataset(url: string, scale: number, opts: { rebuild:
     const counts = await insertAll(admin, data, opts.log);
     await admin.query('ANALYZE');
     await admin.query('CREATE SCHEMA IF NOT EXISTS bench');
-    await admin.query('CREATE TABLE bench.dataset (version int NOT NULL, scale real NOT NULL, seed int NOT NULL, counts jsonb NOT NULL, loaded_at timestamptz NOT NULL DEFAULT now())');
-    await admin.query('INSERT INTO bench.dataset (version, scale, seed, counts) VALUES ($1, $2, $3, $4)', [DATASET_VERSION, scale, SEED, JSON.stringify(counts)]);
+    await admin.query('CREATE TABLE bench.dataset (version int NOT NULL, scale real NOT NULL, seed int NOT NULL, schemas text NOT NULL, counts jsonb NOT NULL, loaded_at timestamptz NOT NULL DEFAULT now())');
+    await admin.query('INSERT INTO bench.dataset (version, scale, seed, schemas, counts) VALUES ($1, $2, $3, $4, $5)', [DATASET_VERSION, scale, SEED, SCHEMAS, JSON.stringify(counts)]);
     const loadedS = (Date.now() - t0) / 1000;
     opts.log(`data set: loaded in ${loadedS.toFixed(1)} s: ${JSON.stringify(counts)}`);
     return { data, counts, loadedS };
@@ -99,7 +109,7 @@ export async function copyDataset(templateUrl: string, name: string): Promise<st
   return withDatabase(templateUrl, name);
 }
 
-async function readMarker(url: string): Promise<{ version: number; scale: number; seed: number; counts: DatasetCounts; loaded_at: Date } | null> {
+async function readMarker(url: string): Promise<{ version: number; scale: number; seed: number; schemas: string; counts: DatasetCounts; loaded_at: Date } | null> {
   const c = new Client({ connectionString: url });
   try {
     await c.connect();
@@ -107,7 +117,7 @@ async function readMarker(url: string): Promise<{ version: number; scale: number
     return null; // no such database yet
   }
   try {
-    const res = await c.query('SELECT version, scale, seed, counts, loaded_at FROM bench.dataset LIMIT 1');
+    const res = await c.query('SELECT version, scale, seed, schemas, counts, loaded_at FROM bench.dataset LIMIT 1');
     return res.rows[0] ?? null;
   } catch {
     return null;
@@ -180,7 +190,8 @@ async function insertAll(c: Client, d: Dataset, log: (m: string) => void): Promi
     );
   });
 
-  // A handful of media rows, used, owned by the first user: every image row points at one of them.
+  // A handful of media rows, processed (as the photo pipeline leaves them: served object, variants,
+  // BlurHash, original deleted) and used, owned by the first user: every image row points at one.
   const mediaIds = Array.from({ length: OBJECTS }, (_, i) => `00000000-0000-7000-8000-${String(i).padStart(12, '0')}`);
   const likeCount = new Array<number>(d.posts.length).fill(0);
   const commentCount = new Array<number>(d.posts.length).fill(0);
@@ -190,8 +201,10 @@ async function insertAll(c: Client, d: Dataset, log: (m: string) => void): Promi
     await insert(
       c,
       'content.media',
-      [['id', 'uuid'], ['owner_id', 'uuid'], ['key', 'text'], ['source', 'text'], ['declared_type', 'text'], ['max_bytes', 'bigint'], ['content_type', 'text'], ['size_bytes', 'bigint'], ['width', 'int'], ['height', 'int'], ['verified_at', 'timestamptz'], ['used_for', 'text'], ['used_at', 'timestamptz'], ['expires_at', 'timestamptz']],
-      mediaIds.map((id, i) => [id, uid(0), objectKey(i), 'stream', 'image/png', 1 << 20, 'image/png', OBJECT_PNG.length, 1, 1, new Date(), 'post', new Date(), new Date('2100-01-01T00:00:00Z')]),
+      [['id', 'uuid'], ['owner_id', 'uuid'], ['key', 'text'], ['source', 'text'], ['declared_type', 'text'], ['max_bytes', 'bigint'], ['content_type', 'text'], ['size_bytes', 'bigint'], ['width', 'int'], ['height', 'int'], ['verified_at', 'timestamptz'], ['used_for', 'text'], ['used_at', 'timestamptz'], ['expires_at', 'timestamptz'],
+       ['processed_key', 'text'], ['processed_type', 'text'], ['processed_long_side', 'int'], ['blurhash', 'text'], ['variants', 'jsonb'], ['processed_at', 'timestamptz'], ['original_deleted_at', 'timestamptz']],
+      mediaIds.map((id, i) => [id, uid(0), `bench/original-${i}.jpg`, 'stream', 'image/jpeg', 20 << 20, 'image/jpeg', 400_000, 1080, 1350, new Date(), 'post', new Date(), new Date('2100-01-01T00:00:00Z'),
+        objectKey(i), 'image/png', 1350, BLURHASH, JSON.stringify(variantsOf(i)), new Date(), new Date()]),
     );
     await insert(
       c,
@@ -202,8 +215,8 @@ async function insertAll(c: Client, d: Dataset, log: (m: string) => void): Promi
     await insert(
       c,
       'content.post_images',
-      [['post_id', 'uuid'], ['position', 'smallint'], ['media_id', 'uuid'], ['key', 'text'], ['width', 'int'], ['height', 'int']],
-      d.images.map((im) => [d.posts[im.post]!.id, im.position, mediaIds[im.object], objectKey(im.object), 1, 1]),
+      [['post_id', 'uuid'], ['position', 'smallint'], ['media_id', 'uuid'], ['key', 'text'], ['width', 'int'], ['height', 'int'], ['blurhash', 'text'], ['variants', 'jsonb']],
+      d.images.map((im) => [d.posts[im.post]!.id, im.position, mediaIds[im.object], objectKey(im.object), im.width, im.height, BLURHASH, JSON.stringify(variantsOf(im.object))]),
     );
   });
   await step(`content.likes (${d.likes.length})`, () =>
@@ -225,5 +238,5 @@ async function insertAll(c: Client, d: Dataset, log: (m: string) => void): Promi
   return { users: d.users.length, follows: d.follows.length, posts: d.posts.length, images: d.images.length, likes: d.likes.length, comments: d.comments.length };
 }
 
-/** The bytes of every bench object: a 1×1 PNG (the image rows say 1×1 too). */
+/** The bytes of every bench object: a 1×1 PNG (nothing downloads them; the rows describe a photo). */
 export const OBJECT_PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');

@@ -10,6 +10,8 @@ export interface Report {
   dataset: { users: number; follows: number; posts: number; images: number; likes: number; comments: number; scale: number; load_s: number | null };
   settings: { seconds_per_route: number; connections: number; mix_readers: number; page_size: number };
   routes: Record<string, RouteResult>;
+  /** The baselines' own runs in full (errors included): `baselines` holds the figures. */
+  baseline_runs: Record<string, RouteResult>;
   baselines: {
     hello_rps: number;
     monolith_feed_rps: number;
@@ -22,7 +24,8 @@ export interface Report {
   feed_p99_ms_by_followees: Record<string, number>;
   post_create_p99_ms_by_followers: Record<string, number>;
   fanout_entries_per_s: number | null;
-  fanout_by_followers: Record<string, { followers: number; seconds: number; entries_per_s: number | null }>;
+  /** seconds: from sending the post until every follower's timeline holds it; entries_per_s = followers / seconds (a lower bound). */
+  fanout_by_followers: Record<string, { followers: number; seconds: number; after_201_s: number; entries_per_s: number | null }>;
   feed_latency_by_load: Array<{ target_rps: number; rps: number; p50_ms: number; p99_ms: number; errors: number }>;
   idle_rss_mb: Record<string, number>;
   load_rss_mb: Record<string, number>;
@@ -64,9 +67,9 @@ export function markdown(r: Report): string {
   }
   lines.push('');
   const fan = Object.entries(r.fanout_by_followers)
-    .map(([k, f]) => `${k} followers ${f.seconds} s (${f.entries_per_s} entries/s)`)
+    .map(([k, f]) => `${k} followers ${f.seconds} s from the request, ${f.after_201_s} s after the 201 (≥ ${f.entries_per_s} entries/s)`)
     .join('; ');
-  lines.push(`Post create p99 by the author's follower count: ${Object.entries(r.post_create_p99_ms_by_followers).map(([k, v]) => `${k}: ${v} ms`).join(', ')}. Fan-out after the 201: ${fan || '–'}.`);
+  lines.push(`Post create p99 by the author's follower count: ${Object.entries(r.post_create_p99_ms_by_followers).map(([k, v]) => `${k}: ${v} ms`).join(', ')}. Fan-out until every follower's timeline holds the post: ${fan || '–'}.`);
   lines.push('');
   lines.push(`Feed latency by offered load: ${r.feed_latency_by_load.map((s) => `${s.target_rps}→${Math.round(s.rps)} req/s p50 ${s.p50_ms} / p99 ${s.p99_ms} ms`).join('; ')}.`);
   lines.push('');
@@ -77,7 +80,7 @@ export function markdown(r: Report): string {
     lines.push(`CPU profiles of \`${r.profiled_route}\` (the slowest hot read), ${r.settings.seconds_per_route} s under load (self time, share of the process's busy time):`);
     for (const p of r.profiles) {
       lines.push('');
-      lines.push(`- ${p.process} (${p.file}, busy ${(p.busy_ms / 1000).toFixed(1)} s): ${p.top.slice(0, 8).map((t) => `${t.fn} ${t.share}%`).join('; ')}`);
+      lines.push(`- ${p.process} (${p.file}, busy ${(p.busy_ms / 1000).toFixed(1)} s). By package: ${p.by_package.slice(0, 6).map((t) => `${t.package} ${t.share}%`).join(', ')}. Top functions: ${p.top.slice(0, 6).map((t) => `${t.fn} ${t.share}%`).join('; ')}`);
     }
   }
   return lines.join('\n') + '\n';

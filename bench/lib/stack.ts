@@ -13,7 +13,7 @@ import { REPO_ROOT, freePort, startRedisServer } from '@shutter/testing/src/back
 import { startLocalS3 } from '@shutter/testing/src/s3';
 import { planProcesses } from '../../scripts/lib/dev-plan';
 import { OBJECTS } from '../dataset/generate';
-import { OBJECT_PNG, objectKey } from '../dataset/load';
+import { OBJECT_PNG, objectKeys } from '../dataset/load';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { render } = require('../../nginx/render.js') as { render: (o: Record<string, unknown>) => { args: string[]; outDir: string } };
@@ -60,7 +60,7 @@ export async function startStack(opts: { databaseUrl: string; resultsDir: string
     S3_FORCE_PATH_STYLE: 'true',
   };
   const client = new S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } });
-  for (let i = 0; i < OBJECTS; i++) await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: objectKey(i), Body: OBJECT_PNG, ContentType: 'image/png' }));
+  for (const key of objectKeys(OBJECTS)) await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: OBJECT_PNG, ContentType: 'image/png' }));
   client.destroy();
 
   // Free ports for every process make dev plans (gRPC + metrics each).

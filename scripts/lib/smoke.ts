@@ -145,7 +145,7 @@ export async function startArtifactStack(bundleDir: string, backends: Backends, 
         PUBLIC_URL: origin,
         CORS_ORIGINS: '*',
         // A load test from one address would be all 429s (scripts/measure-memory.ts).
-        ...(opts.unlimited && { RATE_LIMIT_MAX: '1000000000' }),
+        ...(opts.unlimited && { RATE_LIMIT_SCALE: '1000000' }),
       },
     });
 

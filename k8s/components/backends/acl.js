@@ -20,19 +20,20 @@ const crypto = require('node:crypto');
 const ROLES = Object.freeze(['gateway', 'identity', 'social-graph', 'content', 'notification']);
 /** A producer's outbox schema: its relay's marker key is outbox:epoch:<stream>:<schema>. */
 const OUTBOX_SCHEMA = Object.freeze({ identity: 'identity', 'social-graph': 'graph', content: 'content' });
-/** Keys each process owns (read and write). The gateway's future keys go under `gw:`. */
+/** Keys each process owns (read and write). */
 const OWN_KEYS = Object.freeze({
-  gateway: ['ratelimit:*', 'gw:*', 'live:*'],
+  // Rate-limit windows; live:streams:<user> (stream slots) and live:ticket:<hash> (browser tickets).
+  gateway: ['ratelimit:*', 'live:*'],
   identity: ['login:*', 'auth:*', 'identity:*'],
   'social-graph': ['graph:*'],
   content: ['feed:*', 'post:*', 'content:*'],
   notification: ['notif:*'],
 });
-/** Keys a process only reads: the gateway checks identity's revocation sets. */
+/** Keys a process only reads: the gateway copies identity's revocation state (kit auth.ts). */
 const READ_KEYS = Object.freeze({ gateway: ['auth:*'] });
 /**
- * Pub/Sub: notification publishes a user's new events and identity ended sessions and disabled
- * accounts; the gateway subscribes to both.
+ * Pub/Sub: notification publishes a user's new events and identity revocation changes; the
+ * gateway subscribes to both.
  */
 const CHANNELS = Object.freeze({
   gateway: { channels: ['notif:live:*', 'auth:revocations'], commands: '+subscribe +unsubscribe' },

@@ -15,13 +15,16 @@
  * Idempotent: when shutter-secrets exists (written last) nothing changes. Plain Node 22.
  */
 const fs = require('node:fs');
+const http = require('node:http');
 const https = require('node:https');
 const crypto = require('node:crypto');
 
-const SA = '/var/run/secrets/kubernetes.io/serviceaccount';
+// The in-cluster API with the pod's ServiceAccount; KUBE_API and SA_DIR point elsewhere in tests.
+const SA = process.env.SA_DIR ?? '/var/run/secrets/kubernetes.io/serviceaccount';
+const API = new URL(process.env.KUBE_API ?? 'https://kubernetes.default.svc');
 const NS = fs.readFileSync(`${SA}/namespace`, 'utf8').trim();
 const TOKEN = fs.readFileSync(`${SA}/token`, 'utf8').trim();
-const CA = fs.readFileSync(`${SA}/ca.crt`);
+const CA = API.protocol === 'https:' ? fs.readFileSync(`${SA}/ca.crt`) : undefined;
 const DB_HOST = process.env.DB_HOST ?? 'shutter-db-rw:5432';
 const REDIS_HOST = process.env.REDIS_HOST ?? 'redis:6379';
 
@@ -32,8 +35,8 @@ const PROCESSES = { gateway: 'GATEWAY', identity: 'IDENTITY', 'social-graph': 'G
 
 function api(method, path, body) {
   return new Promise((resolve, reject) => {
-    const req = https.request(
-      { host: 'kubernetes.default.svc', port: 443, method, path, ca: CA, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, timeout: 10_000 },
+    const req = (API.protocol === 'https:' ? https : http).request(
+      { host: API.hostname, port: API.port || (API.protocol === 'https:' ? 443 : 80), method, path, ca: CA, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, timeout: 10_000 },
       (res) => {
         let text = '';
         res.on('data', (c) => (text += c));

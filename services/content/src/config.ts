@@ -46,15 +46,13 @@ export const contentConfigShape = {
   MEDIA_TMP_DIR: env.str(join(tmpdir(), 'shutter-content')),
   /** How often unused media and expired idempotency keys are swept. */
   SWEEP_INTERVAL_MS: env.int(5 * 60_000),
-  /** Lifetime of a cached profile (comment authors' `profile` JSON); identity's events clear it sooner. */
-  PROFILE_CACHE_TTL_SECONDS: env.int(300),
   /** Newest post ids kept per home timeline in Redis (`feed:<user>`); older pages read Postgres. */
   FEED_MAX_ITEMS: env.int(800),
   /** Authors with more agree followers than this are not fanned out: merged into feeds at read time. */
   FEED_FANOUT_MAX_FOLLOWERS: env.int(10_000),
   /** Idle lifetime of a timeline; every read refreshes it, a missing one is rebuilt from Postgres. */
   FEED_TTL_SECONDS: env.int(7 * 24 * 3600),
-  /** Lifetime of a post's cached read form (`post:<id>`); edits and deletes replace or drop it at once. */
+  /** Lifetime of the versioned copies in Redis (post and author forms, viewers' like and followee sets); changes mark them at once. */
   POST_CACHE_TTL_SECONDS: env.int(24 * 3600),
 };
 
