@@ -8,7 +8,7 @@ import { chance, pick, rngOf } from './values';
  * checks every answer:
  *
  * - no 5xx;
- * - every error (4xx) is API.md's envelope: `detail`, `code`, `request_id` (= X-Request-Id), and
+ * - every error (4xx) is docs/api.md's envelope: `detail`, `code`, `request_id` (= X-Request-Id), and
  *   a 422 has `errors` naming fields;
  * - no stack trace or internal name in any error body;
  * - a refused write (POST/PATCH/DELETE answered 4xx) changed nothing the two users can see

@@ -1,7 +1,7 @@
 /**
  * Baseline: the home feed page as a one-process Fastify + pg monolith would serve it, with ONE SQL
  * statement over the services' tables (it reads their schemas directly: a measuring stick, not part
- * of Shutter). Same JSON as API.md's `GET /api/posts` (page size `limit`, default 10), same bearer
+ * of Shutter). Same JSON as docs/api.md's `GET /api/posts` (page size `limit`, default 10), same bearer
  * tokens (verified with jose against the gateway's JWKS, each verified token cached until it
  * expires, as the gateway does), image URLs signed by content's own signer.
  *

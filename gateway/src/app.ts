@@ -167,7 +167,7 @@ function isValidlyEncoded(query: string): boolean {
   }
 }
 
-/** Every 422 names a field (API.md): a service's field-less one names the body. */
+/** Every 422 names a field (docs/api.md): a service's field-less one names the body. */
 function withField(e: HttpError | null): HttpError | null {
   if (!e || e.statusCode !== 422 || e.extra.errors?.length) return e;
   return new HttpError(422, e.message, e.code, { ...e.extra, errors: [{ field: 'body', message: e.message }] });

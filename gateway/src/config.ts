@@ -41,7 +41,7 @@ export const gatewayConfigShape = {
   TRUST_PROXY: env.hops(0),
   BODY_LIMIT_BYTES: env.int(1 << 20),
   /**
-   * Requests per class of route (API.md), per signed-in user and per client address, across all
+   * Requests per class of route (docs/api.md), per signed-in user and per client address, across all
    * gateway processes (README *Limits*). Sign-up has no user yet: per address only.
    */
   RATE_LIMIT_SIGNUP_ADDRESS: rate('20/1h'),

@@ -41,7 +41,7 @@ export function createMedia(client: ServiceClients['content']): Media {
     try {
       const res = await client.signMediaUrls({ keys: [...waiting.keys()] });
       for (const u of res.urls) {
-        // A processed image carries its BlurHash and variants (API.md: profile images may).
+        // A processed image carries its BlurHash and variants (docs/api.md: profile images may).
         const image: ProfileImage = u.blurhash ? { url: u.url, blurhash: u.blurhash, variants: u.variants.map((v) => ({ url: v.url, width: v.width, height: v.height })) } : { url: u.url };
         if (cache.size >= MAX_CACHED_URLS) cache.delete(cache.keys().next().value as string);
         cache.set(u.key, { image, until: u.reusableUntil?.getTime() ?? 0 });

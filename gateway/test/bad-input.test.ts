@@ -3,7 +3,7 @@ import { expectError, postsHelpers, type TestUser } from './posts-helpers';
 import { png } from './media-fixtures';
 
 /**
- * Every malformed request is a 4xx in the error envelope (API.md *Conventions*), never a 500 or
+ * Every malformed request is a 4xx in the error envelope (docs/api.md *Conventions*), never a 500 or
  * Fastify's own body; every 422 names its field in `detail` and in `errors`.
  */
 let stack: Stack;
@@ -80,7 +80,7 @@ describe('bodies', () => {
   });
 
   it('integers out of range → 422 naming the field', async () => {
-    // A size past 20 MiB is 413 (API.md), however large.
+    // A size past 20 MiB is 413 (docs/api.md), however large.
     expectError(await api.post('/api/media/uploads', { content_type: 'image/png', size_bytes: 2 ** 31 }, { token: user.token }), 413);
     expectError(await api.post('/api/media/uploads', { content_type: 'image/png', size_bytes: 1e300 }, { token: user.token }), 413);
     expectFieldError(await api.post('/api/media/uploads', { content_type: 'image/png', size_bytes: 1.5 }, { token: user.token }), 'body.size_bytes');
@@ -92,7 +92,7 @@ describe('bodies', () => {
     expectFieldError(await api.get('/api/events?page=99999999999999999999', { token: user.token }), 'query.page');
     expectFieldError(await api.get('/api/events?limit=0', { token: user.token }), 'query.limit');
     expectFieldError(await api.get('/api/events?limit=1.5', { token: user.token }), 'query.limit');
-    // Above 100, limit is clamped (API.md), whatever its size.
+    // Above 100, limit is clamped (docs/api.md), whatever its size.
     for (const limit of ['2147483648', '1e999', '99999999999999999999999']) {
       const res = await api.get(`/api/events?limit=${limit}`, { token: user.token });
       expect(res.status).toBe(200);

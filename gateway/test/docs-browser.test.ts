@@ -82,7 +82,7 @@ describe('Swagger UI at /docs', () => {
     await register.locator('.opblock-summary').first().click({ timeout: 10_000 });
     const body = register.locator('.opblock-body');
     await body.waitFor({ timeout: 10_000 });
-    // The example request body is generated from the schema: it names the fields API.md requires.
+    // The example request body is generated from the schema: it names the fields docs/api.md requires.
     const example = body.locator('.body-param__example, .highlight-code').first();
     await example.waitFor({ timeout: 10_000 });
     const text = await example.innerText();

@@ -5,7 +5,7 @@ import { likePayload, openStream, openStreamUrl, publishEvent, type SseClient } 
 import { signLike } from './token-helpers';
 
 /**
- * GET /api/events/stream re-checks its authority (API.md *Events*): it closes when its token
+ * GET /api/events/stream re-checks its authority (docs/api.md *Events*): it closes when its token
  * expires, its session ends or its account is disabled (within 10 s); at most 5 per user; browsers
  * open it with single-use tickets (their lifetime shortened here to 2 s).
  */

@@ -7,7 +7,7 @@ import { expectNoInternals, timed } from './fault-helpers';
 import { start as startGateway } from './start';
 
 /**
- * The API when a part fails (API.md: 503/504 when a service is down or slow, never 500, always
+ * The API when a part fails (docs/api.md: 503/504 when a service is down or slow, never 500, always
  * the envelope). Every fault answers quickly and says nothing of the internals.
  */
 

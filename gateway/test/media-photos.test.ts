@@ -10,7 +10,7 @@ import { exifTags, inspect, pngChunk, pngClaiming, withPngChunks } from './media
 import { expectError, listKeys, postsHelpers, type TestUser } from './posts-helpers';
 
 /*
- * The photo pipeline (API.md *Photos*) end to end: real files with real metadata go in through
+ * The photo pipeline (docs/api.md *Photos*) end to end: real files with real metadata go in through
  * both upload paths; every byte stream served (full size and every variant, fetched from the
  * local S3 through the URLs the API answers) is parsed by its format's structure.
  */

@@ -8,7 +8,7 @@ beforeAll(async () => {
 });
 afterAll(() => stack?.stop());
 
-// Every route of API.md, as method + OpenAPI path.
+// Every route of docs/api.md, as method + OpenAPI path.
 const API_ROUTES = [
   'post /api/users/register',
   'post /api/users/login',

@@ -50,7 +50,7 @@ describe('likes', () => {
     const author = await h.register({ public: true });
     const postId = await h.createPost(author);
     const fans = await Promise.all(Array.from({ length: 6 }, () => h.register()));
-    // The switch to public reaches content through the event stream (API.md: within 2 s).
+    // The switch to public reaches content through the event stream (docs/api.md: within 2 s).
     await h.waitForPostStatus(fans[0]!, postId, 200);
     const results = await Promise.all(fans.flatMap((f) => [like(f.token, postId), like(f.token, postId)]));
     expect(results.map((r) => r.status)).toEqual(Array(12).fill(200));

@@ -93,7 +93,7 @@ describe('creating and reading a post', () => {
   });
 });
 
-describe('visibility (API.md): author, public, agree follower; everyone else 404', () => {
+describe('visibility (docs/api.md): author, public, agree follower; everyone else 404', () => {
   it('a public author: anyone may see, like and comment; only the author may edit or delete (403)', async () => {
     const author = await h.register({ public: true });
     const stranger = await h.register();

@@ -16,7 +16,7 @@ function paddedPng(extra: number): Buffer {
   return Buffer.concat([base.subarray(0, ihdrEnd), len, body, crc, base.subarray(ihdrEnd)]);
 }
 
-/** Route-class limits per user and per address, and per-user upload quotas (API.md, README *Limits*). */
+/** Route-class limits per user and per address, and per-user upload quotas (docs/api.md, README *Limits*). */
 let stack: Stack;
 let api: ApiClient;
 

@@ -4,7 +4,7 @@ import { start as startGateway } from './start';
 import { claimsOf, signLike } from './token-helpers';
 
 /**
- * Sessions (API.md *Users and auth*): logout, logout-all, password change and refresh-token reuse
+ * Sessions (docs/api.md *Users and auth*): logout, logout-all, password change and refresh-token reuse
  * end sessions, and the gateway refuses their access tokens within 10 s while other sessions go on.
  */
 

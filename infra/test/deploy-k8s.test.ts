@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
@@ -29,7 +29,14 @@ function render(overlay: string): { text: string; docs: Doc[] } {
   return { text, docs: YAML.parseAllDocuments(text).map((d) => d.toJS() as Doc) };
 }
 
-const rendered = Object.fromEntries(OVERLAYS.map((o) => [o, render(o)]));
+/*
+ * Rendering needs kubectl (kustomize), which neither npm nor Debian's current packages provide in
+ * a recent enough version: without it these suites are skipped, loudly (CI's machine has it).
+ */
+const HAVE_KUBECTL = spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore' }).status === 0;
+if (!HAVE_KUBECTL) console.warn('kubectl not found: the k8s/ rendering and schema tests are skipped (install kubectl ≥ 1.27 to run them)');
+const withKubectl = HAVE_KUBECTL ? describe : describe.skip;
+const rendered = HAVE_KUBECTL ? Object.fromEntries(OVERLAYS.map((o) => [o, render(o)])) : {};
 const byKind = (o: string, kind: string) => rendered[o]!.docs.filter((d) => d.kind === kind);
 const named = (o: string, kind: string, name: string) => byKind(o, kind).find((d) => d.metadata.name === name);
 
@@ -55,7 +62,7 @@ function callingPairs(o: string): string[] {
   return procs.flatMap((a) => procs.filter((b) => a !== b && allowed(a, b, 'ingress') && allowed(a, b, 'egress')).map((b) => `${a}→${b}`)).sort();
 }
 
-describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
+withKubectl.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
   it('validates against the Kubernetes schemas', () => {
     const out = execFileSync(process.execPath, [path.join(ROOT, 'infra/validate-k8s.mjs')], { input: rendered[overlay]!.text, encoding: 'utf8' });
     expect(out).toMatch(/document\(s\) valid/);
@@ -110,7 +117,7 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
 /** Peak resident memory of the production bundles under the light bench (docs/deploy.md *Memory*). */
 const MEASURED_RSS_MIB = { gateway: 157, identity: 171, 'social-graph': 95, content: 167, notification: 97 };
 
-describe('k8s routes and backends', () => {
+withKubectl('k8s routes and backends', () => {
   it('routes through the Gateway API (prod), an Ingress (ingress), Traefik (k3s)', () => {
     const route = named('prod', 'HTTPRoute', 'shutter')!;
     expect(route.spec.rules.find((r: any) => r.matches[0].path.value === '/api/events/stream').timeouts.request).toBe('0s');

@@ -5,7 +5,7 @@ import type { Redis } from '@shutter/kit';
 import type { GatewayConfig, Rate } from '../config';
 import { HttpError } from '../errors';
 
-/** API.md's classes of route, each limited per user and per client address. */
+/** docs/api.md's classes of route, each limited per user and per client address. */
 export type RouteClass = 'signup' | 'auth' | 'writes' | 'uploads' | 'search' | 'reads';
 
 const UNLIMITED = new Set(['/healthz', '/readyz', '/', '/openapi.json', '/.well-known/jwks.json']);
@@ -43,7 +43,7 @@ function setHeaders(reply: FastifyReply, limit: number, res: RateLimiterRes): vo
 }
 
 /**
- * Per-class limits (API.md *Conventions*): each request takes one point from its class's window
+ * Per-class limits (docs/api.md *Conventions*): each request takes one point from its class's window
  * for its user (when signed in) and for its client address, in Redis shared by every gateway
  * process (rate-limiter-flexible: one atomic Lua step per key). It runs in preParsing, after
  * authentication and before any body is read, so a refused upload costs no bytes. Responses carry

@@ -89,7 +89,7 @@ export function checkText(data: unknown): ErrorObject | null {
 }
 
 /**
- * Text fields are trimmed before their length is checked (API.md); usernames are lower-cased.
+ * Text fields are trimmed before their length is checked (docs/api.md); usernames are lower-cased.
  * Passwords are taken exactly as typed.
  */
 export function normalizeBody(data: unknown): void {

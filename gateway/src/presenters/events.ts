@@ -1,7 +1,7 @@
 import type { notification } from '@shutter/proto';
 import type { MediaUrls } from './users';
 
-/** API.md's event item; actor URLs are made per response, like every other image URL. */
+/** docs/api.md's event item; actor URLs are made per response, like every other image URL. */
 export async function presentEvent(e: notification.Event, media: MediaUrls) {
   const a = e.actor;
   const actor = {

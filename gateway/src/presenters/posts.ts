@@ -2,7 +2,7 @@ import type { content } from '@shutter/proto';
 
 const iso = (d: Date | undefined) => (d ?? new Date(0)).toISOString();
 
-/** API.md's post item. */
+/** docs/api.md's post item. */
 export function presentPost(p: content.Post) {
   return {
     post_id: p.postId,
@@ -26,7 +26,7 @@ export function presentPost(p: content.Post) {
   };
 }
 
-/** API.md's comment item: the author's user summary with seed 000's `metadata`. */
+/** docs/api.md's comment item: the author's user summary with seed 000's `metadata`. */
 export function presentComment(c: content.Comment) {
   const u = c.user;
   return {

@@ -1,6 +1,6 @@
 import type { identity } from '@shutter/proto';
 
-/** API.md's `profile_image`: the URL, and a processed image's BlurHash and variants. */
+/** docs/api.md's `profile_image`: the URL, and a processed image's BlurHash and variants. */
 export interface ProfileImage {
   url: string;
   blurhash?: string;
@@ -14,7 +14,7 @@ export interface MediaUrls {
   image?(key: string): Promise<ProfileImage>;
 }
 
-/** API.md's `user` object; `email` only for the owner. */
+/** docs/api.md's `user` object; `email` only for the owner. */
 export async function presentUser(u: identity.User, viewerId: string | undefined, media: MediaUrls) {
   return {
     user_id: u.userId,

@@ -23,7 +23,7 @@ export interface EventsRouteDeps extends RouteDeps {
   slots: StreamSlots;
 }
 
-/** Events (notifications), API.md *Events*. */
+/** Events (notifications), docs/api.md *Events*. */
 const eventsRoutes: FastifyPluginAsyncTypebox<EventsRouteDeps> = async (app, deps) => {
   const { clients, media, redis, logger, pingMs, revocations, tickets, slots } = deps;
   app.addSchema(EventItem);

@@ -8,7 +8,7 @@ import { listedUserIds, presentFollowList } from '../presenters/follows';
 
 const state = (followsId: string, status: string) => ({ follows_id: followsId, status: status === 'pending' || status === 'agree' ? status : null });
 
-/** Follows (API.md *Follows*): requests, answers, unfollows and the follow lists. */
+/** Follows (docs/api.md *Follows*): requests, answers, unfollows and the follow lists. */
 const followsRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { clients, media }) => {
   app.addSchema(FollowListItem);
 

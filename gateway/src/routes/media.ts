@@ -7,7 +7,7 @@ import { MediaUpload } from '../schemas/posts';
 // Any size past 20 MiB is the same 413 (content's), and a huge one must still fit an int64.
 const OVER_LIMIT = 20 * 1024 * 1024 + 1;
 
-/** Direct uploads (API.md): a presigned S3 POST; the media id is then named in a post or profile. */
+/** Direct uploads (docs/api.md): a presigned S3 POST; the media id is then named in a post or profile. */
 const mediaRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { clients, quota }) => {
   app.post('/api/media/uploads', {
     schema: {

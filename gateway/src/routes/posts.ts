@@ -35,7 +35,7 @@ async function queryErrors<T>(call: Promise<T>): Promise<T> {
   }
 }
 
-/** Posts, likes, comments (API.md). Visibility is content's: an invisible post answers 404. */
+/** Posts, likes, comments (docs/api.md). Visibility is content's: an invisible post answers 404. */
 const postsRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { clients, media }) => {
   app.addSchema(Post);
   app.addSchema(Comment);

@@ -33,7 +33,7 @@ export const ProfileUpdate = Type.Object({
 
 const tokensJson = (t: identity.TokenPair | undefined) => ({ token: t?.accessToken ?? '', refresh_token: t?.refreshToken ?? '', expires_in: t?.expiresIn ?? 0 });
 
-/** Users and auth (API.md). */
+/** Users and auth (docs/api.md). */
 const usersRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { clients, media }) => {
   app.addSchema(User);
 

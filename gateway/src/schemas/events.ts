@@ -4,7 +4,7 @@ import { UserMetadata } from './users';
 
 export const EVENT_TYPES = ['friend_request', 'friend_agree', 'follow', 'like', 'comment'] as const;
 
-/** Who acted (API.md `metadata.actor`, also `follower` / `following`). */
+/** Who acted (docs/api.md `metadata.actor`, also `follower` / `following`). */
 export const EventActor = Type.Object({ user_id: Uuid, username: Type.String(), metadata: UserMetadata });
 
 export const EventItem = Type.Object(

@@ -15,7 +15,7 @@ export interface TestUser {
 
 export const TEST_PASSWORD = 'correct horse';
 
-/** Asserts API.md's error envelope: status, a string detail and code, the request id echoed. */
+/** Asserts docs/api.md's error envelope: status, a string detail and code, the request id echoed. */
 export function expectError(res: ApiResponse, status: number, detail?: string | RegExp): void {
   expect(res.status).toBe(status);
   expect(typeof res.body.detail).toBe('string');

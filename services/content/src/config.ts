@@ -30,7 +30,7 @@ export const contentConfigShape = {
   S3_CLIENT_ENDPOINT: env.optionalStr(),
   /** Public or CDN base URL for downloads (`<base>/<key>`); unset: presigned GET URLs. */
   S3_PUBLIC_URL: env.optionalStr(),
-  /** Lifetime of presigned image URLs in seconds: at least an hour (API.md). */
+  /** Lifetime of presigned image URLs in seconds: at least an hour (docs/api.md). */
   S3_PRESIGN_TTL: z.coerce.number().int().min(3600).max(MAX_PRESIGN_TTL).default(3600),
   /** How long an unused media id stays usable; then the sweeper deletes it and its object. */
   MEDIA_UNUSED_TTL_SECONDS: env.int(24 * 3600),

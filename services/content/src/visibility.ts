@@ -1,6 +1,6 @@
 /**
  * Who may see an author's posts (and like and comment on them) — the one place this is decided.
- * API.md: the author; anyone when the author is public; otherwise the author's agree followers.
+ * docs/api.md: the author; anyone when the author is public; otherwise the author's agree followers.
  * A disabled author's posts and comments are visible to no one else (admins included: they
  * only get the profile back, to enable it again).
  *

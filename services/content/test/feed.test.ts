@@ -197,7 +197,7 @@ describe('the home feed equals a plain SQL computation over the owners’ tables
       cursor = res.body.data.pagination.cursor_post_id;
     }
   };
-  /** The feed by definition (API.md): own posts and agree followees' posts, enabled authors, newest first. */
+  /** The feed by definition (docs/api.md): own posts and agree followees' posts, enabled authors, newest first. */
   const bySql = async (u: TestUser): Promise<string[]> => {
     const res = await db.raw(
       `SELECT p.id FROM content.posts p JOIN identity.users a ON a.id = p.author_id

@@ -6,7 +6,7 @@ import type { UsersRepository } from './users-repository';
 export type AdminBootstrapOutcome = 'not_configured' | 'created' | 'promoted' | 'already_admin' | 'password_mismatch' | 'username_taken' | 'email_taken';
 
 /**
- * API.md *Running it*: the API never creates admins. With ADMIN_EMAIL and ADMIN_PASSWORD set,
+ * docs/api.md *Running it*: the API never creates admins. With ADMIN_EMAIL and ADMIN_PASSWORD set,
  * start-up makes sure that account exists with role admin: it creates it, or promotes an existing
  * account with that email only if ADMIN_PASSWORD is that account's password (anyone can register
  * an email address; holding it proves nothing). Any conflict (the email's account has another

@@ -7,7 +7,7 @@ import { loadIdentityConfig } from '../src/config';
 import { createIdentityService } from '../src/server';
 
 /**
- * Admin bootstrap (API.md *Running it*): ADMIN_EMAIL's account is created as an admin, or promoted
+ * Admin bootstrap (docs/api.md *Running it*): ADMIN_EMAIL's account is created as an admin, or promoted
  * only when ADMIN_PASSWORD is already its password; every conflict is one clear log line and
  * start-up goes on.
  */

@@ -6,7 +6,7 @@ import { loadIdentityConfig } from '../src/config';
 import { createIdentityService } from '../src/server';
 
 /**
- * The login throttle (API.md: failed logins slow down the pair (account, address) first): counted
+ * The login throttle (docs/api.md: failed logins slow down the pair (account, address) first): counted
  * before the password check, one key per account as the lookup sees it, per address overall.
  */
 type IdentityClient = Client<typeof identity.IdentityServiceService>;

@@ -1,7 +1,7 @@
 import { isUuid } from '@shutter/kit';
 import { events } from '@shutter/proto';
 
-/** API.md's event types. */
+/** docs/api.md's event types. */
 export type NotificationType = 'friend_request' | 'friend_agree' | 'follow' | 'like' | 'comment';
 
 /**
@@ -78,7 +78,7 @@ export function planFor(type: string, payload: Uint8Array): Plan {
     }
     case 'follow.created': {
       // A public account was followed: the followee learns of it; the follower's friend_agree
-      // (API.md) records their own action, so it is created read and never pushed.
+      // (docs/api.md) records their own action, so it is created read and never pushed.
       const f = ids(type, events.FollowChanged.decode(payload), ['followsId', 'followerId', 'followeeId']);
       const subject = followSubject(f.followsId);
       if (f.followerId === f.followeeId) return nothing(subject);

@@ -18,7 +18,7 @@ const countsOf = (edge: FollowRow, sign: 1 | -1) =>
 const isVisible = (u: DirectoryUser | null): u is DirectoryUser => u !== null && u.status === 'enabled';
 
 /**
- * The follow state machine and its permission rules (API.md *Follows*). Every change commits
+ * The follow state machine and its permission rules (docs/api.md *Follows*). Every change commits
  * with its outbox event and its count changes in one transaction.
  */
 export function createFollowsService(deps: { db: Knex; follows: FollowsRepository; users: UserDirectory }) {

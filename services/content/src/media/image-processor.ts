@@ -5,16 +5,16 @@ import { unsupportedMediaType, validationFailed, type Metrics } from '@shutter/k
 import type { ImageType } from './sniff';
 import { stripMetadata } from './strip';
 
-/** API.md *Photos*: more than this on a side, or more pixels than MAX_PIXELS, is refused (422). */
+/** docs/api.md *Photos*: more than this on a side, or more pixels than MAX_PIXELS, is refused (422). */
 export const MAX_SIDE_PX = 10_000;
 export const MAX_PIXELS = 50_000_000;
-/** Long side of the served full-size image: posts, and profile images (API.md). */
+/** Long side of the served full-size image: posts, and profile images (docs/api.md). */
 export const POST_LONG_SIDE = 2048;
 export const PROFILE_LONG_SIDE = 1024;
-/** Variant widths, each made only when narrower than the full-size image (API.md). */
+/** Variant widths, each made only when narrower than the full-size image (docs/api.md). */
 export const VARIANT_WIDTHS = [320, 640, 1080] as const;
 
-/** API.md's pixel bounds, as a field error (422) naming the request's field. */
+/** docs/api.md's pixel bounds, as a field error (422) naming the request's field. */
 export function checkPixelBounds(width: number, height: number, field: string): void {
   if (width > MAX_SIDE_PX || height > MAX_SIDE_PX) throw validationFailed(field, `image is ${width}×${height} px; at most ${MAX_SIDE_PX} px a side are accepted`);
   if (width * height > MAX_PIXELS) throw validationFailed(field, `image has ${((width * height) / 1e6).toFixed(1)} megapixels; at most ${MAX_PIXELS / 1e6} are accepted`);
@@ -38,7 +38,7 @@ const NOT_AN_IMAGE = 'Only JPEG, PNG and WebP images are accepted.';
 const FORMAT_TYPES: Record<string, ImageType> = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp' };
 
 /**
- * The photo pipeline (API.md *Photos*, ARCHITECTURE *Photos*), on libvips through sharp:
+ * The photo pipeline (docs/api.md *Photos*, ARCHITECTURE *Photos*), on libvips through sharp:
  *
  * 1. The header alone (sharp `metadata()`, no pixel decoded) gives the dimensions: more than
  *    10 000 px a side or 50 MP → a field error (422). Decoding then runs with

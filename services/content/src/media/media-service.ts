@@ -22,7 +22,7 @@ import { longSideFor, type PhotoStore, type Purpose } from './photo-store';
 import { checkPixelBounds } from './image-processor';
 import { HEAD_BYTES, IMAGE_TYPES, MAGIC_BYTES, MAX_IMAGE_BYTES, inspectImage, sniffImageType } from './sniff';
 
-/** A presigned POST is usable this long (API.md: 10 minutes). */
+/** A presigned POST is usable this long (docs/api.md: 10 minutes). */
 export const UPLOAD_WINDOW_SECONDS = 600;
 
 const NOT_AN_IMAGE = 'Only JPEG, PNG and WebP images are accepted.';
@@ -53,7 +53,7 @@ export interface MediaServiceDeps {
   log: Logger;
 }
 
-/** The request field a refused image is reported under (API.md 422 `errors[].field`). */
+/** The request field a refused image is reported under (docs/api.md 422 `errors[].field`). */
 const streamField = (p: Purpose) => (p === 'profile' ? 'profile_image' : 'images');
 const mediaIdField = (p: Purpose) => (p === 'profile' ? 'profile_image_media_id' : 'media_ids');
 

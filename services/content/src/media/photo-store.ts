@@ -6,7 +6,7 @@ import type { MediaStorage } from '../storage/media-storage';
 import { POST_LONG_SIDE, PROFILE_LONG_SIDE, type ImageProcessor } from './image-processor';
 import { processedKeyBase, type ProcessedMedia } from './media-repository';
 
-/** What a media id is processed for: the long side and the field a refusal names (API.md). */
+/** What a media id is processed for: the long side and the field a refusal names (docs/api.md). */
 export type Purpose = 'post' | 'profile';
 export const longSideFor = (purpose: Purpose) => (purpose === 'profile' ? PROFILE_LONG_SIDE : POST_LONG_SIDE);
 

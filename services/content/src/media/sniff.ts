@@ -1,10 +1,10 @@
 import { imageSize } from 'image-size';
 
-/** The image formats Shutter accepts, judged by their bytes (API.md: whatever type is declared). */
+/** The image formats Shutter accepts, judged by their bytes (docs/api.md: whatever type is declared). */
 export type ImageType = 'image/jpeg' | 'image/png' | 'image/webp';
 export const IMAGE_TYPES: readonly ImageType[] = ['image/jpeg', 'image/png', 'image/webp'];
 
-/** Largest accepted image file: 20 MiB (API.md). */
+/** Largest accepted image file: 20 MiB (docs/api.md). */
 export const MAX_IMAGE_BYTES = 20 * 1024 * 1024;
 
 /** Bytes needed to tell the format apart. */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { validationFailed, type Knex } from '@shutter/kit';
 
-/** How long an Idempotency-Key answers with its first response (API.md: 24 hours). */
+/** How long an Idempotency-Key answers with its first response (docs/api.md: 24 hours). */
 export const IDEMPOTENCY_TTL_SQL = "interval '24 hours'";
 
 const KEY = /^[\x21-\x7e]{1,255}$/;

@@ -38,7 +38,7 @@ export interface AuthorForm {
 /** A post as a viewer reads it, with its newest comments. */
 export type PostRead = PostView & { comments: CommentForm[] };
 
-/** Comments shown with a post (API.md: its 2 newest). */
+/** Comments shown with a post (docs/api.md: its 2 newest). */
 export const NEWEST_COMMENTS = 2;
 
 const IMAGES = `COALESCE((SELECT json_agg(json_build_object('id', i.media_id, 'key', i.key, 'width', i.width, 'height', i.height, 'order', i.position, 'blurhash', i.blurhash, 'variants', i.variants) ORDER BY i.position)
