@@ -22,7 +22,7 @@ let api: ApiClient;
 
 beforeAll(async () => {
   stack = await startStack({
-    only: ['identity', 'content'],
+    only: ['identity', 'social-graph', 'content'],
     extraEnv: {
       RATE_LIMIT_SCALE: '1',
       RATE_LIMIT_READS_USER: '5/1m',

@@ -4,7 +4,7 @@
  *
  *   <dir>/db.dump        pg_dump --format=custom of the whole database (identity, graph, content,
  *                        notification, the migration tables, pg_trgm)
- *   <dir>/objects/<key>  every object of the bucket
+ *   <dir>/objects/<sha256 of the key>  every object of the bucket (manifest.json maps keys to files)
  *   <dir>/manifest.json  when, which objects (key, size, type), and the keys the database referred
  *                        to in the very snapshot dumped (referenced), with any of them the bucket
  *                        no longer had when the objects were copied (missing)
@@ -16,6 +16,7 @@
  * what a restore does about them.
  */
 import { execFile } from 'node:child_process';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -75,11 +76,12 @@ async function listKeys(s3: S3Client, bucket: string): Promise<Array<{ key: stri
   return out;
 }
 
-/** A key as a path below `root`, refusing anything that would leave it. */
+/**
+ * Where an object's bytes are kept: a file named by the SHA-256 of its key (the manifest keeps the
+ * key). S3 keys are not paths: `a` and `a/b` can both exist, and a key can hold `..`.
+ */
 function objectPath(root: string, key: string): string {
-  const p = path.resolve(root, key);
-  if (!p.startsWith(path.resolve(root) + path.sep)) throw new Error(`object key leaves the backup directory: ${key}`);
-  return p;
+  return path.join(root, crypto.createHash('sha256').update(key).digest('hex'));
 }
 
 export async function backup(opts: { databaseUrl: string; bucket: BucketAccess; out: string; log?: (m: string) => void }): Promise<Manifest> {
