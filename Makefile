@@ -6,7 +6,7 @@ NPM_STAMP := node_modules/.install-stamp
 PROTO_STAMP := packages/proto/src/gen/.stamp
 PROTOS := $(shell find proto -name '*.proto')
 
-.PHONY: dev test install proto openapi typecheck lint jest system-deps validate-deploy smoke backup restore backup-check bench chaos clean help
+.PHONY: dev test install proto openapi typecheck lint jest system-deps validate-deploy smoke backup restore backup-check bench chaos fuzz clean help
 
 help:
 	@echo "make dev      install what is missing, start the whole stack (API on http://127.0.0.1:8080)"
@@ -15,6 +15,7 @@ help:
 	@echo "make openapi  regenerate docs/openapi.json and the client's types from the route schemas"
 	@echo "make bench    run the benchmarks"
 	@echo "make chaos    kill each process and restart Redis and Postgres under load; report what survived"
+	@echo "make fuzz     send 10 000 generated requests to the stack; fails on any 5xx or contract break"
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -67,6 +68,10 @@ bench: install system-deps
 # Faults under load (SIGKILL each process, restart Redis and Postgres) on a private stack: scripts/chaos.ts.
 chaos: install system-deps
 	@node --require tsx/cjs scripts/chaos.ts
+
+# Generated hostile requests from the served OpenAPI document (fuzz/README.md); FUZZ_URL, FUZZ_REQUESTS, FUZZ_SEED.
+fuzz: install
+	node_modules/.bin/tsx fuzz/run.ts
 
 validate-deploy: install
 	bash scripts/validate-deploy.sh

@@ -21,6 +21,8 @@ const DEFAULTS = Object.freeze({
   NGINX_GATEWAY_ADDR: 'gateway:8080',
   NGINX_RATE_LIMIT: '20r/s',
   NGINX_RATE_BURST: '40',
+  NGINX_AUTH_RATE_LIMIT: '30r/m',
+  NGINX_AUTH_RATE_BURST: '10',
   NGINX_RETRY_AFTER: '1',
   NGINX_MAX_BODY_SIZE: '210m',
   // compose and k8s name the store (object-store:3900); an address keeps `nginx -t` here offline.
@@ -49,6 +51,7 @@ function rewrite(text, pattern, replacement) {
 /**
  * Writes `<outDir>/nginx.conf` and `<outDir>/conf.d/default.conf`.
  * @param {{gateway: string, listen: string|number, outDir: string, rateLimit?: string, burst?: number|string,
+ *          authRateLimit?: string, authBurst?: number|string,
  *          maxBodySize?: string, retryAfter?: number|string, workerProcesses?: number, streamsPerAddr?: number,
  *          s3?: string, bucket?: string}} opts  `s3`: the object store's host:port, `bucket`: its path
  * @returns {{confPath: string, outDir: string, args: string[]}} `args`: nginx's command line (without `nginx`).
@@ -65,6 +68,8 @@ function render(opts) {
     NGINX_LISTEN: String(opts.listen).includes(':') ? String(opts.listen) : `127.0.0.1:${opts.listen}`,
     ...(opts.rateLimit !== undefined && { NGINX_RATE_LIMIT: opts.rateLimit }),
     ...(opts.burst !== undefined && { NGINX_RATE_BURST: String(opts.burst) }),
+    ...(opts.authRateLimit !== undefined && { NGINX_AUTH_RATE_LIMIT: opts.authRateLimit }),
+    ...(opts.authBurst !== undefined && { NGINX_AUTH_RATE_BURST: String(opts.authBurst) }),
     ...(opts.maxBodySize !== undefined && { NGINX_MAX_BODY_SIZE: opts.maxBodySize }),
     ...(opts.retryAfter !== undefined && { NGINX_RETRY_AFTER: String(opts.retryAfter) }),
     ...(opts.s3 !== undefined && { NGINX_S3_ADDR: opts.s3 }),

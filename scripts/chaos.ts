@@ -9,8 +9,9 @@
  * Targets: 0 lost writes or events, unrelated routes ≥ 99 % successful, recovery ≤ 10 s; the exit
  * code is 1 when one is missed. Results: .data/chaos/results.json; process logs: .data/chaos/stack.log.
  * Knobs: CHAOS_FAULTS (comma-separated names or parts, e.g. `notification,redis`), CHAOS_USERS (24),
- * CHAOS_WORKERS (6), CHAOS_PAUSE_MS (20, between one worker's requests), CHAOS_BASELINE_MS (3000),
- * CHAOS_SETTLE_MS (3000), CHAOS_VERIFY_MS (60000, the bound on waiting for events).
+ * CHAOS_WORKERS (4), CHAOS_PAUSE_MS (100, between one worker's requests), CHAOS_BASELINE_MS (3000),
+ * CHAOS_SETTLE_MS (3000), CHAOS_VERIFY_MS (60000, the bound on waiting for events), CHAOS_LOG_LEVEL
+ * (warn: the processes' log level in stack.log).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -50,7 +51,7 @@ async function main(): Promise<number> {
   started.stack = stack;
   try {
     console.log(`chaos: stack ready at ${stack.url} after ${((Date.now() - t0) / 1000).toFixed(1)} s; seeding users`);
-    const load = new Load(stack.url, { users: num('CHAOS_USERS', 24), workers: num('CHAOS_WORKERS', 6), pauseMs: num('CHAOS_PAUSE_MS', 20), run: Date.now().toString(36) });
+    const load = new Load(stack.url, { users: num('CHAOS_USERS', 24), workers: num('CHAOS_WORKERS', 4), pauseMs: num('CHAOS_PAUSE_MS', 100), run: Date.now().toString(36) });
     await load.seed();
     const rows: FaultResult[] = [];
     for (const fault of faults) {
@@ -70,6 +71,7 @@ async function main(): Promise<number> {
       for (const e of row.verdict.missing.examples) console.log(`chaos:   ! ${e}`);
     }
     console.log(`\n${formatTable(rows)}\n`);
+    console.log(`chaos: load ${load.users.length} users, ${num('CHAOS_WORKERS', 4)} workers, ${Math.round(rows.reduce((a, r) => a + r.loadRps, 0) / rows.length)} requests/s on average during the faults`);
     const misses = rows.flatMap((r) => [
       ...(r.lostWrites || r.lostEvents ? [`${r.fault}: ${r.lostWrites} lost writes, ${r.lostEvents} lost events`] : []),
       ...(r.unrelated.successPct !== null && r.unrelated.successPct < TARGETS.successPct ? [`${r.fault}: unrelated routes ${r.unrelated.successPct}% < ${TARGETS.successPct}%`] : []),
@@ -78,7 +80,7 @@ async function main(): Promise<number> {
     const results = {
       at: new Date().toISOString(),
       machine: { cpus: os.cpus().length, loadavg: os.loadavg() },
-      load: { users: load.users.length, workers: num('CHAOS_WORKERS', 6), pauseMs: num('CHAOS_PAUSE_MS', 20), requests: load.samples.length },
+      load: { users: load.users.length, workers: num('CHAOS_WORKERS', 4), pauseMs: num('CHAOS_PAUSE_MS', 100), requests: load.samples.length },
       targets: TARGETS,
       rows,
       misses,

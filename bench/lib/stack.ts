@@ -81,7 +81,7 @@ export async function startStack(opts: { databaseUrl: string; resultsDir: string
     LOG_LEVEL: 'warn',
     LOG_FORMAT: 'json',
     // The per-user limit would turn one reader's load into 429s; tokens outlive the run.
-    RATE_LIMIT_MAX: '1000000000',
+    RATE_LIMIT_SCALE: '1000000',
     ACCESS_TOKEN_TTL: '7200',
     TRUST_PROXY: '1',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import cors from '@fastify/cors';
 import multipart from '@fastify/multipart';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -8,6 +8,7 @@ import { FastifyOtelInstrumentation } from '@fastify/otel';
 import type { GatewayConfig } from './config';
 import type { ServiceClients } from './clients';
 import { HttpError, fromGrpc, isGrpcError } from './errors';
+import { malformedMultipart } from './routes/multipart';
 import authPlugin, { createTokenVerifier } from './plugins/auth';
 import docsPlugin from './plugins/docs';
 import httpMetrics from './plugins/http-metrics';
@@ -18,7 +19,7 @@ import { createStreamTickets } from './plugins/stream-tickets';
 import { buildValidator, describeValidationError } from './plugins/validation';
 import { ErrorBody } from './schemas/common';
 import { createMedia } from './media';
-import { createProfileExtras } from './profile-extras';
+import { createUploadQuota, withUploadQuota } from './upload-quota';
 import eventsRoutes from './routes/events';
 import rootRoutes from './routes/root';
 import followsRoutes from './routes/follows';
@@ -52,6 +53,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     requestIdHeader: false,
     // Logs name the request id as every service does; probes are not logged per request.
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: (req) => PROBES.has(req.url ?? '') }),
+    // Requests the router refuses before any hook (a broken percent-encoding) answer in the envelope.
+    frameworkErrors: (err, req, reply) => {
+      const e = toHttpError(err) ?? new HttpError(400, 'The request could not be processed.', 'bad_request');
+      const r = reply as FastifyReply;
+      void r.code(e.statusCode).header('x-request-id', req.id).send({ detail: e.message, code: e.code, request_id: req.id });
+    },
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
@@ -63,6 +70,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // A SERVER span per request (W3C traceparent honoured); the gRPC calls it makes are its children.
   if (tracingEnabled()) await app.register(new FastifyOtelInstrumentation({ ignorePaths: (r) => PROBES.has(r.url) }).plugin());
 
+  // JSON and multipart only: a text/plain body would reach handlers unvalidated.
+  app.removeContentTypeParser('text/plain');
   // Seed 000's client sends Content-Type: application/json on bodyless requests: empty = no body.
   const parseJson = app.getDefaultJsonParser('error', 'ignore');
   app.removeContentTypeParser('application/json');
@@ -74,6 +83,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
+    // The query parser keeps a broken escape as literal text; it is a malformed request instead.
+    const q = req.url.indexOf('?');
+    if (q !== -1 && !isValidlyEncoded(req.url.slice(q + 1))) throw new HttpError(400, 'The query string is not validly percent-encoded UTF-8.', 'bad_url');
   });
 
   await app.register(cors, {
@@ -108,9 +120,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const verifier = createTokenVerifier(clients, revocations);
   const tickets = createStreamTickets(redis, config.EVENTS_TICKET_TTL_SECONDS);
   await app.register(authPlugin, { verifier, tickets });
-  await app.register(rateLimitPlugin, { redis, max: config.RATE_LIMIT_MAX, windowMs: config.RATE_LIMIT_WINDOW_MS });
+  await app.register(rateLimitPlugin, { redis, config });
   await app.register(rootRoutes, { config, clients, redis, verifier, revocations });
-  const routeDeps = { clients, media: createMedia(clients.content), profiles: createProfileExtras(clients) };
+  const quota = createUploadQuota(redis, { filesPerHour: config.UPLOAD_QUOTA_FILES_PER_HOUR, bytesPerDay: config.UPLOAD_QUOTA_BYTES_PER_DAY }, logger);
+  const routeDeps = { clients, media: withUploadQuota(createMedia(clients.content), quota), quota };
   await app.register(usersRoutes, routeDeps);
   await app.register(eventsRoutes, {
     ...routeDeps,
@@ -127,26 +140,51 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   return app;
 }
 
-const FASTIFY_STATUS: Record<string, [number, string, string]> = {
+/** Fastify's and @fastify/multipart's error codes: status, sentence, code and (422) the field. */
+const FASTIFY_STATUS: Record<string, [number, string, string, string?]> = {
   FST_ERR_CTP_BODY_TOO_LARGE: [413, 'Request body is too large.', 'payload_too_large'],
   FST_REQ_FILE_TOO_LARGE: [413, 'File is too large (at most 20 MiB).', 'payload_too_large'],
-  FST_FILES_LIMIT: [422, 'Too many files (at most 10).', 'validation_error'],
+  FST_FILES_LIMIT: [422, 'images must have at most 10 files', 'validation_error', 'body.images'],
+  FST_PARTS_LIMIT: [413, 'The form has too many parts.', 'payload_too_large'],
+  FST_FIELDS_LIMIT: [413, 'The form has too many fields.', 'payload_too_large'],
+  FST_PROTO_VIOLATION: [400, 'The form has a forbidden field name.', 'bad_request'],
+  FST_MP_PREMATURE_CLOSE: [400, 'The multipart form ended early.', 'malformed_multipart'],
+  FST_ERR_BAD_URL: [400, 'The URL is not validly percent-encoded.', 'bad_url'],
+  FST_ERR_ASYNC_CONSTRAINT: [400, 'The request could not be routed.', 'bad_request'],
   FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'Unsupported Content-Type.', 'unsupported_media_type'],
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, 'Content-Length does not match the body.', 'bad_request'],
   FST_ERR_CTP_INVALID_JSON_BODY: [400, 'Request body is not valid JSON.', 'malformed_json'],
   FST_INVALID_MULTIPART_CONTENT_TYPE: [415, 'Expected a multipart/form-data request.', 'unsupported_media_type'],
 };
 
+function isValidlyEncoded(query: string): boolean {
+  if (!query.includes('%')) return true;
+  try {
+    decodeURIComponent(query);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Every 422 names a field (API.md): a service's field-less one names the body. */
+function withField(e: HttpError | null): HttpError | null {
+  if (!e || e.statusCode !== 422 || e.extra.errors?.length) return e;
+  return new HttpError(422, e.message, e.code, { ...e.extra, errors: [{ field: 'body', message: e.message }] });
+}
+
 /** Every error the gateway can meet, as the HTTP error the client sees (null: a real 500). */
 function toHttpError(err: FastifyError): HttpError | null {
-  if (err instanceof HttpError) return err;
+  if (err instanceof HttpError) return withField(err);
   if (err.validation) {
     const errors = err.validation.map((v) => describeValidationError(v, err.validationContext ?? 'body'));
     return new HttpError(422, errors[0]?.message ?? 'Invalid request.', 'validation_error', { errors });
   }
-  if (isGrpcError(err)) return fromGrpc(err);
+  if (isGrpcError(err)) return withField(fromGrpc(err));
   const known = err.code ? FASTIFY_STATUS[err.code] : undefined;
-  if (known) return new HttpError(known[0], known[1], known[2]);
+  if (known) return new HttpError(known[0], known[1], known[2], known[3] ? { errors: [{ field: known[3], message: known[1] }] } : {});
+  const malformed = malformedMultipart(err);
+  if (malformed) return malformed;
   if (err instanceof SyntaxError) return new HttpError(400, 'Request body is not valid JSON.', 'malformed_json');
   if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
     return new HttpError(err.statusCode, 'The request could not be processed.', 'bad_request');

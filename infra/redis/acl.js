@@ -20,19 +20,28 @@ const crypto = require('node:crypto');
 const ROLES = Object.freeze(['gateway', 'identity', 'social-graph', 'content', 'notification']);
 /** A producer's outbox schema: its relay's marker key is outbox:epoch:<stream>:<schema>. */
 const OUTBOX_SCHEMA = Object.freeze({ identity: 'identity', 'social-graph': 'graph', content: 'content' });
-/** Keys each process owns (read and write). The gateway's future keys go under `gw:`. */
+/** Keys each process owns (read and write). */
 const OWN_KEYS = Object.freeze({
-  gateway: ['ratelimit:*', 'gw:*'],
+  // Rate-limit windows; live:streams:<user> (stream slots) and live:ticket:<hash> (browser tickets).
+  gateway: ['ratelimit:*', 'live:*'],
   identity: ['login:*', 'auth:*', 'identity:*'],
   'social-graph': ['graph:*'],
   content: ['feed:*', 'post:*', 'content:*'],
   notification: ['notif:*'],
 });
-/** Keys a process only reads: the gateway checks identity's revocation sets. */
+/** Keys a process only reads: the gateway copies identity's revocation state (kit auth.ts). */
 const READ_KEYS = Object.freeze({ gateway: ['auth:*'] });
-/** Pub/Sub: notification publishes a user's new events, the gateway subscribes to them. */
-const CHANNELS = Object.freeze({ gateway: { channels: ['notif:live:*'], commands: '+subscribe +unsubscribe' }, notification: { channels: ['notif:live:*'], commands: '+publish' } });
-const CONSUMERS = Object.freeze(['social-graph', 'content', 'notification']);
+/**
+ * Pub/Sub: notification publishes a user's new events and identity revocation changes; the
+ * gateway subscribes to both.
+ */
+const CHANNELS = Object.freeze({
+  gateway: { channels: ['notif:live:*', 'auth:revocations'], commands: '+subscribe +unsubscribe' },
+  identity: { channels: ['auth:revocations'], commands: '+publish' },
+  notification: { channels: ['notif:live:*'], commands: '+publish' },
+});
+/** Consumer groups on the events stream (identity: its profile replicas of edges and post counts). */
+const CONSUMERS = Object.freeze(['identity', 'social-graph', 'content', 'notification']);
 
 /**
  * Commands on a process's own keys: data commands of every type and scripts (whose commands
@@ -42,7 +51,7 @@ const CONSUMERS = Object.freeze(['social-graph', 'content', 'notification']);
 const DATA = '+@read +@write +@transaction +@scripting -@dangerous -@pubsub -@admin -function -script|flush -script|kill';
 const CONNECTION = '+ping +echo +hello +auth +select +quit +reset +info +client|setname +client|getname +client|id';
 /** Stream operations of a consumer group (kit outbox/consumer.ts, outbox/metrics.ts) on the stream itself. */
-const CONSUME = '+xreadgroup +xack +xautoclaim +xpending +xgroup|create +xinfo|groups';
+const CONSUME = '+xreadgroup +xack +xautoclaim +xclaim +xpending +xgroup|create +xgroup|delconsumer +xinfo|groups +xinfo|consumers';
 
 const GLOB = /[*?[\]\\]/;
 

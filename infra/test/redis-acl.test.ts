@@ -81,16 +81,25 @@ describe('Redis ACL (infra/redis/acl.js)', () => {
     expect(await identity.get('login:fail:email:a@b.c')).toBe('1');
     await identity.multi().sadd('auth:disabled-users', 'u1').srem('auth:disabled-users', 'u2').exec();
 
-    // gateway: reads the revocation set, counts in its rate-limit script, subscribes to live events.
-    expect(await gateway.sismember('auth:disabled-users', 'u1')).toBe(1);
-    const rl = await gateway.eval("local c = redis.call('INCR', KEYS[1]) if c == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end return {c, redis.call('PTTL', KEYS[1])}", 1, 'ratelimit:user:u1', '60000');
-    expect((rl as number[])[0]).toBe(1);
+    // identity: a session revocation and its message, in one MULTI (revocation.ts).
     const subscriber = gateway.duplicate({ enableAutoPipelining: false });
     subscriber.on('error', () => undefined);
     conns.push(subscriber);
     const received: string[] = [];
     subscriber.on('message', (_channel: string, message: string) => received.push(message));
-    await subscriber.subscribe(`${PREFIX}notif:live:u1`);
+    await subscriber.subscribe(`${PREFIX}auth:revocations`, `${PREFIX}notif:live:u1`);
+    await identity.multi().zadd('auth:revoked-sessions', Date.now() + 60_000, 's1').incr('auth:revocations-version').publish(`${PREFIX}auth:revocations`, 'revoked').exec();
+    await waitFor(() => received.includes('revoked'));
+
+    // gateway: reads the revocation state, counts in its rate-limit script, holds stream slots and
+    // tickets, subscribes to live events.
+    const [version, disabled] = (await gateway.multi().get('auth:revocations-version').smembers('auth:disabled-users').exec())!;
+    expect([version![1], disabled![1]]).toEqual(['1', ['u1']]);
+    const rl = await gateway.eval("local c = redis.call('INCR', KEYS[1]) if c == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end return {c, redis.call('PTTL', KEYS[1])}", 1, 'ratelimit:user:u1', '60000');
+    expect((rl as number[])[0]).toBe(1);
+    await gateway.multi().zadd('live:streams:u1', Date.now() + 30_000, 'stream-1').zcard('live:streams:u1').pexpire('live:streams:u1', 30_000).exec();
+    await gateway.set('live:ticket:abc', '{}', 'EX', 60);
+    expect(await gateway.getdel('live:ticket:abc')).toBe('{}');
     await notification.publish(`${PREFIX}notif:live:u1`, 'hello');
     await waitFor(() => received.includes('hello'));
 
@@ -159,9 +168,13 @@ describe('Redis ACL (infra/redis/acl.js)', () => {
       outcomes[`${role} KEYS`] = await refused(r.keys('*'));
       outcomes[`${role} CONFIG`] = await refused(r.config('GET', 'requirepass'));
     }
-    // The gateway only reads the revocation set: it cannot clear it.
+    // The gateway only reads the revocation state: it cannot clear it nor announce a change.
     outcomes['gateway SREM auth'] = await refused(as('gateway').srem('auth:disabled-users', 'u1'));
+    outcomes['gateway ZREM auth'] = await refused(as('gateway').zrem('auth:revoked-sessions', 's1'));
+    outcomes['gateway PUBLISH revocations'] = await refused(as('gateway').publish(`${PREFIX}auth:revocations`, 'forged'));
     outcomes['gateway PUBLISH live'] = await refused(as('gateway').publish(`${PREFIX}notif:live:u1`, 'forged'));
+    outcomes['notification PUBLISH revocations'] = await refused(as('notification').publish(`${PREFIX}auth:revocations`, 'forged'));
+    outcomes['content SUBSCRIBE revocations'] = await refused(as('content').subscribe(`${PREFIX}auth:revocations`));
 
     const producers = new Set(['identity', 'social-graph', 'content']);
     const expected = Object.fromEntries(Object.keys(outcomes).map((k) => [k, k.endsWith('XADD events') && producers.has(k.split(' ')[0]!) ? 'allowed' : 'refused']));

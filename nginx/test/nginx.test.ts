@@ -26,7 +26,7 @@ const started: Edge[] = [];
 
 async function startNginx(
   name: string,
-  opts: { gateway: string; rateLimit?: string; burst?: number; maxBodySize?: string; retryAfter?: number; streamsPerAddr?: number },
+  opts: { gateway: string; rateLimit?: string; burst?: number; authRateLimit?: string; authBurst?: number; maxBodySize?: string; retryAfter?: number; streamsPerAddr?: number },
 ): Promise<Edge> {
   const port = await freePort();
   const outDir = fs.mkdtempSync(path.join(os.tmpdir(), `shutter-nginx-${name}-`));
@@ -232,6 +232,22 @@ describe('nginx edge', () => {
     // Preflights are never counted: a browser must be able to read the 429.
     const preflight = await fetch(`${limited.url}/api/users/me`, { method: 'OPTIONS' });
     expect(preflight.status).toBe(200);
+  });
+
+  it('limits the auth routes per address more tightly than the rest', async () => {
+    const gateway = `127.0.0.1:${(upstream.server.address() as { port: number }).port}`;
+    const auth = await startNginx('auth', { gateway, rateLimit: '1000r/s', burst: 1000, authRateLimit: '1r/m', authBurst: 1 });
+    const post = (p: string) => fetch(`${auth.url}${p}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const statuses: number[] = [];
+    for (const p of ['/api/users/login', '/api/users/refresh', '/api/users/register/', '/api/users/password']) {
+      const res = await post(p);
+      statuses.push(res.status);
+      if (res.status === 429) await expectEnvelope(res, 429, 'rate_limited');
+      else await res.arrayBuffer();
+    }
+    expect(statuses).toEqual([200, 200, 429, 429]);
+    // Other routes from the same address are not held back by it.
+    for (let i = 0; i < 5; i++) expect((await fetch(`${auth.url}/api/users/me`)).status).toBe(200);
   });
 
   it('limits open event streams per address with a 429 JSON envelope', async () => {

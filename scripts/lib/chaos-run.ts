@@ -44,6 +44,8 @@ export interface FaultResult {
   unrelated: { total: number; failed: number; successPct: number | null };
   affected: { total: number; failed: number; successPct: number | null };
   failedStatuses: Record<string, number>;
+  /** Requests per second of the load during that window. */
+  loadRps: number;
   /** Seconds from the fault (a backend: from its restart) until the part answered again by itself. */
   recoveryS: number | null;
   /** A killed process: seconds from SIGKILL until its own /readyz answered (restart backoff + start-up). */
@@ -101,6 +103,7 @@ export async function runFault(
     unrelated: { ...rates.unrelated, successPct: pct(rates.unrelated) },
     affected: { ...rates.affected, successPct: pct(rates.affected) },
     failedStatuses: rates.failedStatuses,
+    loadRps: Math.round(((rates.unrelated.total + rates.affected.total) * 1000) / Math.max(1, end - at)),
     recoveryS: recoveredAt === undefined ? null : Math.round((recoveredAt - from) / 100) / 10,
     restartS: restartedAt === undefined ? (fault.part === 'redis' || fault.part === 'postgres' ? undefined : null) : Math.round((restartedAt - at) / 100) / 10,
     downS,

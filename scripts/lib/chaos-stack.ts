@@ -4,7 +4,7 @@ import type { ChildProcess } from 'node:child_process';
 import { REPO_ROOT, createDatabase, freePort, startRedisServer, withDatabase } from '@shutter/testing/src/backends';
 import { startLocalS3, type LocalS3 } from '@shutter/testing/src/s3';
 import { Output } from './dev-output';
-import { planProcesses } from './dev-plan';
+import { planProcesses, type PlannedProcess } from './dev-plan';
 import { DevError, waitUntilReady } from './dev-procs';
 import { startSupervised, type SupervisedProcess } from './dev-supervisor';
 import { commonEnv, processEnv, readiness } from './dev-worker';
@@ -113,8 +113,12 @@ export async function startChaosStack(opts: { backends?: ChaosBackends; logFile:
       await createDatabase(adminUrl, 'shutter');
       let redis = await startRedisServer();
       cleanups.push(() => redis.stop());
-      const s3 = await startLocalS3({ dir: path.join(CHAOS_DIR, 's3') });
-      cleanups.push(() => s3.stop());
+      const s3Dir = path.join(CHAOS_DIR, 's3');
+      const s3 = await startLocalS3({ dir: s3Dir });
+      cleanups.push(async () => {
+        await s3.stop();
+        fs.rmSync(s3Dir, { recursive: true, force: true });
+      });
       backends = { databaseUrl: withDatabase(adminUrl, 'shutter'), redisUrl: redis.url, s3Env: s3Env(s3) };
 
       restartRedis = async (downMs) => {
@@ -139,53 +143,62 @@ export async function startChaosStack(opts: { backends?: ChaosBackends; logFile:
     }
     const b = backends;
 
-    // Free ports for every process, through the variables `make dev` reads.
-    const portEnv: Record<string, string> = { PORT: String(await freePort()), GATEWAY_METRICS_PORT: String(await freePort()) };
-    for (const name of ['IDENTITY', 'SOCIAL_GRAPH', 'CONTENT', 'NOTIFICATION']) {
-      portEnv[`${name}_ADDR`] = `127.0.0.1:${await freePort()}`;
-      portEnv[`${name}_METRICS_PORT`] = String(await freePort());
-    }
-    const base: NodeJS.ProcessEnv = {
-      ...process.env,
-      ...portEnv,
-      LOG_LEVEL: process.env.CHAOS_LOG_LEVEL ?? 'warn',
-      LOG_FORMAT: 'json',
-      REDIS_KEY_PREFIX: b.redisPrefix ?? '',
-      JWT_KEY_FILE: path.join(CHAOS_DIR, 'jwt-ed25519.pem'),
-      // The load is a few dozen users from one address: the per-user and per-address limits would
-      // turn it into 429s, which are not what is measured here.
-      RATE_LIMIT_MAX: '1000000000',
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      ...opts.env,
-    };
-    for (const v of ['ADMIN_EMAIL', 'ADMIN_PASSWORD', 'DATABASE_URL', 'REDIS_URL']) delete base[v];
-    const plan = planProcesses(base);
-    const out = new FileOutput([...plan.map((p) => p.name), 'postgres'], fd);
-    const common = commonEnv(base, plan, { host: '127.0.0.1', probeHost: '127.0.0.1', databaseUrl: b.databaseUrl, redisUrl: b.redisUrl, s3Env: b.s3Env });
-    let failed: string | undefined;
-    for (const p of plan) {
-      processes.push(
-        startSupervised({
-          name: p.name,
-          entry: p.entry,
-          cwd: REPO_ROOT,
-          env: processEnv(common, p),
-          out,
-          ready: readiness(p, '127.0.0.1'),
-          onStartupExit: (reason) => {
-            failed = reason;
-          },
+    // Free ports for every process, through the variables `make dev` reads. A port found free can
+    // be taken by someone else before the process binds it (other stacks start on this machine):
+    // then start-up is tried again on new ports.
+    let plan: PlannedProcess[] = [];
+    for (let attempt = 1; ; attempt++) {
+      const ports = await distinctFreePorts(10);
+      const portEnv: Record<string, string> = { PORT: String(ports[0]), GATEWAY_METRICS_PORT: String(ports[1]) };
+      ['IDENTITY', 'SOCIAL_GRAPH', 'CONTENT', 'NOTIFICATION'].forEach((name, i) => {
+        portEnv[`${name}_ADDR`] = `127.0.0.1:${ports[2 + 2 * i]}`;
+        portEnv[`${name}_METRICS_PORT`] = String(ports[3 + 2 * i]);
+      });
+      const base: NodeJS.ProcessEnv = {
+        ...process.env,
+        ...portEnv,
+        LOG_LEVEL: process.env.CHAOS_LOG_LEVEL ?? 'warn',
+        LOG_FORMAT: 'json',
+        REDIS_KEY_PREFIX: b.redisPrefix ?? '',
+        JWT_KEY_FILE: path.join(CHAOS_DIR, 'jwt-ed25519.pem'),
+        // The load is a few dozen users from one address: the per-user and per-address limits would
+        // turn it into 429s, which are not what is measured here.
+        RATE_LIMIT_SCALE: '1000000',
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        ...opts.env,
+      };
+      for (const v of ['ADMIN_EMAIL', 'ADMIN_PASSWORD', 'DATABASE_URL', 'REDIS_URL']) delete base[v];
+      plan = planProcesses(base);
+      const out = new FileOutput([...plan.map((p) => p.name), 'postgres'], fd);
+      const common = commonEnv(base, plan, { host: '127.0.0.1', probeHost: '127.0.0.1', databaseUrl: b.databaseUrl, redisUrl: b.redisUrl, s3Env: b.s3Env });
+      let failed: string | undefined;
+      for (const p of plan) {
+        processes.push(
+          startSupervised({
+            name: p.name,
+            entry: p.entry,
+            cwd: REPO_ROOT,
+            env: processEnv(common, p),
+            out,
+            ready: readiness(p, '127.0.0.1'),
+            onStartupExit: (reason) => {
+              failed = reason;
+            },
+          }),
+        );
+      }
+      const deadline = Date.now() + 180_000;
+      await Promise.all(
+        processes.map((p, i) => {
+          const { url, port } = readiness(plan[i]!, '127.0.0.1');
+          return waitUntilReady(url, deadline, () => failed !== undefined, { pid: p.current().child.pid, port });
         }),
       );
+      if (!failed) break;
+      await Promise.all(processes.splice(0).map((p) => p.stop(8000)));
+      if (attempt >= 3) throw new DevError(`${failed} (see ${opts.logFile})`);
+      fs.writeSync(fd, `${new Date().toISOString()} chaos: start-up failed (${failed}); trying again on other ports\n`);
     }
-    const deadline = Date.now() + 180_000;
-    await Promise.all(
-      processes.map((p, i) => {
-        const { url, port } = readiness(plan[i]!, '127.0.0.1');
-        return waitUntilReady(url, deadline, () => failed !== undefined, { pid: p.current().child.pid, port });
-      }),
-    );
-    if (failed) throw new DevError(`${failed} (see ${opts.logFile})`);
     for (const p of processes) p.supervise();
 
     const gateway = plan.find((p) => p.name === 'gateway');
@@ -212,6 +225,13 @@ export async function startChaosStack(opts: { backends?: ChaosBackends; logFile:
       stop: stopAll,
     };
   }
+}
+
+/** `n` free ports, no two the same (freePort may hand out a port again once it is closed). */
+async function distinctFreePorts(n: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < n) ports.add(await freePort());
+  return [...ports];
 }
 
 function s3Env(s3: LocalS3): Record<string, string> {

@@ -55,7 +55,12 @@ export function startNodeProcess(name: string, entry: string, opts: { cwd: strin
 export async function stopProcess(p: Proc, deadlineMs: number, out: Output): Promise<void> {
   if (!p.running()) return;
   p.child.kill('SIGTERM');
-  const timedOut = await Promise.race([p.exited.then(() => false), sleep(deadlineMs).then(() => true)]);
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(true), deadlineMs);
+  });
+  const timedOut = await Promise.race([p.exited.then(() => false), deadline]);
+  clearTimeout(timer); // a pending deadline would keep the caller's event loop (a test run) alive
   if (timedOut && p.running()) {
     out.error(`${p.name} did not stop within ${deadlineMs} ms; killing it`);
     p.child.kill('SIGKILL');

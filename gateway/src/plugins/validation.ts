@@ -27,18 +27,65 @@ export function buildValidator(externalSchemas: Record<string, unknown>) {
     coercing.addSchema(schema as object);
   }
   return ({ schema, httpPart }: { schema: AnySchema; httpPart?: string }) => {
-    if (httpPart !== 'body') return coercing.compile(schema);
-    const validate = strict.compile(schema);
+    const isBody = httpPart === 'body';
+    const validate = isBody ? strict.compile(schema) : coercing.compile(schema);
+    const textChecked = isBody || httpPart === 'querystring' || httpPart === 'params';
     // Fastify reads `.errors` off the function it was given.
-    const normalized = (data: unknown) => {
-      normalizeBody(data);
+    const checked = (data: unknown) => {
+      if (isBody) normalizeBody(data);
+      // Text rules first: a NUL or a 10 000-deep object never reaches ajv, gRPC or Postgres.
+      const textError = textChecked ? checkText(data) : null;
+      if (textError) {
+        checked.errors = [textError];
+        return false;
+      }
       const valid = validate(data);
-      normalized.errors = validate.errors;
+      checked.errors = validate.errors;
       return valid;
     };
-    normalized.errors = null as typeof validate.errors;
-    return normalized;
+    checked.errors = null as ErrorObject[] | null | undefined;
+    return checked;
   };
+}
+
+/** Objects and arrays nest at most this deep in a body (profile JSON included). */
+export const MAX_DEPTH = 16;
+// C0 controls and DEL, except tab, line feed and carriage return; any NUL.
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const UNCHECKED_KEYS = new Set(['password', 'current_password', 'new_password']);
+
+const textIssue = (instancePath: string, keyword: string): ErrorObject => ({ keyword, instancePath, schemaPath: '#', params: {} });
+const pointer = (path: string, key: string | number) => `${path}/${String(key).replace(/~/g, '~0').replace(/\//g, '~1')}`;
+
+/**
+ * Walks every string and key of a parsed body, query or path (iteratively: a hostile depth
+ * cannot overflow the stack): control characters, lone surrogates (Postgres refuses NUL, gRPC
+ * refuses invalid UTF-8) and nesting deeper than MAX_DEPTH are field errors. Passwords are
+ * taken exactly as typed.
+ */
+export function checkText(data: unknown): ErrorObject | null {
+  // `top`: the top-level field, which a depth error names (not a path 16 levels long).
+  const stack: Array<{ value: unknown; path: string; top: string; depth: number }> = [{ value: data, path: '', top: '', depth: 0 }];
+  while (stack.length) {
+    const { value, path, top, depth } = stack.pop()!;
+    if (typeof value === 'string') {
+      if (CONTROL.test(value)) return textIssue(path, 'controlCharacters');
+      if (LONE_SURROGATE.test(value)) return textIssue(path, 'unicode');
+      continue;
+    }
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth > MAX_DEPTH) return textIssue(top, 'depth');
+    const entries = Array.isArray(value) ? value.map((v, i) => [i, v] as const) : Object.entries(value);
+    for (const [k, v] of entries) {
+      if (typeof k === 'string' && (CONTROL.test(k) || LONE_SURROGATE.test(k))) return textIssue(path, 'controlCharactersInKey');
+      if (depth === 0 && typeof k === 'string' && UNCHECKED_KEYS.has(k)) continue;
+      const at = pointer(path, k);
+      stack.push({ value: v, path: at, top: depth === 0 ? at : top, depth: depth + 1 });
+    }
+  }
+  return null;
 }
 
 /**
@@ -78,9 +125,19 @@ export function describeValidationError(e: FastifySchemaValidationError | ErrorO
   if (e.keyword === 'required') path.push(String(params.missingProperty));
   const name = path.length ? path.join('.') : part === 'body' ? 'request body' : part;
   const field = [part, ...path].join('.');
-  const custom = (e as ErrorObject).parentSchema?.errorMessage as string | undefined;
+  // A schema's own sentence names its field already, or starts at the rule ("must be a UUID").
+  const own = (e as ErrorObject).parentSchema?.errorMessage as string | undefined;
+  const custom = own && /^(must|is|has) /.test(own) ? `${name} ${own}` : own;
   const message = (() => {
     switch (e.keyword) {
+      case 'controlCharacters':
+        return `${name} must not contain control characters`;
+      case 'controlCharactersInKey':
+        return `${name} must not contain control characters in its keys`;
+      case 'unicode':
+        return `${name} must be valid Unicode text`;
+      case 'depth':
+        return `${name} is nested too deeply (at most ${MAX_DEPTH} levels)`;
       case 'required':
         return `${name} is required`;
       case 'type':

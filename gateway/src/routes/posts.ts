@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { HttpError, fromGrpc, isGrpcError } from '../errors';
+import { HttpError, fromGrpc, isGrpcError, validation } from '../errors';
 import { grpcOpts, type RouteDeps } from './deps';
 import { readPostForm } from './post-form';
 import { Ok, PageQuery, Pagination, Uuid, errorResponses, ok, pageParams, pagination } from '../schemas/common';
@@ -58,6 +58,8 @@ const postsRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { clients,
       let body: { content: string; mediaIds: string[]; streamed: boolean };
       if (req.isMultipart()) body = { ...(await readPostForm(req, media, opts)), streamed: true };
       else {
+        // Without a Content-Type nothing was parsed or validated: no body is a field error.
+        if (typeof req.body !== 'object' || req.body === null) throw validation('body', 'request body is required (JSON, or a multipart form)');
         const json = req.body as { content: string; media_ids: string[] };
         body = { content: json.content, mediaIds: json.media_ids, streamed: false };
       }

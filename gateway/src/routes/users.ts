@@ -3,7 +3,10 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { identity } from '@shutter/proto';
 import { callerOf } from '../plugins/auth';
 import { grpcOpts, type RouteDeps } from './deps';
-import { forbidden, notFound } from '../errors';
+import { forbidden, validation } from '../errors';
+
+/** A search answers at most its first this-many matches (identity's SEARCH_MAX_RESULTS). */
+export const MAX_SEARCH_RESULTS = 1000;
 import { Ok, PageQuery, Pagination, Uuid, errorResponses, ok, pageParams, pagination } from '../schemas/common';
 import { Email, Password, Tokens, User, Username } from '../schemas/users';
 import { presentUser } from '../presenters/users';
@@ -31,7 +34,7 @@ export const ProfileUpdate = Type.Object({
 const tokensJson = (t: identity.TokenPair | undefined) => ({ token: t?.accessToken ?? '', refresh_token: t?.refreshToken ?? '', expires_in: t?.expiresIn ?? 0 });
 
 /** Users and auth (API.md). */
-const usersRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { clients, media, profiles }) => {
+const usersRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { clients, media }) => {
   app.addSchema(User);
 
   app.post('/api/users/register', {
@@ -134,13 +137,20 @@ const usersRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { clients,
       params: Type.Object({ user_id: Uuid }),
       response: { 200: Ok(Profile), ...errorResponses(401, 404, 422) },
     },
+    // One call: identity answers from its own tables and replicas, and decides who may see a
+    // disabled account (admins only); the gateway only shapes the JSON.
     handler: async (req) => {
-      const caller = callerOf(req);
-      const opts = grpcOpts(req);
-      const [user, extra] = await Promise.all([clients.identity.getUser({ userId: req.params.user_id }, opts), profiles.extras(req.params.user_id, opts)]);
-      // A disabled account vanishes for everyone but admins.
-      if (user.status !== 'enabled' && caller.role !== 'admin') throw notFound('User not found.');
-      return ok({ user: await presentUser(user, caller.userId, media), ...extra });
+      const p = await clients.identity.getProfile({ userId: req.params.user_id }, grpcOpts(req));
+      const followStatus = p.followStatus === 'pending' || p.followStatus === 'agree' ? p.followStatus : 'none';
+      return ok({
+        user: await presentUser(p.user!, callerOf(req).userId, media),
+        is_following: followStatus === 'agree',
+        follow_status: followStatus,
+        follows_id: p.followsId || null,
+        follower_count: p.followerCount,
+        following_count: p.followingCount,
+        post_count: p.postCount,
+      });
     },
   });
 
@@ -148,12 +158,18 @@ const usersRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { clients,
     schema: {
       tags: ['users'],
       summary: 'Search users (exact, then prefix, then substring matches)',
+      description:
+        `Enabled users whose username or name matches \`search\` (case-insensitive; \`%\` and \`_\` are literal): exact matches first, then prefixes, then substrings (a substring needs 3 letters or digits in a row; shorter queries match exact names and prefixes). ` +
+        `Bounded cost: a search answers at most its first ${MAX_SEARCH_RESULTS} matches, so \`pagination.total_items\` is the number of matches **capped at ${MAX_SEARCH_RESULTS}** (not an exact count), and a page that starts past them → 422.`,
       security: [{ bearer: [] }],
       querystring: Type.Object({ search: Type.Optional(Type.String({ maxLength: 100 })), ...PageQuery }),
-      response: { 200: Ok(Type.Object({ users: Type.Array(Type.Ref('User')), pagination: Pagination })), ...errorResponses(401, 422) },
+      response: { 200: Ok(Type.Object({ users: Type.Array(Type.Ref('User')), pagination: Pagination })), ...errorResponses(401, 422, 429) },
     },
     handler: async (req) => {
-      const { page, limit } = pageParams(req.query);
+      const { page, limit, offset } = pageParams(req.query);
+      if (offset >= MAX_SEARCH_RESULTS) {
+        throw validation('query.page', `page must be at most ${Math.ceil(MAX_SEARCH_RESULTS / limit)} with limit ${limit} (a search answers its first ${MAX_SEARCH_RESULTS} matches)`);
+      }
       const res = await clients.identity.searchUsers({ query: req.query.search ?? '', page, limit }, grpcOpts(req));
       const viewer = callerOf(req).userId;
       return ok({ users: await Promise.all(res.users.map((u) => presentUser(u, viewer, media))), pagination: pagination(page, limit, res.totalItems) });

@@ -21,9 +21,12 @@ export const Uuid = Type.String({ format: 'uuid', errorMessage: 'must be a UUID'
 
 export const Timestamp = Type.String({ format: 'date-time', description: 'ISO-8601 UTC with milliseconds' });
 
-/** Offset paging (`page` ≥ 1, `limit` ≥ 1, clamped to 100). */
+/** The deepest page of an offset list: bounds OFFSET (and keeps `page` far inside an int32). */
+export const MAX_PAGE = 10_000;
+
+/** Offset paging (`page` 1–MAX_PAGE, `limit` ≥ 1, clamped to 100). */
 export const PageQuery = {
-  page: Type.Optional(Type.Integer({ minimum: 1, default: 1 })),
+  page: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE, default: 1 })),
   limit: Type.Optional(Type.Integer({ minimum: 1, default: 10, description: 'clamped to 100' })),
 };
 

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { Timestamp, Uuid } from './common';
+import { PageQuery, Timestamp, Uuid } from './common';
 import { UserMetadata } from './users';
 
 export const FollowStatus = Type.String({ enum: ['pending', 'agree'] });
@@ -28,6 +28,5 @@ export const FollowListQuery = Type.Object({
   type: Type.String({ enum: ['follower', 'following'], description: 'followers of the user, or the accounts the user follows' }),
   status: Type.Optional(Type.String({ enum: ['pending', 'agree'], default: 'agree' })),
   user_id: Type.Optional(Uuid),
-  page: Type.Optional(Type.Integer({ minimum: 1, default: 1 })),
-  limit: Type.Optional(Type.Integer({ minimum: 1, default: 10, description: 'clamped to 100' })),
+  ...PageQuery,
 });

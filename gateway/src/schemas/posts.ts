@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { validation } from '../errors';
+import { checkText } from '../plugins/validation';
 import { Timestamp, Uuid } from './common';
 import { UserMetadata } from './users';
 
@@ -106,6 +107,7 @@ export const MediaUpload = Type.Object({
 export function checkPostContent(value: string | undefined): string {
   if (value === undefined) throw validation('body.content', 'content is required');
   const text = value.trim();
+  if (checkText(text)) throw validation('body.content', 'content must not contain control characters');
   const length = [...text].length;
   if (length < 1) throw validation('body.content', 'content must be at least 1 character');
   if (length > MAX_POST_CHARS) throw validation('body.content', `content must be at most ${MAX_POST_CHARS} characters`);

@@ -219,7 +219,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Search users (exact, then prefix, then substring matches) */
+        /**
+         * Search users (exact, then prefix, then substring matches)
+         * @description Enabled users whose username or name matches `search` (case-insensitive; `%` and `_` are literal): exact matches first, then prefixes, then substrings (a substring needs 3 letters or digits in a row; shorter queries match exact names and prefixes). Bounded cost: a search answers at most its first 1000 matches, so `pagination.total_items` is the number of matches **capped at 1000** (not an exact count), and a page that starts past them → 422.
+         */
         get: operations["searchUsers"];
         put?: never;
         post?: never;
@@ -517,7 +520,7 @@ export interface paths {
         put?: never;
         /**
          * Start a direct upload: a presigned S3 POST (10-minute expiry; type and size enforced by its policy)
-         * @description POST the returned `fields` and then the file (form field `file`) to `url`. Then name `media_id` in `POST /api/posts` (`media_ids`) or `PATCH /api/users/` (`profile_image_media_id`): usable once, by its owner, after the object exists.
+         * @description POST the returned `fields` and then the file (form field `file`) to `url`. Then name `media_id` in `POST /api/posts` (`media_ids`) or `PATCH /api/users/` (`profile_image_media_id`): usable once, by its owner, after the object exists. The image is processed then (metadata removed, orientation applied, long side bounded, variants and BlurHash made) into new objects, so posting to `url` again afterwards changes nothing that is served; over 10 000 px a side or 50 megapixels → 422 on that field.
          */
         post: operations["createUpload"];
         delete?: never;
@@ -557,7 +560,16 @@ export interface components {
                     [key: string]: unknown;
                 };
                 profile_image?: {
+                    /** @description the processed image (long side at most 1024 px, no metadata), made per response */
                     url: string;
+                    /** @description a BlurHash of the image, for a placeholder while it loads */
+                    blurhash?: string;
+                    /** @description WebP, widths 320 and 640 where narrower than the image, narrowest first */
+                    variants?: {
+                        url: string;
+                        width: number;
+                        height: number;
+                    }[];
                 };
             };
             /**
@@ -584,7 +596,16 @@ export interface components {
                             [key: string]: unknown;
                         };
                         profile_image?: {
+                            /** @description the processed image (long side at most 1024 px, no metadata), made per response */
                             url: string;
+                            /** @description a BlurHash of the image, for a placeholder while it loads */
+                            blurhash?: string;
+                            /** @description WebP, widths 320 and 640 where narrower than the image, narrowest first */
+                            variants?: {
+                                url: string;
+                                width: number;
+                                height: number;
+                            }[];
                         };
                     };
                 };
@@ -597,7 +618,16 @@ export interface components {
                             [key: string]: unknown;
                         };
                         profile_image?: {
+                            /** @description the processed image (long side at most 1024 px, no metadata), made per response */
                             url: string;
+                            /** @description a BlurHash of the image, for a placeholder while it loads */
+                            blurhash?: string;
+                            /** @description WebP, widths 320 and 640 where narrower than the image, narrowest first */
+                            variants?: {
+                                url: string;
+                                width: number;
+                                height: number;
+                            }[];
                         };
                     };
                 };
@@ -610,7 +640,16 @@ export interface components {
                             [key: string]: unknown;
                         };
                         profile_image?: {
+                            /** @description the processed image (long side at most 1024 px, no metadata), made per response */
                             url: string;
+                            /** @description a BlurHash of the image, for a placeholder while it loads */
+                            blurhash?: string;
+                            /** @description WebP, widths 320 and 640 where narrower than the image, narrowest first */
+                            variants?: {
+                                url: string;
+                                width: number;
+                                height: number;
+                            }[];
                         };
                     };
                 };
@@ -639,7 +678,16 @@ export interface components {
                     [key: string]: unknown;
                 };
                 profile_image?: {
+                    /** @description the processed image (long side at most 1024 px, no metadata), made per response */
                     url: string;
+                    /** @description a BlurHash of the image, for a placeholder while it loads */
+                    blurhash?: string;
+                    /** @description WebP, widths 320 and 640 where narrower than the image, narrowest first */
+                    variants?: {
+                        url: string;
+                        width: number;
+                        height: number;
+                    }[];
                 };
             };
             /** @enum {string} */
@@ -719,7 +767,16 @@ export interface components {
                         [key: string]: unknown;
                     };
                     profile_image?: {
+                        /** @description the processed image (long side at most 1024 px, no metadata), made per response */
                         url: string;
+                        /** @description a BlurHash of the image, for a placeholder while it loads */
+                        blurhash?: string;
+                        /** @description WebP, widths 320 and 640 where narrower than the image, narrowest first */
+                        variants?: {
+                            url: string;
+                            width: number;
+                            height: number;
+                        }[];
                     };
                 };
             };
@@ -894,7 +951,15 @@ export interface operations {
                      *           "metadata": {
                      *             "profile": {},
                      *             "profile_image": {
-                     *               "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *               "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *               "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *               "variants": [
+                     *                 {
+                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                   "width": 1,
+                     *                   "height": 1
+                     *                 }
+                     *               ]
                      *             }
                      *           },
                      *           "created_at": "2026-12-07T10:15:30.000Z"
@@ -995,7 +1060,15 @@ export interface operations {
                      *           "metadata": {
                      *             "profile": {},
                      *             "profile_image": {
-                     *               "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *               "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *               "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *               "variants": [
+                     *                 {
+                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                   "width": 1,
+                     *                   "height": 1
+                     *                 }
+                     *               ]
                      *             }
                      *           },
                      *           "created_at": "2026-12-07T10:15:30.000Z"
@@ -1435,7 +1508,15 @@ export interface operations {
                      *           "metadata": {
                      *             "profile": {},
                      *             "profile_image": {
-                     *               "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *               "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *               "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *               "variants": [
+                     *                 {
+                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                   "width": 1,
+                     *                   "height": 1
+                     *                 }
+                     *               ]
                      *             }
                      *           },
                      *           "created_at": "2026-12-07T10:15:30.000Z"
@@ -1501,7 +1582,15 @@ export interface operations {
                      *           "metadata": {
                      *             "profile": {},
                      *             "profile_image": {
-                     *               "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *               "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *               "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *               "variants": [
+                     *                 {
+                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                   "width": 1,
+                     *                   "height": 1
+                     *                 }
+                     *               ]
                      *             }
                      *           },
                      *           "created_at": "2026-12-07T10:15:30.000Z"
@@ -1626,7 +1715,15 @@ export interface operations {
                      *           "metadata": {
                      *             "profile": {},
                      *             "profile_image": {
-                     *               "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *               "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *               "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *               "variants": [
+                     *                 {
+                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                   "width": 1,
+                     *                   "height": 1
+                     *                 }
+                     *               ]
                      *             }
                      *           },
                      *           "created_at": "2026-12-07T10:15:30.000Z"
@@ -1750,7 +1847,15 @@ export interface operations {
                      *             "metadata": {
                      *               "profile": {},
                      *               "profile_image": {
-                     *                 "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *                 "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                 "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *                 "variants": [
+                     *                   {
+                     *                     "url": null,
+                     *                     "width": null,
+                     *                     "height": null
+                     *                   }
+                     *                 ]
                      *               }
                      *             },
                      *             "created_at": "2026-12-07T10:15:30.000Z"
@@ -1819,6 +1924,22 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The error envelope of every 4xx/5xx */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "too many requests; retry after the time in Retry-After",
+                     *       "code": "too_many_requests",
+                     *       "request_id": "6f1c2b7e-0d4a-4f7e-9a51-3b8f2c1d9e04"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     updateMe: {
@@ -1864,7 +1985,15 @@ export interface operations {
                      *           "metadata": {
                      *             "profile": {},
                      *             "profile_image": {
-                     *               "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *               "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *               "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *               "variants": [
+                     *                 {
+                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                   "width": 1,
+                     *                   "height": 1
+                     *                 }
+                     *               ]
                      *             }
                      *           },
                      *           "created_at": "2026-12-07T10:15:30.000Z"
@@ -2004,7 +2133,9 @@ export interface operations {
                      *                 "metadata": {
                      *                   "profile": {},
                      *                   "profile_image": {
-                     *                     "url": null
+                     *                     "url": null,
+                     *                     "blurhash": null,
+                     *                     "variants": null
                      *                   }
                      *                 }
                      *               },
@@ -2014,7 +2145,9 @@ export interface operations {
                      *                 "metadata": {
                      *                   "profile": {},
                      *                   "profile_image": {
-                     *                     "url": null
+                     *                     "url": null,
+                     *                     "blurhash": null,
+                     *                     "variants": null
                      *                   }
                      *                 }
                      *               },
@@ -2024,7 +2157,9 @@ export interface operations {
                      *                 "metadata": {
                      *                   "profile": {},
                      *                   "profile_image": {
-                     *                     "url": null
+                     *                     "url": null,
+                     *                     "blurhash": null,
+                     *                     "variants": null
                      *                   }
                      *                 }
                      *               },
@@ -2840,7 +2975,15 @@ export interface operations {
                      *             "metadata": {
                      *               "profile": {},
                      *               "profile_image": {
-                     *                 "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *                 "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                 "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *                 "variants": [
+                     *                   {
+                     *                     "url": null,
+                     *                     "width": null,
+                     *                     "height": null
+                     *                   }
+                     *                 ]
                      *               }
                      *             },
                      *             "status": "pending",
@@ -3326,7 +3469,11 @@ export interface operations {
                      *               "metadata": {
                      *                 "profile": {},
                      *                 "profile_image": {
-                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                   "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *                   "variants": [
+                     *                     null
+                     *                   ]
                      *                 }
                      *               }
                      *             }
@@ -3907,7 +4054,11 @@ export interface operations {
                      *               "metadata": {
                      *                 "profile": {},
                      *                 "profile_image": {
-                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                   "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *                   "variants": [
+                     *                     null
+                     *                   ]
                      *                 }
                      *               }
                      *             }
@@ -4234,7 +4385,15 @@ export interface operations {
                      *           "metadata": {
                      *             "profile": {},
                      *             "profile_image": {
-                     *               "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *               "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *               "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *               "variants": [
+                     *                 {
+                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                   "width": 1,
+                     *                   "height": 1
+                     *                 }
+                     *               ]
                      *             }
                      *           }
                      *         }
@@ -4446,6 +4605,22 @@ export interface operations {
                      *           "message": "must be an e-mail address"
                      *         }
                      *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The error envelope of every 4xx/5xx */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "too many requests; retry after the time in Retry-After",
+                     *       "code": "too_many_requests",
+                     *       "request_id": "6f1c2b7e-0d4a-4f7e-9a51-3b8f2c1d9e04"
                      *     }
                      */
                     "application/json": components["schemas"]["Error"];

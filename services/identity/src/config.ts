@@ -10,8 +10,12 @@ export const identityConfigShape = {
   JWT_KEY_FILE: env.str('.data/identity/jwt-ed25519.pem'),
   ACCESS_TOKEN_TTL: env.int(900),
   REFRESH_TOKEN_TTL: env.int(30 * 24 * 3600),
+  /** Password checks per (account, client address) per window; then 429 until the window ends. */
   LOGIN_MAX_ATTEMPTS: env.int(5),
   LOGIN_WINDOW_SECONDS: env.int(900),
+  /** Failed password checks per client address (any account) per window. */
+  LOGIN_ADDRESS_MAX_ATTEMPTS: env.int(100),
+  LOGIN_ADDRESS_WINDOW_SECONDS: env.int(86_400),
   /** How often the revocation keys in Redis are rewritten from Postgres (kit/auth.ts). */
   REVOCATION_SYNC_MS: env.int(30_000),
   /** How often identity checks that Redis still holds them (a restart that lost them is repaired within this). */

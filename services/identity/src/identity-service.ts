@@ -12,7 +12,8 @@ import {
   type Knex,
 } from '@shutter/kit';
 import type { IdentityConfig } from './config';
-import type { createLoginThrottle } from './login-throttle';
+import type { LoginThrottle } from './login-throttle';
+import type { ProfileReplicas } from './profile-replicas';
 import type { RevocationPublisher } from './revocation';
 import type { TokenService } from './tokens';
 import type { UserRow, UsersRepository } from './users-repository';
@@ -23,6 +24,7 @@ export const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: 19 * 1024, ti
 const USERNAME = /^[a-z0-9._]{3,30}$/;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const INVALID_LOGIN = 'Invalid email or password.';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const INVALID_PASSWORD = 'Invalid password.';
 
 export function toProtoUser(u: UserRow): identity.User {
@@ -37,8 +39,21 @@ export function toProtoUser(u: UserRow): identity.User {
     profile: u.profile,
     profileImageKey: u.profile_image_key ?? '',
     createdAt: u.created_at,
+    version: Number(u.version),
   };
 }
+
+/** The user's whole replicated state (events.UserState), at the row's version. */
+export const userState = (u: UserRow): events.UserState => ({
+  userId: u.id,
+  username: u.username,
+  name: u.name,
+  isPublic: u.is_public,
+  status: u.status,
+  profileImageKey: u.profile_image_key ?? '',
+  profileJson: JSON.stringify(u.profile ?? {}),
+  version: Number(u.version),
+});
 
 const userUpdated = (u: UserRow, wasPublic: boolean) =>
   events.UserUpdated.encode({
@@ -48,6 +63,8 @@ const userUpdated = (u: UserRow, wasPublic: boolean) =>
     isPublic: u.is_public,
     profileImageKey: u.profile_image_key ?? '',
     wasPublic,
+    profileJson: JSON.stringify(u.profile ?? {}),
+    state: userState(u),
   }).finish();
 
 export interface IdentityDeps {
@@ -55,8 +72,9 @@ export interface IdentityDeps {
   revocations: RevocationPublisher;
   users: UsersRepository;
   tokens: TokenService;
-  throttle: ReturnType<typeof createLoginThrottle>;
+  throttle: LoginThrottle;
   config: IdentityConfig;
+  replicas: ProfileReplicas;
 }
 
 function requireCaller(ctx: CallContext): string {
@@ -95,22 +113,20 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
         await enqueueEvent(trx, {
           type: 'user.created',
           key: user.id,
-          payload: events.UserCreated.encode({ userId: user.id, username: user.username, isPublic: user.is_public }).finish(),
+          payload: events.UserCreated.encode({ userId: user.id, username: user.username, isPublic: user.is_public, state: userState(user) }).finish(),
         });
         return { tokens: await tokens.issue(user, trx), user: toProtoUser(user) };
       });
     },
 
     async login(req) {
-      const email = req.email.trim();
-      await throttle.check(email, req.clientIp);
-      const user = await users.findByEmail(email);
+      // One normalisation for lookup and throttle: Postgres's lower(), in the same statement.
+      const { loginKey, user } = await users.findForLogin(req.email.trim());
+      // Counted before the password is checked: concurrent guesses cannot overtake the count.
+      await throttle.attempt(`email:${loginKey}`, req.clientIp);
       const ok = await argon2.verify(user?.password_hash ?? (await dummyHash!), req.password);
-      if (!user || !ok) {
-        await throttle.fail(email, req.clientIp);
-        throw invalidArgument(INVALID_LOGIN, 'invalid_credentials');
-      }
-      await throttle.succeed(email);
+      if (!user || !ok) throw invalidArgument(INVALID_LOGIN, 'invalid_credentials');
+      await throttle.succeeded(`email:${loginKey}`, req.clientIp);
       if (user.status !== 'enabled') throw permissionDenied('Account is disabled.', 'account_disabled');
       return { tokens: await tokens.issue(user), user: toProtoUser(user) };
     },
@@ -145,12 +161,11 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
       checkPassword('new_password', req.newPassword);
       const user = await users.findById(callerId);
       if (!user || user.status !== 'enabled') throw unauthenticated('Could not validate credentials');
-      await throttle.check(user.email, req.clientIp);
-      if (!(await argon2.verify(user.password_hash, req.currentPassword))) {
-        await throttle.fail(user.email, req.clientIp);
-        throw invalidArgument(INVALID_PASSWORD, 'invalid_password');
-      }
-      await throttle.succeed(user.email);
+      // The login throttle's own counter for this account (same key, same budget), counted first.
+      const { loginKey } = await users.findForLogin(user.email);
+      await throttle.attempt(`email:${loginKey}`, req.clientIp);
+      if (!(await argon2.verify(user.password_hash, req.currentPassword))) throw invalidArgument(INVALID_PASSWORD, 'invalid_password');
+      await throttle.succeeded(`email:${loginKey}`, req.clientIp);
       const passwordHash = await argon2.hash(req.newPassword, ARGON2_OPTIONS);
       const { ended, pair } = await db.transaction(async (trx) => {
         await users.setPasswordHash(callerId, passwordHash, trx);
@@ -165,6 +180,16 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
       const user = await users.findById(req.userId);
       if (!user) throw notFound('User not found.');
       return toProtoUser(user);
+    },
+
+    async getProfile(req, ctx) {
+      const viewerId = requireCaller(ctx);
+      if (!UUID.test(req.userId)) throw validationFailed('user_id', 'user_id must be a UUID');
+      const [user, facts] = await Promise.all([users.findById(req.userId), deps.replicas.facts(viewerId, req.userId)]);
+      // A disabled account vanishes for everyone but admins (decided here, not by the gateway).
+      if (!user || (user.status !== 'enabled' && ctx.role !== 'admin')) throw notFound('User not found.');
+      const u = toProtoUser(user);
+      return { user: viewerId === user.id ? u : { ...u, email: '' }, ...facts };
     },
 
     async batchGetUsers(req) {
@@ -203,7 +228,8 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
         if (!before || before.status !== 'enabled') throw notFound('User not found.');
         if (Object.keys(changes).length === 0) return toProtoUser(before);
         const after = await users.update(id, changes, trx);
-        const visible = (['username', 'name', 'is_public', 'profile_image_key'] as const).some((k) => before[k] !== after[k]);
+        const visible =
+          (['username', 'name', 'is_public', 'profile_image_key'] as const).some((k) => before[k] !== after[k]) || JSON.stringify(before.profile) !== JSON.stringify(after.profile);
         if (visible) await enqueueEvent(trx, { type: 'user.updated', key: id, payload: userUpdated(after, before.is_public) });
         return toProtoUser(after);
       });
@@ -228,7 +254,7 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
         await enqueueEvent(trx, {
           type: status === 'disabled' ? 'user.disabled' : 'user.enabled',
           key: target.id,
-          payload: events.UserStatusChanged.encode({ userId: target.id, status }).finish(),
+          payload: events.UserStatusChanged.encode({ userId: target.id, status, state: userState(row) }).finish(),
         });
         return row;
       });

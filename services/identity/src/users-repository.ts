@@ -11,6 +11,7 @@ export interface UserRow {
   is_public: boolean;
   profile: Record<string, unknown>;
   profile_image_key: string | null;
+  version: number | string;
   created_at: Date;
   updated_at: Date;
 }
@@ -27,7 +28,53 @@ function translate(err: unknown): never {
 /** Escapes LIKE wildcards so `%` and `_` match literally. */
 export const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
+/** Search answers at most this many matches (pages past them are refused by the gateway). */
+export const SEARCH_MAX_RESULTS = 1000;
+
+const SEARCHABLE = "status = 'enabled' AND role = 'user'";
+
+/**
+ * The matches of a search as `m(…users columns, tier, total)`, each branch cut at
+ * SEARCH_MAX_RESULTS. The literal predicates match the partial indexes' (migration 0002).
+ */
+export function searchSql(q: string): { text: string; bindings: string[] } {
+  const cap = SEARCH_MAX_RESULTS;
+  if (q === '') {
+    return {
+      text: `SELECT m.*, count(*) OVER () AS total FROM (SELECT *, 0 AS tier FROM users WHERE ${SEARCHABLE} ORDER BY username USING ~<~ LIMIT ${cap}) m`,
+      bindings: [],
+    };
+  }
+  const prefix = `${escapeLike(q)}%`;
+  const branches = [
+    [`SELECT *, 0 AS tier FROM users WHERE ${SEARCHABLE} AND username = ?`, [q]],
+    [`SELECT *, 0 AS tier FROM users WHERE ${SEARCHABLE} AND lower(name) = ? LIMIT ${cap}`, [q]],
+    [`SELECT *, 1 AS tier FROM users WHERE ${SEARCHABLE} AND username LIKE ? ORDER BY username USING ~<~ LIMIT ${cap}`, [prefix]],
+    [`SELECT *, 1 AS tier FROM users WHERE ${SEARCHABLE} AND lower(name) LIKE ? ORDER BY lower(name) USING ~<~ LIMIT ${cap}`, [prefix]],
+  ] as Array<[string, string[]]>;
+  if (/[\p{L}\p{N}]{3}/u.test(q)) {
+    const infix = `%${escapeLike(q)}%`;
+    branches.push(
+      [`SELECT *, 2 AS tier FROM users WHERE ${SEARCHABLE} AND username LIKE ? ORDER BY username USING ~<~ LIMIT ${cap}`, [infix]],
+      [`SELECT *, 2 AS tier FROM users WHERE ${SEARCHABLE} AND lower(name) LIKE ? ORDER BY username USING ~<~ LIMIT ${cap}`, [infix]],
+    );
+  }
+  const union = branches.map(([t]) => `(${t})`).join(' UNION ALL ');
+  // One row per user at its best tier; the count of those, capped, rides along on every row.
+  return {
+    text: `SELECT m.*, least(count(*) OVER (), ${cap}) AS total FROM (SELECT DISTINCT ON (id) * FROM (${union}) b ORDER BY id, tier) m`,
+    bindings: branches.flatMap(([, b]) => b),
+  };
+}
+
 export function createUsersRepository(db: Knex) {
+  /** The capped match count alone (a page past the last match has no row to carry it). */
+  const capped = async (q: string): Promise<number> => {
+    const sql = searchSql(q);
+    const { rows } = await db.raw<{ rows: Array<{ n: string }> }>(`SELECT count(*) AS n FROM (${sql.text}) c`, sql.bindings);
+    return Math.min(Number(rows[0]?.n ?? 0), SEARCH_MAX_RESULTS);
+  };
+
   return {
     async insert(u: { email: string; username: string; passwordHash: string; role?: 'user' | 'admin' }, trx: Knex = db): Promise<UserRow> {
       try {
@@ -48,33 +95,47 @@ export function createUsersRepository(db: Knex) {
       return trx<UserRow>('users').whereRaw('lower(email) = lower(?)', [email]).first();
     },
 
+    /**
+     * The account an email signs in to, and the key the login throttle counts it under: both
+     * from Postgres's lower() in one statement, so the throttle can never split what the lookup
+     * joins (JavaScript lower-cases `İ` to two code points; Postgres, here, to `i`).
+     */
+    async findForLogin(email: string): Promise<{ loginKey: string; user: UserRow | undefined }> {
+      const { rows } = await db.raw<{ rows: Array<UserRow & { login_key: string }> }>(
+        'SELECT k.login_key, u.* FROM (SELECT lower(?::text) AS login_key) k LEFT JOIN users u ON lower(u.email) = k.login_key LIMIT 1',
+        [email],
+      );
+      const row = rows[0];
+      if (!row) throw new Error('findForLogin: no row');
+      const { login_key: loginKey, ...user } = row;
+      return { loginKey, user: user.id ? (user as UserRow) : undefined };
+    },
+
     async findMany(ids: string[]): Promise<UserRow[]> {
       if (ids.length === 0) return [];
       return db<UserRow>('users').whereIn('id', ids);
     },
 
-    /** Enabled non-admin users matching username or name; exact, then prefix, then substring. */
+    /**
+     * Enabled non-admin users matching username or name: exact, then prefix, then substring
+     * (then by username). Bounded cost whatever the table's size: every branch is one index
+     * range (`users_search_*` prefix btrees, the trigram GINs) cut at SEARCH_MAX_RESULTS rows, so
+     * a call reads at most a few thousand index entries and sorts at most that many rows; no
+     * whole-table sort or count. `total` is the number of matches capped at SEARCH_MAX_RESULTS.
+     * Substring matches need three letters or digits in a row (a trigram to look up); shorter
+     * queries match exact names and prefixes only.
+     */
     async search(query: string, offset: number, limit: number): Promise<{ rows: UserRow[]; total: number }> {
       const q = query.trim().toLowerCase();
-      const base = db<UserRow>('users').where({ status: 'enabled', role: 'user' });
-      if (q !== '') {
-        const like = `%${escapeLike(q)}%`;
-        base.andWhere((w) => w.where('username', 'like', like).orWhereRaw("lower(name) LIKE ? ESCAPE '\\'", [like]));
-      }
-      const prefix = `${escapeLike(q)}%`;
-      const [rows, count] = await Promise.all([
-        base
-          .clone()
-          .select('*')
-          .orderByRaw(
-            `CASE WHEN username = ? OR lower(name) = ? THEN 0 WHEN username LIKE ? ESCAPE '\\' OR lower(name) LIKE ? ESCAPE '\\' THEN 1 ELSE 2 END, username`,
-            [q, q, prefix, prefix],
-          )
-          .offset(offset)
-          .limit(limit),
-        base.clone().count<{ count: number }[]>('* as count'),
-      ]);
-      return { rows, total: Number(count[0]?.count ?? 0) };
+      const cap = SEARCH_MAX_RESULTS;
+      if (offset >= cap) return { rows: [], total: await capped(q) };
+      const sql = searchSql(q);
+      const { rows } = await db.raw<{ rows: Array<UserRow & { tier: number; total: string }> }>(
+        `${sql.text} ORDER BY m.tier, m.username COLLATE "C" OFFSET ? LIMIT ?`,
+        [...sql.bindings, offset, Math.min(limit, cap - offset)],
+      );
+      const total = rows[0] ? Number(rows[0].total) : offset === 0 ? 0 : await capped(q);
+      return { rows: rows.map(({ tier: _tier, total: _total, ...user }) => user), total };
     },
 
     async update(id: string, changes: ProfileChanges, trx: Knex = db): Promise<UserRow> {
