@@ -104,10 +104,11 @@ export async function startStack(opts: { databaseUrl: string; resultsDir: string
   }
   opts.log(`stack: ready ${readyS.toFixed(1)} s after start (gateway ${gatewayUrl})`);
 
-  // nginx in front, with its per-address limit lifted (every bench request comes from 127.0.0.1).
+  // nginx in front, with its per-address limits (all, and sign-in's) lifted: every bench request
+  // comes from 127.0.0.1.
   const listen = await freePort();
   const nginxDir = fs.mkdtempSync('/tmp/shutter-bench-nginx-');
-  const rendered = render({ gateway: `127.0.0.1:${ports.PORT}`, listen, outDir: nginxDir, rateLimit: '1000000r/s', burst: 1000000 });
+  const rendered = render({ gateway: `127.0.0.1:${ports.PORT}`, listen, outDir: nginxDir, rateLimit: '1000000r/s', burst: 1000000, authRateLimit: '1000000r/s', authBurst: 1000000 });
   const nginxBin = spawnSync('sh', ['-c', 'command -v nginx || echo /usr/sbin/nginx']).stdout.toString().trim();
   const nginx = spawn(nginxBin, [...rendered.args, '-g', 'daemon off;'], { stdio: 'ignore' });
   const url = `http://127.0.0.1:${listen}`;
