@@ -1,4 +1,4 @@
-import { apiClient, expectError, startStack, testBackends, unique, type ApiClient, type Stack } from '@shutter/testing';
+import { apiClient, expectError, startStack, testBackends, unique, waitFor, type ApiClient, type Stack } from '@shutter/testing';
 import * as zlib from 'node:zlib';
 import { randomBytes } from 'node:crypto';
 import { png } from './media-fixtures';
@@ -107,7 +107,10 @@ describe('upload quotas', () => {
     images.forEach((b, i) => form.append('images', new Blob([b], { type: 'image/png' }), `i${i}.png`));
     return api.post('/api/posts', form, { token });
   };
-  const ownPosts = async (u: { token: string; id: string }) => (await api.get(`/api/posts?user_id=${u.id}`, { token: u.token })).body.data.posts.length as number;
+  // A new user reaches content by event: their list answers once content has them. Polled slowly:
+  // reads are limited to 5 a minute here.
+  const ownPosts = async (u: { token: string; id: string }) =>
+    (await waitFor(async () => (await api.get(`/api/posts?user_id=${u.id}`, { token: u.token })).body.data?.posts as unknown[] | undefined, 7_000, 1_500)).length;
 
   it('files per hour: multipart and direct uploads count alike; the refused post creates nothing', async () => {
     const u = await signup();
