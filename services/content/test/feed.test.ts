@@ -210,7 +210,7 @@ describe('the home feed equals a plain SQL computation over the owners’ tables
   };
   /** Reads converge within the events' trip (milliseconds); then pages and SQL agree exactly. */
   const expectSqlFeed = async (u: TestUser) => {
-    await waitFor(async () => JSON.stringify(await allPages(u)) === JSON.stringify(await bySql(u)), 2000).catch(() => undefined);
+    await waitFor(async () => JSON.stringify(await allPages(u)) === JSON.stringify(await bySql(u)), 10_000).catch(() => undefined);
     const want = await bySql(u);
     expect(await allPages(u)).toEqual(want);
     return want;
@@ -246,6 +246,8 @@ describe('the home feed equals a plain SQL computation over the owners’ tables
 
     const sw = await api.patch('/api/users', { is_public: true }, { token: switcher.token });
     expect(sw.status).toBe(200);
+    // social-graph accepts the pending request when identity's user.updated reaches it (an event).
+    await waitFor(async () => (await bySql(viewer)).includes(posts.switcher![0]!), 10_000);
     expect(await expectSqlFeed(viewer)).toContain(posts.switcher![0]); // privacy switch accepted the request
 
     const admin = await h.adminToken();
