@@ -82,6 +82,9 @@ export async function startStack(opts: { databaseUrl: string; resultsDir: string
     LOG_FORMAT: 'json',
     // The per-user limit would turn one reader's load into 429s; tokens outlive the run.
     RATE_LIMIT_SCALE: '1000000',
+    // The write mix posts thousands of images as a handful of authors: lift their upload quotas too.
+    UPLOAD_QUOTA_FILES_PER_HOUR: '1000000000',
+    UPLOAD_QUOTA_BYTES_PER_DAY: String(2 ** 50),
     ACCESS_TOKEN_TTL: '7200',
     TRUST_PROXY: '1',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
