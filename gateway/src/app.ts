@@ -133,6 +133,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     revocations,
     tickets,
     slots: createStreamSlots(redis, config.EVENTS_MAX_STREAMS_PER_USER),
+    metrics: deps.metrics,
   });
   await app.register(followsRoutes, routeDeps);
   await app.register(postsRoutes, routeDeps);

@@ -1,8 +1,9 @@
+import { Gauge } from 'prom-client';
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { notification } from '@shutter/proto';
-import type { Logger } from '@shutter/kit';
+import type { Logger, Metrics } from '@shutter/kit';
 import type { ServiceClients } from '../clients';
 import { HttpError, fromGrpc, isGrpcError } from '../errors';
 import { presentEvent } from '../presenters/events';
@@ -103,6 +104,8 @@ export interface EventStreamDeps {
   pingMs: number;
   revocations: Revocations;
   slots: StreamSlots;
+  /** Exports `gateway_open_event_streams` (this process's open streams). */
+  metrics?: Metrics;
 }
 
 /**
@@ -120,6 +123,17 @@ export function createEventStreams(app: FastifyInstance, deps: EventStreamDeps) 
   const { hub, clients, media, revocations, slots } = deps;
   const open = new Map<StreamConnection, OpenStream>();
   let closing = false;
+  if (deps.metrics) {
+    deps.metrics.registry.removeSingleMetric('gateway_open_event_streams');
+    new Gauge({
+      name: 'gateway_open_event_streams',
+      help: 'Event streams (GET /api/events/stream) open on this gateway process',
+      registers: [deps.metrics.registry],
+      collect() {
+        this.set(open.size);
+      },
+    });
+  }
 
   const ping = setInterval(() => {
     for (const c of open.keys()) c.write(': ping\n\n');

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { Logger, Redis } from '@shutter/kit';
+import type { Logger, Metrics, Redis } from '@shutter/kit';
 import { createEventStreams } from '../plugins/event-stream';
 import { createLiveHub } from '../plugins/live-hub';
 import { callerOf } from '../plugins/auth';
@@ -21,13 +21,14 @@ export interface EventsRouteDeps extends RouteDeps {
   revocations: Revocations;
   tickets: StreamTickets;
   slots: StreamSlots;
+  metrics?: Metrics;
 }
 
 /** Events (notifications), docs/api.md *Events*. */
 const eventsRoutes: FastifyPluginAsyncTypebox<EventsRouteDeps> = async (app, deps) => {
   const { clients, media, redis, logger, pingMs, revocations, tickets, slots } = deps;
   app.addSchema(EventItem);
-  const openStream = createEventStreams(app, { hub: createLiveHub(redis, logger), clients, media, pingMs, revocations, slots });
+  const openStream = createEventStreams(app, { hub: createLiveHub(redis, logger), clients, media, pingMs, revocations, slots, metrics: deps.metrics });
 
   app.get('/api/events', {
     schema: {

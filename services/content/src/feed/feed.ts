@@ -1,4 +1,5 @@
-import type { Knex, Logger, Redis } from '@shutter/kit';
+import { Counter, Histogram } from 'prom-client';
+import type { Knex, Logger, Metrics, Redis } from '@shutter/kit';
 import type { PostsRepository } from '../posts/posts-repository';
 import type { PostRead, PostReads } from '../posts/read-path';
 import { canSeePostsOf } from '../visibility';
@@ -68,8 +69,10 @@ export function createFeed(deps: {
    * incomplete (FEED_FANOUT_FROM_REPLICA=false): social-graph's StreamFollowers, null past `max`.
    */
   followersFromOwner?: (authorId: string, max: number) => Promise<string[] | null>;
+  metrics?: Metrics;
 }) {
   const { redis, posts, reads, log, config } = deps;
+  const observed = feedMetrics(deps.metrics);
 
   const pairs = (ids: string[]) => ids.flatMap((id) => [scoreOf(id), id]);
 
@@ -92,6 +95,7 @@ export function createFeed(deps: {
   /** Rebuilds a missing timeline from Postgres; answers whether it is capped. */
   async function rebuild(viewerId: string): Promise<{ truncated: boolean }> {
     const key = feedKey(viewerId);
+    observed.rebuilds?.inc();
     // The sentinel goes first, so fan-outs from now on land here; then Postgres (which has every
     // post committed before this read), then the ready mark. A post is in one or the other.
     await redis.zadd(key, 'NX', BUILDING, SENTINEL);
@@ -197,6 +201,9 @@ export function createFeed(deps: {
         return;
       }
       await Promise.all(followers.map((f) => addTo(f, [postId])));
+      observed.entries?.inc(followers.length + 1);
+      // The post id is a UUIDv7: its first 48 bits are the creation time in milliseconds.
+      observed.lag?.observe(Math.max(0, Date.now() - scoreOf(postId)) / 1000);
     },
 
     /** follow accepted (or created agree): the followee's recent posts join the follower's timeline. */
@@ -225,3 +232,19 @@ export function createFeed(deps: {
 }
 
 export type Feed = ReturnType<typeof createFeed>;
+
+/** Fan-out and timeline metrics (docs/operations.md): entries written, lag behind the post, rebuilds. */
+function feedMetrics(metrics: Metrics | undefined): { entries?: Counter; lag?: Histogram; rebuilds?: Counter } {
+  if (!metrics) return {};
+  const registers = [metrics.registry];
+  return {
+    entries: new Counter({ name: 'feed_fanout_entries_total', help: "Timeline entries written by fan-out (the author's and each follower's)", registers }),
+    lag: new Histogram({
+      name: 'feed_fanout_lag_seconds',
+      help: "From a post's creation until its fan-out reached every follower's timeline",
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    }),
+    rebuilds: new Counter({ name: 'feed_timeline_rebuilds_total', help: 'Home timelines rebuilt from Postgres on a read (missing from Redis)', registers }),
+  };
+}
