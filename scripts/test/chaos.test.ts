@@ -1,30 +1,38 @@
 import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { REPO_ROOT, testBackends } from '@shutter/testing';
+import { createDatabase, dropDatabase, withDatabase } from '@shutter/testing/src/backends';
 import { Load } from '../lib/chaos-load';
 import { FAULTS, runFault } from '../lib/chaos-run';
 import { startChaosStack, type ChaosStack } from '../lib/chaos-stack';
 
 /**
- * The short fault of `make chaos` that CI runs: the stack as `make dev` supervises it (on this
- * jest run's database, Redis prefix and S3), a light load, notification killed with SIGKILL.
- * Nothing acknowledged may be lost, and notification must serve again by itself.
+ * The short fault of `make chaos` that CI runs: the stack as `make dev` supervises it (on a
+ * database and Redis key prefix of its own beside this jest run's, and the run's S3), a light
+ * load, notification killed with SIGKILL. Nothing acknowledged may be lost, and notification must
+ * serve again by itself. Its own database and prefix: on the run's, its relays would hold the
+ * outbox leadership and its consumers take events for a minute, away from the other suites' stacks.
  */
 
 let stack: ChaosStack | undefined;
+const database = `shutter_chaos_${randomBytes(4).toString('hex')}`;
+const adminUrl = () => process.env.TEST_PG_ADMIN_URL ?? '';
 
 afterAll(async () => {
   await stack?.stop();
+  await dropDatabase(adminUrl(), database).catch(() => undefined);
 });
 
 it('SIGKILL notification under load: restarted, unrelated routes keep answering, no write or event lost', async () => {
   const b = testBackends();
   const e = process.env;
+  await createDatabase(adminUrl(), database);
   stack = await startChaosStack({
     logFile: path.join(REPO_ROOT, '.data/chaos/ci-stack.log'),
     backends: {
-      databaseUrl: b.databaseUrl,
+      databaseUrl: withDatabase(adminUrl(), database),
       redisUrl: b.redisUrl,
-      redisPrefix: b.redisPrefix,
+      redisPrefix: `${b.redisPrefix}chaos:`,
       s3Env: {
         S3_ENDPOINT: e.TEST_S3_ENDPOINT ?? '',
         S3_REGION: e.TEST_S3_REGION ?? 'us-east-1',
