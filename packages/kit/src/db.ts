@@ -54,13 +54,23 @@ export async function migrate(db: Knex, schema: string, migrations: Migration[])
   await db.raw('CREATE SCHEMA IF NOT EXISTS ??', [schema]).catch((err: { code?: string }) => {
     if (err.code !== '23505' && err.code !== '42P06') throw err; // created concurrently
   });
-  await db.migrate.latest({
-    schemaName: schema,
-    tableName: 'knex_migrations',
-    migrationSource: {
-      getMigrations: async () => migrations,
-      getMigrationName: (m: Migration) => m.name,
-      getMigration: async (m: Migration) => ({ up: m.up, down: m.down ?? (async () => undefined) }),
-    },
-  });
+  const latest = () =>
+    db.migrate.latest({
+      schemaName: schema,
+      tableName: 'knex_migrations',
+      migrationSource: {
+        getMigrations: async () => migrations,
+        getMigrationName: (m: Migration) => m.name,
+        getMigration: async (m: Migration) => ({ up: m.up, down: m.down ?? (async () => undefined) }),
+      },
+    });
+  try {
+    await latest();
+  } catch (err) {
+    // Two services creating the same extension (pg_trgm) in a fresh database at once: one loses
+    // with a unique violation and its migration rolls back; the extension exists now, so retry.
+    const e = err as { code?: string; constraint?: string };
+    if (e.code !== '23505' || e.constraint !== 'pg_extension_name_index') throw err;
+    await latest();
+  }
 }
