@@ -155,11 +155,15 @@ export function createPostsService(deps: PostsServiceDeps) {
       }
       if (req.userId) {
         const userId = checkUuid('user_id', req.userId);
-        const author = (await reads.authors.get([userId])).get(userId);
-        if (!author || (author.status !== 'enabled' && userId !== viewer)) throw notFound('User not found.');
-        const followed = userId !== viewer && !author.is_public && (await reads.follows(viewer, userId));
-        if (!canSeePostsOf(viewer, { authorId: userId, isPublic: author.is_public, status: author.status }, followed)) {
-          throw permissionDenied('This account is private.', 'account_private');
+        // One's own posts need no author check: the caller's token proves the account, which
+        // reaches content's copy by event (a list read right after sign-up must not be a 404).
+        if (userId !== viewer) {
+          const author = (await reads.authors.get([userId])).get(userId);
+          if (!author || author.status !== 'enabled') throw notFound('User not found.');
+          const followed = !author.is_public && (await reads.follows(viewer, userId));
+          if (!canSeePostsOf(viewer, { authorId: userId, isPublic: author.is_public, status: author.status }, followed)) {
+            throw permissionDenied('This account is private.', 'account_private');
+          }
         }
         ids = search ? await posts.searchIds(viewer, search, limit + 1, { authorId: userId, cursor }) : await posts.authorIds(userId, limit + 1, cursor);
       } else {
