@@ -22,6 +22,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Redis from 'ioredis';
+import sharp from 'sharp';
 import { freePort } from '@shutter/testing/src/backends';
 import { READER_FOLLOWEES, PASSWORD, PROBE_FOLLOWERS, type Dataset } from './dataset/generate';
 import { OBJECT_PNG, copyDataset, ensureDataset } from './dataset/load';
@@ -128,6 +129,14 @@ async function login(url: string, email: string): Promise<string> {
     if (attempt >= 3) throw new Error(`login ${email}: ${res.status} ${JSON.stringify(body)}`);
     await sleep(500);
   }
+}
+
+/** A 4032×3024 JPEG (~3.7 MB) of smooth colour noise with EXIF orientation 6, like a phone's. */
+async function phonePhoto(): Promise<Buffer> {
+  const w = 4032 / 8;
+  const h = 3024 / 8;
+  const seed = Buffer.from(Array.from({ length: w * h * 3 }, (_, i) => (i * 2654435761) >>> 24));
+  return sharp(seed, { raw: { width: w, height: h, channels: 3 } }).resize(4032, 3024).jpeg({ quality: 90 }).withMetadata({ orientation: 6 }).toBuffer();
 }
 
 async function measureAll(stack: Stack, d: Dataset, idleRss: Record<string, number>, children: ChildProcess[]): Promise<Report> {
@@ -245,6 +254,9 @@ async function measureAll(stack: Stack, d: Dataset, idleRss: Record<string, numb
   const form = multipartPost('a new photo from the bench', OBJECT_PNG);
   let n = 0;
   routes.create_post = await measure('create_post', { connections: 8, warm: false, next: () => ({ method: 'POST', path: '/api/posts/', headers: { ...auth(mixAuth()), 'content-type': form.contentType }, body: form.body }) });
+  // The same with a phone photo (12 MP JPEG tagged "rotate 90°"): the photo pipeline's cost on the write path.
+  const photoForm = multipartPost('a phone photo from the bench', await phonePhoto());
+  routes.create_post_photo = await measure('create_post (12 MP photo)', { connections: 2, warm: false, next: () => ({ method: 'POST', path: '/api/posts/', headers: { ...auth(mixAuth()), 'content-type': photoForm.contentType }, body: photoForm.body }) });
   routes.like = await measure('like', { warm: false, next: () => ({ method: 'POST', path: `/api/posts/like/${postSample[(n++ * 13) % postSample.length]}`, headers: auth(mixAuth()) }) });
   routes.comment = await measure('comment', { warm: false, next: () => ({ method: 'POST', path: `/api/posts/comment/${nextPost()}`, headers: json(mixAuth()), body: '{"content":"nice light!"}' }) });
   const followTargets = pick(publicAuthors.filter((i) => i >= d.core), 3000).map((i) => d.users[i]!.id);

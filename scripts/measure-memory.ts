@@ -1,16 +1,18 @@
 /**
  * The memory budget of the production bundles (docs/deploy.md *Memory*): the smoke stack
  * (scripts/lib/smoke.ts: the Dockerfile's bundles, plain node, heap caps as in compose, nginx)
- * idle after the journey, then its peak while `make bench` runs against it through nginx with a
- * light load (BENCH_SECONDS=5, BENCH_CONNECTIONS=8 unless set). Prints RSS per process in MiB.
+ * idle after the journey, then its peak under a light mix through nginx (MEASURE_SECONDS=15,
+ * MEASURE_CONNECTIONS=8): home feed, post page, own profile, unread count, likes, and logins
+ * (argon2id) alongside. Prints RSS per process in MiB.
  *
  *   node --require tsx/cjs scripts/measure-memory.ts
  */
-import { spawn } from 'node:child_process';
+import autocannon from 'autocannon';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ensurePostgres, ensureRedis, REPO_ROOT } from '@shutter/testing';
+import { apiClient, ensurePostgres, ensureRedis, REPO_ROOT } from '@shutter/testing';
+import { png } from '../gateway/test/media-fixtures';
 import { buildBundles, smokeFlow, startArtifactStack } from './lib/smoke';
 
 async function main() {
@@ -28,12 +30,43 @@ async function main() {
       for (const [name, m] of Object.entries(stack.memory())) peak[name] = Math.max(peak[name] ?? 0, m.rssMiB);
     };
     const timer = setInterval(sample, 250);
-    const bench = spawn(process.execPath, ['--require', 'tsx/cjs', path.join(REPO_ROOT, 'bench/run.ts')], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, BENCH_URL: stack.url, BENCH_SECONDS: process.env.BENCH_SECONDS ?? '5', BENCH_CONNECTIONS: process.env.BENCH_CONNECTIONS ?? '8' },
-      stdio: 'inherit',
-    });
-    await new Promise((resolve) => bench.once('exit', resolve));
+    const api = apiClient(stack.url);
+    const reg = async (name: string) => {
+      const res = await api.post('/api/users/register', { email: `${name}@measure.test`, username: name, password: 'measure-password' });
+      return { token: res.body.data.token as string, id: res.body.data.user.user_id as string, email: `${name}@measure.test` };
+    };
+    const tag = Date.now().toString(36);
+    const author = await reg(`ma${tag}`);
+    const reader = await reg(`mr${tag}`);
+    await api.patch('/api/users', { is_public: true }, { token: author.token });
+    await api.post(`/api/follows/request/${author.id}`, undefined, { token: reader.token });
+    const postIds: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const form = new FormData();
+      form.append('content', `post ${i}`);
+      form.append('images', new Blob([new Uint8Array(png(640, 480))], { type: 'image/png' }), 'p.png');
+      postIds.push((await api.post('/api/posts', form, { token: author.token })).body.data.post_id);
+    }
+    const auth = { authorization: `Bearer ${reader.token}`, 'content-type': 'application/json' };
+    const requests = [
+      { method: 'GET' as const, path: '/api/posts', headers: auth },
+      ...postIds.map((id) => ({ method: 'GET' as const, path: `/api/posts/${id}`, headers: auth })),
+      { method: 'GET' as const, path: '/api/users/me', headers: auth },
+      { method: 'GET' as const, path: '/api/events/unread-count', headers: auth },
+      ...postIds.map((id) => ({ method: 'POST' as const, path: `/api/posts/like/${id}`, headers: auth })),
+    ];
+    const seconds = Number(process.env.MEASURE_SECONDS ?? 15);
+    let logins = 0;
+    const end = Date.now() + seconds * 1000;
+    const loginLoop = (async () => {
+      while (Date.now() < end) {
+        await api.post('/api/users/login', { email: reader.email, password: 'measure-password' });
+        logins++;
+      }
+    })();
+    const result = await autocannon({ url: stack.url, connections: Number(process.env.MEASURE_CONNECTIONS ?? 8), duration: seconds, requests });
+    await loginLoop;
+    console.log(`light mix: ${Math.round(result.requests.average)} req/s for ${seconds} s, ${result.non2xx} non-2xx, ${logins} logins alongside`);
     clearInterval(timer);
     sample();
     console.log('\nmemory (MiB): process, idle RSS after the journey, peak RSS under the bench');

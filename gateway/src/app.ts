@@ -20,7 +20,6 @@ import { buildValidator, describeValidationError } from './plugins/validation';
 import { ErrorBody } from './schemas/common';
 import { createMedia } from './media';
 import { createUploadQuota, withUploadQuota } from './upload-quota';
-import { createProfileExtras } from './profile-extras';
 import eventsRoutes from './routes/events';
 import rootRoutes from './routes/root';
 import followsRoutes from './routes/follows';
@@ -124,7 +123,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(rateLimitPlugin, { redis, config });
   await app.register(rootRoutes, { config, clients, redis, verifier, revocations });
   const quota = createUploadQuota(redis, { filesPerHour: config.UPLOAD_QUOTA_FILES_PER_HOUR, bytesPerDay: config.UPLOAD_QUOTA_BYTES_PER_DAY }, logger);
-  const routeDeps = { clients, media: withUploadQuota(createMedia(clients.content), quota), quota, profiles: createProfileExtras(clients) };
+  const routeDeps = { clients, media: withUploadQuota(createMedia(clients.content), quota), quota };
   await app.register(usersRoutes, routeDeps);
   await app.register(eventsRoutes, {
     ...routeDeps,

@@ -12,7 +12,7 @@ export function createServiceClients(config: GatewayConfig, metrics?: Metrics) {
     identity: createClient(identity.IdentityServiceService, config.IDENTITY_ADDR, {
       ...opts,
       service: 'identity',
-      idempotent: ['getUser', 'batchGetUsers', 'searchUsers', 'getPublicKeys'],
+      idempotent: ['getUser', 'getProfile', 'batchGetUsers', 'searchUsers', 'getPublicKeys'],
     }),
     socialGraph: createClient(socialgraph.SocialGraphServiceService, config.SOCIAL_GRAPH_ADDR, {
       ...opts,

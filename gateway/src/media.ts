@@ -2,11 +2,12 @@ import type { Readable } from 'node:stream';
 import { content } from '@shutter/proto';
 import type { CallOptions } from '@shutter/kit';
 import type { ServiceClients } from './clients';
-import type { MediaUrls } from './presenters/users';
+import type { MediaUrls, ProfileImage } from './presenters/users';
 import { HttpError } from './errors';
 
 /** Media as the gateway needs it: URLs per response, streamed uploads, media ids put to use. */
 export interface Media extends MediaUrls {
+  image(key: string): Promise<ProfileImage>;
   /** Streams an uploaded file to content, which processes it for a post or a profile image; answers its media id. */
   upload(file: { stream: Readable; filename: string; mimetype: string }, purpose: 'post' | 'profile', opts: CallOptions): Promise<string>;
   /** Uses a media id (once, by its owner) as a profile image; answers the object key. */
@@ -26,21 +27,25 @@ export const fileTooLarge = () => new HttpError(413, 'File is too large (at most
  *
  * - `upload` streams a file part to content over gRPC client streaming (header, then chunks as
  *   busboy yields them, with flow control), so memory stays at a few chunks per upload.
- * - `url` asks content for download URLs, batched: every key asked for in the same turn of the
- *   event loop (a page of users) goes in one SignMediaUrls call. A URL is kept until content's
- *   `reusable_until`, so it is still valid for S3_PRESIGN_TTL whenever it is handed out.
+ * - `image`/`url` ask content for download URLs, batched: every key asked for in the same turn of
+ *   the event loop (a page of users) goes in one SignMediaUrls call. A URL (with a processed
+ *   image's BlurHash and variant URLs) is kept until content's `reusable_until`, so it is still
+ *   valid for S3_PRESIGN_TTL whenever it is handed out.
  */
 export function createMedia(client: ServiceClients['content']): Media {
-  const cache = new Map<string, { url: string; until: number }>();
-  let batch: Map<string, Array<{ resolve: (url: string) => void; reject: (err: unknown) => void }>> | null = null;
+  const cache = new Map<string, { image: ProfileImage; until: number }>();
+  type Waiter = { resolve: (image: ProfileImage) => void; reject: (err: unknown) => void };
+  let batch: Map<string, Waiter[]> | null = null;
 
-  async function flush(waiting: NonNullable<typeof batch>): Promise<void> {
+  async function flush(waiting: Map<string, Waiter[]>): Promise<void> {
     try {
       const res = await client.signMediaUrls({ keys: [...waiting.keys()] });
       for (const u of res.urls) {
+        // A processed image carries its BlurHash and variants (API.md: profile images may).
+        const image: ProfileImage = u.blurhash ? { url: u.url, blurhash: u.blurhash, variants: u.variants.map((v) => ({ url: v.url, width: v.width, height: v.height })) } : { url: u.url };
         if (cache.size >= MAX_CACHED_URLS) cache.delete(cache.keys().next().value as string);
-        cache.set(u.key, { url: u.url, until: u.reusableUntil?.getTime() ?? 0 });
-        for (const w of waiting.get(u.key) ?? []) w.resolve(u.url);
+        cache.set(u.key, { image, until: u.reusableUntil?.getTime() ?? 0 });
+        for (const w of waiting.get(u.key) ?? []) w.resolve(image);
         waiting.delete(u.key);
       }
       for (const ws of waiting.values()) for (const w of ws) w.reject(new Error('no URL for a media key'));
@@ -49,24 +54,27 @@ export function createMedia(client: ServiceClients['content']): Media {
     }
   }
 
+  function image(key: string): Promise<ProfileImage> {
+    const hit = cache.get(key);
+    if (hit && hit.until > Date.now()) return Promise.resolve(hit.image);
+    return new Promise((resolve, reject) => {
+      if (!batch) {
+        const waiting = new Map<string, Waiter[]>();
+        batch = waiting;
+        setImmediate(() => {
+          batch = null;
+          void flush(waiting);
+        });
+      }
+      const list = batch.get(key) ?? [];
+      list.push({ resolve, reject });
+      batch.set(key, list);
+    });
+  }
+
   return {
-    url(key) {
-      const hit = cache.get(key);
-      if (hit && hit.until > Date.now()) return Promise.resolve(hit.url);
-      return new Promise((resolve, reject) => {
-        if (!batch) {
-          const waiting = new Map<string, Array<{ resolve: (url: string) => void; reject: (err: unknown) => void }>>();
-          batch = waiting;
-          setImmediate(() => {
-            batch = null;
-            void flush(waiting);
-          });
-        }
-        const list = batch.get(key) ?? [];
-        list.push({ resolve, reject });
-        batch.set(key, list);
-      });
-    },
+    image,
+    url: async (key) => (await image(key)).url,
 
     upload(file, purpose, opts) {
       const def = content.ContentServiceService.uploadMedia;

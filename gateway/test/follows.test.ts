@@ -28,6 +28,26 @@ const counts = async (viewer: Account, userId: string) => {
   const p = await profile(viewer, userId);
   return [p.follower_count, p.following_count];
 };
+/**
+ * A profile's relationship and counts are identity's replicas of social-graph's edges, current
+ * within milliseconds of a change (the event's trip): these wait up to 5 s (a loaded test box) for the expected state.
+ */
+async function expectProfile(viewer: Account, userId: string, want: Record<string, unknown>) {
+  const matches = (p: unknown) => {
+    try {
+      expect(p).toMatchObject(want);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  await waitFor(async () => matches(await profile(viewer, userId)), 5000, 100).catch(() => undefined);
+  expect(await profile(viewer, userId)).toMatchObject(want);
+}
+async function expectCounts(viewer: Account, userId: string, want: number[]) {
+  await waitFor(async () => JSON.stringify(await counts(viewer, userId)) === JSON.stringify(want), 5000, 100).catch(() => undefined);
+  expect(await counts(viewer, userId)).toEqual(want);
+}
 const list = (viewer: Account, query: string) => api.get(`/api/follows?${query}`, { token: viewer.token });
 
 
@@ -41,8 +61,8 @@ describe('follow requests', () => {
     const again = await requestFollow(a, b.id);
     expect(again.status).toBe(200);
     expect(again.body.data).toEqual(first.body.data);
-    expect(await profile(a, b.id)).toMatchObject({ is_following: true, follow_status: 'agree', follows_id: first.body.data.follows_id, follower_count: 1, following_count: 0 });
-    expect(await profile(b, a.id)).toMatchObject({ is_following: false, follow_status: 'none', follows_id: null, follower_count: 0, following_count: 1 });
+    await expectProfile(a, b.id, { is_following: true, follow_status: 'agree', follows_id: first.body.data.follows_id, follower_count: 1, following_count: 0 });
+    await expectProfile(b, a.id, { is_following: false, follow_status: 'none', follows_id: null, follower_count: 0, following_count: 1 });
   });
 
   it('asks a private account (pending); only the followee agrees; counts move on agree only', async () => {
@@ -53,8 +73,8 @@ describe('follow requests', () => {
     expect(req.status).toBe(201);
     expect(req.body.data.status).toBe('pending');
     const id = req.body.data.follows_id;
-    expect(await profile(a, b.id)).toMatchObject({ is_following: false, follow_status: 'pending', follows_id: id, follower_count: 0 });
-    expect(await counts(a, a.id)).toEqual([0, 0]);
+    await expectProfile(a, b.id, { is_following: false, follow_status: 'pending', follows_id: id, follower_count: 0 });
+    await expectCounts(a, a.id, [0, 0]);
 
     expectError(await respond(a, id, 'agree'), 403);
     expectError(await respond(a, id, 'reject'), 403);
@@ -62,20 +82,20 @@ describe('follow requests', () => {
     expectError(await respond(c, id, 'agree'), 404);
     expectError(await respond(c, id, 'delete'), 404);
     expectError(await api.delete(`/api/follows/${id}`, { token: c.token }), 404);
-    expect(await profile(a, b.id)).toMatchObject({ follow_status: 'pending' });
+    await expectProfile(a, b.id, { follow_status: 'pending' });
 
     const agreed = await respond(b, id, 'agree');
     expect(agreed.status).toBe(200);
     expect(agreed.body.data).toEqual({ follows_id: id, status: 'agree' });
-    expect(await profile(a, b.id)).toMatchObject({ is_following: true, follow_status: 'agree', follows_id: id, follower_count: 1, following_count: 0 });
-    expect(await counts(b, a.id)).toEqual([0, 1]);
+    await expectProfile(a, b.id, { is_following: true, follow_status: 'agree', follows_id: id, follower_count: 1, following_count: 0 });
+    await expectCounts(b, a.id, [0, 1]);
 
     // Agreeing again changes nothing; a repeated request answers the agreed edge.
     expect((await respond(b, id, 'agree')).body.data).toEqual({ follows_id: id, status: 'agree' });
     const repeat = await requestFollow(a, b.id);
     expect(repeat.status).toBe(200);
     expect(repeat.body.data).toEqual({ follows_id: id, status: 'agree' });
-    expect(await counts(a, b.id)).toEqual([1, 0]);
+    await expectCounts(a, b.id, [1, 0]);
   });
 
   it('reject removes a request or a follower (status null); the edge is gone and can be asked again', async () => {
@@ -86,17 +106,17 @@ describe('follow requests', () => {
     expect(rejected.status).toBe(200);
     expect(rejected.body.data).toEqual({ follows_id: id, status: null });
     expectError(await respond(b, id, 'agree'), 404);
-    expect(await profile(a, b.id)).toMatchObject({ follow_status: 'none', follows_id: null, follower_count: 0 });
+    await expectProfile(a, b.id, { follow_status: 'none', follows_id: null, follower_count: 0 });
 
     const again = await requestFollow(a, b.id);
     expect(again.status).toBe(201);
     expect(again.body.data.follows_id).not.toBe(id);
     await respond(b, again.body.data.follows_id, 'agree');
-    expect(await counts(a, b.id)).toEqual([1, 0]);
+    await expectCounts(a, b.id, [1, 0]);
     // Rejecting an agreed follower removes it and the counts follow.
     expect((await respond(b, again.body.data.follows_id, 'reject')).body.data.status).toBeNull();
-    expect(await counts(a, b.id)).toEqual([0, 0]);
-    expect(await counts(b, a.id)).toEqual([0, 0]);
+    await expectCounts(a, b.id, [0, 0]);
+    await expectCounts(b, a.id, [0, 0]);
   });
 
   it('delete is the follower’s: cancels a pending request and unfollows an agreed one', async () => {
@@ -105,13 +125,13 @@ describe('follow requests', () => {
     const pub = await register({ public: true });
     const pending = (await requestFollow(a, priv.id)).body.data.follows_id;
     expect((await respond(a, pending, 'delete')).body.data).toEqual({ follows_id: pending, status: null });
-    expect(await profile(a, priv.id)).toMatchObject({ follow_status: 'none' });
+    await expectProfile(a, priv.id, { follow_status: 'none' });
 
     const agreed = (await requestFollow(a, pub.id)).body.data.follows_id;
-    expect(await counts(a, a.id)).toEqual([0, 1]);
+    await expectCounts(a, a.id, [0, 1]);
     expect((await respond(a, agreed, 'delete')).body.data).toEqual({ follows_id: agreed, status: null });
-    expect(await counts(a, a.id)).toEqual([0, 0]);
-    expect(await counts(a, pub.id)).toEqual([0, 0]);
+    await expectCounts(a, a.id, [0, 0]);
+    await expectCounts(a, pub.id, [0, 0]);
     expectError(await respond(a, agreed, 'delete'), 404);
   });
 
@@ -124,12 +144,12 @@ describe('follow requests', () => {
     const res = await api.delete(`/api/follows/${byFollower}`, { token: a.token, headers: { 'content-type': 'application/json' } });
     expect(res.status).toBe(200);
     expect(res.body.data).toEqual({ follows_id: byFollower, status: null });
-    expect(await counts(a, b.id)).toEqual([0, 0]);
+    await expectCounts(a, b.id, [0, 0]);
     expectError(await api.delete(`/api/follows/${byFollower}`, { token: a.token }), 404);
 
     const byFollowee = (await requestFollow(a, b.id)).body.data.follows_id;
     expect((await api.delete(`/api/follows/${byFollowee}/`, { token: b.token })).body.data).toEqual({ follows_id: byFollowee, status: null });
-    expect(await counts(a, a.id)).toEqual([0, 0]);
+    await expectCounts(a, a.id, [0, 0]);
   });
 
   it('400 for self, 404 for unknown users and edges, 422 for non-UUIDs and bad statuses', async () => {
@@ -148,7 +168,7 @@ describe('follow requests', () => {
     expectError(await api.post(`/api/follows/${id}`, undefined, { token: b.token, headers: { 'content-type': 'application/json' } }), 422);
     expectError(await api.post(`/api/follows/${id}`, { status: 1 }, { token: b.token }), 422);
     expectError(await api.post(`/api/follows/request/${b.id}`), 401, 'Not authenticated');
-    expect(await profile(a, b.id)).toMatchObject({ follow_status: 'pending' });
+    await expectProfile(a, b.id, { follow_status: 'pending' });
   });
 
   it('a disabled account cannot be followed (even when social-graph has it cached) and leaves follow lists', async () => {
@@ -256,8 +276,8 @@ describe('privacy switches and concurrency', () => {
     await requestFollow(owner, other.id); // the owner's own outgoing request is not touched
     await setPublic(owner, true);
     await waitFor(async () => (await counts(owner, owner.id))[0] === 2);
-    expect(await profile(fans[0]!, owner.id)).toMatchObject({ is_following: true, follow_status: 'agree' });
-    expect(await counts(fans[1]!, fans[1]!.id)).toEqual([0, 1]);
+    await expectProfile(fans[0]!, owner.id, { is_following: true, follow_status: 'agree' });
+    await expectCounts(fans[1]!, fans[1]!.id, [0, 1]);
     expect((await list(owner, 'type=follower&status=pending')).body.data.users).toEqual([]);
     expect((await list(owner, 'type=following&status=pending')).body.data.users.map((u: any) => u.user_id)).toEqual([other.id]);
     // Back to private: existing followers stay, new requests wait again.
@@ -268,7 +288,7 @@ describe('privacy switches and concurrency', () => {
       if (res.body.data.status === 'agree') await api.delete(`/api/follows/${res.body.data.follows_id}`, { token: late.token });
       return res.body.data.status === 'pending';
     });
-    expect(await counts(owner, owner.id)).toEqual([2, 0]);
+    await expectCounts(owner, owner.id, [2, 0]);
   });
 
   it('20 simultaneous requests for one pair make one edge: 201 once, 200 for the rest, counts 1', async () => {
@@ -280,8 +300,8 @@ describe('privacy switches and concurrency', () => {
       expect(all.filter((r) => r.status === 200)).toHaveLength(19);
       expect(new Set(all.map((r) => r.body.data.follows_id)).size).toBe(1);
       expect(new Set(all.map((r) => r.body.data.status))).toEqual(new Set([isPublic ? 'agree' : 'pending']));
-      expect(await counts(a, b.id)).toEqual(isPublic ? [1, 0] : [0, 0]);
-      expect(await counts(a, a.id)).toEqual(isPublic ? [0, 1] : [0, 0]);
+      await expectCounts(a, b.id, isPublic ? [1, 0] : [0, 0]);
+      await expectCounts(a, a.id, isPublic ? [0, 1] : [0, 0]);
     }
   });
 

@@ -41,7 +41,7 @@ describe('creating and reading a post', () => {
     expect(got.status).toBe(200);
     const post = got.body.data;
     expect(post).toMatchObject({ post_id: postId, user_id: author.id, username: author.username, content: 'Hello world', like_count: 0, comment_count: 3, is_liked: false });
-    expect(post.images).toEqual([{ image_id: expect.any(String), url: expect.stringMatching(/^http/), width: 3, height: 2, order: 0 }]);
+    expect(post.images).toEqual([{ image_id: expect.any(String), url: expect.stringMatching(/^http/), width: 3, height: 2, order: 0, blurhash: expect.any(String), variants: expect.any(Array) }]);
     expect(post.created_at).toMatch(ISO);
     expect(post.updated_at).toMatch(ISO);
     expect(post.comments.map((c: any) => c.content)).toEqual(['third', 'second']);
@@ -54,9 +54,12 @@ describe('creating and reading a post', () => {
     await h.createPost(author);
     await h.createPost(author);
     const other = await h.register();
-    const profile = await get(other, `/api/users/${author.id}`);
+    // identity's replica of content's posts: current within milliseconds (the event's trip).
+    const profile = await waitFor(async () => {
+      const res = await get(other, `/api/users/${author.id}`);
+      return res.body.data?.post_count === 2 ? res : null;
+    }, 2000);
     expect(profile.status).toBe(200);
-    expect(profile.body.data.post_count).toBe(2);
   });
 
   const MEDIA = ['0190a5c4-0000-7000-8000-000000000000'];
@@ -217,7 +220,7 @@ describe('editing and deleting', () => {
     expectError(await get(fan, `/api/posts/${postId}`), 404);
     expectError(await api.delete(`/api/posts/comment/${comment.body.data.comment_id}`, { token: fan.token }), 404);
     expectError(await api.delete(`/api/posts/${postId}`, { token: author.token }), 404);
-    expect((await get(fan, `/api/users/${author.id}`)).body.data.post_count).toBe(0);
+    await waitFor(async () => (await get(fan, `/api/users/${author.id}`)).body.data.post_count === 0, 2000);
   });
 });
 

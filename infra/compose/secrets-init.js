@@ -78,38 +78,21 @@ const dbPasswords = Object.fromEntries(Object.values(ROLES).map((role) => [role,
 // Sourced by infra/postgres/00-secrets.sh before init.sql runs (first start of the volume only).
 write(path.join(pg, 'roles.env'), POSTGRES_UID, envFile(Object.fromEntries(Object.entries(dbPasswords).map(([role, pw]) => [`SHUTTER_DB_PASSWORD_${role.toUpperCase()}`, pw]))));
 
-/** Every Shutter process: its Redis user, its internal-auth key, its volume. */
+// Redis with one ACL user per process (infra/redis/acl.js, mounted at ACL_JS): no default user;
+// an `admin` user for the healthcheck and operators.
+const ROLE_ENV = (proc) => `REDIS_PASSWORD_${proc.toUpperCase().replace(/-/g, '_')}`;
 const PROCESSES = ['gateway', 'identity', 'social-graph', 'content', 'notification'];
-
-// Redis: one ACL user per process, limited to its keys and stream operations (infra/redis/acl.js,
-// mounted beside this file); `admin` (the `password` file) for operators and the healthcheck.
-const { renderAcl } = require(path.join(__dirname, '../redis/acl.js'));
 const redis = dir('redis', REDIS_UID);
-const redisPassword = keep(path.join(redis, 'password'), REDIS_UID, () => hex(24));
-const redisPasswords = Object.fromEntries(PROCESSES.map((p) => [p, keep(path.join(redis, `password-${p}`), REDIS_UID, () => hex(24))]));
-const aclEnv = { REDIS_ADMIN_PASSWORD: redisPassword, REDIS_KEY_PREFIX: process.env.REDIS_KEY_PREFIX ?? '' };
-for (const p of PROCESSES) aclEnv[`REDIS_PASSWORD_${p.toUpperCase().replace(/-/g, '_')}`] = redisPasswords[p];
-write(path.join(redis, 'users.acl'), REDIS_UID, renderAcl(aclEnv));
+const redisPasswords = Object.fromEntries(PROCESSES.map((proc) => [proc, keep(path.join(redis, `password-${proc}`), REDIS_UID, () => hex(24))]));
+const redisAdmin = keep(path.join(redis, 'password'), REDIS_UID, () => hex(24));
+const { renderAcl } = require(process.env.ACL_JS ?? '/acl.js');
+write(path.join(redis, 'users.acl'), REDIS_UID, renderAcl({ ...Object.fromEntries(PROCESSES.map((proc) => [ROLE_ENV(proc), redisPasswords[proc]])), REDIS_ADMIN_PASSWORD: redisAdmin }));
 write(path.join(redis, 'redis.conf'), REDIS_UID, 'aclfile /run/shutter/users.acl\n');
 const redisUrl = (proc) => `redis://${proc}:${redisPasswords[proc]}@${REDIS_HOST}`;
 
-// Internal call authentication (packages/kit README): an Ed25519 key per process, so none can
-// sign as another; each process accepts the public keys of exactly the callers that call it.
-const ACCEPTS = {
-  gateway: ['gateway'],
-  identity: ['gateway', 'social-graph', 'content', 'notification'],
-  'social-graph': ['gateway', 'content'],
-  content: ['gateway'],
-  notification: ['gateway'],
-};
-const internalKeys = Object.fromEntries(
-  PROCESSES.map((p) => [p, keep(path.join(dir(p, NODE_UID), 'internal-ed25519.pem'), NODE_UID, () => crypto.generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }))]),
-);
-const publicKeyOf = (p) => crypto.createPublicKey(internalKeys[p]).export({ type: 'spki', format: 'der' }).subarray(12).toString('base64url');
-const internalAuth = (p) => ({
-  INTERNAL_AUTH_PRIVATE_KEY: internalKeys[p].replace(/\n/g, '\\n'),
-  INTERNAL_AUTH_PUBLIC_KEYS: ACCEPTS[p].map((c) => `${c}=${publicKeyOf(c)}`).join(','),
-});
+// Internal calls (kit grpc/internal-auth.ts): one secret every process derives its keys from.
+const internal = dir('internal', ROOT_UID);
+const internalSecret = keep(path.join(internal, 'secret'), ROOT_UID, () => crypto.randomBytes(32).toString('base64'));
 
 // The object store: its cluster secret and admin token (Garage reads *_FILE, mode 0600 or less),
 // and the one S3 key content uses, scoped to the media bucket by object-store-init.
@@ -124,7 +107,7 @@ for (const [proc, role] of Object.entries(ROLES)) {
   const vars = {
     DATABASE_URL: `postgres://${role}:${dbPasswords[role]}@${DB_HOST}/${DB_NAME}`,
     REDIS_URL: redisUrl(proc),
-    ...internalAuth(proc),
+    INTERNAL_AUTH_SECRET: internalSecret,
   };
   if (proc === 'identity') {
     const keyFile = path.join(d, 'jwt-ed25519.pem');
@@ -134,6 +117,6 @@ for (const [proc, role] of Object.entries(ROLES)) {
   if (proc === 'content') Object.assign(vars, { S3_ACCESS_KEY_ID: s3KeyId, S3_SECRET_ACCESS_KEY: s3Secret });
   write(path.join(d, 'env'), NODE_UID, envFile(vars));
 }
-write(path.join(dir('gateway', NODE_UID), 'env'), NODE_UID, envFile({ REDIS_URL: redisUrl('gateway'), ...internalAuth('gateway') }));
+write(path.join(dir('gateway', NODE_UID), 'env'), NODE_UID, envFile({ REDIS_URL: redisUrl('gateway'), INTERNAL_AUTH_SECRET: internalSecret }));
 keep(path.join(dir('grafana', GRAFANA_UID), 'admin-password'), GRAFANA_UID, () => hex(16));
 console.log('secrets: ready');

@@ -40,7 +40,8 @@ const CHANNELS = Object.freeze({
   identity: { channels: ['auth:revocations'], commands: '+publish' },
   notification: { channels: ['notif:live:*'], commands: '+publish' },
 });
-const CONSUMERS = Object.freeze(['social-graph', 'content', 'notification']);
+/** Consumer groups on the events stream (identity: its profile replicas of edges and post counts). */
+const CONSUMERS = Object.freeze(['identity', 'social-graph', 'content', 'notification']);
 
 /**
  * Commands on a process's own keys: data commands of every type and scripts (whose commands

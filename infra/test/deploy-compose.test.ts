@@ -143,12 +143,12 @@ describe('infra/compose/secrets-init.js', () => {
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  const run = () => execFileSync(process.execPath, [path.join(ROOT, 'infra/compose/secrets-init.js')], { env: { ...process.env, SECRETS_OUT: dir }, encoding: 'utf8' });
+  const run = () => execFileSync(process.execPath, [path.join(ROOT, 'infra/compose/secrets-init.js')], { env: { ...process.env, SECRETS_OUT: dir, ACL_JS: path.join(ROOT, 'infra/redis/acl.js') }, encoding: 'utf8' });
   const read = (f: string) => fs.readFileSync(path.join(dir, f), 'utf8');
 
   it('generates every secret once, unreadable to others, and keeps them on the next start', () => {
     run();
-    const first = Object.fromEntries(['content/env', 'identity/env', 'identity/jwt-ed25519.pem', 'postgres/roles.env', 'redis/redis.conf', 'object-store/rpc-secret'].map((f) => [f, read(f)]));
+    const first = Object.fromEntries(['content/env', 'gateway/env', 'identity/env', 'identity/jwt-ed25519.pem', 'postgres/roles.env', 'redis/users.acl', 'object-store/rpc-secret', 'internal/secret'].map((f) => [f, read(f)]));
     expect(run()).not.toMatch(/generated/);
     for (const [f, text] of Object.entries(first)) {
       expect(read(f)).toBe(text);
@@ -162,18 +162,13 @@ describe('infra/compose/secrets-init.js', () => {
     const pw = /SHUTTER_DB_PASSWORD_CONTENT='([0-9a-f]{48})'/.exec(roles)?.[1];
     expect(first['content/env']).toContain(`DATABASE_URL='postgres://content:${pw}@postgres:5432/shutter'`);
     expect(first['identity/env']).not.toContain(pw);
-    // Redis: a user per process (infra/redis/acl.js), each process's URL naming its own.
-    expect(first['redis/redis.conf']).toBe('aclfile /run/shutter/users.acl\n');
-    const acl = read('redis/users.acl');
-    expect(acl).toMatch(/^user default off /);
-    expect(acl).toMatch(/^user content on resetpass #[0-9a-f]{64} /m);
-    const redisPw = read('redis/password-content');
-    expect(first['content/env']).toContain(`REDIS_URL='redis://content:${redisPw}@redis:6379'`);
-    expect(first['identity/env']).not.toContain(redisPw);
-    // Internal calls: each process signs with its own key and accepts exactly its callers.
-    expect(first['content/env']).toMatch(/INTERNAL_AUTH_PRIVATE_KEY='-----BEGIN PRIVATE KEY-----\\n/);
-    expect(first['content/env']).toMatch(/INTERNAL_AUTH_PUBLIC_KEYS='gateway=[\w-]{43}'/);
-    expect(first['identity/env']).toMatch(/INTERNAL_AUTH_PUBLIC_KEYS='gateway=[\w-]{43},social-graph=[\w-]{43},content=[\w-]{43},notification=[\w-]{43}'/);
+    // Redis: one ACL user per process (infra/redis/acl.js), no default user; each URL names its own.
+    expect(read('redis/redis.conf')).toBe('aclfile /run/shutter/users.acl\n');
+    expect(first['redis/users.acl']).toMatch(/^user default off/);
+    expect(first['content/env']).toMatch(/REDIS_URL='redis:\/\/content:[0-9a-f]{48}@redis:6379'/);
+    expect(first['gateway/env']).toMatch(/REDIS_URL='redis:\/\/gateway:[0-9a-f]{48}@redis:6379'/);
+    // Internal calls: the same secret in every process's env.
+    for (const f of ['content/env', 'gateway/env', 'identity/env']) expect(first[f]).toContain(`INTERNAL_AUTH_SECRET='${first['internal/secret']}'`);
   });
 
   it('writes env files a POSIX shell reads back exactly', () => {

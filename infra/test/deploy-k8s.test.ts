@@ -1,10 +1,12 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import YAML from 'yaml';
 import { HEAP_MB } from '../../scripts/lib/smoke';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { checkManifests } = require('../check-deploy') as typeof import('../check-deploy');
+const { checkManifests, EXTERNAL_SECRETS } = require('../check-deploy') as { checkManifests: (e: Array<{ file: string; doc: unknown }>) => string[]; EXTERNAL_SECRETS: Map<string, string[]> };
 
 /**
  * Every overlay of k8s/ renders (kubectl kustomize, offline) and validates against the Kubernetes,
@@ -106,7 +108,7 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
 });
 
 /** Peak resident memory of the production bundles under the light bench (docs/deploy.md *Memory*). */
-const MEASURED_RSS_MIB = { gateway: 151, identity: 171, 'social-graph': 87, content: 132, notification: 87 };
+const MEASURED_RSS_MIB = { gateway: 157, identity: 171, 'social-graph': 95, content: 167, notification: 97 };
 
 describe('k8s routes and backends', () => {
   it('routes through the Gateway API (prod), an Ingress (ingress), Traefik (k3s)', () => {
@@ -145,5 +147,62 @@ describe('k8s routes and backends', () => {
     const same = (a: string, b: string) => expect(fs.readFileSync(path.join(ROOT, a), 'utf8')).toBe(fs.readFileSync(path.join(ROOT, b), 'utf8'));
     same('k8s/components/backends/object-store-init.js', 'infra/garage/object-store-init.js');
     same('k8s/components/backends/garage.toml', 'infra/garage/garage.toml');
+    same('k8s/components/backends/acl.js', 'infra/redis/acl.js');
+  });
+});
+
+describe('the in-cluster secrets Job (k8s/components/backends/secrets-init.js)', () => {
+  it('creates every Secret once against the Kubernetes API, and changes nothing on a second run', async () => {
+    const stored = new Map<string, { stringData: Record<string, string> }>();
+    const calls: string[] = [];
+    const api = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c));
+      req.on('end', () => {
+        calls.push(`${req.method} ${req.url}`);
+        expect(req.headers.authorization).toBe('Bearer test-token');
+        const name = /\/secrets\/([^/]+)$/.exec(req.url ?? '')?.[1];
+        if (req.method === 'GET') {
+          res.statusCode = name && stored.has(name) ? 200 : 404;
+          return res.end('{}');
+        }
+        const secret = JSON.parse(body) as { metadata: { name: string }; stringData: Record<string, string> };
+        if (req.method === 'POST' && stored.has(secret.metadata.name)) {
+          res.statusCode = 409;
+          return res.end('{}');
+        }
+        stored.set(secret.metadata.name, secret);
+        res.statusCode = 201;
+        res.end('{}');
+      });
+    });
+    await new Promise<void>((r) => api.listen(0, '127.0.0.1', r));
+    const sa = fs.mkdtempSync(path.join(os.tmpdir(), 'shutter-sa-'));
+    fs.writeFileSync(path.join(sa, 'namespace'), 'shutter');
+    fs.writeFileSync(path.join(sa, 'token'), 'test-token');
+    const script = path.join(ROOT, 'k8s/components/backends/secrets-init.js');
+    const env = { ...process.env, SA_DIR: sa, KUBE_API: `http://127.0.0.1:${(api.address() as { port: number }).port}` };
+    const runJob = () =>
+      new Promise<string>((resolve, reject) =>
+        execFile(process.execPath, [script], { env }, (err, out, errOut) => (err ? reject(new Error(`${err.message}\n${errOut}`, { cause: err })) : resolve(out))),
+      );
+    try {
+      await runJob();
+      expect([...stored.keys()].sort()).toEqual(['shutter-db-init', 'shutter-object-store', 'shutter-redis', 'shutter-secrets']);
+      const secrets = stored.get('shutter-secrets')!.stringData;
+      // Exactly the keys the Deployments read (infra/check-deploy.js), the optional admin aside.
+      expect(Object.keys(secrets).sort()).toEqual(EXTERNAL_SECRETS.get('shutter-secrets')!.filter((k) => !k.startsWith('ADMIN_')).sort());
+      expect(secrets.CONTENT_REDIS_URL).toMatch(/^redis:\/\/content:[0-9a-f]{48}@redis:6379$/);
+      expect(stored.get('shutter-redis')!.stringData['users.acl']).toMatch(/^user default off/);
+      const pw = /postgres:\/\/content:([0-9a-f]{48})@/.exec(secrets.CONTENT_DATABASE_URL!)![1];
+      expect(stored.get('shutter-db-init')!.stringData['init.sql']).toContain(`CREATE ROLE content LOGIN PASSWORD '${pw}';`);
+      expect(stored.get('shutter-object-store')!.stringData['content-key-id']).toBe(secrets.S3_ACCESS_KEY_ID);
+      const before = calls.length;
+      expect(await runJob()).toMatch(/nothing to do/);
+      expect(calls.slice(before)).toEqual(['GET /api/v1/namespaces/shutter/secrets/shutter-secrets']);
+    } finally {
+      await new Promise((r) => api.close(r));
+      fs.rmSync(sa, { recursive: true, force: true });
+    }
   });
 });

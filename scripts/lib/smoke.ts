@@ -95,8 +95,12 @@ export async function startArtifactStack(bundleDir: string, backends: Backends, 
 
   try {
     await createDatabase(backends.pgAdminUrl, database);
-    s3 = await startLocalS3({ dir: path.join(work, 's3') });
-    const ports = Object.fromEntries(await Promise.all(PROCESSES.map(async (p) => [p, { main: await freePort(), metrics: await freePort() }] as const))) as Record<ProcessName, { main: number; metrics: number }>;
+    const store = await startLocalS3({ dir: path.join(work, 's3') });
+    s3 = store;
+    // Services listen on port 0 and log the ports they got (no race with other processes for a
+    // port picked in advance); the gateway's HTTP and metrics ports are picked here.
+    const ports = Object.fromEntries(PROCESSES.map((p) => [p, { main: 0, metrics: 0 }])) as Record<ProcessName, { main: number; metrics: number }>;
+    ports.gateway = { main: await freePort(), metrics: await freePort() };
     const nginxPort = await freePort();
     const origin = `http://127.0.0.1:${nginxPort}`;
     const jwtKey = path.join(work, 'jwt-ed25519.pem');
@@ -116,18 +120,18 @@ export async function startArtifactStack(bundleDir: string, backends: Backends, 
       // One file every process reads (compose: a shared secrets volume), made by the first to start.
       INTERNAL_AUTH_SECRET_FILE: path.join(bundleDir, 'internal-auth.secret'),
     };
-    const env: Record<ProcessName, Record<string, string>> = {
+    const envOf = (): Record<ProcessName, Record<string, string>> => ({
       identity: { JWT_KEY_FILE: jwtKey },
       'social-graph': { IDENTITY_ADDR: addr('identity') },
       content: {
         IDENTITY_ADDR: addr('identity'),
         SOCIAL_GRAPH_ADDR: addr('social-graph'),
-        S3_ENDPOINT: s3.endpoint,
+        S3_ENDPOINT: store.endpoint,
         S3_CLIENT_ENDPOINT: origin,
-        S3_REGION: s3.region,
-        S3_BUCKET: s3.bucket,
-        S3_ACCESS_KEY_ID: s3.accessKeyId,
-        S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+        S3_REGION: store.region,
+        S3_BUCKET: store.bucket,
+        S3_ACCESS_KEY_ID: store.accessKeyId,
+        S3_SECRET_ACCESS_KEY: store.secretAccessKey,
         S3_FORCE_PATH_STYLE: 'true',
       },
       notification: { IDENTITY_ADDR: addr('identity') },
@@ -143,7 +147,7 @@ export async function startArtifactStack(bundleDir: string, backends: Backends, 
         // A load test from one address would be all 429s (scripts/measure-memory.ts).
         ...(opts.unlimited && { RATE_LIMIT_MAX: '1000000000' }),
       },
-    };
+    });
 
     // Migrations first, as the Kubernetes Job runs them (k8s/base/migrate-job.yaml): each service's
     // bundle with MIGRATIONS=only, lock waits bounded; then the processes start with MIGRATIONS=skip.
@@ -151,7 +155,7 @@ export async function startArtifactStack(bundleDir: string, backends: Backends, 
       (['identity', 'social-graph', 'content', 'notification'] as const).map((p) =>
         run(process.execPath, [`dist/${p}.js`], {
           cwd: path.join(bundleDir, p, 'app'),
-          env: { ...common, ...env[p], MIGRATIONS: 'only', PGOPTIONS: '-c lock_timeout=10s' },
+          env: { ...common, ...envOf()[p], MIGRATIONS: 'only', PGOPTIONS: '-c lock_timeout=10s' },
           timeout: 60_000,
         }).catch((err: Error & { stderr?: string; stdout?: string }) => {
           throw new Error(`${p} migrations failed: ${err.message}\n${err.stdout ?? ''}${err.stderr ?? ''}`);
@@ -160,7 +164,7 @@ export async function startArtifactStack(bundleDir: string, backends: Backends, 
     );
     log('migrations applied (MIGRATIONS=only)');
     // The pods' init container (MIGRATIONS=wait) passes at once on the migrated schema.
-    await run(process.execPath, ['dist/content.js'], { cwd: path.join(bundleDir, 'content', 'app'), env: { ...common, ...env.content, MIGRATIONS: 'wait' }, timeout: 20_000 });
+    await run(process.execPath, ['dist/content.js'], { cwd: path.join(bundleDir, 'content', 'app'), env: { ...common, ...envOf().content, MIGRATIONS: 'wait' }, timeout: 20_000 });
 
     const start = (p: ProcessName) => {
       const app = path.join(bundleDir, p, 'app');
@@ -168,18 +172,25 @@ export async function startArtifactStack(bundleDir: string, backends: Backends, 
         cwd: app,
         env: {
           ...common,
-          ...(p === 'gateway' ? {} : { GRPC_PORT: String(ports[p].main) }),
+          ...(p === 'gateway' ? {} : { GRPC_PORT: '0', LOG_LEVEL: 'info' }),
           METRICS_PORT: String(ports[p].metrics),
           NODE_OPTIONS: `--max-old-space-size=${HEAP_MB[p]}`,
           MIGRATIONS: 'skip',
-          ...env[p],
+          ...envOf()[p],
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       logs[p] = [];
       const keep = (b: Buffer) => {
         const lines = logs[p]!;
-        lines.push(...b.toString().split('\n').filter(Boolean));
+        const fresh = b.toString().split('\n').filter(Boolean);
+        // `<name> serving` carries the ports a service got (it listens on port 0).
+        const serving = fresh.find((l) => l.includes(`"${p} serving"`));
+        if (serving && p !== 'gateway') {
+          const { grpc_port: grpc, metrics_port: metrics } = JSON.parse(serving) as { grpc_port: number; metrics_port: number };
+          ports[p] = { main: grpc, metrics };
+        }
+        lines.push(...fresh);
         if (lines.length > 200) lines.splice(0, lines.length - 200);
       };
       child.stdout!.on('data', keep);
@@ -192,6 +203,7 @@ export async function startArtifactStack(bundleDir: string, backends: Backends, 
       await waitFor(
         async () => {
           if (child.exitCode !== null) throw new Error(`${p} exited with ${child.exitCode}:\n${logs[p]!.slice(-20).join('\n')}`);
+          if (!ports[p].metrics) return false; // not serving yet
           const res = await fetch(`http://127.0.0.1:${ports[p].metrics}/readyz`).catch(() => null);
           return res?.ok ?? false;
         },
@@ -213,7 +225,7 @@ export async function startArtifactStack(bundleDir: string, backends: Backends, 
     // The production nginx config, rendered as the image's envsubst step renders it.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { render } = require(path.join(REPO, 'nginx/render.js')) as { render(o: object): { args: string[] } };
-    const { args } = render({ gateway: addr('gateway'), listen: nginxPort, outDir: path.join(work, 'nginx'), s3: new URL(s3.endpoint).host, bucket: s3.bucket, workerProcesses: 1, ...(opts.unlimited && { rateLimit: '100000r/s', burst: 100000 }) });
+    const { args } = render({ gateway: addr('gateway'), listen: nginxPort, outDir: path.join(work, 'nginx'), s3: new URL(store.endpoint).host, bucket: store.bucket, workerProcesses: 1, ...(opts.unlimited && { rateLimit: '100000r/s', burst: 100000 }) });
     const nginxBin = fs.existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx';
     nginx = spawn(nginxBin, [...args, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
     const nginxErr: string[] = [];

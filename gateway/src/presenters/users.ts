@@ -1,8 +1,17 @@
 import type { identity } from '@shutter/proto';
 
+/** API.md's `profile_image`: the URL, and a processed image's BlurHash and variants. */
+export interface ProfileImage {
+  url: string;
+  blurhash?: string;
+  variants?: Array<{ url: string; width: number; height: number }>;
+}
+
 /** Makes a client-usable URL for a stored media key (presigned or public), per response. */
 export interface MediaUrls {
   url(key: string): Promise<string>;
+  /** The whole profile image object of a key; without it, `{ url }`. */
+  image?(key: string): Promise<ProfileImage>;
 }
 
 /** API.md's `user` object; `email` only for the owner. */
@@ -17,7 +26,7 @@ export async function presentUser(u: identity.User, viewerId: string | undefined
     status: u.status,
     metadata: {
       profile: u.profile ?? {},
-      ...(u.profileImageKey ? { profile_image: { url: await media.url(u.profileImageKey) } } : {}),
+      ...(u.profileImageKey ? { profile_image: media.image ? await media.image(u.profileImageKey) : { url: await media.url(u.profileImageKey) } } : {}),
     },
     created_at: (u.createdAt ?? new Date(0)).toISOString(),
   };

@@ -2,7 +2,6 @@ import type { FastifyRequest } from 'fastify';
 import type { CallOptions } from '@shutter/kit';
 import type { ServiceClients } from '../clients';
 import type { Media } from '../media';
-import type { ProfileExtras } from '../profiles';
 import type { UploadQuota } from '../upload-quota';
 
 /** What every route plugin is built with (wired in app.ts). */
@@ -11,7 +10,6 @@ export interface RouteDeps {
   media: Media;
   /** Per-user upload quotas (the streamed uploads of `media` already count against them). */
   quota: UploadQuota;
-  profiles: ProfileExtras;
 }
 
 /**

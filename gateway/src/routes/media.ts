@@ -14,7 +14,7 @@ const mediaRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { clients,
       tags: ['media'],
       summary: 'Start a direct upload: a presigned S3 POST (10-minute expiry; type and size enforced by its policy)',
       description:
-        'POST the returned `fields` and then the file (form field `file`) to `url`. Then name `media_id` in `POST /api/posts` (`media_ids`) or `PATCH /api/users/` (`profile_image_media_id`): usable once, by its owner, after the object exists.',
+        'POST the returned `fields` and then the file (form field `file`) to `url`. Then name `media_id` in `POST /api/posts` (`media_ids`) or `PATCH /api/users/` (`profile_image_media_id`): usable once, by its owner, after the object exists. The image is processed then (metadata removed, orientation applied, long side bounded, variants and BlurHash made) into new objects, so posting to `url` again afterwards changes nothing that is served; over 10 000 px a side or 50 megapixels → 422 on that field.',
       security: [{ bearer: [] }],
       body: Type.Object({
         content_type: Type.String({ minLength: 1, maxLength: 100, description: 'image/jpeg, image/png or image/webp (else 415)' }),

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { identity } from '@shutter/proto';
 import { callerOf } from '../plugins/auth';
 import { grpcOpts, type RouteDeps } from './deps';
-import { forbidden, notFound, validation } from '../errors';
+import { forbidden, validation } from '../errors';
 
 /** A search answers at most its first this-many matches (identity's SEARCH_MAX_RESULTS). */
 export const MAX_SEARCH_RESULTS = 1000;
@@ -34,7 +34,7 @@ export const ProfileUpdate = Type.Object({
 const tokensJson = (t: identity.TokenPair | undefined) => ({ token: t?.accessToken ?? '', refresh_token: t?.refreshToken ?? '', expires_in: t?.expiresIn ?? 0 });
 
 /** Users and auth (API.md). */
-const usersRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { clients, media, profiles }) => {
+const usersRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { clients, media }) => {
   app.addSchema(User);
 
   app.post('/api/users/register', {
@@ -137,13 +137,20 @@ const usersRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { clients,
       params: Type.Object({ user_id: Uuid }),
       response: { 200: Ok(Profile), ...errorResponses(401, 404, 422) },
     },
+    // One call: identity answers from its own tables and replicas, and decides who may see a
+    // disabled account (admins only); the gateway only shapes the JSON.
     handler: async (req) => {
-      const caller = callerOf(req);
-      const opts = grpcOpts(req);
-      const [user, extra] = await Promise.all([clients.identity.getUser({ userId: req.params.user_id }, opts), profiles.extras(req.params.user_id, opts)]);
-      // A disabled account vanishes for everyone but admins.
-      if (user.status !== 'enabled' && caller.role !== 'admin') throw notFound('User not found.');
-      return ok({ user: await presentUser(user, caller.userId, media), ...extra });
+      const p = await clients.identity.getProfile({ userId: req.params.user_id }, grpcOpts(req));
+      const followStatus = p.followStatus === 'pending' || p.followStatus === 'agree' ? p.followStatus : 'none';
+      return ok({
+        user: await presentUser(p.user!, callerOf(req).userId, media),
+        is_following: followStatus === 'agree',
+        follow_status: followStatus,
+        follows_id: p.followsId || null,
+        follower_count: p.followerCount,
+        following_count: p.followingCount,
+        post_count: p.postCount,
+      });
     },
   });
 

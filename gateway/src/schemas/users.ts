@@ -5,7 +5,17 @@ export const USERNAME_RULE = 'username must be 3 to 30 characters of a-z, 0-9, "
 
 export const UserMetadata = Type.Object({
   profile: Type.Object({}, { additionalProperties: true }),
-  profile_image: Type.Optional(Type.Object({ url: Type.String() })),
+  profile_image: Type.Optional(
+    Type.Object({
+      url: Type.String({ description: 'the processed image (long side at most 1024 px, no metadata), made per response' }),
+      blurhash: Type.Optional(Type.String({ description: 'a BlurHash of the image, for a placeholder while it loads' })),
+      variants: Type.Optional(
+        Type.Array(Type.Object({ url: Type.String(), width: Type.Integer(), height: Type.Integer() }), {
+          description: 'WebP, widths 320 and 640 where narrower than the image, narrowest first',
+        }),
+      ),
+    }),
+  ),
 });
 
 export const User = Type.Object(

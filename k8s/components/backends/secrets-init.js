@@ -7,30 +7,36 @@
  *
  *   shutter-db-init        init.sql for CloudNativePG's bootstrap: one login role per service with
  *                          its own password, owning the schema of the same name (infra/postgres/init.sql)
- *   shutter-redis          redis.conf (requirepass)
+ *   shutter-redis          redis.conf and users.acl: one ACL user per process (infra/redis/acl.js)
  *   shutter-object-store   Garage's RPC secret and admin token, content's bucket-scoped key
- *   shutter-secrets        what the processes read (database URLs, REDIS_URL, JWT key, S3 key,
- *                          the internal-auth secret)
+ *   shutter-secrets        what the processes read (database URLs, each process's Redis URL, the
+ *                          internal-auth secret, the JWT key, the S3 key)
  *
  * Idempotent: when shutter-secrets exists (written last) nothing changes. Plain Node 22.
  */
 const fs = require('node:fs');
+const http = require('node:http');
 const https = require('node:https');
 const crypto = require('node:crypto');
 
-const SA = '/var/run/secrets/kubernetes.io/serviceaccount';
+// The in-cluster API with the pod's ServiceAccount; KUBE_API and SA_DIR point elsewhere in tests.
+const SA = process.env.SA_DIR ?? '/var/run/secrets/kubernetes.io/serviceaccount';
+const API = new URL(process.env.KUBE_API ?? 'https://kubernetes.default.svc');
 const NS = fs.readFileSync(`${SA}/namespace`, 'utf8').trim();
 const TOKEN = fs.readFileSync(`${SA}/token`, 'utf8').trim();
-const CA = fs.readFileSync(`${SA}/ca.crt`);
+const CA = API.protocol === 'https:' ? fs.readFileSync(`${SA}/ca.crt`) : undefined;
 const DB_HOST = process.env.DB_HOST ?? 'shutter-db-rw:5432';
 const REDIS_HOST = process.env.REDIS_HOST ?? 'redis:6379';
 
 const hex = (n) => crypto.randomBytes(n).toString('hex');
+// infra/redis/acl.js (a copy beside this file in the same ConfigMap; a test keeps them equal).
+const { renderAcl } = require('./acl.js');
+const PROCESSES = { gateway: 'GATEWAY', identity: 'IDENTITY', 'social-graph': 'GRAPH', content: 'CONTENT', notification: 'NOTIFICATION' };
 
 function api(method, path, body) {
   return new Promise((resolve, reject) => {
-    const req = https.request(
-      { host: 'kubernetes.default.svc', port: 443, method, path, ca: CA, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, timeout: 10_000 },
+    const req = (API.protocol === 'https:' ? https : http).request(
+      { host: API.hostname, port: API.port || (API.protocol === 'https:' ? 443 : 80), method, path, ca: CA, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, timeout: 10_000 },
       (res) => {
         let text = '';
         res.on('data', (c) => (text += c));
@@ -68,13 +74,14 @@ async function main() {
     ...Object.keys(roles).map((r) => `ALTER ROLE ${r} SET search_path = ${r}, public;`),
     'CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public;',
   ].join('\n');
-  const redisPassword = hex(24);
+  const redisPw = Object.fromEntries(Object.keys(PROCESSES).map((p) => [p, hex(24)]));
+  const acl = renderAcl({ ...Object.fromEntries(Object.keys(PROCESSES).map((p) => [`REDIS_PASSWORD_${p.toUpperCase().replace(/-/g, '_')}`, redisPw[p]])), REDIS_ADMIN_PASSWORD: hex(24) });
   const keyId = `GK${hex(12)}`;
   const keySecret = hex(32);
   const { privateKey } = crypto.generateKeyPairSync('ed25519');
 
   await put('shutter-db-init', { 'init.sql': `${sql}\n` });
-  await put('shutter-redis', { 'redis.conf': `requirepass ${redisPassword}\n` });
+  await put('shutter-redis', { 'redis.conf': 'aclfile /etc/redis/users.acl\n', 'users.acl': acl });
   await put('shutter-object-store', { 'rpc-secret': hex(32), 'admin-token': crypto.randomBytes(32).toString('base64'), 'content-key-id': keyId, 'content-key-secret': keySecret });
   const url = (role) => `postgres://${role}:${pw[role]}@${DB_HOST}/shutter`;
   await put('shutter-secrets', {
@@ -82,10 +89,9 @@ async function main() {
     GRAPH_DATABASE_URL: url('graph'),
     CONTENT_DATABASE_URL: url('content'),
     NOTIFICATION_DATABASE_URL: url('notification'),
-    REDIS_URL: `redis://:${redisPassword}@${REDIS_HOST}`,
+    ...Object.fromEntries(Object.entries(PROCESSES).map(([p, k]) => [`${k}_REDIS_URL`, `redis://${p}:${redisPw[p]}@${REDIS_HOST}`])),
+    INTERNAL_AUTH_SECRET: crypto.randomBytes(32).toString('base64'),
     JWT_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }),
-    // Every process derives its internal-call signing key from it (packages/kit README).
-    INTERNAL_AUTH_SECRET: crypto.randomBytes(32).toString('base64url'),
     S3_ACCESS_KEY_ID: keyId,
     S3_SECRET_ACCESS_KEY: keySecret,
   });

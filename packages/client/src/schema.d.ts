@@ -520,7 +520,7 @@ export interface paths {
         put?: never;
         /**
          * Start a direct upload: a presigned S3 POST (10-minute expiry; type and size enforced by its policy)
-         * @description POST the returned `fields` and then the file (form field `file`) to `url`. Then name `media_id` in `POST /api/posts` (`media_ids`) or `PATCH /api/users/` (`profile_image_media_id`): usable once, by its owner, after the object exists.
+         * @description POST the returned `fields` and then the file (form field `file`) to `url`. Then name `media_id` in `POST /api/posts` (`media_ids`) or `PATCH /api/users/` (`profile_image_media_id`): usable once, by its owner, after the object exists. The image is processed then (metadata removed, orientation applied, long side bounded, variants and BlurHash made) into new objects, so posting to `url` again afterwards changes nothing that is served; over 10 000 px a side or 50 megapixels → 422 on that field.
          */
         post: operations["createUpload"];
         delete?: never;
@@ -560,7 +560,16 @@ export interface components {
                     [key: string]: unknown;
                 };
                 profile_image?: {
+                    /** @description the processed image (long side at most 1024 px, no metadata), made per response */
                     url: string;
+                    /** @description a BlurHash of the image, for a placeholder while it loads */
+                    blurhash?: string;
+                    /** @description WebP, widths 320 and 640 where narrower than the image, narrowest first */
+                    variants?: {
+                        url: string;
+                        width: number;
+                        height: number;
+                    }[];
                 };
             };
             /**
@@ -587,7 +596,16 @@ export interface components {
                             [key: string]: unknown;
                         };
                         profile_image?: {
+                            /** @description the processed image (long side at most 1024 px, no metadata), made per response */
                             url: string;
+                            /** @description a BlurHash of the image, for a placeholder while it loads */
+                            blurhash?: string;
+                            /** @description WebP, widths 320 and 640 where narrower than the image, narrowest first */
+                            variants?: {
+                                url: string;
+                                width: number;
+                                height: number;
+                            }[];
                         };
                     };
                 };
@@ -600,7 +618,16 @@ export interface components {
                             [key: string]: unknown;
                         };
                         profile_image?: {
+                            /** @description the processed image (long side at most 1024 px, no metadata), made per response */
                             url: string;
+                            /** @description a BlurHash of the image, for a placeholder while it loads */
+                            blurhash?: string;
+                            /** @description WebP, widths 320 and 640 where narrower than the image, narrowest first */
+                            variants?: {
+                                url: string;
+                                width: number;
+                                height: number;
+                            }[];
                         };
                     };
                 };
@@ -613,7 +640,16 @@ export interface components {
                             [key: string]: unknown;
                         };
                         profile_image?: {
+                            /** @description the processed image (long side at most 1024 px, no metadata), made per response */
                             url: string;
+                            /** @description a BlurHash of the image, for a placeholder while it loads */
+                            blurhash?: string;
+                            /** @description WebP, widths 320 and 640 where narrower than the image, narrowest first */
+                            variants?: {
+                                url: string;
+                                width: number;
+                                height: number;
+                            }[];
                         };
                     };
                 };
@@ -642,7 +678,16 @@ export interface components {
                     [key: string]: unknown;
                 };
                 profile_image?: {
+                    /** @description the processed image (long side at most 1024 px, no metadata), made per response */
                     url: string;
+                    /** @description a BlurHash of the image, for a placeholder while it loads */
+                    blurhash?: string;
+                    /** @description WebP, widths 320 and 640 where narrower than the image, narrowest first */
+                    variants?: {
+                        url: string;
+                        width: number;
+                        height: number;
+                    }[];
                 };
             };
             /** @enum {string} */
@@ -722,7 +767,16 @@ export interface components {
                         [key: string]: unknown;
                     };
                     profile_image?: {
+                        /** @description the processed image (long side at most 1024 px, no metadata), made per response */
                         url: string;
+                        /** @description a BlurHash of the image, for a placeholder while it loads */
+                        blurhash?: string;
+                        /** @description WebP, widths 320 and 640 where narrower than the image, narrowest first */
+                        variants?: {
+                            url: string;
+                            width: number;
+                            height: number;
+                        }[];
                     };
                 };
             };
@@ -897,7 +951,15 @@ export interface operations {
                      *           "metadata": {
                      *             "profile": {},
                      *             "profile_image": {
-                     *               "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *               "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *               "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *               "variants": [
+                     *                 {
+                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                   "width": 1,
+                     *                   "height": 1
+                     *                 }
+                     *               ]
                      *             }
                      *           },
                      *           "created_at": "2026-12-07T10:15:30.000Z"
@@ -998,7 +1060,15 @@ export interface operations {
                      *           "metadata": {
                      *             "profile": {},
                      *             "profile_image": {
-                     *               "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *               "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *               "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *               "variants": [
+                     *                 {
+                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                   "width": 1,
+                     *                   "height": 1
+                     *                 }
+                     *               ]
                      *             }
                      *           },
                      *           "created_at": "2026-12-07T10:15:30.000Z"
@@ -1438,7 +1508,15 @@ export interface operations {
                      *           "metadata": {
                      *             "profile": {},
                      *             "profile_image": {
-                     *               "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *               "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *               "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *               "variants": [
+                     *                 {
+                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                   "width": 1,
+                     *                   "height": 1
+                     *                 }
+                     *               ]
                      *             }
                      *           },
                      *           "created_at": "2026-12-07T10:15:30.000Z"
@@ -1504,7 +1582,15 @@ export interface operations {
                      *           "metadata": {
                      *             "profile": {},
                      *             "profile_image": {
-                     *               "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *               "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *               "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *               "variants": [
+                     *                 {
+                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                   "width": 1,
+                     *                   "height": 1
+                     *                 }
+                     *               ]
                      *             }
                      *           },
                      *           "created_at": "2026-12-07T10:15:30.000Z"
@@ -1629,7 +1715,15 @@ export interface operations {
                      *           "metadata": {
                      *             "profile": {},
                      *             "profile_image": {
-                     *               "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *               "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *               "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *               "variants": [
+                     *                 {
+                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                   "width": 1,
+                     *                   "height": 1
+                     *                 }
+                     *               ]
                      *             }
                      *           },
                      *           "created_at": "2026-12-07T10:15:30.000Z"
@@ -1753,7 +1847,15 @@ export interface operations {
                      *             "metadata": {
                      *               "profile": {},
                      *               "profile_image": {
-                     *                 "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *                 "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                 "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *                 "variants": [
+                     *                   {
+                     *                     "url": null,
+                     *                     "width": null,
+                     *                     "height": null
+                     *                   }
+                     *                 ]
                      *               }
                      *             },
                      *             "created_at": "2026-12-07T10:15:30.000Z"
@@ -1883,7 +1985,15 @@ export interface operations {
                      *           "metadata": {
                      *             "profile": {},
                      *             "profile_image": {
-                     *               "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *               "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *               "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *               "variants": [
+                     *                 {
+                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                   "width": 1,
+                     *                   "height": 1
+                     *                 }
+                     *               ]
                      *             }
                      *           },
                      *           "created_at": "2026-12-07T10:15:30.000Z"
@@ -2023,7 +2133,9 @@ export interface operations {
                      *                 "metadata": {
                      *                   "profile": {},
                      *                   "profile_image": {
-                     *                     "url": null
+                     *                     "url": null,
+                     *                     "blurhash": null,
+                     *                     "variants": null
                      *                   }
                      *                 }
                      *               },
@@ -2033,7 +2145,9 @@ export interface operations {
                      *                 "metadata": {
                      *                   "profile": {},
                      *                   "profile_image": {
-                     *                     "url": null
+                     *                     "url": null,
+                     *                     "blurhash": null,
+                     *                     "variants": null
                      *                   }
                      *                 }
                      *               },
@@ -2043,7 +2157,9 @@ export interface operations {
                      *                 "metadata": {
                      *                   "profile": {},
                      *                   "profile_image": {
-                     *                     "url": null
+                     *                     "url": null,
+                     *                     "blurhash": null,
+                     *                     "variants": null
                      *                   }
                      *                 }
                      *               },
@@ -2859,7 +2975,15 @@ export interface operations {
                      *             "metadata": {
                      *               "profile": {},
                      *               "profile_image": {
-                     *                 "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *                 "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                 "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *                 "variants": [
+                     *                   {
+                     *                     "url": null,
+                     *                     "width": null,
+                     *                     "height": null
+                     *                   }
+                     *                 ]
                      *               }
                      *             },
                      *             "status": "pending",
@@ -3345,7 +3469,11 @@ export interface operations {
                      *               "metadata": {
                      *                 "profile": {},
                      *                 "profile_image": {
-                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                   "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *                   "variants": [
+                     *                     null
+                     *                   ]
                      *                 }
                      *               }
                      *             }
@@ -3926,7 +4054,11 @@ export interface operations {
                      *               "metadata": {
                      *                 "profile": {},
                      *                 "profile_image": {
-                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                   "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *                   "variants": [
+                     *                     null
+                     *                   ]
                      *                 }
                      *               }
                      *             }
@@ -4253,7 +4385,15 @@ export interface operations {
                      *           "metadata": {
                      *             "profile": {},
                      *             "profile_image": {
-                     *               "url": "https://media.example.com/p/0b6f1c2e.webp"
+                     *               "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *               "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
+                     *               "variants": [
+                     *                 {
+                     *                   "url": "https://media.example.com/p/0b6f1c2e.webp",
+                     *                   "width": 1,
+                     *                   "height": 1
+                     *                 }
+                     *               ]
                      *             }
                      *           }
                      *         }

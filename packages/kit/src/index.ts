@@ -13,4 +13,5 @@ export * from './process';
 export * from './outbox';
 export * from './run-service';
 export * from './auth';
+export * from './replica';
 export * from './tracing';

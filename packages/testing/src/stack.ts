@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { createAssertionSigner, createLogger, deriveInternalKeys, type AssertionSigner, type CallerName, type Logger } from '@shutter/kit';
+import { createAssertionSigner, createLogger, deriveInternalKeys, type AssertionSigner, type CallerName, type Logger, type Metrics } from '@shutter/kit';
 import { REPO_ROOT } from './backends';
 import { testBackends } from './fixtures';
 
@@ -19,6 +19,8 @@ export interface StartedService {
   /** The variable the gateway reads this service's address from (`IDENTITY_ADDR`). */
   addrVar: string;
   addr: string;
+  /** The service's metrics registry (the call-counting tests read its per-method gRPC counters). */
+  metrics?: Metrics;
   stop(): Promise<void>;
 }
 
@@ -72,12 +74,15 @@ function s3Env(): Record<string, string> {
 export interface StartedGateway {
   app: FastifyInstance;
   url: string;
+  metrics?: Metrics;
   stop(): Promise<void>;
 }
 
 export interface Stack {
   url: string;
   app: FastifyInstance;
+  /** The gateway's metrics (its gRPC client histograms count calls per service and method). */
+  gatewayMetrics?: Metrics;
   services: Record<string, StartedService>;
   env: NodeJS.ProcessEnv;
   /** Starts a stopped service again on its former port: the gateway's channel finds it there. */
@@ -124,6 +129,7 @@ export async function startStack(opts: { only?: string[]; extraEnv?: Record<stri
     return {
       url,
       app,
+      gatewayMetrics: gateway.metrics,
       services,
       env: { ...env, ...addrs },
       async restartService(name) {

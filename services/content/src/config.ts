@@ -34,23 +34,25 @@ export const contentConfigShape = {
   S3_PRESIGN_TTL: z.coerce.number().int().min(3600).max(MAX_PRESIGN_TTL).default(3600),
   /** How long an unused media id stays usable; then the sweeper deletes it and its object. */
   MEDIA_UNUSED_TTL_SECONDS: env.int(24 * 3600),
-  /** Images decoded at once (the photo pipeline's pool): one per core by default, each on one libvips thread. */
-  IMAGE_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(Math.max(1, Math.min(availableParallelism(), 4))),
+  /**
+   * Images decoded at once (the photo pipeline's pool), each on one libvips thread. Default: the
+   * cores less one (a core stays free for every other request), 1 to 2 (each costs up to ~60 MB
+   * for a 12–15 MP JPEG, ~150 MB for a 50 MP PNG turned 90°).
+   */
+  IMAGE_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(Math.max(1, Math.min(availableParallelism() - 1, 2))),
   /** Keep each uploaded file (never served) at its media key after processing; default: deleted. */
   MEDIA_KEEP_ORIGINALS: env.bool(false),
   /** Where multipart uploads and direct uploads are spooled while processed (at most 20 MiB per image in flight). */
   MEDIA_TMP_DIR: env.str(join(tmpdir(), 'shutter-content')),
   /** How often unused media and expired idempotency keys are swept. */
   SWEEP_INTERVAL_MS: env.int(5 * 60_000),
-  /** Lifetime of a cached profile (comment authors' `profile` JSON); identity's events clear it sooner. */
-  PROFILE_CACHE_TTL_SECONDS: env.int(300),
   /** Newest post ids kept per home timeline in Redis (`feed:<user>`); older pages read Postgres. */
   FEED_MAX_ITEMS: env.int(800),
   /** Authors with more agree followers than this are not fanned out: merged into feeds at read time. */
   FEED_FANOUT_MAX_FOLLOWERS: env.int(10_000),
   /** Idle lifetime of a timeline; every read refreshes it, a missing one is rebuilt from Postgres. */
   FEED_TTL_SECONDS: env.int(7 * 24 * 3600),
-  /** Lifetime of a post's cached read form (`post:<id>`); edits and deletes replace or drop it at once. */
+  /** Lifetime of the versioned copies in Redis (post and author forms, viewers' like and followee sets); changes mark them at once. */
   POST_CACHE_TTL_SECONDS: env.int(24 * 3600),
 };
 

@@ -33,9 +33,18 @@ export function createContentHandlers(deps: {
     },
     async signMediaUrls(req) {
       const keys = [...new Set(req.keys)].slice(0, 1000);
-      // An avatar set before the photo pipeline is served from its backfilled copy (identity keeps the old key).
-      const served = await media.servedKeys(keys);
-      return { urls: await Promise.all(keys.map(async (key) => ({ key, ...(await urls.sign(served.get(key) ?? key)) }))) };
+      // A processed image gets its BlurHash and variants; a legacy avatar's key (identity keeps it)
+      // is served from its backfilled copy.
+      const served = await media.servedImages(keys);
+      return {
+        urls: await Promise.all(
+          keys.map(async (key) => {
+            const image = served.get(key);
+            const variants = await Promise.all((image?.variants ?? []).map(async (v) => ({ url: (await urls.sign(v.key)).url, width: v.width, height: v.height })));
+            return { key, ...(await urls.sign(image?.servedKey ?? key)), blurhash: image?.blurhash ?? '', variants };
+          }),
+        ),
+      };
     },
 
     createPost: async (req, ctx) => ({ postId: await posts.create(callerOf(ctx), req, ctx.idempotencyKey) }),

@@ -4,8 +4,7 @@ import type { Feed } from './feed/feed';
 import { objectKeysOf, type MediaRepository } from './media/media-repository';
 import type { Authors } from './read-models/authors';
 import type { FollowGraph } from './read-models/follow-graph';
-import type { PostCache } from './posts/post-cache';
-import type { Profiles } from './read-models/profiles';
+import type { PostReads } from './posts/read-path';
 import type { MediaStorage } from './storage/media-storage';
 
 /** Consumer group of content on the "events" stream (also its idempotency namespace). */
@@ -16,6 +15,7 @@ export const CONSUMED_TYPES = [
   'user.updated',
   'user.disabled',
   'user.enabled',
+  'follow.requested',
   'follow.created',
   'follow.accepted',
   'follow.removed',
@@ -30,11 +30,10 @@ export interface EventsConsumerDeps {
   metrics?: Metrics;
   authors: Authors;
   follows: FollowGraph;
-  profiles: Profiles;
   media: MediaRepository;
   storage: MediaStorage;
   feed: Feed;
-  postCache: PostCache;
+  reads: PostReads;
 }
 
 /**
@@ -44,7 +43,7 @@ export interface EventsConsumerDeps {
  * timeline twice is harmless, so those effects outside the transaction are safe to repeat.
  */
 export function createContentEventsConsumer(deps: EventsConsumerDeps) {
-  const { authors, follows, profiles, media, storage, feed, postCache } = deps;
+  const { authors, follows, media, storage, feed, reads } = deps;
 
   return createEventConsumer({
     db: deps.db,
@@ -55,13 +54,15 @@ export function createContentEventsConsumer(deps: EventsConsumerDeps) {
     types: CONSUMED_TYPES,
     handle: async (event, trx) => {
       switch (event.type) {
-        case 'user.created':
-          await authors.created(trx, events.UserCreated.decode(event.payload));
+        case 'user.created': {
+          const msg = events.UserCreated.decode(event.payload);
+          if (msg.state?.version) await authors.applyState(trx, msg.state);
+          else await authors.created(trx, msg); // from a producer before versions
           return;
+        }
         case 'user.updated': {
           const msg = events.UserUpdated.decode(event.payload);
-          const replaced = await authors.updated(trx, msg);
-          await profiles.forget(msg.userId);
+          const replaced = msg.state?.version ? await authors.applyState(trx, msg.state) : await authors.updated(trx, msg);
           if (replaced) {
             // Only an avatar content stored for this user is ours to delete.
             const row = await media.profileImageByKey(trx, replaced);
@@ -75,18 +76,20 @@ export function createContentEventsConsumer(deps: EventsConsumerDeps) {
         case 'user.disabled':
         case 'user.enabled': {
           const msg = events.UserStatusChanged.decode(event.payload);
-          await authors.statusChanged(trx, msg.userId, event.type === 'user.disabled' ? 'disabled' : 'enabled');
+          if (msg.state?.version) await authors.applyState(trx, msg.state);
+          else await authors.statusChanged(trx, msg.userId, event.type === 'user.disabled' ? 'disabled' : 'enabled');
           return;
         }
+        case 'follow.requested':
         case 'follow.created':
         case 'follow.accepted':
         case 'follow.removed': {
           const msg = events.FollowChanged.decode(event.payload);
-          const present = event.type !== 'follow.removed' && msg.status === 'agree';
-          await follows.applyEdge(trx, msg.followerId, msg.followeeId, present);
+          const status = event.type === 'follow.removed' ? 'removed' : msg.status === 'agree' ? 'agree' : 'pending';
+          const edge = await follows.applyEdge(trx, { followsId: msg.followsId, followerId: msg.followerId, followeeId: msg.followeeId, status });
           // Reads check the edge too, so a timeline that still holds an unfollowed author's posts never shows them.
-          if (present) await feed.followed(trx, msg.followerId, msg.followeeId);
-          else if (event.type === 'follow.removed') await feed.unfollowed(trx, msg.followerId, msg.followeeId);
+          if (edge.changed && edge.present) await feed.followed(trx, msg.followerId, msg.followeeId);
+          else if (edge.changed) await feed.unfollowed(trx, msg.followerId, msg.followeeId);
           return;
         }
         case 'post.created': {
@@ -96,7 +99,7 @@ export function createContentEventsConsumer(deps: EventsConsumerDeps) {
         }
         case 'post.deleted': {
           const msg = events.PostChanged.decode(event.payload);
-          await postCache.drop(msg.postId);
+          await reads.postDeleted(msg.postId);
           if (msg.mediaKeys.length) {
             await storage.deleteMany(msg.mediaKeys);
             await media.deleteByKeys(trx, msg.mediaKeys);

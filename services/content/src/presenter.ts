@@ -1,15 +1,16 @@
 import type { content } from '@shutter/proto';
 import type { CommentView } from './comments/comments-repository';
 import type { ImageRow, PostView } from './posts/posts-repository';
-import type { Profiles } from './read-models/profiles';
+import type { VersionedForms } from './cache/versioned';
+import type { AuthorForm, CommentForm } from './posts/read-path';
 import type { UrlSigner } from './storage/url-signer';
 
 /**
  * Read forms of posts and comments. Image and avatar URLs are made here, per response (never
  * stored): presigned for S3_PRESIGN_TTL or under S3_PUBLIC_URL.
  */
-export function createPresenter(deps: { urls: UrlSigner; profiles: Profiles; servedKeys: (keys: string[]) => Promise<Map<string, string>> }) {
-  const { urls, profiles } = deps;
+export function createPresenter(deps: { urls: UrlSigner; authors: VersionedForms<AuthorForm>; servedKeys: (keys: string[]) => Promise<Map<string, string>> }) {
+  const { urls, authors } = deps;
   const url = async (key: string) => (await urls.sign(key)).url;
   const image = async (im: ImageRow): Promise<content.Image> => ({
     imageId: im.id,
@@ -40,15 +41,10 @@ export function createPresenter(deps: { urls: UrlSigner; profiles: Profiles; ser
       );
     },
 
-    async comments(rows: CommentView[], requestId?: string): Promise<content.Comment[]> {
-      const [profileOf, served] = await Promise.all([
-        profiles.get(
-          rows.map((r) => r.author_id),
-          requestId,
-        ),
-        // Avatars set before the photo pipeline are served from their backfilled copy.
-        deps.servedKeys(rows.flatMap((r) => (r.profile_image_key ? [r.profile_image_key] : []))),
-      ]);
+    async comments(rows: CommentView[]): Promise<content.Comment[]> {
+      // Avatars set before the photo pipeline are served from their backfilled copy.
+      const keys = rows.flatMap((r) => (r.profile_image_key ? [r.profile_image_key] : []));
+      const served = keys.length ? await deps.servedKeys(keys) : new Map<string, string>();
       return Promise.all(
         rows.map(async (r) => ({
           commentId: r.id,
@@ -60,11 +56,22 @@ export function createPresenter(deps: { urls: UrlSigner; profiles: Profiles; ser
             userId: r.author_id,
             username: r.username,
             name: r.name,
-            profile: profileOf.get(r.author_id) ?? {},
+            profile: r.profile ?? {},
             profileImageUrl: r.profile_image_key ? await url(served.get(r.profile_image_key) ?? r.profile_image_key) : '',
           },
         })),
       );
+    },
+
+    /** Comments from a post's read form, their authors from the author forms (Redis). */
+    async commentForms(forms: CommentForm[]): Promise<content.Comment[]> {
+      const byId = await authors.get(forms.map((c) => c.author_id));
+      const rows: CommentView[] = [];
+      for (const c of forms) {
+        const a = byId.get(c.author_id);
+        if (a) rows.push({ ...c, created_at: new Date(c.created_at), updated_at: new Date(c.updated_at), username: a.username, name: a.name, profile_image_key: a.profile_image_key, profile: a.profile });
+      }
+      return this.comments(rows);
     },
   };
 }

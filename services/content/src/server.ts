@@ -14,14 +14,13 @@ import { createSweeper } from './media/sweeper';
 import { schema } from './migrations';
 import { createFeed } from './feed/feed';
 import { createPeers } from './peers';
-import { createPostCache } from './posts/post-cache';
 import { createIdempotencyKeys } from './posts/idempotency';
 import { createPostsRepository } from './posts/posts-repository';
+import { createPostReads } from './posts/read-path';
 import { createPostsService } from './posts/posts-service';
 import { createPresenter } from './presenter';
 import { createAuthors } from './read-models/authors';
 import { createFollowGraph } from './read-models/follow-graph';
-import { createProfiles } from './read-models/profiles';
 import { createMediaStorage } from './storage/media-storage';
 
 export { schema, migrations } from './migrations';
@@ -37,13 +36,13 @@ export function createContentService(config: ContentConfig, logger: Logger, metr
   const auth = internalAuth('content', config);
   const peers = createPeers(config, metrics, auth.signer);
 
-  const authors = createAuthors({ db, peers, log: logger });
-  const follows = createFollowGraph({ db, peers, log: logger });
-  const profiles = createProfiles({ redis, peers, ttlSeconds: config.PROFILE_CACHE_TTL_SECONDS, log: logger });
+  const reads = createPostReads({ db, redis, log: logger, ttlSeconds: config.POST_CACHE_TTL_SECONDS });
+  const authors = createAuthors({ db, peers, reads, log: logger });
+  const follows = createFollowGraph({ db, peers, reads, log: logger });
   const media = createMediaRepository(db);
-  const presenter = createPresenter({ urls: storage.urls, profiles, servedKeys: (keys) => media.processedKeysOf(keys) });
+  const presenter = createPresenter({ urls: storage.urls, authors: reads.authors, servedKeys: (keys) => media.processedKeysOf(keys) });
   const idempotency = createIdempotencyKeys(db);
-  const processor = createImageProcessor({ concurrency: config.IMAGE_CONCURRENCY });
+  const processor = createImageProcessor({ concurrency: config.IMAGE_CONCURRENCY, metrics });
   const photos = createPhotoStore({ processor, storage, tmpDir: config.MEDIA_TMP_DIR, log: logger });
   const mediaService = createMediaService({
     db,
@@ -56,16 +55,15 @@ export function createContentService(config: ContentConfig, logger: Logger, metr
   });
   const posts = createPostsRepository(db);
   const comments = createCommentsRepository(db);
-  const postCache = createPostCache({ redis, posts, ttlSeconds: config.POST_CACHE_TTL_SECONDS, log: logger });
   const feed = createFeed({
     redis,
     posts,
-    peers,
+    reads,
     log: logger,
     config: { maxItems: config.FEED_MAX_ITEMS, fanoutMaxFollowers: config.FEED_FANOUT_MAX_FOLLOWERS, ttlSeconds: config.FEED_TTL_SECONDS },
   });
-  const postsService = createPostsService({ db, posts, postCache, feed, comments, media, mediaService, idempotency, authors, follows, presenter, log: logger });
-  const commentsService = createCommentsService({ db, comments, posts, postsService, authors, follows, presenter });
+  const postsService = createPostsService({ db, posts, reads, feed, comments, media, mediaService, idempotency, authors, follows, presenter, log: logger });
+  const commentsService = createCommentsService({ db, comments, posts, reads, postsService, authors, follows, presenter });
 
   const grpc = createGrpcServer({ logger, metrics, auth: auth.keys });
   grpc.add(content.ContentServiceService, createContentHandlers({ posts: postsService, comments: commentsService, media: mediaService, urls: storage.urls }), {
@@ -73,9 +71,9 @@ export function createContentService(config: ContentConfig, logger: Logger, metr
     withoutUser: ['signMediaUrls'],
   });
   const relay = createOutboxRelay({ db, schema, redis, log: logger, metrics });
-  const consumer = createContentEventsConsumer({ db, redis, log: logger, metrics, authors, follows, profiles, media, storage, feed, postCache });
-  const backfill = createPhotoBackfill({ db, storage, photos, postCache, keepOriginals: config.MEDIA_KEEP_ORIGINALS, log: logger });
-  const sweeper = createSweeper({ db, storage, idempotency, log: logger, intervalMs: config.SWEEP_INTERVAL_MS, keepOriginals: config.MEDIA_KEEP_ORIGINALS });
+  const consumer = createContentEventsConsumer({ db, redis, log: logger, metrics, authors, follows, media, storage, feed, reads });
+  const backfill = createPhotoBackfill({ db, storage, photos, reads, keepOriginals: config.MEDIA_KEEP_ORIGINALS, log: logger });
+  const sweeper = createSweeper({ db, storage, idempotency, log: logger, intervalMs: config.SWEEP_INTERVAL_MS, keepOriginals: config.MEDIA_KEEP_ORIGINALS, photos });
 
   return {
     db,

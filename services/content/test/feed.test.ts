@@ -1,10 +1,11 @@
-import { createLogger, createMetrics, type Knex, type Redis } from '@shutter/kit';
-import { apiClient, startStack, testDb, testRedis, testSigner, waitFor, type ApiClient, type Stack } from '@shutter/testing';
+import { createLogger, type Knex, type Redis } from '@shutter/kit';
+import { parseForm, TOMBSTONE_VERSION } from '../src/cache/versioned';
+import { apiClient, startStack, testDb, testRedis, waitFor, type ApiClient, type Stack } from '@shutter/testing';
 import { postsHelpers, type TestUser } from '../../../gateway/test/posts-helpers';
 import { loadContentConfig } from '../src/config';
 import { createFeed, scoreOf, type Feed } from '../src/feed/feed';
-import { createPeers, type Peers } from '../src/peers';
 import { createPostsRepository } from '../src/posts/posts-repository';
+import { createPostReads } from '../src/posts/read-path';
 
 let stack: Stack;
 let api: ApiClient;
@@ -102,26 +103,27 @@ describe('home timelines in Redis, fanned out on write', () => {
     expect(await feedIds(follower)).not.toContain(postId);
     expect(await feedIds(author)).not.toContain(postId);
     expect((await api.get(`/api/posts/${postId}`, { token: author.token })).status).toBe(404);
-    expect(await redis.exists(`post:${postId}`)).toBe(0);
+    // A tombstone outranks any fill that read the row before the delete.
+    expect(parseForm(await redis.get(`post:${postId}`))).toEqual({ version: TOMBSTONE_VERSION, value: null });
   });
 });
 
 describe('post read forms in Redis', () => {
-  it('a post page reads post:<id>; an edit shows at once; counts are exact at once', async () => {
+  it('a post page reads post:<id> (versioned); an edit shows at once; counts are exact at once', async () => {
     const author = await h.register({ public: true });
     const fan = await h.register();
     const postId = await h.createPost(author, 'first words');
     expect((await api.get(`/api/posts/${postId}`, { token: fan.token })).body.data.content).toBe('first words');
-    const cached = JSON.parse((await redis.get(`post:${postId}`)) ?? '{}');
-    expect(cached).toMatchObject({ id: postId, author_id: author.id, content: 'first words' });
-    expect(cached.images).toHaveLength(1);
-    expect(cached).not.toHaveProperty('like_count');
+    const form = parseForm<Record<string, unknown>>(await redis.get(`post:${postId}`));
+    expect(form?.value).toMatchObject({ id: postId, author_id: author.id, content: 'first words', like_count: 0, comment_count: 0, comments: [] });
+    expect(form?.value?.images).toHaveLength(1);
+    const v1 = form!.version;
 
     const edited = await api.patch(`/api/posts/${postId}`, { content: 'second words' }, { token: author.token });
     expect(edited.status).toBe(200);
     expect(edited.body.data.content).toBe('second words');
     expect((await api.get(`/api/posts/${postId}`, { token: fan.token })).body.data.content).toBe('second words');
-    expect(JSON.parse((await redis.get(`post:${postId}`)) ?? '{}').content).toBe('second words');
+    expect(parseForm<{ content: string }>(await redis.get(`post:${postId}`))).toMatchObject({ version: v1 + 1, value: { content: 'second words' } });
 
     expect((await api.post(`/api/posts/like/${postId}`, undefined, { token: fan.token })).status).toBe(200);
     const seen = (await api.get(`/api/posts/${postId}`, { token: fan.token })).body.data;
@@ -140,20 +142,19 @@ describe('post read forms in Redis', () => {
 });
 
 describe('big authors: merged at read time, not fanned out', () => {
-  let peers: Peers;
   let feed: (maxFollowers: number) => Feed;
 
   beforeAll(() => {
     // Content's fan-out with FEED_FANOUT_MAX_FOLLOWERS lowered through its environment. It is
     // called directly: the stack's consumer group is shared with other test files' stacks.
     const config = loadContentConfig({ ...stack.env, SOCIAL_GRAPH_ADDR: stack.services['social-graph']!.addr, FEED_FANOUT_MAX_FOLLOWERS: '2' });
-    peers = createPeers(config, createMetrics('content-feed-test'), testSigner('content'));
     const posts = createPostsRepository(db);
+    const log = createLogger('test', 'silent');
+    const reads = createPostReads({ db, redis, log, ttlSeconds: config.POST_CACHE_TTL_SECONDS });
     feed = (maxFollowers) =>
-      createFeed({ redis, posts, peers, log: createLogger('test', 'silent'), config: { maxItems: config.FEED_MAX_ITEMS, fanoutMaxFollowers: maxFollowers, ttlSeconds: config.FEED_TTL_SECONDS } });
+      createFeed({ redis, posts, reads, log, config: { maxItems: config.FEED_MAX_ITEMS, fanoutMaxFollowers: maxFollowers, ttlSeconds: config.FEED_TTL_SECONDS } });
     expect(config.FEED_FANOUT_MAX_FOLLOWERS).toBe(2);
   });
-  afterAll(() => peers?.close());
 
   it('an author with more followers than the threshold is marked big; their posts reach feeds by the read-time merge', async () => {
     const author = await h.register({ public: true });
@@ -180,5 +181,78 @@ describe('big authors: merged at read time, not fanned out', () => {
     // Paging crosses the merge: the cursor after `second` yields `first`.
     const next = await api.get(`/api/posts?limit=1&cursor_post_id=${second}`, { token: followers[0]!.token });
     expect(next.body.data.posts.map((p: { post_id: string }) => p.post_id)).toEqual([first]);
+  });
+});
+
+describe('the home feed equals a plain SQL computation over the owners’ tables', () => {
+  /** Every page of the viewer's feed, following cursors (3 per page). */
+  const allPages = async (u: TestUser): Promise<string[]> => {
+    const out: string[] = [];
+    let cursor = '';
+    for (;;) {
+      const res = await api.get(`/api/posts?limit=3${cursor ? `&cursor_post_id=${cursor}` : ''}`, { token: u.token });
+      expect(res.status).toBe(200);
+      out.push(...res.body.data.posts.map((p: { post_id: string }) => p.post_id));
+      if (!res.body.data.pagination.has_more) return out;
+      cursor = res.body.data.pagination.cursor_post_id;
+    }
+  };
+  /** The feed by definition (API.md): own posts and agree followees' posts, enabled authors, newest first. */
+  const bySql = async (u: TestUser): Promise<string[]> => {
+    const res = await db.raw(
+      `SELECT p.id FROM content.posts p JOIN identity.users a ON a.id = p.author_id
+        WHERE a.status = 'enabled'
+          AND (p.author_id = :v OR EXISTS (SELECT 1 FROM graph.follows f WHERE f.follower_id = :v AND f.followee_id = p.author_id AND f.status = 'agree'))
+        ORDER BY p.id DESC`,
+      { v: u.id },
+    );
+    return (res.rows as Array<{ id: string }>).map((r) => r.id);
+  };
+  /** Reads converge within the events' trip (milliseconds); then pages and SQL agree exactly. */
+  const expectSqlFeed = async (u: TestUser) => {
+    await waitFor(async () => JSON.stringify(await allPages(u)) === JSON.stringify(await bySql(u)), 2000).catch(() => undefined);
+    const want = await bySql(u);
+    expect(await allPages(u)).toEqual(want);
+    return want;
+  };
+
+  it('through fan-out, a Redis loss, unfollow, a privacy switch, a disable and a delete', async () => {
+    const viewer = await h.register();
+    const pub = await h.register({ public: true });
+    const priv = await h.register();
+    const leaver = await h.register({ public: true });
+    const switcher = await h.register();
+    const disabled = await h.register({ public: true });
+    const stranger = await h.register({ public: true });
+    for (const a of [pub, priv, leaver, disabled]) await h.follow(viewer, a);
+    // A pending request to a private account: not in the feed until the account goes public.
+    const pending = await api.post(`/api/follows/request/${switcher.id}`, undefined, { token: viewer.token });
+    expect(pending.body.data.status).toBe('pending');
+    expect(await allPages(viewer)).toEqual([]); // the timeline is built (empty) before the posts
+    const posts: Record<string, string[]> = {};
+    for (const [name, u] of Object.entries({ viewer, pub, priv, leaver, switcher, disabled, stranger })) {
+      posts[name] = [await h.createPost(u, `${name} 1`), await h.createPost(u, `${name} 2`)];
+    }
+    const fanned = await expectSqlFeed(viewer); // fan-out
+    expect(fanned).toHaveLength(10);
+    expect(fanned).not.toContain(posts.stranger![0]);
+
+    await redis.del(`feed:${viewer.id}`); // Redis lost the timeline: rebuilt from Postgres
+    await expectSqlFeed(viewer);
+
+    const leaverEdge = await db.raw('SELECT id FROM graph.follows WHERE follower_id = ? AND followee_id = ?', [viewer.id, leaver.id]);
+    expect((await api.delete(`/api/follows/${leaverEdge.rows[0].id}`, { token: viewer.token })).status).toBe(200);
+    expect(await expectSqlFeed(viewer)).not.toContain(posts.leaver![0]); // unfollow
+
+    const sw = await api.patch('/api/users', { is_public: true }, { token: switcher.token });
+    expect(sw.status).toBe(200);
+    expect(await expectSqlFeed(viewer)).toContain(posts.switcher![0]); // privacy switch accepted the request
+
+    const admin = await h.adminToken();
+    expect((await api.patch(`/api/users/${disabled.id}`, { status: 'disabled' }, { token: admin })).status).toBe(200);
+    expect(await expectSqlFeed(viewer)).not.toContain(posts.disabled![0]); // disable
+
+    expect((await api.delete(`/api/posts/${posts.pub![1]}`, { token: pub.token })).status).toBe(200);
+    expect(await expectSqlFeed(viewer)).not.toContain(posts.pub![1]); // delete
   });
 });

@@ -107,3 +107,27 @@ describe('backfill-photos', () => {
     expect((await listKeys(`media/${owner}/`)).sort()).toEqual(keys.sort());
   });
 });
+
+describe('MEDIA_KEEP_ORIGINALS', () => {
+  let keeping: ContentService;
+  beforeAll(() => {
+    keeping = createContentService(loadContentConfig(testEnv({ MEDIA_KEEP_ORIGINALS: 'true' })), createLogger('test', 'silent'), createMetrics('content'));
+  });
+  afterAll(() => keeping?.stop(100));
+
+  it('keeps the uploaded object beside the processed one, through the backfill and the sweeper', async () => {
+    const owner = newId();
+    const postId = await legacyPost(owner);
+    const image = await legacyImage(owner, await photo(800, 600), { postId });
+    await keeping.backfill.run();
+    await keeping.sweeper.sweep();
+    const row = await keeping.db('media').where({ id: image.id }).first();
+    expect(row.processed_key).toEqual(expect.any(String));
+    expect(row.original_deleted_at).toBeNull();
+    const keys = await listKeys(`media/${owner}/`);
+    expect(keys).toContain(image.key);
+    expect(keys).toContain(row.processed_key);
+    // Kept, never served: the post shows the processed copy.
+    expect((await keeping.db('post_images').where({ post_id: postId }).first()).key).toBe(row.processed_key);
+  });
+});

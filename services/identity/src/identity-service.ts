@@ -13,6 +13,7 @@ import {
 } from '@shutter/kit';
 import type { IdentityConfig } from './config';
 import type { LoginThrottle } from './login-throttle';
+import type { ProfileReplicas } from './profile-replicas';
 import type { RevocationPublisher } from './revocation';
 import type { TokenService } from './tokens';
 import type { UserRow, UsersRepository } from './users-repository';
@@ -23,6 +24,7 @@ export const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: 19 * 1024, ti
 const USERNAME = /^[a-z0-9._]{3,30}$/;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const INVALID_LOGIN = 'Invalid email or password.';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const INVALID_PASSWORD = 'Invalid password.';
 
 export function toProtoUser(u: UserRow): identity.User {
@@ -37,8 +39,21 @@ export function toProtoUser(u: UserRow): identity.User {
     profile: u.profile,
     profileImageKey: u.profile_image_key ?? '',
     createdAt: u.created_at,
+    version: Number(u.version),
   };
 }
+
+/** The user's whole replicated state (events.UserState), at the row's version. */
+export const userState = (u: UserRow): events.UserState => ({
+  userId: u.id,
+  username: u.username,
+  name: u.name,
+  isPublic: u.is_public,
+  status: u.status,
+  profileImageKey: u.profile_image_key ?? '',
+  profileJson: JSON.stringify(u.profile ?? {}),
+  version: Number(u.version),
+});
 
 const userUpdated = (u: UserRow, wasPublic: boolean) =>
   events.UserUpdated.encode({
@@ -48,6 +63,8 @@ const userUpdated = (u: UserRow, wasPublic: boolean) =>
     isPublic: u.is_public,
     profileImageKey: u.profile_image_key ?? '',
     wasPublic,
+    profileJson: JSON.stringify(u.profile ?? {}),
+    state: userState(u),
   }).finish();
 
 export interface IdentityDeps {
@@ -57,6 +74,7 @@ export interface IdentityDeps {
   tokens: TokenService;
   throttle: LoginThrottle;
   config: IdentityConfig;
+  replicas: ProfileReplicas;
 }
 
 function requireCaller(ctx: CallContext): string {
@@ -95,7 +113,7 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
         await enqueueEvent(trx, {
           type: 'user.created',
           key: user.id,
-          payload: events.UserCreated.encode({ userId: user.id, username: user.username, isPublic: user.is_public }).finish(),
+          payload: events.UserCreated.encode({ userId: user.id, username: user.username, isPublic: user.is_public, state: userState(user) }).finish(),
         });
         return { tokens: await tokens.issue(user, trx), user: toProtoUser(user) };
       });
@@ -164,6 +182,16 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
       return toProtoUser(user);
     },
 
+    async getProfile(req, ctx) {
+      const viewerId = requireCaller(ctx);
+      if (!UUID.test(req.userId)) throw validationFailed('user_id', 'user_id must be a UUID');
+      const [user, facts] = await Promise.all([users.findById(req.userId), deps.replicas.facts(viewerId, req.userId)]);
+      // A disabled account vanishes for everyone but admins (decided here, not by the gateway).
+      if (!user || (user.status !== 'enabled' && ctx.role !== 'admin')) throw notFound('User not found.');
+      const u = toProtoUser(user);
+      return { user: viewerId === user.id ? u : { ...u, email: '' }, ...facts };
+    },
+
     async batchGetUsers(req) {
       const rows = await users.findMany([...new Set(req.userIds)]);
       return { users: rows.map(toProtoUser) };
@@ -200,7 +228,8 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
         if (!before || before.status !== 'enabled') throw notFound('User not found.');
         if (Object.keys(changes).length === 0) return toProtoUser(before);
         const after = await users.update(id, changes, trx);
-        const visible = (['username', 'name', 'is_public', 'profile_image_key'] as const).some((k) => before[k] !== after[k]);
+        const visible =
+          (['username', 'name', 'is_public', 'profile_image_key'] as const).some((k) => before[k] !== after[k]) || JSON.stringify(before.profile) !== JSON.stringify(after.profile);
         if (visible) await enqueueEvent(trx, { type: 'user.updated', key: id, payload: userUpdated(after, before.is_public) });
         return toProtoUser(after);
       });
@@ -225,7 +254,7 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
         await enqueueEvent(trx, {
           type: status === 'disabled' ? 'user.disabled' : 'user.enabled',
           key: target.id,
-          payload: events.UserStatusChanged.encode({ userId: target.id, status }).finish(),
+          payload: events.UserStatusChanged.encode({ userId: target.id, status, state: userState(row) }).finish(),
         });
         return row;
       });

@@ -4,6 +4,7 @@ import type { IdentityConfig } from './config';
 import { ensureAdmin } from './admin-bootstrap';
 import { createIdentityHandlers } from './identity-service';
 import { createLoginThrottle } from './login-throttle';
+import { createProfileReplicaConsumer, createProfileReplicas } from './profile-replicas';
 import { schema } from './migrations';
 import { createRevocationPublisher, startRevocationSync } from './revocation';
 import { loadSigningKey } from './signing-key';
@@ -28,13 +29,15 @@ export async function createIdentityService(config: IdentityConfig, logger: Logg
     addressMaxAttempts: config.LOGIN_ADDRESS_MAX_ATTEMPTS,
     addressWindowSeconds: config.LOGIN_ADDRESS_WINDOW_SECONDS,
   });
+  const replicas = createProfileReplicas({ db });
   const revocations = createRevocationPublisher(redis, logger, config.ACCESS_TOKEN_TTL);
   const grpc = createGrpcServer({ logger, metrics, auth: internalAuth('identity', config).keys });
-  grpc.add(identity.IdentityServiceService, createIdentityHandlers({ db, revocations, users, tokens, throttle, config }), {
+  grpc.add(identity.IdentityServiceService, createIdentityHandlers({ db, revocations, users, tokens, throttle, config, replicas }), {
     // Sign-in and token endpoints act before there is a user; look-ups serve peers' read models.
     withoutUser: ['register', 'login', 'refresh', 'logout', 'getUser', 'batchGetUsers', 'getPublicKeys'],
     peers: { 'social-graph': ['getUser', 'batchGetUsers'], content: ['batchGetUsers'], notification: ['batchGetUsers'] },
   });
+  const consumer = createProfileReplicaConsumer({ db, redis, log: logger, replicas, stream: opts.stream, metrics });
   const relay = createOutboxRelay({ db, schema, redis, log: logger, stream: opts.stream, metrics });
   let revocation: ReturnType<typeof startRevocationSync> | undefined;
 
@@ -50,12 +53,14 @@ export async function createIdentityService(config: IdentityConfig, logger: Logg
       );
       await revocation.ready;
       relay.start();
+      consumer.start();
       return grpc.listen(addr);
     },
     ready: backendsReady(db, redis),
     async stop(timeoutMs: number): Promise<void> {
       await grpc.shutdown(timeoutMs);
       revocation?.stop();
+      await consumer.stop();
       await relay.stop();
       await redis.quit();
       await db.destroy();

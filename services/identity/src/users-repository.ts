@@ -11,6 +11,7 @@ export interface UserRow {
   is_public: boolean;
   profile: Record<string, unknown>;
   profile_image_key: string | null;
+  version: number | string;
   created_at: Date;
   updated_at: Date;
 }

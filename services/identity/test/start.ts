@@ -5,7 +5,8 @@ import { createIdentityService } from '../src/server';
 
 /** Starts identity on a free port against this run's database (migrated by global-setup). */
 export async function start(ctx: StartContext): Promise<StartedService> {
-  const service = await createIdentityService(loadIdentityConfig(ctx.env), ctx.logger, createMetrics('identity'));
+  const metrics = createMetrics('identity');
+  const service = await createIdentityService(loadIdentityConfig(ctx.env), ctx.logger, metrics);
   const port = await service.start(`127.0.0.1:${ctx.port ?? 0}`);
-  return { addrVar: 'IDENTITY_ADDR', addr: `127.0.0.1:${port}`, stop: () => service.stop(1000) };
+  return { addrVar: 'IDENTITY_ADDR', addr: `127.0.0.1:${port}`, metrics, stop: () => service.stop(1000) };
 }

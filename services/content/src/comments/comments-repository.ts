@@ -11,6 +11,7 @@ export interface CommentView {
   username: string;
   name: string;
   profile_image_key: string | null;
+  profile: Record<string, unknown>;
 }
 
 /** A comment about to change, with what decides who may change it. */
@@ -25,7 +26,7 @@ export interface CommentForChange {
   viewer_follows: boolean;
 }
 
-const VIEW = 'c.id, c.post_id, c.author_id, c.content, c.created_at, c.updated_at, ca.username, ca.name, ca.profile_image_key';
+const VIEW = 'c.id, c.post_id, c.author_id, c.content, c.created_at, c.updated_at, ca.username, ca.name, ca.profile_image_key, ca.profile';
 
 export function createCommentsRepository(db: Knex) {
   return {

@@ -3,6 +3,7 @@ import { enqueueEvent, newId, notFound, permissionDenied, type Knex } from '@shu
 import type { Presenter } from '../presenter';
 import type { Caller, PostsService } from '../posts/posts-service';
 import type { PostsRepository } from '../posts/posts-repository';
+import type { PostReads } from '../posts/read-path';
 import type { Authors } from '../read-models/authors';
 import type { FollowGraph } from '../read-models/follow-graph';
 import { MAX_COMMENT_CHARS, checkText, checkUuid } from '../text';
@@ -15,6 +16,7 @@ export interface CommentsServiceDeps {
   db: Knex;
   comments: CommentsRepository;
   posts: PostsRepository;
+  reads: PostReads;
   postsService: PostsService;
   authors: Authors;
   follows: FollowGraph;
@@ -32,7 +34,7 @@ const commentChanged = (type: 'comment.created' | 'comment.deleted', c: { commen
  * the post's author (moderation). comment_count counts visible comments (authors enabled).
  */
 export function createCommentsService(deps: CommentsServiceDeps) {
-  const { db, comments, posts, postsService, authors, follows, presenter } = deps;
+  const { db, comments, posts, reads, postsService, authors, follows, presenter } = deps;
 
   /** The comment locked for a change; NOT_FOUND unless the caller can see it. */
   async function lockVisible(trx: Knex, caller: Caller, commentId: string): Promise<CommentForChange> {
@@ -48,7 +50,7 @@ export function createCommentsService(deps: CommentsServiceDeps) {
       const limit = Math.min(Math.max(req.limit || 10, 1), 100);
       const page = Math.max(req.page || 1, 1);
       const rows = await comments.page(req.postId, (page - 1) * limit, limit);
-      return { comments: await presenter.comments(rows, caller.requestId), totalItems: post.comment_count };
+      return { comments: await presenter.comments(rows), totalItems: post.comment_count };
     },
 
     async create(caller: Caller, req: content.CreateCommentRequest): Promise<string> {
@@ -61,7 +63,9 @@ export function createCommentsService(deps: CommentsServiceDeps) {
         const me = await trx('authors').where({ id: caller.userId }).forShare().first('status');
         if (me?.status !== 'enabled') throw notFound('User not found.');
         await comments.insert(trx, { id: commentId, postId: req.postId, authorId: caller.userId, content: text });
-        if ((await posts.bump(trx, req.postId, 'comment_count', 1)) === null) throw notFound('Post not found.');
+        const bumped = await posts.bump(trx, req.postId, 'comment_count', 1);
+        if (bumped === null) throw notFound('Post not found.');
+        await reads.postsChanged([{ id: req.postId, version: bumped.version }]);
         await enqueueEvent(trx, commentChanged('comment.created', { commentId, postId: req.postId, postAuthorId: post.author_id, userId: caller.userId, actorId: caller.userId }));
       }).catch((err: { code?: string }) => {
         if (err.code === '23503') throw notFound('Post not found.'); // deleted meanwhile
@@ -78,10 +82,13 @@ export function createCommentsService(deps: CommentsServiceDeps) {
         const c = await lockVisible(trx, caller, req.commentId);
         if (c.author_id !== caller.userId) throw permissionDenied('Only the author can edit this comment.');
         await comments.updateContent(trx, req.commentId, text);
+        // The post's read form holds its newest comments.
+        const version = await posts.touch(trx, c.post_id);
+        if (version !== null) await reads.postsChanged([{ id: c.post_id, version }]);
       });
       const row = await comments.view(req.commentId);
       if (!row) throw notFound(COMMENT_NOT_FOUND);
-      const [comment] = await presenter.comments([row], caller.requestId);
+      const [comment] = await presenter.comments([row]);
       return comment!;
     },
 
@@ -94,7 +101,8 @@ export function createCommentsService(deps: CommentsServiceDeps) {
           throw permissionDenied("Only the comment's author or the post's author can delete this comment.");
         }
         await comments.delete(trx, commentId);
-        await posts.bump(trx, c.post_id, 'comment_count', -1);
+        const bumped = await posts.bump(trx, c.post_id, 'comment_count', -1);
+        if (bumped) await reads.postsChanged([{ id: c.post_id, version: bumped.version }]);
         await enqueueEvent(trx, commentChanged('comment.deleted', { commentId, postId: c.post_id, postAuthorId: c.post_author_id, userId: c.author_id, actorId: caller.userId }));
       });
     },

@@ -1,6 +1,6 @@
 import type { Knex, Logger, Redis } from '@shutter/kit';
-import type { Peers } from '../peers';
-import type { PostViewerRow, PostsRepository } from '../posts/posts-repository';
+import type { PostsRepository } from '../posts/posts-repository';
+import type { PostRead, PostReads } from '../posts/read-path';
 import { canSeePostsOf } from '../visibility';
 
 /**
@@ -55,10 +55,10 @@ export interface FeedConfig {
 }
 
 /** A post id with its viewer fields, as a home feed page shows it. */
-export type FeedRow = PostViewerRow;
+export type FeedRow = PostRead;
 
-export function createFeed(deps: { redis: Redis; posts: PostsRepository; peers: Peers; log: Logger; config: FeedConfig }) {
-  const { redis, posts, peers, log, config } = deps;
+export function createFeed(deps: { redis: Redis; posts: PostsRepository; reads: PostReads; log: Logger; config: FeedConfig }) {
+  const { redis, posts, reads, log, config } = deps;
 
   const pairs = (ids: string[]) => ids.flatMap((id) => [scoreOf(id), id]);
 
@@ -111,9 +111,10 @@ export function createFeed(deps: { redis: Redis; posts: PostsRepository; peers: 
 
     /**
      * The newest `want` home-feed posts older than `cursor` (a post id), with their viewer rows.
-     * Costs O(page): Redis range reads of the timeline, one statement for big authors, one per
-     * chunk of candidates for visibility, counts and likes. Visibility is decided here, at read
-     * time, so a timeline that still holds an unfollowed author's post never shows it.
+     * Costs O(page): Redis range reads of the timeline and, per chunk of candidates, the read
+     * forms and the viewer's likes and follows (post-path.ts) — no SQL in the steady state; one
+     * statement for big authors only when the viewer follows one. Visibility is decided here, at
+     * read time, so a timeline that still holds an unfollowed author's post never shows it.
      */
     async page(viewerId: string, want: number, cursor?: string): Promise<FeedRow[]> {
       const key = feedKey(viewerId);
@@ -131,7 +132,8 @@ export function createFeed(deps: { redis: Redis; posts: PostsRepository; peers: 
       if (ready) refreshTtl(viewerId);
       else truncated = (await rebuild(viewerId)).truncated;
       const bigIds = await bigAuthors(bigMembers);
-      const big = bigIds.length ? await posts.bigFolloweeIds(viewerId, bigIds, want, cursor) : [];
+      const followedBig = bigIds.length ? [...(await reads.followeesAmong(viewerId, bigIds))] : [];
+      const big = followedBig.length ? await posts.bigFolloweeIds(viewerId, followedBig, want, cursor) : [];
       const out: FeedRow[] = [];
       const seen = new Set<string>();
       let bigLeft = big;
@@ -152,7 +154,7 @@ export function createFeed(deps: { redis: Redis; posts: PostsRepository; peers: 
         const candidates = [...chunk, ...bigLeft.filter((id) => !bound || id >= bound)].filter((id) => !seen.has(id) && (seen.add(id), true));
         bigLeft = bound ? bigLeft.filter((id) => id < bound) : [];
         candidates.sort((a, b) => (a < b ? 1 : a > b ? -1 : 0));
-        const rows = new Map((await posts.viewerRows(candidates, viewerId)).map((r) => [r.id, r]));
+        const rows = new Map((await reads.views(candidates, viewerId)).map((r) => [r.id, r]));
         const stale: string[] = [];
         for (const id of candidates) {
           const r = rows.get(id);
@@ -169,11 +171,12 @@ export function createFeed(deps: { redis: Redis; posts: PostsRepository; peers: 
     },
 
     /** post.created: into the author's timeline and each agree follower's (unless a big author). */
-    async postCreated(trx: Knex, postId: string, authorId: string, requestId?: string): Promise<void> {
+    async postCreated(trx: Knex, postId: string, authorId: string): Promise<void> {
       await addTo(authorId, [postId]);
       if (await posts.isBigAuthor(trx, authorId)) return;
-      const followers = await peers.followers(authorId, config.fanoutMaxFollowers, requestId);
-      if (followers === null) {
+      // Content's own replica of the graph, one statement (not a call to social-graph).
+      const followers = await posts.followerIds(authorId, config.fanoutMaxFollowers, trx);
+      if (followers.length > config.fanoutMaxFollowers) {
         await posts.markBigAuthor(trx, authorId);
         // A set without `~` is reloaded from Postgres by the next read, so this add is never lost.
         await redis.sadd(BIG_KEY, authorId);

@@ -1,5 +1,5 @@
 import { ServiceError, type Knex, type Logger } from '@shutter/kit';
-import type { PostCache } from '../posts/post-cache';
+import type { PostReads } from '../posts/read-path';
 import type { MediaStorage } from '../storage/media-storage';
 import { objectKeysOf, processedColumns, type MediaRow } from './media-repository';
 import type { PhotoStore } from './photo-store';
@@ -24,8 +24,8 @@ export interface BackfillResult {
  * decodable, object gone) is recorded in `process_error`, taken out of its post and skipped from
  * then on. The uploaded object is deleted after its row commits unless MEDIA_KEEP_ORIGINALS.
  */
-export function createPhotoBackfill(deps: { db: Knex; storage: MediaStorage; photos: PhotoStore; postCache: PostCache; keepOriginals: boolean; log: Logger }) {
-  const { db, storage, photos, postCache, log } = deps;
+export function createPhotoBackfill(deps: { db: Knex; storage: MediaStorage; photos: PhotoStore; reads: PostReads; keepOriginals: boolean; log: Logger }) {
+  const { db, storage, photos, reads, log } = deps;
 
   const pending = (q: Knex.QueryBuilder) => q.whereNull('processed_key').whereNotNull('used_at').whereNull('process_error');
 
@@ -39,7 +39,7 @@ export function createPhotoBackfill(deps: { db: Knex; storage: MediaStorage; pho
       await trx('media').where({ id: row.id }).whereNull('processed_key').update({ process_error: reason.slice(0, 500) });
       await trx('post_images').where({ media_id: row.id }).delete();
     });
-    if (row.post_id) await postCache.drop(row.post_id);
+    if (row.post_id) await reads.postImagesChanged(row.post_id);
     if (!deps.keepOriginals) await storage.deleteMany([row.key]);
   }
 
@@ -78,7 +78,7 @@ export function createPhotoBackfill(deps: { db: Knex; storage: MediaStorage; pho
         await storage.deleteMany(objectKeysOf({ key: p.processedKey, processed_key: null, variants: p.variants }));
         return 'skipped';
       }
-      if (row.post_id) await postCache.drop(row.post_id);
+      if (row.post_id) await reads.postImagesChanged(row.post_id);
       if (!deps.keepOriginals) {
         await storage.deleteMany([row.key]);
         await db('media').where({ id: row.id }).update({ original_deleted_at: db.fn.now() });

@@ -119,6 +119,25 @@ export function createMediaRepository(db: Knex) {
       return db<MediaRow>('media').whereIn('id', ids).andWhere({ source: 'presigned' });
     },
 
+    /**
+     * What is served for each key that names a processed image, by its processed key or its
+     * uploaded one (a backfilled legacy avatar): two unique-index probes.
+     */
+    async servedImages(keys: string[]): Promise<Map<string, { servedKey: string; blurhash: string; variants: StoredVariant[] }>> {
+      const out = new Map<string, { servedKey: string; blurhash: string; variants: StoredVariant[] }>();
+      if (keys.length === 0) return out;
+      const rows: Array<Pick<MediaRow, 'key' | 'processed_key' | 'blurhash' | 'variants'>> = await db('media')
+        .where((q) => q.whereIn('processed_key', keys).orWhereIn('key', keys.filter(isLegacyKey)))
+        .whereNotNull('processed_key')
+        .select('key', 'processed_key', 'blurhash', 'variants');
+      for (const r of rows) {
+        const served = { servedKey: r.processed_key!, blurhash: r.blurhash ?? '', variants: r.variants ?? [] };
+        out.set(r.processed_key!, served);
+        out.set(r.key, served);
+      }
+      return out;
+    },
+
     /** The processed key of each legacy key that has one by now (a backfilled image). */
     async processedKeysOf(keys: string[]): Promise<Map<string, string>> {
       const legacy = keys.filter(isLegacyKey);

@@ -19,7 +19,8 @@ import {
 import type { MediaStorage } from '../storage/media-storage';
 import { mediaKey, objectKeysOf, processedColumns, type MediaRepository, type MediaRow, type ProcessedMedia, type StoredVariant } from './media-repository';
 import { longSideFor, type PhotoStore, type Purpose } from './photo-store';
-import { IMAGE_TYPES, MAGIC_BYTES, MAX_IMAGE_BYTES, sniffImageType } from './sniff';
+import { checkPixelBounds } from './image-processor';
+import { HEAD_BYTES, IMAGE_TYPES, MAGIC_BYTES, MAX_IMAGE_BYTES, inspectImage, sniffImageType } from './sniff';
 
 /** A presigned POST is usable this long (API.md: 10 minutes). */
 export const UPLOAD_WINDOW_SECONDS = 600;
@@ -161,7 +162,9 @@ export function createMediaService(deps: MediaServiceDeps) {
       let header: content.UploadMediaHeader | undefined;
       let file: FileHandle | undefined;
       let path: string | undefined;
-      let early: Buffer[] = [];
+      let head = Buffer.alloc(0);
+      let bounded = false;
+      let nextLook = MAGIC_BYTES;
       let size = 0;
       let stored: string[] = [];
       // A cancelled call (client gone, deadline) must stop the loop, not leave it waiting.
@@ -179,19 +182,24 @@ export function createMediaService(deps: MediaServiceDeps) {
           size += chunk.length;
           if (size > MAX_IMAGE_BYTES) throw payloadTooLarge(TOO_LARGE);
           digest.update(chunk);
+          if (!bounded && head.length < HEAD_BYTES) head = Buffer.concat([head, chunk.subarray(0, HEAD_BYTES - head.length)]);
           if (!file) {
-            early.push(chunk);
-            const head = Buffer.concat(early);
             if (head.length < MAGIC_BYTES) continue;
             // Judged by the first bytes, before anything is written anywhere.
             if (!sniffImageType(head)) throw unsupportedMediaType(NOT_AN_IMAGE);
             path = await photos.tempPath();
             file = await open(path, 'w', 0o600);
             await file.write(head);
-            early = [];
-            continue;
+            if (size > head.length) await file.write(chunk.subarray(chunk.length - (size - head.length)));
+          } else await file.write(chunk);
+          // A header over the pixel bounds ends the upload here, not after 20 MiB (the pipeline checks
+          // again). PNG and WebP say their size in the first 30 bytes; a JPEG's SOF may come later.
+          if (!bounded && (head.length >= nextLook || head.length >= HEAD_BYTES)) {
+            nextLook = head.length * 4;
+            const info = inspectImage(head);
+            if (info) checkPixelBounds(info.width, info.height, streamField(header.purpose === 'profile' ? 'profile' : 'post'));
+            bounded = Boolean(info) || head.length >= HEAD_BYTES;
           }
-          await file.write(chunk);
         }
         if (call.cancelled) throw uploadCancelled();
         if (!header) throw invalidArgument('An upload needs a header.');
@@ -261,10 +269,8 @@ export function createMediaService(deps: MediaServiceDeps) {
       return item.key;
     },
 
-    /** Keys to sign: a legacy key whose image was backfilled is served from its processed key. */
-    async servedKeys(keys: string[]): Promise<Map<string, string>> {
-      return media.processedKeysOf(keys);
-    },
+    /** What to sign for each key: a processed image's served key, BlurHash and variants (see the repository). */
+    servedImages: (keys: string[]) => media.servedImages(keys),
   };
 }
 

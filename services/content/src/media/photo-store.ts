@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { newId, type Logger } from '@shutter/kit';
 import type { MediaStorage } from '../storage/media-storage';
@@ -28,6 +28,21 @@ export function createPhotoStore(deps: { processor: ImageProcessor; storage: Med
       tmpReady ??= mkdir(deps.tmpDir, { recursive: true, mode: 0o700 });
       await tmpReady;
       return join(deps.tmpDir, `upload-${newId()}`);
+    },
+
+    /** Scratch files older than `maxAgeMs` (left by a process that crashed mid-upload); answers how many went. */
+    async removeStale(maxAgeMs: number): Promise<number> {
+      const names = await readdir(deps.tmpDir).catch(() => [] as string[]);
+      let removed = 0;
+      for (const name of names.filter((n) => n.startsWith('upload-'))) {
+        const path = join(deps.tmpDir, name);
+        const info = await stat(path).catch(() => null);
+        if (info && Date.now() - info.mtimeMs > maxAgeMs) {
+          await rm(path, { force: true });
+          removed += 1;
+        }
+      }
+      return removed;
     },
 
     removeTemp: (path: string) => rm(path, { force: true }).catch((err: unknown) => log.warn({ err, path }, 'could not remove a scratch file')),

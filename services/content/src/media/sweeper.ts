@@ -2,6 +2,7 @@ import type { Knex, Logger } from '@shutter/kit';
 import type { IdempotencyKeys } from '../posts/idempotency';
 import type { MediaStorage } from '../storage/media-storage';
 import { objectKeysOf, type MediaRow } from './media-repository';
+import type { PhotoStore } from './photo-store';
 import { UPLOAD_WINDOW_SECONDS } from './media-service';
 
 const BATCH = 200;
@@ -16,7 +17,15 @@ const SWEPT_COLUMNS = ['id', 'key', 'processed_key', 'variants'] as const;
  * their presigned POST expired (a client may have written them again after use); and expired
  * idempotency keys. Rows are taken FOR UPDATE SKIP LOCKED, so several replicas can sweep at once.
  */
-export function createSweeper(deps: { db: Knex; storage: MediaStorage; idempotency: IdempotencyKeys; log: Logger; intervalMs: number; keepOriginals?: boolean }) {
+export function createSweeper(deps: {
+  db: Knex;
+  storage: MediaStorage;
+  idempotency: IdempotencyKeys;
+  log: Logger;
+  intervalMs: number;
+  keepOriginals?: boolean;
+  photos?: Pick<PhotoStore, 'removeStale'>;
+}) {
   const { db, storage, log } = deps;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
@@ -82,6 +91,9 @@ export function createSweeper(deps: { db: Knex; storage: MediaStorage; idempoten
     for (let n = BATCH; n === BATCH; swept += n) n = await sweepMediaBatch();
     for (let n = BATCH; n === BATCH; swept += n) n = await sweepOrphanAvatarsBatch();
     for (let n = BATCH; n === BATCH; swept += n) n = await sweepUsedUploadsBatch();
+    // An upload is processed within its gRPC deadline (10 minutes): an older scratch file is a crash's.
+    const scratch = (await deps.photos?.removeStale(3_600_000)) ?? 0;
+    if (scratch) log.warn({ files: scratch }, 'removed scratch files left by an earlier process');
     const keys = await deps.idempotency.deleteExpired();
     if (swept || keys) log.info({ media: swept, idempotency_keys: keys }, 'swept unused media and expired idempotency keys');
   }

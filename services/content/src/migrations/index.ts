@@ -148,4 +148,36 @@ export const migrations: Migration[] = [
     },
   },
   outboxTraceMigration,
+  {
+    name: '0004_versions',
+    async up(db) {
+      // Versions of the rows whose copies live in Redis (cache/versioned.ts): posts' bumped by a
+      // trigger on every update, in the changing transaction.
+      await db.raw('ALTER TABLE posts ADD COLUMN version bigint NOT NULL DEFAULT 1');
+      await db.raw("ALTER TABLE authors ADD COLUMN version bigint NOT NULL DEFAULT 1, ADD COLUMN profile jsonb NOT NULL DEFAULT '{}'");
+      await db.raw(`
+        CREATE FUNCTION bump_version() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN NEW.version := OLD.version + 1; RETURN NEW; END $$`);
+      await db.raw('CREATE TRIGGER posts_version BEFORE UPDATE ON posts FOR EACH ROW EXECUTE FUNCTION bump_version()');
+      // authors.version is identity's own version of the user (a replica: kit defineReplica).
+      // Versions of per-user sets: the posts a user liked, the authors a user follows.
+      await db.raw('CREATE TABLE like_versions (user_id uuid PRIMARY KEY, version bigint NOT NULL)');
+      await db.raw('CREATE TABLE follow_versions (follower_id uuid PRIMARY KEY, version bigint NOT NULL)');
+      // Fan-out reads an author's followers from this replica in one statement.
+      await db.raw('CREATE INDEX follows_followee ON follows (followee_id, follower_id)');
+      await db.raw('CREATE INDEX likes_user ON likes (user_id, post_id)');
+      // Replica of social-graph's edges by edge id (kit defineReplica, version = the status's rank:
+      // an edge only moves pending → agree → removed; a re-follow is a newer UUIDv7 id). A pair's
+      // state is its newest edge; `follows` holds the pairs whose newest edge is agree.
+      await db.raw(`
+        CREATE TABLE follow_edges (
+          follows_id uuid PRIMARY KEY,
+          follower_id uuid NOT NULL,
+          followee_id uuid NOT NULL,
+          status text NOT NULL CHECK (status IN ('pending', 'agree', 'removed')),
+          version bigint NOT NULL
+        )`);
+      await db.raw('CREATE INDEX follow_edges_pair ON follow_edges (follower_id, followee_id, follows_id DESC)');
+    },
+  },
 ];

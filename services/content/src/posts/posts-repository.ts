@@ -214,8 +214,15 @@ export function createPostsRepository(db: Knex) {
       return q;
     },
 
-    async updateContent(trx: Knex, id: string, content: string): Promise<void> {
-      await trx('posts').where({ id }).update({ content, updated_at: trx.fn.now() });
+    /** Answers the post's new version (0 when it is gone). */
+    async updateContent(trx: Knex, id: string, content: string): Promise<number> {
+      const [row] = await trx('posts').where({ id }).update({ content, updated_at: trx.fn.now() }, ['version']);
+      return row ? Number((row as { version: string }).version) : 0;
+    },
+
+    /** Accepted followers of an author from content's replica, at most `max + 1` (one statement). */
+    async followerIds(authorId: string, max: number, trx: Knex = db): Promise<string[]> {
+      return trx('follows').where({ followee_id: authorId }).limit(max + 1).pluck('follower_id');
     },
 
     /**
@@ -237,12 +244,18 @@ export function createPostsRepository(db: Knex) {
       return (res.rows as Array<{ k: string }>).map((r) => r.k);
     },
 
-    /** Adds to a counter; answers the new value, or null when the post is gone. */
-    async bump(trx: Knex, id: string, column: 'like_count' | 'comment_count', delta: number): Promise<number | null> {
+    /** Adds to a counter; answers the new value and the post's new version, or null when the post is gone. */
+    async bump(trx: Knex, id: string, column: 'like_count' | 'comment_count', delta: number): Promise<{ count: number; version: number } | null> {
       const [row] = await trx('posts')
         .where({ id })
-        .update({ [column]: trx.raw('?? + ?', [column, delta]) }, [column]);
-      return row ? Number((row as Record<string, number>)[column]) : null;
+        .update({ [column]: trx.raw('?? + ?', [column, delta]) }, [column, 'version']);
+      return row ? { count: Number((row as Record<string, number>)[column]), version: Number((row as { version: string }).version) } : null;
+    },
+
+    /** Bumps a post's version (its newest comments changed); answers it, or null when the post is gone. */
+    async touch(trx: Knex, id: string): Promise<number | null> {
+      const [row] = await trx('posts').where({ id }).update({ version: trx.raw('version') }, ['version']);
+      return row ? Number((row as { version: string }).version) : null;
     },
 
     async likeCount(trx: Knex, id: string): Promise<number | null> {

@@ -10,19 +10,16 @@ import type { FollowGraph } from '../read-models/follow-graph';
 import { MAX_POST_CHARS, checkText, checkUuid, clampLimit } from '../text';
 import { canSeePostsOf } from '../visibility';
 import { checkIdempotencyKey, fingerprint, replay, type IdempotencyKeys } from './idempotency';
-import type { PostCache } from './post-cache';
+import type { PostRead, PostReads } from './read-path';
 import type { PostView, PostsRepository } from './posts-repository';
 
 export const MAX_IMAGES = 10;
-/** Comments shown with a single post (API.md: its 2 newest). */
-const COMMENTS_WITH_POST = 2;
-
 const POST_NOT_FOUND = 'Post not found.';
 
 export interface PostsServiceDeps {
   db: Knex;
   posts: PostsRepository;
-  postCache: PostCache;
+  reads: PostReads;
   feed: Feed;
   comments: CommentsRepository;
   media: MediaRepository;
@@ -48,16 +45,16 @@ const postChanged = (type: 'post.created' | 'post.deleted', postId: string, auth
 
 /** Posts and likes: creation (with media and idempotency), reads, edits, deletion, likes. */
 export function createPostsService(deps: PostsServiceDeps) {
-  const { db, posts, postCache, feed, media, mediaService, idempotency, authors, follows, presenter, log } = deps;
+  const { db, posts, reads, feed, media, mediaService, idempotency, authors, follows, presenter, log } = deps;
 
   const visible = (viewerId: string, v: Pick<PostView, 'author_id' | 'is_public' | 'status' | 'viewer_follows'>) =>
     canSeePostsOf(viewerId, { authorId: v.author_id, isPublic: v.is_public, status: v.status }, v.viewer_follows);
 
   /** The post if the caller may see it; NOT_FOUND otherwise (private posts do not leak). */
-  async function visiblePost(caller: Caller, postId: string): Promise<PostView> {
+  async function visiblePost(caller: Caller, postId: string): Promise<PostRead> {
     checkUuid('post_id', postId);
     await follows.ensureLoaded(caller.userId, caller.requestId);
-    const [view] = await postCache.views([postId], caller.userId);
+    const [view] = await reads.views([postId], caller.userId);
     if (!view || !visible(caller.userId, view)) throw notFound(POST_NOT_FOUND);
     return view;
   }
@@ -127,22 +124,22 @@ export function createPostsService(deps: PostsServiceDeps) {
     },
 
     async get(caller: Caller, postId: string): Promise<content.Post> {
-      // The newest comments are read alongside; they are shown only if the post is.
-      const [view, rows] = await Promise.all([visiblePost(caller, postId), deps.comments.page(postId, 0, COMMENTS_WITH_POST)]);
-      const [post] = await presenter.posts([view], new Map([[postId, await presenter.comments(rows, caller.requestId)]]));
+      // The newest comments come with the post's read form, their authors with theirs.
+      const view = await visiblePost(caller, postId);
+      const [post] = await presenter.posts([view], new Map([[postId, await presenter.commentForms(view.comments)]]));
       return post!;
     },
 
     async list(caller: Caller, req: content.ListPostsRequest): Promise<content.ListPostsResponse> {
       const limit = clampLimit(req.limit);
       const cursor = req.cursorPostId || undefined;
-      if (cursor && !(await posts.exists(checkUuid('cursor_post_id', cursor)))) throw validationFailed('cursor_post_id', 'cursor_post_id is not a known post');
+      if (cursor && !(await reads.exist([checkUuid('cursor_post_id', cursor)])).has(cursor)) throw validationFailed('cursor_post_id', 'cursor_post_id is not a known post');
       const search = req.search.trim();
       const viewer = caller.userId;
       await follows.ensureLoaded(viewer, caller.requestId);
       let ids: string[];
       if (!req.userId && !search) {
-        // Home feed: the timeline in Redis, visibility and viewer fields in one statement per page.
+        // Home feed: the timeline in Redis; visibility and viewer fields from the read forms.
         const rows = await feed.page(viewer, limit + 1, cursor).catch((err: unknown) => {
           if (!isBackendUnavailable(err)) throw err;
           log.warn({ err }, 'timelines unavailable: home feed read from Postgres');
@@ -150,7 +147,7 @@ export function createPostsService(deps: PostsServiceDeps) {
         });
         if (rows) {
           const page = rows.slice(0, limit);
-          return { posts: await presenter.posts(await postCache.views(page.map((r) => r.id), viewer, page)), hasMore: rows.length > limit };
+          return { posts: await presenter.posts(page), hasMore: rows.length > limit };
         }
         // Redis down: the timelines are only a copy; Postgres answers the same page.
         const ids = await posts.homeFeedIds(viewer, limit + 1, cursor);
@@ -158,9 +155,9 @@ export function createPostsService(deps: PostsServiceDeps) {
       }
       if (req.userId) {
         const userId = checkUuid('user_id', req.userId);
-        const author = (await authors.get([userId], caller.requestId)).get(userId);
+        const author = (await reads.authors.get([userId])).get(userId);
         if (!author || (author.status !== 'enabled' && userId !== viewer)) throw notFound('User not found.');
-        const followed = userId !== viewer && !author.is_public && (await follows.isFollowing(viewer, userId));
+        const followed = userId !== viewer && !author.is_public && (await reads.follows(viewer, userId));
         if (!canSeePostsOf(viewer, { authorId: userId, isPublic: author.is_public, status: author.status }, followed)) {
           throw permissionDenied('This account is private.', 'account_private');
         }
@@ -169,16 +166,18 @@ export function createPostsService(deps: PostsServiceDeps) {
         ids = await posts.searchIds(viewer, search, limit + 1, { cursor });
       }
       const page = ids.slice(0, limit);
-      return { posts: await presenter.posts(await postCache.views(page, viewer)), hasMore: ids.length > limit };
+      return { posts: await presenter.posts(await reads.views(page, viewer)), hasMore: ids.length > limit };
     },
 
     async update(caller: Caller, req: content.UpdatePostRequest): Promise<content.Post> {
       const text = checkText('content', req.content, MAX_POST_CHARS);
       const view = await visiblePost(caller, req.postId);
       if (view.author_id !== caller.userId) throw permissionDenied('Only the author can edit this post.');
-      await db.transaction((trx) => posts.updateContent(trx, req.postId, text));
-      await postCache.refresh(req.postId);
-      const [post] = await presenter.posts(await postCache.views([req.postId], caller.userId));
+      await db.transaction(async (trx) => {
+        const version = await posts.updateContent(trx, req.postId, text);
+        if (version) await reads.postsChanged([{ id: req.postId, version }]);
+      });
+      const [post] = await presenter.posts(await reads.views([req.postId], caller.userId));
       if (!post) throw notFound(POST_NOT_FOUND);
       return post;
     },
@@ -193,7 +192,7 @@ export function createPostsService(deps: PostsServiceDeps) {
         const keys = await posts.delete(trx, postId);
         await enqueueEvent(trx, postChanged('post.deleted', postId, row.author_id as string, row.created_at as Date, keys));
       });
-      await postCache.drop(postId);
+      await reads.postDeleted(postId);
     },
 
     /** Like/unlike: one like per user and post; the count changes in the same transaction. */
@@ -204,14 +203,16 @@ export function createPostsService(deps: PostsServiceDeps) {
           ? await trx('likes').insert({ post_id: postId, user_id: caller.userId }).onConflict(['post_id', 'user_id']).ignore().returning('post_id')
           : await trx('likes').where({ post_id: postId, user_id: caller.userId }).delete().returning('post_id');
         if (changed.length === 0) return posts.likeCount(trx, postId);
-        const count = await posts.bump(trx, postId, 'like_count', liked ? 1 : -1);
-        if (count === null) return null;
+        const bumped = await posts.bump(trx, postId, 'like_count', liked ? 1 : -1);
+        if (bumped === null) return null;
+        await reads.postsChanged([{ id: postId, version: bumped.version }]);
+        await reads.likesChanged(trx, caller.userId);
         await enqueueEvent(trx, {
           type: liked ? 'post.liked' : 'post.unliked',
           key: postId,
           payload: events.PostLikeChanged.encode({ postId, postAuthorId: view.author_id, userId: caller.userId }).finish(),
         });
-        return count;
+        return bumped.count;
       }).catch((err: { code?: string }) => {
         if (err.code === '23503') return null; // the post was deleted meanwhile (foreign key)
         throw err;

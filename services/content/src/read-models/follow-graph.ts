@@ -1,5 +1,11 @@
-import type { Knex, Logger } from '@shutter/kit';
+import { defineReplica, type Knex, type Logger } from '@shutter/kit';
 import type { Peers } from '../peers';
+import type { PostReads } from '../posts/read-path';
+
+/** An edge's status only moves forward, so its rank is its version (kit defineReplica). */
+const RANK = { pending: 1, agree: 2, removed: 3 } as const;
+export type EdgeStatus = keyof typeof RANK;
+const edges = defineReplica({ table: 'follow_edges', key: ['follows_id'], fields: ['follower_id', 'followee_id', 'status'] });
 
 /** Most viewers ever seen by this process as synced; a set that only grows, so bounded. */
 const MAX_REMEMBERED = 200_000;
@@ -11,8 +17,8 @@ const MAX_REMEMBERED = 200_000;
  * before content consumed the stream. Loading and applying an event for the same follower hold
  * the same advisory lock, so an event is never overwritten by an older load.
  */
-export function createFollowGraph(deps: { db: Knex; peers: Peers; log: Logger }) {
-  const { db, peers, log } = deps;
+export function createFollowGraph(deps: { db: Knex; peers: Peers; reads: PostReads; log: Logger }) {
+  const { db, peers, reads, log } = deps;
   const synced = new Set<string>();
   const inFlight = new Map<string, Promise<void>>();
 
@@ -29,6 +35,7 @@ export function createFollowGraph(deps: { db: Knex; peers: Peers; log: Logger })
         await trx('follows').insert(rows).onConflict(['follower_id', 'followee_id']).ignore();
       }
       await trx('follow_sync').insert({ user_id: viewerId });
+      await reads.followeesChanged(trx, viewerId);
     });
   }
 
@@ -57,11 +64,23 @@ export function createFollowGraph(deps: { db: Knex; peers: Peers; log: Logger })
       return Boolean(await db('follows').where({ follower_id: followerId, followee_id: followeeId }).first('followee_id'));
     },
 
-    /** follow.created / follow.accepted (present) and follow.removed (absent). */
-    async applyEdge(trx: Knex, followerId: string, followeeId: string, present: boolean): Promise<void> {
+    /**
+     * follow.requested / created / accepted / removed: the edge's state is applied to the edge
+     * replica (only forward), then the pair is present in `follows` iff its newest edge is agree.
+     * Duplicated, reordered, retried or replayed events therefore converge, and an old "agree"
+     * arriving after a removal cannot give access back. Answers whether the pair's presence changed.
+     */
+    async applyEdge(trx: Knex, e: { followsId: string; followerId: string; followeeId: string; status: EdgeStatus }): Promise<{ present: boolean; changed: boolean }> {
+      const { followerId, followeeId } = e;
       await lockFollower(trx, followerId);
-      if (present) await trx('follows').insert({ follower_id: followerId, followee_id: followeeId }).onConflict(['follower_id', 'followee_id']).ignore();
-      else await trx('follows').where({ follower_id: followerId, followee_id: followeeId }).delete();
+      await edges.apply(trx, { follows_id: e.followsId, follower_id: followerId, followee_id: followeeId, status: e.status }, RANK[e.status]);
+      const newest = await trx('follow_edges').where({ follower_id: followerId, followee_id: followeeId }).orderBy('follows_id', 'desc').first('status');
+      const present = newest?.status === 'agree';
+      const changed = present
+        ? await trx('follows').insert({ follower_id: followerId, followee_id: followeeId }).onConflict(['follower_id', 'followee_id']).ignore().returning('followee_id')
+        : await trx('follows').where({ follower_id: followerId, followee_id: followeeId }).delete().returning('followee_id');
+      if (changed.length) await reads.followeesChanged(trx, followerId);
+      return { present, changed: changed.length > 0 };
     },
   };
 }

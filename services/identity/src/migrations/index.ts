@@ -77,4 +77,41 @@ export const migrations: Migration[] = [
       await db.raw("CREATE INDEX users_search_name ON users (lower(name) text_pattern_ops) WHERE status = 'enabled' AND role = 'user'");
     },
   },
+  {
+    name: '0002_profile_replicas',
+    async up(db) {
+      // Replica of social-graph's follow edges, one row per edge id (UUIDv7): an edge's status
+      // only moves forward (pending → agree → removed), and a pair's relationship is its newest
+      // edge, so events applied in any order, twice or late converge (profile-replicas.ts).
+      await db.raw(`
+        CREATE TABLE follow_edges (
+          follows_id uuid PRIMARY KEY,
+          follower_id uuid NOT NULL,
+          followee_id uuid NOT NULL,
+          status text NOT NULL CHECK (status IN ('pending', 'agree', 'removed'))
+        )`);
+      await db.raw('CREATE INDEX follow_edges_pair ON follow_edges (follower_id, followee_id, follows_id DESC)');
+      // Agree counts, kept with the edges in the applying transaction.
+      await db.raw(`
+        CREATE TABLE follow_counts (
+          user_id uuid PRIMARY KEY,
+          follower_count integer NOT NULL DEFAULT 0,
+          following_count integer NOT NULL DEFAULT 0
+        )`);
+      // Replica of content's posts (ids and authors only; a deleted one stays as a tombstone).
+      await db.raw('CREATE TABLE author_posts (post_id uuid PRIMARY KEY, author_id uuid NOT NULL, deleted boolean NOT NULL)');
+      await db.raw('CREATE TABLE post_counts (user_id uuid PRIMARY KEY, post_count integer NOT NULL DEFAULT 0)');
+    },
+  },
+  {
+    name: '0003_user_versions',
+    async up(db) {
+      // Replicas of users (content's authors) apply an event only when its version is newer.
+      await db.raw('ALTER TABLE users ADD COLUMN version bigint NOT NULL DEFAULT 1');
+      await db.raw(`
+        CREATE FUNCTION bump_version() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN NEW.version := OLD.version + 1; RETURN NEW; END $$`);
+      await db.raw('CREATE TRIGGER users_version BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION bump_version()');
+    },
+  },
 ];

@@ -1,0 +1,112 @@
+import { createLogger, migrate, newId, type Knex, type Redis } from '@shutter/kit';
+import { testDb, testRedis, unique } from '@shutter/testing';
+import { migrations } from '../src/migrations';
+import type { Peers } from '../src/peers';
+import { createPostReads } from '../src/posts/read-path';
+import { createFollowGraph, type EdgeStatus, type FollowGraph } from '../src/read-models/follow-graph';
+
+/**
+ * Property test of content's replica of follow edges (what decides who sees a private author's
+ * posts): random follow histories on the owner (request, accept, remove, follow again), their
+ * events delivered duplicated, reordered, delayed and partly dead-lettered then replayed, always
+ * converge to the owner's pairs; and after an event is applied the access decision never rests on
+ * an older state of the pair than the newest one applied.
+ */
+
+function prng(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface EdgeEvent {
+  followsId: string;
+  followerId: string;
+  followeeId: string;
+  status: EdgeStatus;
+}
+
+const RANK: Record<EdgeStatus, number> = { pending: 1, agree: 2, removed: 3 };
+const schema = unique('content_replica_');
+let db: Knex;
+let redis: Redis;
+let graph: FollowGraph;
+
+beforeAll(async () => {
+  db = testDb(schema);
+  await migrate(db, schema, migrations);
+  redis = testRedis();
+  const log = createLogger('test', 'silent');
+  const reads = createPostReads({ db, redis, log, ttlSeconds: 60 });
+  graph = createFollowGraph({ db, peers: {} as Peers, reads, log });
+});
+afterAll(async () => {
+  await db?.raw('DROP SCHEMA IF EXISTS ?? CASCADE', [schema]);
+  await db?.destroy();
+  await redis?.quit();
+});
+
+/** A random history of social-graph's edges for a few pairs; answers its events and the final agree pairs. */
+function history(rand: () => number, pairs: Array<[string, string]>) {
+  const events: EdgeEvent[] = [];
+  const live = new Map<string, { id: string; status: EdgeStatus }>();
+  for (let i = 0; i < 40; i++) {
+    const [follower, followee] = pairs[Math.floor(rand() * pairs.length)]!;
+    const k = `${follower}>${followee}`;
+    const cur = live.get(k);
+    let next: { id: string; status: EdgeStatus };
+    if (!cur) next = { id: newId(), status: rand() < 0.5 ? 'pending' : 'agree' };
+    else if (cur.status === 'pending') next = { id: cur.id, status: rand() < 0.6 ? 'agree' : 'removed' };
+    else next = { id: cur.id, status: 'removed' };
+    events.push({ followsId: next.id, followerId: follower, followeeId: followee, status: next.status });
+    if (next.status === 'removed') live.delete(k);
+    else live.set(k, next);
+  }
+  const agree = [...live.entries()].filter(([, e]) => e.status === 'agree').map(([k]) => k);
+  return { events, agree: agree.sort() };
+}
+
+it.each(Array.from({ length: 12 }, (_, i) => i + 1))('seed %i converges and never goes back', async (seed) => {
+  const rand = prng(seed);
+  const users = Array.from({ length: 3 }, () => newId());
+  const pairs: Array<[string, string]> = [
+    [users[0]!, users[1]!],
+    [users[1]!, users[0]!],
+    [users[0]!, users[2]!],
+  ];
+  const { events, agree } = history(rand, pairs);
+
+  const live: EdgeEvent[] = [];
+  const dead: EdgeEvent[] = [];
+  for (const e of events) {
+    if (rand() < 0.15) dead.push(e);
+    else live.push(e);
+    if (rand() < 0.2) live.push(e);
+  }
+  for (let i = 0; i < live.length; i++) {
+    const j = Math.min(live.length - 1, i + Math.floor(rand() * 6));
+    [live[i], live[j]] = [live[j]!, live[i]!];
+  }
+  const deliveries = [...live, ...dead.sort(() => rand() - 0.5)];
+
+  // The newest edge applied so far per pair (edge ids are UUIDv7: newer edges sort higher), at its best rank.
+  const newest = new Map<string, { id: string; rank: number; status: EdgeStatus }>();
+  for (const e of deliveries) {
+    await db.transaction((trx) => graph.applyEdge(trx, e));
+    const k = `${e.followerId}>${e.followeeId}`;
+    const cur = newest.get(k);
+    if (!cur || e.followsId > cur.id || (e.followsId === cur.id && RANK[e.status] > cur.rank)) newest.set(k, { id: e.followsId, rank: RANK[e.status], status: e.status });
+    // The access decision reflects the newest applied state of every pair, never an older one.
+    for (const [pair, n] of newest) {
+      const [follower, followee] = pair.split('>');
+      expect(await graph.isFollowing(follower!, followee!)).toBe(n.status === 'agree');
+    }
+  }
+  const held = (await db('follows').whereIn('follower_id', users).select('follower_id', 'followee_id')).map((r) => `${r.follower_id}>${r.followee_id}`);
+  expect(held.sort()).toEqual(agree);
+});

@@ -1,0 +1,133 @@
+import { events } from '@shutter/proto';
+import { createEventConsumer, type Knex, type Logger, type Metrics, type Redis } from '@shutter/kit';
+
+/** Consumer group of identity on the "events" stream (its idempotency namespace too). */
+export const CONSUMER_GROUP = 'identity';
+
+export const CONSUMED_TYPES = ['follow.requested', 'follow.created', 'follow.accepted', 'follow.removed', 'post.created', 'post.deleted'];
+
+const RANK: Record<string, number> = { pending: 1, agree: 2, removed: 3 };
+
+/** What a profile shows beside the user: the viewer's relationship and the user's counts. */
+export interface ProfileFacts {
+  followStatus: 'none' | 'pending' | 'agree';
+  followsId: string;
+  followerCount: number;
+  followingCount: number;
+  postCount: number;
+}
+
+/**
+ * Identity's replicas for profile pages (GetProfile answers from them, calling no one):
+ *
+ * - `follow_edges`: social-graph's edges by edge id. An edge's status only moves forward
+ *   (pending → agree → removed; a re-follow is a new edge id, UUIDv7, so newer), and a pair's
+ *   relationship is its newest edge. Applying an edge event is therefore commutative and
+ *   idempotent: duplicates, reordering, retries and replays all converge to the owner's state.
+ * - `follow_counts`: agree counts, adjusted in the same transaction whenever a pair's effective
+ *   agree-ness changes (the pair is locked while it is decided).
+ * - `author_posts` / `post_counts`: content's post ids per author, a deleted post kept as a
+ *   tombstone, the count moved only by a real change of a row's liveness.
+ */
+export function createProfileReplicas(deps: { db: Knex }) {
+  const { db } = deps;
+
+  const agreeOf = async (trx: Knex, follower: string, followee: string) => {
+    const row = await trx('follow_edges').where({ follower_id: follower, followee_id: followee }).orderBy('follows_id', 'desc').first('status');
+    return row?.status === 'agree';
+  };
+
+  async function bumpCounts(trx: Knex, follower: string, followee: string, delta: number): Promise<void> {
+    await trx.raw(
+      `INSERT INTO follow_counts (user_id, follower_count, following_count) VALUES (:followee, :d, 0), (:follower, 0, :d)
+         ON CONFLICT (user_id) DO UPDATE SET follower_count = follow_counts.follower_count + EXCLUDED.follower_count,
+                                             following_count = follow_counts.following_count + EXCLUDED.following_count`,
+      { followee, follower, d: delta },
+    );
+  }
+
+  return {
+    /** Applies one edge event (whole state: edge id, pair, status) in `trx`. */
+    async applyEdge(trx: Knex, e: { followsId: string; followerId: string; followeeId: string; status: 'pending' | 'agree' | 'removed' }): Promise<void> {
+      await trx.raw("SELECT pg_advisory_xact_lock(hashtextextended('identity.follow_edges:' || ? || ':' || ?, 0))", [e.followerId, e.followeeId]);
+      const before = await agreeOf(trx, e.followerId, e.followeeId);
+      await trx.raw(
+        `INSERT INTO follow_edges (follows_id, follower_id, followee_id, status) VALUES (?, ?, ?, ?)
+           ON CONFLICT (follows_id) DO UPDATE SET status = EXCLUDED.status
+           WHERE (CASE EXCLUDED.status WHEN 'pending' THEN 1 WHEN 'agree' THEN 2 ELSE 3 END)
+               > (CASE follow_edges.status WHEN 'pending' THEN 1 WHEN 'agree' THEN 2 ELSE 3 END)`,
+        [e.followsId, e.followerId, e.followeeId, e.status],
+      );
+      const after = await agreeOf(trx, e.followerId, e.followeeId);
+      if (before !== after) await bumpCounts(trx, e.followerId, e.followeeId, after ? 1 : -1);
+    },
+
+    /** post.created (live) / post.deleted (tombstone) in `trx`. */
+    async applyPost(trx: Knex, p: { postId: string; authorId: string; deleted: boolean }): Promise<void> {
+      const res = await trx.raw(
+        `INSERT INTO author_posts (post_id, author_id, deleted) VALUES (?, ?, ?)
+           ON CONFLICT (post_id) DO UPDATE SET deleted = true WHERE EXCLUDED.deleted AND NOT author_posts.deleted
+           RETURNING (xmax = 0) AS inserted, deleted`,
+        [p.postId, p.authorId, p.deleted],
+      );
+      const row = res.rows[0] as { inserted: boolean; deleted: boolean } | undefined;
+      if (!row) return; // nothing changed
+      // A live row inserted: +1. A live row turned tombstone: -1. A tombstone inserted: no change.
+      const delta = row.inserted ? (row.deleted ? 0 : 1) : -1;
+      if (delta) {
+        await trx.raw('INSERT INTO post_counts (user_id, post_count) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET post_count = post_counts.post_count + EXCLUDED.post_count', [
+          p.authorId,
+          delta,
+        ]);
+      }
+    },
+
+    /** The viewer's relationship to the user and the user's counts: one statement. */
+    async facts(viewerId: string, userId: string): Promise<ProfileFacts> {
+      const res = await db.raw(
+        `SELECT (SELECT json_build_object('id', e.follows_id, 'status', e.status) FROM follow_edges e
+                  WHERE e.follower_id = :viewer AND e.followee_id = :user ORDER BY e.follows_id DESC LIMIT 1) AS edge,
+                COALESCE((SELECT follower_count FROM follow_counts WHERE user_id = :user), 0) AS follower_count,
+                COALESCE((SELECT following_count FROM follow_counts WHERE user_id = :user), 0) AS following_count,
+                COALESCE((SELECT post_count FROM post_counts WHERE user_id = :user), 0) AS post_count`,
+        { viewer: viewerId, user: userId },
+      );
+      const row = res.rows[0] as { edge: { id: string; status: string } | null; follower_count: number; following_count: number; post_count: number };
+      const live = row.edge && row.edge.status !== 'removed' ? row.edge : null;
+      return {
+        followStatus: live ? (live.status as 'pending' | 'agree') : 'none',
+        followsId: live?.id ?? '',
+        followerCount: Number(row.follower_count),
+        followingCount: Number(row.following_count),
+        postCount: Number(row.post_count),
+      };
+    },
+  };
+}
+
+export type ProfileReplicas = ReturnType<typeof createProfileReplicas>;
+
+/** Feeds the replicas from the event stream. */
+export function createProfileReplicaConsumer(deps: { db: Knex; redis: Redis; log: Logger; replicas: ProfileReplicas; stream?: string; metrics?: Metrics }) {
+  const { replicas } = deps;
+  return createEventConsumer({
+    db: deps.db,
+    redis: deps.redis,
+    log: deps.log,
+    stream: deps.stream,
+    metrics: deps.metrics,
+    group: CONSUMER_GROUP,
+    types: CONSUMED_TYPES,
+    async handle(event, trx) {
+      if (event.type.startsWith('follow.')) {
+        const m = events.FollowChanged.decode(event.payload);
+        const status = event.type === 'follow.removed' ? 'removed' : m.status === 'agree' ? 'agree' : 'pending';
+        if (!(status in RANK)) return;
+        await replicas.applyEdge(trx, { followsId: m.followsId, followerId: m.followerId, followeeId: m.followeeId, status });
+        return;
+      }
+      const m = events.PostChanged.decode(event.payload);
+      await replicas.applyPost(trx, { postId: m.postId, authorId: m.authorId, deleted: event.type === 'post.deleted' });
+    },
+  });
+}
