@@ -17,9 +17,10 @@ export interface UploadQuota {
   addBytes(userId: string, bytes: number): Promise<void>;
 }
 
+/** Keys under the gateway's `ratelimit:` space (its Redis ACL user owns exactly that and `live:`). */
 export function createUploadQuota(redis: Redis, opts: { filesPerHour: number; bytesPerDay: number }, log: Logger): UploadQuota {
-  const files = new RateLimiterRedis({ storeClient: redis, keyPrefix: 'quota:files', points: opts.filesPerHour, duration: 3600 });
-  const bytes = new RateLimiterRedis({ storeClient: redis, keyPrefix: 'quota:bytes', points: opts.bytesPerDay, duration: 86_400 });
+  const files = new RateLimiterRedis({ storeClient: redis, keyPrefix: 'ratelimit:quota:files', points: opts.filesPerHour, duration: 3600 });
+  const bytes = new RateLimiterRedis({ storeClient: redis, keyPrefix: 'ratelimit:quota:bytes', points: opts.bytesPerDay, duration: 86_400 });
   const gib = (n: number) => `${Math.round((n / 1024 ** 3) * 10) / 10} GiB`;
 
   async function consume(limiter: RateLimiterRedis, key: string, points: number, sentence: string): Promise<void> {

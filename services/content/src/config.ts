@@ -50,6 +50,12 @@ export const contentConfigShape = {
   FEED_MAX_ITEMS: env.int(800),
   /** Authors with more agree followers than this are not fanned out: merged into feeds at read time. */
   FEED_FANOUT_MAX_FOLLOWERS: env.int(10_000),
+  /**
+   * Fan-out reads followers from content's own `follows` replica (one statement) instead of
+   * social-graph's StreamFollowers. Only for a replica known complete (content consumed every
+   * follow event from the start): edges older than that are loaded per viewer on first read.
+   */
+  FEED_FANOUT_FROM_REPLICA: env.bool(false),
   /** Idle lifetime of a timeline; every read refreshes it, a missing one is rebuilt from Postgres. */
   FEED_TTL_SECONDS: env.int(7 * 24 * 3600),
   /** Lifetime of the versioned copies in Redis (post and author forms, viewers' like and followee sets); changes mark them at once. */

@@ -61,6 +61,7 @@ export function createContentService(config: ContentConfig, logger: Logger, metr
     reads,
     log: logger,
     config: { maxItems: config.FEED_MAX_ITEMS, fanoutMaxFollowers: config.FEED_FANOUT_MAX_FOLLOWERS, ttlSeconds: config.FEED_TTL_SECONDS },
+    followersFromOwner: config.FEED_FANOUT_FROM_REPLICA ? undefined : (authorId, max) => peers.followers(authorId, max),
   });
   const postsService = createPostsService({ db, posts, reads, feed, comments, media, mediaService, idempotency, authors, follows, presenter, log: logger });
   const commentsService = createCommentsService({ db, comments, posts, reads, postsService, authors, follows, presenter });

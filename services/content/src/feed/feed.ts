@@ -57,7 +57,18 @@ export interface FeedConfig {
 /** A post id with its viewer fields, as a home feed page shows it. */
 export type FeedRow = PostRead;
 
-export function createFeed(deps: { redis: Redis; posts: PostsRepository; reads: PostReads; log: Logger; config: FeedConfig }) {
+export function createFeed(deps: {
+  redis: Redis;
+  posts: PostsRepository;
+  reads: PostReads;
+  log: Logger;
+  config: FeedConfig;
+  /**
+   * Where fan-out reads an author's followers when content's own `follows` replica may be
+   * incomplete (FEED_FANOUT_FROM_REPLICA=false): social-graph's StreamFollowers, null past `max`.
+   */
+  followersFromOwner?: (authorId: string, max: number) => Promise<string[] | null>;
+}) {
   const { redis, posts, reads, log, config } = deps;
 
   const pairs = (ids: string[]) => ids.flatMap((id) => [scoreOf(id), id]);
@@ -174,9 +185,12 @@ export function createFeed(deps: { redis: Redis; posts: PostsRepository; reads: 
     async postCreated(trx: Knex, postId: string, authorId: string): Promise<void> {
       await addTo(authorId, [postId]);
       if (await posts.isBigAuthor(trx, authorId)) return;
-      // Content's own replica of the graph, one statement (not a call to social-graph).
-      const followers = await posts.followerIds(authorId, config.fanoutMaxFollowers, trx);
-      if (followers.length > config.fanoutMaxFollowers) {
+      // Content's own replica of the graph, one statement; or the owner while the replica may
+      // miss edges made before content consumed the stream (no backfill yet).
+      const followers = deps.followersFromOwner
+        ? await deps.followersFromOwner(authorId, config.fanoutMaxFollowers)
+        : await posts.followerIds(authorId, config.fanoutMaxFollowers, trx);
+      if (followers === null || followers.length > config.fanoutMaxFollowers) {
         await posts.markBigAuthor(trx, authorId);
         // A set without `~` is reloaded from Postgres by the next read, so this add is never lost.
         await redis.sadd(BIG_KEY, authorId);
