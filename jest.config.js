@@ -6,6 +6,7 @@ module.exports = {
   testPathIgnorePatterns: ['/node_modules/'],
   globalSetup: '<rootDir>/packages/testing/src/global-setup.ts',
   globalTeardown: '<rootDir>/packages/testing/src/global-teardown.ts',
+  setupFilesAfterEnv: ['<rootDir>/packages/testing/src/per-file.ts'],
   testTimeout: 30000,
   maxWorkers: 2,
 };

@@ -99,13 +99,7 @@ export async function ensureDataset(url: string, scale: number, opts: { rebuild:
 export async function copyDataset(templateUrl: string, name: string): Promise<string> {
   const adminUrl = withDatabase(templateUrl, 'postgres');
   await dropDatabase(adminUrl, name);
-  const c = new Client({ connectionString: adminUrl });
-  await c.connect();
-  try {
-    await c.query(`CREATE DATABASE "${name}" TEMPLATE "${new URL(templateUrl).pathname.slice(1)}" STRATEGY FILE_COPY`);
-  } finally {
-    await c.end();
-  }
+  await createDatabase(adminUrl, name, new URL(templateUrl).pathname.slice(1));
   return withDatabase(templateUrl, name);
 }
 

@@ -95,12 +95,13 @@ export function withDatabase(url: string, database: string): string {
   return u.toString();
 }
 
-export async function createDatabase(adminUrl: string, name: string): Promise<void> {
+/** Creates the database unless it exists; with `template`, as a file copy of that database (fast for big ones). */
+export async function createDatabase(adminUrl: string, name: string, template?: string): Promise<void> {
   const c = new Client({ connectionString: adminUrl });
   await c.connect();
   try {
     const exists = await c.query('select 1 from pg_database where datname = $1', [name]);
-    if (exists.rowCount === 0) await c.query(`CREATE DATABASE "${name}"`);
+    if (exists.rowCount === 0) await c.query(`CREATE DATABASE "${name}"${template ? ` TEMPLATE "${template}" STRATEGY FILE_COPY` : ''}`);
   } finally {
     await c.end();
   }
@@ -111,6 +112,18 @@ export async function dropDatabase(adminUrl: string, name: string): Promise<void
   await c.connect();
   try {
     await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  } finally {
+    await c.end();
+  }
+}
+
+/** Drops every database whose name matches the LIKE `pattern`. */
+export async function dropDatabases(adminUrl: string, pattern: string): Promise<void> {
+  const c = new Client({ connectionString: adminUrl });
+  await c.connect();
+  try {
+    const { rows } = await c.query<{ datname: string }>('select datname from pg_database where datname like $1', [pattern]);
+    for (const { datname } of rows) await c.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
   } finally {
     await c.end();
   }

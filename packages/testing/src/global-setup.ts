@@ -6,8 +6,10 @@ import { REPO_ROOT, createDatabase, ensurePostgres, ensureRedis, withDatabase, t
 import { startLocalS3, type LocalS3 } from './s3';
 
 /**
- * Once per `jest` run: find or start Postgres and Redis, create an isolated database for this run
- * and migrate every service's schema into it. Workers read the TEST_* variables set here.
+ * Once per `jest` run: find or start Postgres and Redis, create this run's template database and
+ * migrate every service's schema into it. Each test file then gets its own copy of the template and
+ * its own Redis prefix (per-file.ts), so no two files share a database, an event stream or caches.
+ * Workers read the TEST_* variables set here.
  */
 export default async function globalSetup(): Promise<void> {
   const runId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
@@ -27,11 +29,14 @@ export default async function globalSetup(): Promise<void> {
   const redis = await ensureRedis();
   // One local S3 server per run (its files under .data/, removed by global-teardown).
   const s3 = await startLocalS3({ dir: path.join(REPO_ROOT, '.data/test-s3', runId) });
-  process.env.TEST_DATABASE_URL = url;
+  // Tests run on the oldest Node the code supports; the SDK's notice about its future Node floor
+  // (the images run a current LTS) would repeat once per worker and file.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+  process.env.TEST_RUN_ID = runId;
   process.env.TEST_PG_ADMIN_URL = pg.adminUrl;
-  process.env.TEST_DATABASE_NAME = database;
+  process.env.TEST_TEMPLATE_DATABASE = database;
   process.env.TEST_REDIS_URL = redis.url;
-  process.env.TEST_REDIS_PREFIX = `test:${runId}:`;
+  process.env.TEST_RUN_REDIS_PREFIX = `test:${runId}:`;
   process.env.TEST_S3_ENDPOINT = s3.endpoint;
   process.env.TEST_S3_REGION = s3.region;
   process.env.TEST_S3_BUCKET = s3.bucket;
