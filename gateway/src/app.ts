@@ -117,13 +117,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.addHook('onClose', async () => revocations.close());
   observeRevocations(deps.metrics, revocations);
-  const verifier = createTokenVerifier(clients, revocations);
+  const verifier = createTokenVerifier(clients, revocations, deps.metrics);
   const tickets = createStreamTickets(redis, config.EVENTS_TICKET_TTL_SECONDS);
   await app.register(authPlugin, { verifier, tickets });
   await app.register(rateLimitPlugin, { redis, config });
   await app.register(rootRoutes, { config, clients, redis, verifier, revocations });
   const quota = createUploadQuota(redis, { filesPerHour: config.UPLOAD_QUOTA_FILES_PER_HOUR, bytesPerDay: config.UPLOAD_QUOTA_BYTES_PER_DAY }, logger);
-  const routeDeps = { clients, media: withUploadQuota(createMedia(clients.content), quota), quota };
+  const routeDeps = { clients, media: withUploadQuota(createMedia(clients.content, deps.metrics), quota), quota };
   await app.register(usersRoutes, routeDeps);
   await app.register(eventsRoutes, {
     ...routeDeps,

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { content } from '@shutter/proto';
-import type { CallOptions } from '@shutter/kit';
+import { cacheCounter, type CallOptions, type Metrics } from '@shutter/kit';
 import type { ServiceClients } from './clients';
 import type { MediaUrls, ProfileImage } from './presenters/users';
 import { HttpError } from './errors';
@@ -32,7 +32,8 @@ export const fileTooLarge = () => new HttpError(413, 'File is too large (at most
  *   image's BlurHash and variant URLs) is kept until content's `reusable_until`, so it is still
  *   valid for S3_PRESIGN_TTL whenever it is handed out.
  */
-export function createMedia(client: ServiceClients['content']): Media {
+export function createMedia(client: ServiceClients['content'], metrics?: Metrics): Media {
+  const count = cacheCounter(metrics, 'media_url');
   const cache = new Map<string, { image: ProfileImage; until: number }>();
   type Waiter = { resolve: (image: ProfileImage) => void; reject: (err: unknown) => void };
   let batch: Map<string, Waiter[]> | null = null;
@@ -56,7 +57,9 @@ export function createMedia(client: ServiceClients['content']): Media {
 
   function image(key: string): Promise<ProfileImage> {
     const hit = cache.get(key);
-    if (hit && hit.until > Date.now()) return Promise.resolve(hit.image);
+    const fresh = hit !== undefined && hit.until > Date.now();
+    count(fresh ? 'hit' : 'miss');
+    if (fresh) return Promise.resolve(hit.image);
     return new Promise((resolve, reject) => {
       if (!batch) {
         const waiting = new Map<string, Waiter[]>();

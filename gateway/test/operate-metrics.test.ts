@@ -50,3 +50,23 @@ describe('feed and stream metrics', () => {
     await waitFor(async () => (await sample(stack.gatewayMetrics, 'gateway_open_event_streams')) === 0, 5000);
   });
 });
+
+describe('cache metrics', () => {
+  /** cache_requests_total of one cache by result. */
+  async function cacheCounts(m: Metrics | undefined, cache: string): Promise<Record<string, number>> {
+    const metric = (await m!.registry.getMetricsAsJSON()).find((x) => x.name === 'cache_requests_total');
+    const values = (metric?.values ?? []) as Array<{ value: number; labels: Record<string, string | number> }>;
+    return Object.fromEntries(values.filter((v) => v.labels.cache === cache).map((v) => [v.labels.result, v.value]));
+  }
+
+  it("count the gateway's verified-token cache: a new token misses once, then hits", async () => {
+    const user = await h.register(); // private: registering made no authenticated call
+    const before = await cacheCounts(stack.gatewayMetrics, 'verified_token');
+    expect((await api.get('/api/users/me', { token: user.token })).status).toBe(200);
+    const between = await cacheCounts(stack.gatewayMetrics, 'verified_token');
+    expect((await api.get('/api/users/me', { token: user.token })).status).toBe(200);
+    const after = await cacheCounts(stack.gatewayMetrics, 'verified_token');
+    expect({ hit: between.hit! - before.hit!, miss: between.miss! - before.miss! }).toEqual({ hit: 0, miss: 1 });
+    expect({ hit: after.hit! - between.hit!, miss: after.miss! - between.miss! }).toEqual({ hit: 1, miss: 0 });
+  });
+});

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin';
 import { createLocalJWKSet, jwtVerify, errors as joseErrors, type JSONWebKeySet } from 'jose';
 import type { FastifyRequest } from 'fastify';
+import { cacheCounter, type Metrics } from '@shutter/kit';
 import type { ServiceClients } from '../clients';
 import { HttpError, invalidCredentials, notAuthenticated } from '../errors';
 import type { Revocations } from './revocations';
@@ -41,7 +42,8 @@ export const revocationsUnavailable = () =>
  * revocations.ts: no Redis round trip. When that copy is older than its staleness bound, every
  * authenticated request answers 503 rather than trust it (README *Security*).
  */
-export function createTokenVerifier(clients: ServiceClients, revocations: Revocations) {
+export function createTokenVerifier(clients: ServiceClients, revocations: Revocations, metrics?: Metrics) {
+  const count = cacheCounter(metrics, 'verified_token');
   let keySet: ReturnType<typeof createLocalJWKSet> | undefined;
   let jwks: JSONWebKeySet | undefined;
   let fetchedAt = 0;
@@ -86,14 +88,17 @@ export function createTokenVerifier(clients: ServiceClients, revocations: Revoca
     },
     check,
     async verify(token: string): Promise<Caller> {
-      let hit = cache.get(token);
-      if (!hit || hit.exp <= Date.now()) {
-        if (hit) cache.delete(token);
-        hit = await verifyJwt(token);
-        if (cache.size >= MAX_CACHED_TOKENS) cache.delete(cache.keys().next().value as string);
-        cache.set(token, hit);
+      const hit = cache.get(token);
+      if (hit && hit.exp > Date.now()) {
+        count('hit');
+        return check(hit);
       }
-      return check(hit);
+      count('miss');
+      if (hit) cache.delete(token);
+      const caller = await verifyJwt(token);
+      if (cache.size >= MAX_CACHED_TOKENS) cache.delete(cache.keys().next().value as string);
+      cache.set(token, caller);
+      return check(caller);
     },
   };
 }

@@ -30,6 +30,37 @@ export function createMetrics(service: string) {
 }
 export type Metrics = ReturnType<typeof createMetrics>;
 
+/**
+ * Where a cache look-up was answered: from the copy (`hit`), from the source because the copy was
+ * missing (`miss`), or from the source because the cache's store was down (`unavailable`).
+ */
+export type CacheResult = 'hit' | 'miss' | 'unavailable';
+
+/** Counts look-ups of one cache: `count(result, n)` adds n keys looked up. */
+export type CacheCounter = (result: CacheResult, n?: number) => void;
+
+/**
+ * `cache_requests_total{cache,result}` in the process's registry: one count per key looked up
+ * (an MGET of a page of 10 forms counts 10). `cache` is a fixed name per cache, so the label set
+ * stays bounded. Every result starts at 0, so a hit ratio is defined before the first miss.
+ * Without metrics (a test building a part alone) the counter counts nothing.
+ */
+export function cacheCounter(metrics: Metrics | undefined, cache: string): CacheCounter {
+  if (!metrics) return () => {};
+  const counter =
+    (metrics.registry.getSingleMetric('cache_requests_total') as Counter<'cache' | 'result'> | undefined) ??
+    new Counter({
+      name: 'cache_requests_total',
+      help: 'Cache look-ups by cache and result (hit; miss or unavailable: answered from the source), one per key',
+      labelNames: ['cache', 'result'],
+      registers: [metrics.registry],
+    });
+  for (const result of ['hit', 'miss', 'unavailable'] as const) counter.inc({ cache, result }, 0);
+  return (result, n = 1) => {
+    if (n > 0) counter.inc({ cache, result }, n);
+  };
+}
+
 /** The part of knex's tarn pool the gauges read. */
 interface PoolCounts {
   numUsed(): number;

@@ -36,7 +36,7 @@ export function createContentService(config: ContentConfig, logger: Logger, metr
   const auth = internalAuth('content', config);
   const peers = createPeers(config, metrics, auth.signer);
 
-  const reads = createPostReads({ db, redis, log: logger, ttlSeconds: config.POST_CACHE_TTL_SECONDS });
+  const reads = createPostReads({ db, redis, log: logger, ttlSeconds: config.POST_CACHE_TTL_SECONDS, metrics });
   const authors = createAuthors({ db, peers, reads, log: logger });
   const follows = createFollowGraph({ db, peers, reads, log: logger });
   const media = createMediaRepository(db);

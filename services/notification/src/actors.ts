@@ -1,4 +1,4 @@
-import type { Client } from '@shutter/kit';
+import { cacheCounter, type Client, type Metrics } from '@shutter/kit';
 import { identity } from '@shutter/proto';
 import type { ActorSnapshot } from './notifications-repository';
 
@@ -10,8 +10,9 @@ const MAX_ENTRIES = 10_000;
  * Actors (username, name, profile, avatar key) from identity: one BatchGetUsers for whatever a
  * page or an event needs that is not cached; entries are reused for `ttlMs`.
  */
-export function createActorDirectory(client: IdentityClient, opts: { ttlMs: number; deadlineMs: number }) {
+export function createActorDirectory(client: IdentityClient, opts: { ttlMs: number; deadlineMs: number; metrics?: Metrics }) {
   const cache = new Map<string, { actor: ActorSnapshot; until: number }>();
+  const count = cacheCounter(opts.metrics, 'actor');
 
   return {
     /** The known actors among `ids` (unknown ids are left out). Throws when identity fails. */
@@ -24,6 +25,8 @@ export function createActorDirectory(client: IdentityClient, opts: { ttlMs: numb
         if (hit && hit.until > now) found.set(id, hit.actor);
         else missing.push(id);
       }
+      count('hit', found.size);
+      count('miss', missing.length);
       if (missing.length === 0) return found;
       const res = await client.batchGetUsers({ userIds: missing }, { requestId, deadlineMs: opts.deadlineMs });
       for (const u of res.users) {

@@ -32,8 +32,8 @@ export function createNotificationService(config: NotificationConfig, logger: Lo
     metrics,
   });
   const repo = createNotificationsRepository(db);
-  const actors = createActorDirectory(identityClient, { ttlMs: config.ACTOR_CACHE_MS, deadlineMs: Math.min(config.GRPC_DEADLINE_MS, 2000) });
-  const unread = createUnreadCounter({ redis, repo, ttlSeconds: config.UNREAD_CACHE_TTL_SECONDS, log: logger });
+  const actors = createActorDirectory(identityClient, { ttlMs: config.ACTOR_CACHE_MS, deadlineMs: Math.min(config.GRPC_DEADLINE_MS, 2000), metrics });
+  const unread = createUnreadCounter({ redis, repo, ttlSeconds: config.UNREAD_CACHE_TTL_SECONDS, log: logger, metrics });
   const live = createLivePublisher(redis, logger);
   const grpc = createGrpcServer({ logger, metrics, auth: auth.keys });
   // Every method reads or changes one user's notifications: none runs without that user.

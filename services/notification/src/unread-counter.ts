@@ -1,4 +1,4 @@
-import type { Logger, Redis } from '@shutter/kit';
+import { cacheCounter, type Logger, type Metrics, type Redis } from '@shutter/kit';
 import type { NotificationsRepository, UnreadState } from './notifications-repository';
 
 /** Redis key of a user's unread count: a hash {c: count, v: version}. */
@@ -23,8 +23,9 @@ type WithScript = Redis & { notifSetUnread(key: string, count: number, version: 
  * transaction as the notifications); after each commit the new (count, version) is written here,
  * and a miss (expired, evicted, Redis restarted) is rebuilt from Postgres.
  */
-export function createUnreadCounter(opts: { redis: Redis; repo: NotificationsRepository; ttlSeconds: number; log: Logger; retryEveryMs?: number }) {
+export function createUnreadCounter(opts: { redis: Redis; repo: NotificationsRepository; ttlSeconds: number; log: Logger; retryEveryMs?: number; metrics?: Metrics }) {
   const { repo, ttlSeconds, log } = opts;
+  const count = cacheCounter(opts.metrics, 'unread_count');
   const redis = opts.redis as WithScript;
   if (!redis.notifSetUnread) redis.defineCommand('notifSetUnread', { numberOfKeys: 1, lua: SET_IF_NEWER });
   // Users whose write to Redis failed: retried from Postgres until it lands.
@@ -60,10 +61,13 @@ export function createUnreadCounter(opts: { redis: Redis; repo: NotificationsRep
 
     /** The count: one HGET; on a miss, Postgres's count (and Redis gets it back). */
     async get(userId: string): Promise<number> {
+      let unavailable = false;
       const cached = await redis.hget(unreadKey(userId), 'c').catch((err: unknown) => {
         log.warn({ err }, 'unread count: redis unavailable, reading postgres');
+        unavailable = true;
         return null;
       });
+      count(unavailable ? 'unavailable' : cached !== null ? 'hit' : 'miss');
       if (cached !== null) return Number(cached);
       const state = await repo.unreadState(userId);
       await write(userId, state).catch(() => failed.add(userId));

@@ -19,7 +19,7 @@ export function createSocialGraphService(config: SocialGraphConfig, logger: Logg
   const redis = createRedis(config.REDIS_URL, config.REDIS_KEY_PREFIX);
   const auth = internalAuth('social-graph', config);
   const identity = createIdentityClient(config.IDENTITY_ADDR, config.IDENTITY_DEADLINE_MS, metrics, auth.signer);
-  const users = createUserDirectory({ identity, redis, ttlSeconds: config.USER_CACHE_TTL_SECONDS, log: logger });
+  const users = createUserDirectory({ identity, redis, ttlSeconds: config.USER_CACHE_TTL_SECONDS, log: logger, metrics });
   const follows = createFollowsRepository(db);
   const service = createFollowsService({ db, follows, users });
   const grpc = createGrpcServer({ logger, metrics, auth: auth.keys });

@@ -1,5 +1,5 @@
 import { identity } from '@shutter/proto';
-import { GrpcStatus, createClient, type AssertionSigner, type Logger, type Metrics, type Redis } from '@shutter/kit';
+import { GrpcStatus, cacheCounter, createClient, type AssertionSigner, type Logger, type Metrics, type Redis } from '@shutter/kit';
 
 /** What social-graph needs to know about a user to apply the follow rules. */
 export interface DirectoryUser {
@@ -26,19 +26,24 @@ export function createIdentityClient(addr: string, deadlineMs: number, metrics: 
  * a look-up that read identity before the change cannot then cache the old answer, because
  * entries are only ever added with SET NX.
  */
-export function createUserDirectory(opts: { identity: IdentityClient; redis: Redis; ttlSeconds: number; log: Logger }) {
+export function createUserDirectory(opts: { identity: IdentityClient; redis: Redis; ttlSeconds: number; log: Logger; metrics?: Metrics }) {
   const { redis, log } = opts;
+  const count = cacheCounter(opts.metrics, 'graph_user');
 
   return {
     /** The user, or null when identity does not know the id. */
     async get(userId: string, requestId?: string): Promise<DirectoryUser | null> {
       const key = userCacheKey(userId);
       // The cache is rebuildable: with Redis down, identity answers every look-up.
+      let unavailable = false;
       const cached = await redis.get(key).catch((err: unknown) => {
         log.warn({ err }, 'user cache unavailable');
+        unavailable = true;
         return TOMBSTONE;
       });
-      if (cached && cached !== TOMBSTONE) return JSON.parse(cached) as DirectoryUser;
+      const hit = cached !== null && cached !== TOMBSTONE;
+      count(unavailable ? 'unavailable' : hit ? 'hit' : 'miss');
+      if (hit) return JSON.parse(cached) as DirectoryUser;
       let user: identity.User;
       try {
         user = await opts.identity.getUser({ userId }, { requestId });

@@ -1,4 +1,4 @@
-import { isBackendUnavailable, type Logger, type Redis } from '@shutter/kit';
+import { cacheCounter, isBackendUnavailable, type Logger, type Metrics, type Redis } from '@shutter/kit';
 
 /**
  * Versioned copies in Redis of rows whose truth is in content's Postgres (ARCHITECTURE *Hot
@@ -14,6 +14,8 @@ import { isBackendUnavailable, type Logger, type Redis } from '@shutter/kit';
  * version is lower than the marker. A marker whose transaction rolled back expires after
  * MARKER_TTL_SECONDS (the copy is read from Postgres until then). Redis down: every read is a miss
  * answered by Postgres; a write that could not place its marker fails (the change rolls back).
+ *
+ * Each cache counts its look-ups under its `name` (`cache_requests_total{cache=name}`).
  */
 
 /** Longest possible version: a deleted post's tombstone outranks every fill. */
@@ -98,13 +100,16 @@ export function parseForm<T>(raw: string | null | undefined): { version: number;
 export function createVersionedForms<T>(deps: {
   redis: Redis;
   log: Logger;
+  name: string;
   prefix: string;
   ttlSeconds: number;
   load: (ids: string[]) => Promise<Array<{ id: string; version: number; value: T }>>;
+  metrics?: Metrics;
 }) {
-  const { log, prefix, ttlSeconds, load } = deps;
+  const { log, name, prefix, ttlSeconds, load } = deps;
   const redis = withScripts(deps.redis);
   const key = (id: string) => prefix + id;
+  const count = cacheCounter(deps.metrics, name);
 
   return {
     key,
@@ -125,6 +130,11 @@ export function createVersionedForms<T>(deps: {
         if (!form) missing.push(id);
         else if (form.value !== null) out.set(id, form.value);
       });
+      if (!cached) count('unavailable', unique.length);
+      else {
+        count('hit', unique.length - missing.length);
+        count('miss', missing.length);
+      }
       if (missing.length === 0) return out;
       const rows = await load(missing);
       for (const r of rows) out.set(r.id, r.value);
@@ -153,11 +163,20 @@ export function createVersionedForms<T>(deps: {
  * member `~` telling a loaded empty set from a missing one. `load` answers the owner's members
  * and version in one statement.
  */
-export function createVersionedSets(deps: { redis: Redis; log: Logger; prefix: string; ttlSeconds: number; load: (owner: string) => Promise<{ version: number; members: string[] }> }) {
-  const { log, prefix, ttlSeconds, load } = deps;
+export function createVersionedSets(deps: {
+  redis: Redis;
+  log: Logger;
+  name: string;
+  prefix: string;
+  ttlSeconds: number;
+  load: (owner: string) => Promise<{ version: number; members: string[] }>;
+  metrics?: Metrics;
+}) {
+  const { log, name, prefix, ttlSeconds, load } = deps;
   const redis = withScripts(deps.redis);
   const key = (owner: string) => prefix + owner;
   const versionKey = (owner: string) => `${prefix}${owner}:v`;
+  const count = cacheCounter(deps.metrics, name);
 
   return {
     key,
@@ -170,6 +189,7 @@ export function createVersionedSets(deps: { redis: Redis; log: Logger; prefix: s
         log.warn({ err }, `${prefix}* unavailable: reading Postgres`);
         return null;
       });
+      count(!flags ? 'unavailable' : flags[0] === 1 ? 'hit' : 'miss');
       if (flags && flags[0] === 1) {
         members.forEach((m, i) => flags[i + 1] === 1 && out.add(m));
         return out;

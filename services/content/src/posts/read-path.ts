@@ -1,4 +1,4 @@
-import type { Knex, Logger, Redis } from '@shutter/kit';
+import type { Knex, Logger, Metrics, Redis } from '@shutter/kit';
 import { createVersionedForms, createVersionedSets } from '../cache/versioned';
 import type { ImageRow, PostView } from './posts-repository';
 
@@ -55,14 +55,16 @@ const iso = (d: Date | string) => (d instanceof Date ? d.toISOString() : new Dat
  * its authors) — no SQL in the steady state. Every copy is versioned (cache/versioned.ts): the
  * write paths call the `invalidate*` functions in their transactions with the new versions.
  */
-export function createPostReads(deps: { db: Knex; redis: Redis; log: Logger; ttlSeconds: number }) {
-  const { db, redis, log, ttlSeconds } = deps;
+export function createPostReads(deps: { db: Knex; redis: Redis; log: Logger; ttlSeconds: number; metrics?: Metrics }) {
+  const { db, redis, log, ttlSeconds, metrics } = deps;
 
   const posts = createVersionedForms<PostForm>({
     redis,
     log,
+    name: 'post_form',
     prefix: 'post:',
     ttlSeconds,
+    metrics,
     async load(ids) {
       const res = await db.raw(
         `SELECT p.id, p.author_id, p.content, p.created_at, p.updated_at, p.like_count, p.comment_count, p.version, ${IMAGES} AS images, ${NEWEST} AS comments
@@ -85,8 +87,10 @@ export function createPostReads(deps: { db: Knex; redis: Redis; log: Logger; ttl
   const authors = createVersionedForms<AuthorForm>({
     redis,
     log,
+    name: 'author_form',
     prefix: 'content:author:',
     ttlSeconds,
+    metrics,
     async load(ids) {
       const rows = await db('authors').whereIn('id', ids).select('id', 'username', 'name', 'is_public', 'status', 'profile_image_key', 'profile', 'version');
       return (rows as Array<AuthorForm & { version: string }>).map(({ version, ...value }) => ({ id: value.id, version: Number(version), value }));
@@ -96,8 +100,10 @@ export function createPostReads(deps: { db: Knex; redis: Redis; log: Logger; ttl
   const likes = createVersionedSets({
     redis,
     log,
+    name: 'likes_set',
     prefix: 'content:likes:',
     ttlSeconds,
+    metrics,
     async load(userId) {
       const res = await db.raw('SELECT COALESCE((SELECT version FROM like_versions WHERE user_id = :u), 0) AS version, ARRAY(SELECT post_id::text FROM likes WHERE user_id = :u) AS members', {
         u: userId,
@@ -110,8 +116,10 @@ export function createPostReads(deps: { db: Knex; redis: Redis; log: Logger; ttl
   const followees = createVersionedSets({
     redis,
     log,
+    name: 'followees_set',
     prefix: 'content:followees:',
     ttlSeconds,
+    metrics,
     async load(userId) {
       const res = await db.raw(
         'SELECT COALESCE((SELECT version FROM follow_versions WHERE follower_id = :u), 0) AS version, ARRAY(SELECT followee_id::text FROM follows WHERE follower_id = :u) AS members',
