@@ -4,6 +4,7 @@ import type { ContentConfig } from './config';
 import { createCommentsRepository } from './comments/comments-repository';
 import { createCommentsService } from './comments/comments-service';
 import { createContentHandlers } from './content-handlers';
+import { createMarkReplay } from './cache/pending-marks';
 import { createContentEventsConsumer } from './events-consumer';
 import { createPhotoBackfill } from './media/backfill';
 import { createImageProcessor } from './media/image-processor';
@@ -26,8 +27,8 @@ import { createMediaStorage } from './storage/media-storage';
 export { schema, migrations } from './migrations';
 
 /**
- * Builds the content service: pools, S3, peers, gRPC server, outbox relay, event consumer and
- * media sweeper. Nothing listens until `start`; `stop` closes what was opened, in order.
+ * Builds the content service: pools, S3, peers, gRPC server, outbox relay, event consumer, media
+ * sweeper and the replay of cache markers deferred while Redis was down. Nothing listens until `start`; `stop` closes what was opened, in order.
  */
 export function createContentService(config: ContentConfig, logger: Logger, metrics: Metrics) {
   const db = createDb({ url: config.DATABASE_URL, schema, poolMax: config.DATABASE_POOL_MAX });
@@ -37,6 +38,7 @@ export function createContentService(config: ContentConfig, logger: Logger, metr
   const peers = createPeers(config, metrics, auth.signer);
 
   const reads = createPostReads({ db, redis, log: logger, ttlSeconds: config.POST_CACHE_TTL_SECONDS, metrics });
+  const marks = createMarkReplay({ db, redis, log: logger, caches: reads.deferrable });
   const authors = createAuthors({ db, peers, reads, log: logger });
   const follows = createFollowGraph({ db, peers, reads, log: logger });
   const media = createMediaRepository(db);
@@ -89,12 +91,14 @@ export function createContentService(config: ContentConfig, logger: Logger, metr
       relay.start();
       consumer.start();
       sweeper.start();
+      marks.start();
       return grpc.listen(addr);
     },
     ready: backendsReady(db, redis, consumer),
     async stop(timeoutMs: number): Promise<void> {
       await grpc.shutdown(timeoutMs);
       await sweeper.stop();
+      await marks.stop();
       await consumer.stop();
       await relay.stop();
       peers.close();

@@ -1,4 +1,5 @@
-import { cacheCounter, isBackendUnavailable, type Logger, type Metrics, type Redis } from '@shutter/kit';
+import { cacheCounter, isBackendUnavailable, type Knex, type Logger, type Metrics, type Redis } from '@shutter/kit';
+import { recordPendingMark } from './pending-marks';
 
 /**
  * Versioned copies in Redis of rows whose truth is in content's Postgres (ARCHITECTURE *Hot
@@ -13,9 +14,13 @@ import { cacheCounter, isBackendUnavailable, type Logger, type Metrics, type Red
  * So a fill that read Postgres before a change committed can never overwrite that change: its
  * version is lower than the marker. A marker whose transaction rolled back expires after
  * MARKER_TTL_SECONDS (the copy is read from Postgres until then). Redis down: every read is a miss
- * answered by Postgres; a write that could not place its marker fails (the change rolls back).
+ * answered by Postgres; a write that could not place its marker fails (the change rolls back),
+ * unless it passes its transaction as `deferTo`: then the marker is recorded in it and placed
+ * once Redis answers (pending-marks.ts, which states the risk this leaves). Only writes whose
+ * copies decide no access may defer; event consumers fail and retry instead.
  *
- * Each cache counts its look-ups under its `name` (`cache_requests_total{cache=name}`).
+ * Each cache counts its look-ups under its `name` (`cache_requests_total{cache=name}`), the name
+ * pending-marks.ts records too.
  */
 
 /** Longest possible version: a deleted post's tombstone outranks every fill. */
@@ -85,6 +90,16 @@ function withScripts(redis: Redis): Evaluator {
   return r;
 }
 
+/** A marker write; with Redis unreachable and a transaction to defer to, recorded there instead of failing. */
+async function deferrable(write: Promise<unknown>, deferTo: Knex | undefined, cache: string, id: string, version: number): Promise<void> {
+  try {
+    await write;
+  } catch (err) {
+    if (!deferTo || !isBackendUnavailable(err)) throw err;
+    await recordPendingMark(deferTo, cache, id, version);
+  }
+}
+
 /** Parses `<version>|<json>`; undefined for a marker (or nothing). */
 export function parseForm<T>(raw: string | null | undefined): { version: number; value: T | null } | undefined {
   if (!raw) return undefined;
@@ -110,8 +125,11 @@ export function createVersionedForms<T>(deps: {
   const redis = withScripts(deps.redis);
   const key = (id: string) => prefix + id;
   const count = cacheCounter(deps.metrics, name);
+  const mark = (id: string, version: number) =>
+    version >= TOMBSTONE_VERSION ? redis.fillForm(key(id), TOMBSTONE_VERSION, 'null', ttlSeconds) : redis.markForm(key(id), version, MARKER_TTL_SECONDS);
 
   return {
+    name,
     key,
 
     /** The forms of these ids (absent rows are left out), from Redis, misses from Postgres. */
@@ -147,13 +165,18 @@ export function createVersionedForms<T>(deps: {
     },
 
     /** In the changing transaction, with the row's new version: fills of older versions are refused from now on. */
-    async invalidate(id: string, version: number): Promise<void> {
-      await redis.markForm(key(id), version, MARKER_TTL_SECONDS);
+    async invalidate(id: string, version: number, deferTo?: Knex): Promise<void> {
+      await deferrable(mark(id, version), deferTo, name, id, version);
     },
 
     /** The row is gone for good (a deleted post): no fill can bring it back until the TTL. */
-    async tombstone(id: string): Promise<void> {
-      await redis.fillForm(key(id), TOMBSTONE_VERSION, 'null', ttlSeconds);
+    async tombstone(id: string, deferTo?: Knex): Promise<void> {
+      await deferrable(mark(id, TOMBSTONE_VERSION), deferTo, name, id, TOMBSTONE_VERSION);
+    },
+
+    /** Places a marker recorded while Redis was unreachable (pending-marks.ts). */
+    async replayMark(id: string, version: number): Promise<void> {
+      await mark(id, version);
     },
   };
 }
@@ -177,8 +200,10 @@ export function createVersionedSets(deps: {
   const key = (owner: string) => prefix + owner;
   const versionKey = (owner: string) => `${prefix}${owner}:v`;
   const count = cacheCounter(deps.metrics, name);
+  const mark = (owner: string, version: number) => redis.markSet(key(owner), versionKey(owner), version, ttlSeconds);
 
   return {
+    name,
     key,
 
     /** Which of `members` the owner's set holds: one SMISMEMBER, Postgres on a miss. */
@@ -204,8 +229,13 @@ export function createVersionedSets(deps: {
     },
 
     /** In the changing transaction, with the owner's new version. */
-    async invalidate(owner: string, version: number): Promise<void> {
-      await redis.markSet(key(owner), versionKey(owner), version, ttlSeconds);
+    async invalidate(owner: string, version: number, deferTo?: Knex): Promise<void> {
+      await deferrable(mark(owner, version), deferTo, name, owner, version);
+    },
+
+    /** Places a marker recorded while Redis was unreachable (pending-marks.ts). */
+    async replayMark(owner: string, version: number): Promise<void> {
+      await mark(owner, version);
     },
   };
 }

@@ -65,7 +65,7 @@ export function createCommentsService(deps: CommentsServiceDeps) {
         await comments.insert(trx, { id: commentId, postId: req.postId, authorId: caller.userId, content: text });
         const bumped = await posts.bump(trx, req.postId, 'comment_count', 1);
         if (bumped === null) throw notFound('Post not found.');
-        await reads.postsChanged([{ id: req.postId, version: bumped.version }]);
+        await reads.postsChanged([{ id: req.postId, version: bumped.version }], trx);
         await enqueueEvent(trx, commentChanged('comment.created', { commentId, postId: req.postId, postAuthorId: post.author_id, userId: caller.userId, actorId: caller.userId }));
       }).catch((err: { code?: string }) => {
         if (err.code === '23503') throw notFound('Post not found.'); // deleted meanwhile
@@ -84,7 +84,7 @@ export function createCommentsService(deps: CommentsServiceDeps) {
         await comments.updateContent(trx, req.commentId, text);
         // The post's read form holds its newest comments.
         const version = await posts.touch(trx, c.post_id);
-        if (version !== null) await reads.postsChanged([{ id: c.post_id, version }]);
+        if (version !== null) await reads.postsChanged([{ id: c.post_id, version }], trx);
       });
       const row = await comments.view(req.commentId);
       if (!row) throw notFound(COMMENT_NOT_FOUND);
@@ -102,7 +102,7 @@ export function createCommentsService(deps: CommentsServiceDeps) {
         }
         await comments.delete(trx, commentId);
         const bumped = await posts.bump(trx, c.post_id, 'comment_count', -1);
-        if (bumped) await reads.postsChanged([{ id: c.post_id, version: bumped.version }]);
+        if (bumped) await reads.postsChanged([{ id: c.post_id, version: bumped.version }], trx);
         await enqueueEvent(trx, commentChanged('comment.deleted', { commentId, postId: c.post_id, postAuthorId: c.post_author_id, userId: c.author_id, actorId: caller.userId }));
       });
     },

@@ -180,4 +180,19 @@ export const migrations: Migration[] = [
       await db.raw('CREATE INDEX follow_edges_pair ON follow_edges (follower_id, followee_id, follows_id DESC)');
     },
   },
+  {
+    name: '0005_pending_cache_marks',
+    async up(db) {
+      // Markers of Redis copies owed by writes that committed while Redis was unreachable
+      // (cache/pending-marks.ts): one row per copy, the highest version owed.
+      await db.raw(`
+        CREATE TABLE pending_cache_marks (
+          cache text NOT NULL,
+          id text NOT NULL,
+          version bigint NOT NULL,
+          recorded_at timestamptz NOT NULL DEFAULT now(),
+          PRIMARY KEY (cache, id)
+        )`);
+    },
+  },
 ];

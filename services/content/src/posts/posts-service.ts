@@ -179,7 +179,7 @@ export function createPostsService(deps: PostsServiceDeps) {
       if (view.author_id !== caller.userId) throw permissionDenied('Only the author can edit this post.');
       await db.transaction(async (trx) => {
         const version = await posts.updateContent(trx, req.postId, text);
-        if (version) await reads.postsChanged([{ id: req.postId, version }]);
+        if (version) await reads.postsChanged([{ id: req.postId, version }], trx);
       });
       const [post] = await presenter.posts(await reads.views([req.postId], caller.userId));
       if (!post) throw notFound(POST_NOT_FOUND);
@@ -196,7 +196,7 @@ export function createPostsService(deps: PostsServiceDeps) {
         const keys = await posts.delete(trx, postId);
         await enqueueEvent(trx, postChanged('post.deleted', postId, row.author_id as string, row.created_at as Date, keys));
       });
-      await reads.postDeleted(postId);
+      await reads.postDeleted(postId, db);
     },
 
     /** Like/unlike: one like per user and post; the count changes in the same transaction. */
@@ -209,7 +209,7 @@ export function createPostsService(deps: PostsServiceDeps) {
         if (changed.length === 0) return posts.likeCount(trx, postId);
         const bumped = await posts.bump(trx, postId, 'like_count', liked ? 1 : -1);
         if (bumped === null) return null;
-        await reads.postsChanged([{ id: postId, version: bumped.version }]);
+        await reads.postsChanged([{ id: postId, version: bumped.version }], trx);
         await reads.likesChanged(trx, caller.userId);
         await enqueueEvent(trx, {
           type: liked ? 'post.liked' : 'post.unliked',

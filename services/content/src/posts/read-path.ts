@@ -187,9 +187,17 @@ export function createPostReads(deps: { db: Knex; redis: Redis; log: Logger; ttl
       return (await followees.has(viewerId, [authorId])).has(authorId);
     },
 
-    /** After an update of posts answered these rows' new versions (in the same transaction). */
-    async postsChanged(rows: Array<{ id: string; version: number | string }>): Promise<void> {
-      await Promise.all(rows.map((r) => posts.invalidate(r.id, Number(r.version))));
+    /** The caches whose markers a user-facing write may defer (cache/pending-marks.ts). */
+    deferrable: [posts, likes],
+
+    /**
+     * After an update of posts answered these rows' new versions (in the same transaction).
+     * `deferTo`, a user-facing write's transaction: with Redis unreachable the markers are
+     * recorded in it rather than failing the write (cache/pending-marks.ts). Without it (event
+     * consumers, which retry) the call fails.
+     */
+    async postsChanged(rows: Array<{ id: string; version: number | string }>, deferTo?: Knex): Promise<void> {
+      await Promise.all(rows.map((r) => posts.invalidate(r.id, Number(r.version), deferTo)));
     },
 
     /** A post's images changed after their own commit (the photo backfill): a new version, marked. */
@@ -204,14 +212,14 @@ export function createPostReads(deps: { db: Knex; redis: Redis; log: Logger; ttl
       await authors.invalidate(id, Number(version));
     },
 
-    /** A post was deleted (in `trx`'s commit or already): its form never comes back. */
-    async postDeleted(id: string): Promise<void> {
-      await posts.tombstone(id);
+    /** A post was deleted (committed): its form never comes back. `deferTo` as in postsChanged (after the commit: the pool). */
+    async postDeleted(id: string, deferTo?: Knex): Promise<void> {
+      await posts.tombstone(id, deferTo);
     },
 
-    /** The user's likes change in `trx`. */
+    /** The user's likes change in `trx` (a user-facing write: the marker may be deferred to `trx`). */
     async likesChanged(trx: Knex, userId: string): Promise<void> {
-      await likes.invalidate(userId, await bumpSet(trx, 'like_versions', 'user_id', userId));
+      await likes.invalidate(userId, await bumpSet(trx, 'like_versions', 'user_id', userId), trx);
     },
 
     /** The user's followees change in `trx`. */
