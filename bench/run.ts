@@ -14,6 +14,7 @@
  *
  * Knobs: BENCH_QUICK=1 (≈2-minute smoke run), BENCH_SCALE=n (data set ×n), BENCH_REBUILD=1 (load
  * the data set again), BENCH_PROFILE=1 (a CPU profile per process, bench/results/profiles),
+ * BENCH_TRACING=1 (instead of the above: tracing's cost, off against on, measureTracingOverhead),
  * BENCH_SECONDS (per measured route), BENCH_CONNECTIONS (32), BENCH_PG_URL (the Postgres server,
  * default postgres://postgres@127.0.0.1:5432).
  */
@@ -27,6 +28,7 @@ import { freePort } from '@shutter/testing/src/backends';
 import { READER_FOLLOWEES, PASSWORD, PROBE_FOLLOWERS, type Dataset } from './dataset/generate';
 import { OBJECT_PNG, copyDataset, ensureDataset } from './dataset/load';
 import { cycle, multipartPost, run, type RouteResult, type Shot } from './lib/cannon';
+import { startOtlpSink } from './lib/otlp-sink';
 import { summariseProfiles, type ProfileSummary } from './lib/profiles';
 import { writeReport, type Report } from './lib/report';
 import { profileEnv, rssMb, startStack, type Stack } from './lib/stack';
@@ -34,6 +36,7 @@ import { profileEnv, rssMb, startStack, type Stack } from './lib/stack';
 const QUICK = process.env.BENCH_QUICK === '1';
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 const PROFILE = process.env.BENCH_PROFILE === '1';
+const TRACING = process.env.BENCH_TRACING === '1';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? (QUICK ? 2 : 10));
 const WARM_SECONDS = QUICK ? 1 : 3;
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
@@ -58,6 +61,7 @@ async function main() {
   // One template per scale, so a ×10 run does not cost the ×1 data set its next reuse.
   const template = `${PG_URL}/shutter_bench_template${SCALE === 1 ? '' : `_x${String(SCALE).replace('.', '_')}`}`;
   const { data, counts, loadedS } = await ensureDataset(template, SCALE, { rebuild: process.env.BENCH_REBUILD === '1', log });
+  if (TRACING) return measureTracingOverhead(template, data);
   const databaseUrl = await copyDataset(template, 'shutter_bench');
 
   const stack = await startStack({ databaseUrl, resultsDir: RESULTS, profileDir, log });
@@ -337,6 +341,82 @@ async function measureAll(stack: Stack, d: Dataset, idleRss: Record<string, numb
     profiles: [],
     total_s: 0,
   };
+}
+
+/**
+ * BENCH_TRACING=1: what tracing costs the hot reads. Two stacks side by side on copies of the
+ * data set: one without an OTLP endpoint (tracing off, as `make dev` runs by default), one
+ * exporting every span (the SDK's default sampler keeps all) to a sink in this process that
+ * accepts and discards them (lib/otlp-sink.ts). The feed mix and a profile page run on each in
+ * A-B-B-A halves, so both see the same drift of a shared machine's load; the ratios on/off are
+ * printed and written to bench/results/tracing.json.
+ */
+async function measureTracingOverhead(template: string, d: Dataset): Promise<void> {
+  for (const k of ['OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT']) delete process.env[k];
+  const sink = await startOtlpSink();
+  const stacks: Stack[] = [];
+  try {
+    const off = await startStack({ databaseUrl: await copyDataset(template, 'shutter_bench'), resultsDir: RESULTS, log });
+    stacks.push(off);
+    const on = await startStack({
+      databaseUrl: await copyDataset(template, 'shutter_bench_traced'),
+      resultsDir: RESULTS,
+      log,
+      name: 'traced',
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url },
+    });
+    stacks.push(on);
+    const emails = Array.from({ length: MIX_READERS }, (_, i) => d.users[i]!.email);
+    const publicAuthors = d.users.slice(0, d.core + d.extra).filter((u) => u.isPublic);
+    const nextAuthor = cycle(Array.from({ length: 500 }, (_, i) => publicAuthors[(i * 7919) % publicAuthors.length]!.id));
+    const sides = await Promise.all(
+      [off, on].map(async (stack) => {
+        const tokens = await pool(emails, 4, (email) => login(stack.url, email));
+        // Each timeline is rebuilt from Postgres on its first read (as in measureAll's warm-up).
+        await pool(tokens, 8, async (token) => void (await fetch(`${stack.url}/api/posts?limit=10`, { headers: { authorization: `Bearer ${token}` } })).arrayBuffer());
+        return { url: stack.url, token: cycle(tokens) };
+      }),
+    );
+    log(`tracing: ${emails.length} readers logged in and warmed on both stacks`);
+    const routes: Record<string, () => string> = { feed_mix: () => '/api/posts?limit=10', profile: () => `/api/users/${nextAuthor()}` };
+    const result: Record<string, { off: RouteResult; on: RouteResult; rps_ratio: number; p50_ratio: number; p99_ratio: number }> = {};
+    for (const [key, target] of Object.entries(routes)) {
+      const shots = sides.map((side) => () => ({ path: target(), headers: { authorization: `Bearer ${side.token()}` } }));
+      const once = (i: number, seconds: number) => run({ url: sides[i]!.url, next: shots[i]!, connections: CONNECTIONS, seconds });
+      await once(0, WARM_SECONDS);
+      await once(1, WARM_SECONDS);
+      const halfS = Math.max(1, SECONDS / 2);
+      const off1 = await once(0, halfS);
+      const on1 = await once(1, halfS);
+      const on2 = await once(1, halfS);
+      const off2 = await once(0, halfS);
+      const r = { off: combine(off1, off2), on: combine(on1, on2) };
+      const ratio = (a: number, b: number) => Math.round((a / b) * 1000) / 1000;
+      result[key] = { ...r, rps_ratio: ratio(r.on.rps, r.off.rps), p50_ratio: ratio(r.on.p50_ms, r.off.p50_ms), p99_ratio: ratio(r.on.p99_ms, r.off.p99_ms) };
+      logRow(`${key} tracing off`, r.off);
+      logRow(`${key} tracing on`, r.on);
+      log(`${key}: tracing on serves ${result[key]!.rps_ratio}× the requests/s of off; p50 ×${result[key]!.p50_ratio}, p99 ×${result[key]!.p99_ratio}`);
+    }
+    const exported = sink.stats();
+    log(`tracing: the sink took ${exported.requests} exports, ${(exported.bytes / 2 ** 20).toFixed(1)} MiB`);
+    const cpu = os.cpus();
+    const out = {
+      machine: { cores: cpu.length, cpu_model: cpu[0]?.model ?? 'unknown', node: process.version, date: new Date().toISOString(), quick: QUICK, shared: true, load_avg: os.loadavg() },
+      settings: { seconds_per_route: SECONDS, connections: CONNECTIONS, mix_readers: MIX_READERS, scale: SCALE },
+      routes: result,
+      sink: exported,
+    };
+    fs.writeFileSync(path.join(RESULTS, 'tracing.json'), `${JSON.stringify(out, null, 2)}\n`);
+    log(`wrote ${path.join(RESULTS, 'tracing.json')}`);
+    const failed = Object.entries(result).filter(([, r]) => r.off.errors + r.on.errors > 0);
+    if (failed.length) {
+      console.error(`bench: requests failed on ${failed.map(([k]) => k).join(', ')}`);
+      process.exitCode = 1;
+    }
+  } finally {
+    for (const stack of stacks.reverse()) await stack.stop();
+    await sink.stop();
+  }
 }
 
 /** Posts once as an author whose followers' timelines exist, and times until every one holds the post. */

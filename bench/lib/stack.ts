@@ -48,9 +48,21 @@ async function waitOk(url: string, timeoutMs: number, child?: ChildProcess): Pro
   }
 }
 
-export async function startStack(opts: { databaseUrl: string; resultsDir: string; profileDir?: string; log: (m: string) => void }): Promise<Stack> {
+/**
+ * `name` tells a second stack of the same run apart (its S3 directory and log file); `env` is
+ * added to every process's environment.
+ */
+export async function startStack(opts: {
+  databaseUrl: string;
+  resultsDir: string;
+  profileDir?: string;
+  log: (m: string) => void;
+  name?: string;
+  env?: Record<string, string>;
+}): Promise<Stack> {
+  const suffix = opts.name ? `-${opts.name}` : '';
   const redis = await startRedisServer();
-  const s3 = await startLocalS3({ dir: path.join(REPO_ROOT, '.data/bench-s3') });
+  const s3 = await startLocalS3({ dir: path.join(REPO_ROOT, `.data/bench-s3${suffix}`) });
   const s3Env = {
     S3_ENDPOINT: s3.endpoint,
     S3_REGION: s3.region,
@@ -89,10 +101,11 @@ export async function startStack(opts: { databaseUrl: string; resultsDir: string
     TRUST_PROXY: '1',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     ...(opts.profileDir ? profileEnv(opts.profileDir) : {}),
+    ...opts.env,
   };
   delete env.SHUTTER_DEV_WORKER;
   delete env.SHUTTER_DEV_T0;
-  const logFile = fs.openSync(path.join(opts.resultsDir, 'stack.log'), 'w');
+  const logFile = fs.openSync(path.join(opts.resultsDir, `stack${suffix}.log`), 'w');
   const t0 = Date.now();
   // As `make dev` runs it: node --require tsx/cjs scripts/dev.ts.
   const dev = spawn(process.execPath, ['--require', 'tsx/cjs', path.join(REPO_ROOT, 'scripts/dev.ts')], { cwd: REPO_ROOT, env, stdio: ['ignore', logFile, logFile] });
@@ -103,9 +116,9 @@ export async function startStack(opts: { databaseUrl: string; resultsDir: string
   } catch (err) {
     dev.kill('SIGINT');
     await Promise.all([redis.stop(), s3.stop()]);
-    throw new Error(`${err instanceof Error ? err.message : String(err)}; see ${path.join(opts.resultsDir, 'stack.log')}`, { cause: err });
+    throw new Error(`${err instanceof Error ? err.message : String(err)}; see ${path.join(opts.resultsDir, `stack${suffix}.log`)}`, { cause: err });
   }
-  opts.log(`stack: ready ${readyS.toFixed(1)} s after start (gateway ${gatewayUrl})`);
+  opts.log(`stack${suffix}: ready ${readyS.toFixed(1)} s after start (gateway ${gatewayUrl})`);
 
   // nginx in front, with its per-address limits (all, and sign-in's) lifted: every bench request
   // comes from 127.0.0.1.
@@ -116,7 +129,7 @@ export async function startStack(opts: { databaseUrl: string; resultsDir: string
   const nginx = spawn(nginxBin, [...rendered.args, '-g', 'daemon off;'], { stdio: 'ignore' });
   const url = `http://127.0.0.1:${listen}`;
   await waitOk(`${url}/nginx-healthz`, 10_000, nginx);
-  opts.log(`stack: nginx ${url} → gateway`);
+  opts.log(`stack${suffix}: nginx ${url} → gateway`);
 
   return {
     url,
