@@ -38,7 +38,7 @@ export function createContentService(config: ContentConfig, logger: Logger, metr
   const peers = createPeers(config, metrics, auth.signer);
 
   const reads = createPostReads({ db, redis, log: logger, ttlSeconds: config.POST_CACHE_TTL_SECONDS, metrics });
-  const marks = createMarkReplay({ db, redis, log: logger, caches: reads.deferrable });
+  const marks = createMarkReplay({ db, redis, log: logger, caches: reads.deferrable, metrics });
   const authors = createAuthors({ db, peers, reads, log: logger });
   const follows = createFollowGraph({ db, peers, reads, log: logger });
   const media = createMediaRepository(db);

@@ -38,6 +38,9 @@ afterAll(async () => {
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
+/** content's cache_pending_marks gauge, as a scrape reads it. */
+const pendingGauge = async () => (await stack.services.content!.metrics!.registry.getSingleMetric('cache_pending_marks')!.get()).values[0]?.value;
+
 const pendingMarks = async () => (await db('pending_cache_marks').orderBy(['cache', 'id']).select('cache', 'id')) as Array<{ cache: string; id: string }>;
 
 it('a like, a comment, an edit and a delete made while Redis is down answer and commit; the copies Redis kept are not served after it returns', async () => {
@@ -70,9 +73,11 @@ it('a like, a comment, an edit and a delete made while Redis is down answer and 
       { cache: 'post_form', id: postId },
     ].sort((a, b) => (a.cache + a.id < b.cache + b.id ? -1 : 1)),
   );
+  expect(await pendingGauge()).toBe(3);
 
   server = await startRedisServer(server.port, { dataDir });
   await waitFor(async () => (await pendingMarks()).length === 0, 15_000);
+  expect(await pendingGauge()).toBe(0);
   for (let i = 0; i < 2; i++) {
     const page = await read(postId);
     expect(page.body.data).toMatchObject({ content: 'after', like_count: 1, comment_count: 1, is_liked: true });

@@ -1,4 +1,5 @@
-import { isBackendUnavailable, type Knex, type Logger, type Redis } from '@shutter/kit';
+import { Gauge } from 'prom-client';
+import { isBackendUnavailable, type Knex, type Logger, type Metrics, type Redis } from '@shutter/kit';
 
 /**
  * Markers (versioned.ts) that a user-facing write could not place because Redis was unreachable.
@@ -38,8 +39,20 @@ export interface MarkedCache {
   replayMark(id: string, version: number): Promise<void>;
 }
 
-export function createMarkReplay(deps: { db: Knex; redis: Redis; log: Logger; caches: MarkedCache[]; intervalMs?: number }) {
+export function createMarkReplay(deps: { db: Knex; redis: Redis; log: Logger; caches: MarkedCache[]; intervalMs?: number; metrics?: Metrics }) {
   const { db, redis, log } = deps;
+  if (deps.metrics && !deps.metrics.registry.getSingleMetric('cache_pending_marks')) {
+    // At scrape time; above 0 for longer than an outage means the replay is failing (its log says why).
+    new Gauge({
+      name: 'cache_pending_marks',
+      help: 'Cache markers owed by writes that committed while Redis was unreachable, not yet placed',
+      registers: [deps.metrics.registry],
+      async collect() {
+        const row = await db('pending_cache_marks').count<{ n: string }[]>('* as n').first().catch(() => undefined);
+        if (row) this.set(Number(row.n));
+      },
+    });
+  }
   const byName = new Map(deps.caches.map((c) => [c.name, c]));
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
