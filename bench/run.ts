@@ -373,7 +373,10 @@ async function measureTracingOverhead(template: string, d: Dataset): Promise<voi
       [off, on].map(async (stack) => {
         const tokens = await pool(emails, 4, (email) => login(stack.url, email));
         // Each timeline is rebuilt from Postgres on its first read (as in measureAll's warm-up).
-        await pool(tokens, 8, async (token) => void (await fetch(`${stack.url}/api/posts?limit=10`, { headers: { authorization: `Bearer ${token}` } })).arrayBuffer());
+        await pool(tokens, 8, async (token) => {
+          const res = await fetch(`${stack.url}/api/posts?limit=10`, { headers: { authorization: `Bearer ${token}` } });
+          if (!res.ok) throw new Error(`warm-up feed: ${res.status} ${await res.text()}`);
+        });
         return { url: stack.url, token: cycle(tokens) };
       }),
     );
@@ -411,6 +414,10 @@ async function measureTracingOverhead(template: string, d: Dataset): Promise<voi
     const failed = Object.entries(result).filter(([, r]) => r.off.errors + r.on.errors > 0);
     if (failed.length) {
       console.error(`bench: requests failed on ${failed.map(([k]) => k).join(', ')}`);
+      process.exitCode = 1;
+    }
+    if (exported.requests === 0) {
+      console.error('bench: the traced stack exported no spans: its figures measure nothing');
       process.exitCode = 1;
     }
   } finally {
