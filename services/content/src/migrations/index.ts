@@ -181,7 +181,7 @@ export const migrations: Migration[] = [
     },
   },
   {
-    name: '0005_pending_cache_marks',
+    name: '0006_pending_cache_marks',
     async up(db) {
       // Markers of Redis copies owed by writes that committed while Redis was unreachable
       // (cache/pending-marks.ts): one row per copy, the highest version owed.
