@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { content, socialgraph } from '@shutter/proto';
 import { randomUUID } from 'node:crypto';
 import { waitFor } from '@shutter/testing';
-import { createAssertionSigner, createClient, createGrpcServer, createLogger, createMetrics, deriveInternalKeys, notFound, type CallContext, type Handlers } from '../src';
+import { createAssertionSigner, createClient, createGrpcServer, createLogger, createMetrics, deriveInternalKeys, invalidArgument, notFound, type CallContext, type Handlers } from '../src';
 
 /**
  * The kit's streams over real gRPC on loopback. social-graph's and content's contracts serve as
@@ -68,6 +68,7 @@ const contentHandlers: Partial<Handlers<typeof Content>> = {
     let header = '';
     let bytes = 0;
     for await (const msg of requests) {
+      if (msg.header?.filename === 'refuse') throw invalidArgument('Not this one.');
       if (msg.header) header = msg.header.filename;
       bytes += msg.data?.length ?? 0;
     }
@@ -203,6 +204,20 @@ describe('client streams', () => {
     const e = await failure(media.clientStream('uploadMedia', broken(), { ...user, requestId }));
     expect((e as Error).message).toBe('the client went away');
     expect(closed).toBe(true);
+  });
+
+  it("answers the server's refusal before the source is done, and closes the source", async () => {
+    let closed = false;
+    async function* endless(): AsyncGenerator<content.UploadMediaRequest> {
+      try {
+        yield { header: { filename: 'refuse', declaredContentType: 'image/png', purpose: 'post' } };
+        for (;;) yield { data: Buffer.alloc(64 * 1024) };
+      } finally {
+        closed = true;
+      }
+    }
+    expect(await failure(media.clientStream('uploadMedia', endless(), user))).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: 'Not this one.' });
+    await waitFor(() => closed, 20_000);
   });
 
   it('cancels the call when its AbortSignal fires; the server sees the cancellation', async () => {
