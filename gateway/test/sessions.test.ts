@@ -1,4 +1,5 @@
-import { REVOCATIONS_VERSION_KEY, REVOKED_SESSIONS_KEY, createLogger, createRedis } from '@shutter/kit';
+import { REVOCATIONS_VERSION_KEY, REVOKED_SESSIONS_KEY } from '@shutter/contracts';
+import { createLogger, createRedis } from '@shutter/kit';
 import { accounts, apiClient, expectError, startRedisServer, startStack, testRedis, waitFor, type ApiClient, type Stack, type TestUser } from '@shutter/testing';
 import { start as startGateway } from './start';
 import { claimsOf, signLike } from './token-helpers';

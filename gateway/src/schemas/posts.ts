@@ -1,12 +1,9 @@
 import { Type } from '@sinclair/typebox';
+import { MAX_COMMENT_CHARS, MAX_IMAGES, MAX_POST_CHARS } from '@shutter/contracts';
 import { validation } from '../errors';
 import { checkText } from '../plugins/validation';
 import { Timestamp, Uuid } from './common';
 import { UserMetadata } from './users';
-
-export const MAX_POST_CHARS = 2200;
-export const MAX_COMMENT_CHARS = 1000;
-export const MAX_IMAGES = 10;
 
 export const ImageVariant = Type.Object({
   url: Type.String(),

@@ -12,6 +12,5 @@ export * from './grpc/client';
 export * from './process';
 export * from './outbox';
 export * from './run-service';
-export * from './auth';
 export * from './replica';
 export * from './tracing';

@@ -1,3 +1,4 @@
+import { MAX_BATCH_IDS } from '@shutter/contracts';
 import type { content } from '@shutter/proto';
 import { unauthenticated, type CallContext, type Handlers } from '@shutter/kit';
 import type { CommentsService } from './comments/comments-service';
@@ -32,7 +33,7 @@ export function createContentHandlers(deps: {
       return { key: await media.claimProfileImage(callerOf(ctx).userId, checkUuid('media_id', req.mediaId)) };
     },
     async signMediaUrls(req) {
-      const keys = [...new Set(req.keys)].slice(0, 1000);
+      const keys = [...new Set(req.keys)].slice(0, MAX_BATCH_IDS);
       // A processed image gets its BlurHash and variants; a legacy avatar's key (identity keeps it)
       // is served from its backfilled copy.
       const served = await media.servedImages(keys);

@@ -1,8 +1,5 @@
 import { isUuid, validationFailed } from '@shutter/kit';
 
-export const MAX_POST_CHARS = 2200;
-export const MAX_COMMENT_CHARS = 1000;
-
 /** Trims, then checks the length in Unicode code points (docs/api.md); answers the trimmed text. */
 export function checkText(field: string, value: string, max: number): string {
   const text = value.trim();

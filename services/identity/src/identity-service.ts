@@ -1,5 +1,6 @@
 import * as argon2 from 'argon2';
-import { identity, events } from '@shutter/proto';
+import { MAX_EMAIL_CHARS, MAX_NAME_CHARS, MAX_PASSWORD_CHARS, MAX_PROFILE_BYTES, MIN_PASSWORD_CHARS, USERNAME, USERNAME_RULE, domainEvent } from '@shutter/contracts';
+import type { events, identity } from '@shutter/proto';
 import {
   enqueueEvent,
   invalidArgument,
@@ -21,7 +22,6 @@ import type { UserRow, UsersRepository } from './users-repository';
 /** OWASP's argon2id parameters: m = 19 MiB, t = 2, p = 1. */
 export const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: 19 * 1024, timeCost: 2, parallelism: 1 } as const;
 
-const USERNAME = /^[a-z0-9._]{3,30}$/;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const INVALID_LOGIN = 'Invalid email or password.';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -56,7 +56,7 @@ export const userState = (u: UserRow): events.UserState => ({
 });
 
 const userUpdated = (u: UserRow, wasPublic: boolean) =>
-  events.UserUpdated.encode({
+  domainEvent('user.updated', u.id, {
     userId: u.id,
     username: u.username,
     name: u.name,
@@ -65,7 +65,7 @@ const userUpdated = (u: UserRow, wasPublic: boolean) =>
     wasPublic,
     profileJson: JSON.stringify(u.profile ?? {}),
     state: userState(u),
-  }).finish();
+  });
 
 export interface IdentityDeps {
   db: Knex;
@@ -84,15 +84,15 @@ function requireCaller(ctx: CallContext): string {
 
 function checkPassword(field: string, password: string): void {
   const n = [...password].length;
-  if (n < 8) throw validationFailed(field, `${field} must be at least 8 characters`);
-  if (n > 128) throw validationFailed(field, `${field} must be at most 128 characters`);
+  if (n < MIN_PASSWORD_CHARS) throw validationFailed(field, `${field} must be at least ${MIN_PASSWORD_CHARS} characters`);
+  if (n > MAX_PASSWORD_CHARS) throw validationFailed(field, `${field} must be at most ${MAX_PASSWORD_CHARS} characters`);
 }
 
 function checkRegistration(r: identity.RegisterRequest) {
   const email = r.email.trim();
   const username = r.username.trim().toLowerCase();
-  if (email.length > 254 || !EMAIL.test(email)) throw validationFailed('email', 'email must be a valid email address');
-  if (!USERNAME.test(username)) throw validationFailed('username', 'username must be 3 to 30 characters of a-z, 0-9, "." and "_"');
+  if (email.length > MAX_EMAIL_CHARS || !EMAIL.test(email)) throw validationFailed('email', 'email must be a valid email address');
+  if (!USERNAME.test(username)) throw validationFailed('username', USERNAME_RULE);
   checkPassword('password', r.password);
   return { email, username };
 }
@@ -110,11 +110,7 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
       const passwordHash = await argon2.hash(req.password, ARGON2_OPTIONS);
       return db.transaction(async (trx) => {
         const user = await users.insert({ email, username, passwordHash }, trx);
-        await enqueueEvent(trx, {
-          type: 'user.created',
-          key: user.id,
-          payload: events.UserCreated.encode({ userId: user.id, username: user.username, isPublic: user.is_public, state: userState(user) }).finish(),
-        });
+        await enqueueEvent(trx, domainEvent('user.created', user.id, { userId: user.id, username: user.username, isPublic: user.is_public, state: userState(user) }));
         return { tokens: await tokens.issue(user, trx), user: toProtoUser(user) };
       });
     },
@@ -209,17 +205,17 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
       const changes: Parameters<UsersRepository['update']>[1] = {};
       if (req.name !== undefined) {
         const name = req.name.trim();
-        if ([...name].length > 100) throw validationFailed('name', 'name must be at most 100 characters');
+        if ([...name].length > MAX_NAME_CHARS) throw validationFailed('name', `name must be at most ${MAX_NAME_CHARS} characters`);
         changes.name = name;
       }
       if (req.username !== undefined) {
         const username = req.username.trim().toLowerCase();
-        if (!USERNAME.test(username)) throw validationFailed('username', 'username must be 3 to 30 characters of a-z, 0-9, "." and "_"');
+        if (!USERNAME.test(username)) throw validationFailed('username', USERNAME_RULE);
         changes.username = username;
       }
       if (req.isPublic !== undefined) changes.is_public = req.isPublic;
       if (req.profile !== undefined) {
-        if (Buffer.byteLength(JSON.stringify(req.profile)) > 4096) throw validationFailed('profile', 'profile must be at most 4 KiB of JSON');
+        if (Buffer.byteLength(JSON.stringify(req.profile)) > MAX_PROFILE_BYTES) throw validationFailed('profile', 'profile must be at most 4 KiB of JSON');
         changes.profile = req.profile;
       }
       if (req.profileImageKey !== undefined) changes.profile_image_key = req.profileImageKey || null;
@@ -230,7 +226,7 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
         const after = await users.update(id, changes, trx);
         const visible =
           (['username', 'name', 'is_public', 'profile_image_key'] as const).some((k) => before[k] !== after[k]) || JSON.stringify(before.profile) !== JSON.stringify(after.profile);
-        if (visible) await enqueueEvent(trx, { type: 'user.updated', key: id, payload: userUpdated(after, before.is_public) });
+        if (visible) await enqueueEvent(trx, userUpdated(after, before.is_public));
         return toProtoUser(after);
       });
     },
@@ -251,11 +247,7 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
         if (target.status === status) return target;
         const row = await users.setStatus(target.id, status, trx);
         if (status === 'disabled') ended = await tokens.endAllOf(target.id, 'disabled', trx);
-        await enqueueEvent(trx, {
-          type: status === 'disabled' ? 'user.disabled' : 'user.enabled',
-          key: target.id,
-          payload: events.UserStatusChanged.encode({ userId: target.id, status, state: userState(row) }).finish(),
-        });
+        await enqueueEvent(trx, domainEvent(status === 'disabled' ? 'user.disabled' : 'user.enabled', target.id, { userId: target.id, status, state: userState(row) }));
         return row;
       });
       // After commit: the gateways refuse the account's tokens (and close its streams) at once.

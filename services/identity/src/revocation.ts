@@ -1,13 +1,5 @@
-import {
-  DISABLED_USERS_KEY,
-  REVOCATIONS_VERSION_KEY,
-  REVOKED_SESSIONS_KEY,
-  revocationsChannel,
-  type Knex,
-  type Logger,
-  type Redis,
-  type RevocationMessage,
-} from '@shutter/kit';
+import { DISABLED_USERS_KEY, REVOCATIONS_VERSION_KEY, REVOKED_SESSIONS_KEY, revocationsChannel, type RevocationMessage } from '@shutter/contracts';
+import { type Knex, type Logger, type Redis } from '@shutter/kit';
 import type { UsersRepository } from './users-repository';
 
 /** Allowance for clocks that disagree between identity (which sets `exp`) and the gateway. */
@@ -15,7 +7,7 @@ const CLOCK_SKEW_MS = 60_000;
 
 /**
  * Tells the gateways that sessions ended or an account's status changed: the Redis keys of
- * kit/auth.ts and a message on their channel, in one MULTI, after the Postgres commit. A failure
+ * @shutter/contracts and a message on their channel, in one MULTI, after the Postgres commit. A failure
  * here is logged, not thrown: Postgres holds the truth and the sync below repairs Redis.
  */
 export function createRevocationPublisher(redis: Redis, log: Logger, accessTtlSeconds: number) {

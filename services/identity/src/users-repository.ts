@@ -1,3 +1,4 @@
+import { SEARCH_MAX_RESULTS } from '@shutter/contracts';
 import { alreadyExists, isUniqueViolation, newId, type Knex } from '@shutter/kit';
 
 export interface UserRow {
@@ -27,9 +28,6 @@ function translate(err: unknown): never {
 
 /** Escapes LIKE wildcards so `%` and `_` match literally. */
 export const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
-
-/** Search answers at most this many matches (pages past them are refused by the gateway). */
-export const SEARCH_MAX_RESULTS = 1000;
 
 const SEARCHABLE = "status = 'enabled' AND role = 'user'";
 

@@ -28,7 +28,6 @@ export function createNotificationService(config: NotificationConfig, logger: Lo
     service: 'identity',
     auth: auth.signer,
     deadlineMs: config.GRPC_DEADLINE_MS,
-    idempotent: ['batchGetUsers'],
     metrics,
   });
   const repo = createNotificationsRepository(db);

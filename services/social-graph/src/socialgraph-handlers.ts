@@ -1,11 +1,10 @@
+import { MAX_BATCH_IDS } from '@shutter/contracts';
 import { socialgraph } from '@shutter/proto';
 import { isUuid, unauthenticated, validationFailed, type CallContext, type Handlers } from '@shutter/kit';
 import type { CountsRow, FollowRow, FollowStatus, FollowsRepository } from './follows-repository';
 import type { FollowsService, RespondAction } from './follows-service';
 import { streamNeighbours } from './neighbour-stream';
 
-/** Most ids one batch call may name (a page of posts or users is far smaller). */
-export const MAX_BATCH_IDS = 1000;
 const DEFAULT_LIMIT = 10;
 const MAX_LIMIT = 100;
 

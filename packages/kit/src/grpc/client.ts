@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import { isIdempotentMethod } from '@shutter/contracts';
 import type { Metrics } from '../metrics';
 import { SpanKind, inSpan, injectTrace } from '../tracing';
 import { channelOptions } from './server';
@@ -28,12 +29,10 @@ export type Client<D> = {
   deadline(opts?: CallOptions): Date;
 };
 
-export interface ClientOptions<D> {
+export interface ClientOptions {
   /** Label for metrics and errors (`identity`). */
   service: string;
   deadlineMs?: number;
-  /** Read methods that may be retried when the peer is UNAVAILABLE. Writes are never retried. */
-  idempotent?: ReadonlyArray<keyof D>;
   metrics?: Metrics;
   /** Signs each call as this process, for the user in CallOptions (gateway) or for none (peers). */
   auth: AssertionSigner;
@@ -41,8 +40,11 @@ export interface ClientOptions<D> {
 
 const RETRY_DELAYS_MS = [25, 100];
 
-/** One long-lived channel per peer, a deadline on every call, retries only for idempotent reads. */
-export function createClient<D extends Record<string, Def>>(definition: D, addr: string, opts: ClientOptions<D>): Client<D> {
+/**
+ * One long-lived channel per peer, a deadline on every call, and retries on UNAVAILABLE only for
+ * the methods proto/ marks idempotent (`idempotency_level`, @shutter/contracts). Writes never.
+ */
+export function createClient<D extends Record<string, Def>>(definition: D, addr: string, opts: ClientOptions): Client<D> {
   const Ctor = grpc.makeGenericClientConstructor(definition as unknown as grpc.ServiceDefinition, opts.service);
   // round_robin over every address the name resolves to (a headless Service lists each pod).
   const raw = new Ctor(addr, grpc.credentials.createInsecure(), {
@@ -55,7 +57,6 @@ export function createClient<D extends Record<string, Def>>(definition: D, addr:
     'grpc.max_reconnect_backoff_ms': 1_000,
   });
   const defaultDeadline = opts.deadlineMs ?? 5000;
-  const idempotent = new Set(opts.idempotent ?? []);
 
   const paths = new Map(Object.entries(definition).map(([name, def]) => [name, def.path]));
   const metadata = (name: string, o?: CallOptions) => {
@@ -74,6 +75,7 @@ export function createClient<D extends Record<string, Def>>(definition: D, addr:
   for (const [name, def] of Object.entries(definition)) {
     if (def.requestStream || def.responseStream) continue;
     const method = def.path.split('/')[2] ?? name;
+    const idempotent = isIdempotentMethod(def.path);
     const once = (req: unknown, o: CallOptions | undefined, until: Date) =>
       new Promise<unknown>((resolve, reject) => {
         raw.makeUnaryRequest(
@@ -96,7 +98,7 @@ export function createClient<D extends Record<string, Def>>(definition: D, addr:
             return await once(req, o, until);
           } catch (err) {
             const delay = RETRY_DELAYS_MS[attempt];
-            const retriable = idempotent.has(name) && (err as grpc.ServiceError).code === grpc.status.UNAVAILABLE;
+            const retriable = idempotent && (err as grpc.ServiceError).code === grpc.status.UNAVAILABLE;
             if (!retriable || delay === undefined || Date.now() + delay >= until.getTime()) throw err;
             await new Promise((r) => setTimeout(r, delay));
           }

@@ -1,4 +1,5 @@
-import { events, type content } from '@shutter/proto';
+import { MAX_COMMENT_CHARS, domainEvent } from '@shutter/contracts';
+import type { content } from '@shutter/proto';
 import { enqueueEvent, newId, notFound, permissionDenied, type Knex } from '@shutter/kit';
 import type { Presenter } from '../presenter';
 import type { Caller, PostsService } from '../posts/posts-service';
@@ -6,7 +7,7 @@ import type { PostsRepository } from '../posts/posts-repository';
 import type { PostReads } from '../posts/read-path';
 import type { Authors } from '../read-models/authors';
 import type { FollowGraph } from '../read-models/follow-graph';
-import { MAX_COMMENT_CHARS, checkText, checkUuid } from '../text';
+import { checkText, checkUuid } from '../text';
 import { canSeePostsOf } from '../visibility';
 import type { CommentForChange, CommentsRepository } from './comments-repository';
 
@@ -23,11 +24,8 @@ export interface CommentsServiceDeps {
   presenter: Presenter;
 }
 
-const commentChanged = (type: 'comment.created' | 'comment.deleted', c: { commentId: string; postId: string; postAuthorId: string; userId: string; actorId: string }) => ({
-  type,
-  key: c.commentId,
-  payload: events.CommentChanged.encode(c).finish(),
-});
+const commentChanged = (type: 'comment.created' | 'comment.deleted', c: { commentId: string; postId: string; postAuthorId: string; userId: string; actorId: string }) =>
+  domainEvent(type, c.commentId, c);
 
 /**
  * Comments: on posts the caller may see; edited by their author; deleted by their author or by

@@ -1,4 +1,5 @@
-import { events, type content } from '@shutter/proto';
+import { MAX_IMAGES, MAX_POST_CHARS, domainEvent } from '@shutter/contracts';
+import type { content } from '@shutter/proto';
 import { enqueueEvent, failedPrecondition, isBackendUnavailable, newId, notFound, permissionDenied, validationFailed, type Knex, type Logger } from '@shutter/kit';
 import type { Feed } from '../feed/feed';
 import type { CommentsRepository } from '../comments/comments-repository';
@@ -7,13 +8,12 @@ import type { MediaService } from '../media/media-service';
 import type { Presenter } from '../presenter';
 import type { Authors } from '../read-models/authors';
 import type { FollowGraph } from '../read-models/follow-graph';
-import { MAX_POST_CHARS, checkText, checkUuid, clampLimit } from '../text';
+import { checkText, checkUuid, clampLimit } from '../text';
 import { canSeePostsOf } from '../visibility';
 import { checkIdempotencyKey, fingerprint, replay, type IdempotencyKeys } from './idempotency';
 import type { PostRead, PostReads } from './read-path';
 import type { PostView, PostsRepository } from './posts-repository';
 
-export const MAX_IMAGES = 10;
 const POST_NOT_FOUND = 'Post not found.';
 
 export interface PostsServiceDeps {
@@ -37,11 +37,8 @@ export interface Caller {
   requestId: string;
 }
 
-const postChanged = (type: 'post.created' | 'post.deleted', postId: string, authorId: string, createdAt: Date, mediaKeys: string[] = []) => ({
-  type,
-  key: postId,
-  payload: events.PostChanged.encode({ postId, authorId, createdAtMs: createdAt.getTime(), mediaKeys }).finish(),
-});
+const postChanged = (type: 'post.created' | 'post.deleted', postId: string, authorId: string, createdAt: Date, mediaKeys: string[] = []) =>
+  domainEvent(type, postId, { postId, authorId, createdAtMs: createdAt.getTime(), mediaKeys });
 
 /** Posts and likes: creation (with media and idempotency), reads, edits, deletion, likes. */
 export function createPostsService(deps: PostsServiceDeps) {
@@ -211,11 +208,7 @@ export function createPostsService(deps: PostsServiceDeps) {
         if (bumped === null) return null;
         await reads.postsChanged([{ id: postId, version: bumped.version }]);
         await reads.likesChanged(trx, caller.userId);
-        await enqueueEvent(trx, {
-          type: liked ? 'post.liked' : 'post.unliked',
-          key: postId,
-          payload: events.PostLikeChanged.encode({ postId, postAuthorId: view.author_id, userId: caller.userId }).finish(),
-        });
+        await enqueueEvent(trx, domainEvent(liked ? 'post.liked' : 'post.unliked', postId, { postId, postAuthorId: view.author_id, userId: caller.userId }));
         return bumped.count;
       }).catch((err: { code?: string }) => {
         if (err.code === '23503') return null; // the post was deleted meanwhile (foreign key)

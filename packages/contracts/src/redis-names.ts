@@ -1,7 +1,15 @@
 /**
- * Revocation state in Redis. identity writes it (services/identity/src/revocation.ts) and rebuilds
- * it from Postgres; the gateway keeps a copy in memory (gateway/src/plugins/revocations.ts), kept
- * current by the channel below and a periodic resync, so checking a token costs no round trip.
+ * Redis keys and Pub/Sub channels written by one process and read by another. ioredis prefixes
+ * keys but not channels, so channel names take the deployment's key prefix explicitly.
+ */
+
+/** Pub/Sub channel of a user's new notification events (notification publishes, the gateway subscribes). */
+export const liveChannel = (keyPrefix: string, userId: string) => `${keyPrefix}notif:live:${userId}`;
+
+/*
+ * Revocation state. identity writes it (services/identity/src/revocation.ts) and rebuilds it from
+ * Postgres; the gateway keeps a copy in memory (gateway/src/plugins/revocations.ts), kept current
+ * by the channel below and a periodic resync, so checking a token costs no round trip.
  */
 
 /** Set of disabled account ids. */
@@ -19,7 +27,7 @@ export const REVOKED_SESSIONS_KEY = 'auth:revoked-sessions';
  */
 export const REVOCATIONS_VERSION_KEY = 'auth:revocations-version';
 
-/** Pub/Sub channel of revocation changes (ioredis does not prefix channels: add the key prefix). */
+/** Pub/Sub channel of revocation changes. */
 export const revocationsChannel = (keyPrefix: string) => `${keyPrefix}auth:revocations`;
 
 /** A message on the revocations channel (JSON). `resync`: reread the keys above. */
