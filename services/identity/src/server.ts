@@ -2,7 +2,7 @@ import { identity } from '@shutter/proto';
 import { createDb, createGrpcServer, createOutboxRelay, createRedis, internalAuth, type Logger, type Metrics, backendsReady } from '@shutter/kit';
 import type { IdentityConfig } from './config';
 import { ensureAdmin } from './admin-bootstrap';
-import { createIdentityHandlers } from './identity-service';
+import { createIdentityHandlers } from './identity-handlers';
 import { createLoginThrottle } from './login-throttle';
 import { createProfileReplicaConsumer, createProfileReplicas } from './profile-replicas';
 import { schema } from './migrations';

@@ -5,7 +5,7 @@ import { createActorDirectory } from './actors';
 import { createNotificationConsumer } from './consumer';
 import { createLivePublisher } from './live';
 import { schema } from './migrations';
-import { createNotificationHandlers } from './notification-service';
+import { createNotificationHandlers } from './notification-handlers';
 import { createNotificationsRepository } from './notifications-repository';
 import { createUnreadCounter } from './unread-counter';
 
