@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { MAX_COMMENT_CHARS, MAX_IMAGES, MAX_POST_CHARS } from '@shutter/contracts';
 import { validation } from '../errors';
 import { checkText } from '../plugins/validation';
-import { Timestamp, Uuid } from './common';
+import { PageQuery, Timestamp, Uuid } from './common';
 import { UserMetadata } from './users';
 
 export const ImageVariant = Type.Object({
@@ -70,7 +70,7 @@ export const CreatePostMultipart = Type.Object({
 export const ListPostsQuery = Type.Object({
   user_id: Type.Optional(Uuid),
   search: Type.Optional(Type.String({ maxLength: 200, description: 'case-insensitive substring of the content; % and _ are literal' })),
-  limit: Type.Optional(Type.Integer({ minimum: 1, default: 10, description: 'clamped to 100' })),
+  limit: PageQuery.limit,
   cursor_post_id: Type.Optional(Uuid),
 });
 

@@ -9,6 +9,7 @@ export * from './grpc/context';
 export * from './grpc/internal-auth';
 export * from './grpc/server';
 export * from './grpc/client';
+export * from './grpc/requests';
 export * from './process';
 export * from './outbox';
 export * from './run-service';

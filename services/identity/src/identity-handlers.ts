@@ -5,10 +5,12 @@ import {
   enqueueEvent,
   invalidArgument,
   notFound,
+  offsetPage,
   permissionDenied,
+  requireUser,
+  requireUuid,
   unauthenticated,
   validationFailed,
-  type CallContext,
   type Handlers,
   type Knex,
 } from '@shutter/kit';
@@ -24,7 +26,6 @@ export const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: 19 * 1024, ti
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const INVALID_LOGIN = 'Invalid email or password.';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const INVALID_PASSWORD = 'Invalid password.';
 
 export function toProtoUser(u: UserRow): identity.User {
@@ -75,11 +76,6 @@ export interface IdentityDeps {
   throttle: LoginThrottle;
   config: IdentityConfig;
   replicas: ProfileReplicas;
-}
-
-function requireCaller(ctx: CallContext): string {
-  if (!ctx.userId) throw unauthenticated('Not authenticated');
-  return ctx.userId;
 }
 
 function checkPassword(field: string, password: string): void {
@@ -139,21 +135,21 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
 
     /** Ends the refresh token's session if it is the caller's; anything else is a no-op (idempotent). */
     async logout(req, ctx) {
-      const callerId = requireCaller(ctx);
+      const callerId = requireUser(ctx);
       const session = req.refreshToken ? await tokens.sessionOf(req.refreshToken) : undefined;
       if (session?.userId === callerId) await revocations.sessionsEnded(await tokens.endSession(session.id, 'logout'));
       return {};
     },
 
     async logoutAll(_req, ctx) {
-      const callerId = requireCaller(ctx);
+      const callerId = requireUser(ctx);
       await revocations.sessionsEnded(await tokens.endAllOf(callerId, 'logout_all'));
       return {};
     },
 
     /** Needs the current password (throttled like login); every session ends, a new one starts. */
     async changePassword(req, ctx) {
-      const callerId = requireCaller(ctx);
+      const callerId = requireUser(ctx);
       checkPassword('new_password', req.newPassword);
       const user = await users.findById(callerId);
       if (!user || user.status !== 'enabled') throw unauthenticated('Could not validate credentials');
@@ -179,8 +175,8 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
     },
 
     async getProfile(req, ctx) {
-      const viewerId = requireCaller(ctx);
-      if (!UUID.test(req.userId)) throw validationFailed('user_id', 'user_id must be a UUID');
+      const viewerId = requireUser(ctx);
+      requireUuid('user_id', req.userId);
       const [user, facts] = await Promise.all([users.findById(req.userId), deps.replicas.facts(viewerId, req.userId)]);
       // A disabled account vanishes for everyone but admins (decided here, not by the gateway).
       if (!user || (user.status !== 'enabled' && ctx.role !== 'admin')) throw notFound('User not found.');
@@ -194,14 +190,13 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
     },
 
     async searchUsers(req) {
-      const limit = Math.min(Math.max(req.limit || 10, 1), 100);
-      const page = Math.max(req.page || 1, 1);
-      const { rows, total } = await users.search(req.query, (page - 1) * limit, limit);
+      const { offset, limit } = offsetPage(req);
+      const { rows, total } = await users.search(req.query, offset, limit);
       return { users: rows.map(toProtoUser), totalItems: total };
     },
 
     async updateProfile(req, ctx) {
-      const id = requireCaller(ctx);
+      const id = requireUser(ctx);
       const changes: Parameters<UsersRepository['update']>[1] = {};
       if (req.name !== undefined) {
         const name = req.name.trim();
@@ -232,7 +227,7 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
     },
 
     async setStatus(req, ctx) {
-      const callerId = requireCaller(ctx);
+      const callerId = requireUser(ctx);
       if (req.status !== 'enabled' && req.status !== 'disabled') throw validationFailed('status', 'status must be "enabled" or "disabled"');
       // The token's role claim is not trusted alone: the caller must still be an enabled admin.
       const caller = await users.findById(callerId);

@@ -1,13 +1,13 @@
 import { MAX_COMMENT_CHARS, domainEvent } from '@shutter/contracts';
 import type { content } from '@shutter/proto';
-import { enqueueEvent, newId, notFound, permissionDenied, type Knex } from '@shutter/kit';
+import { enqueueEvent, newId, notFound, offsetPage, permissionDenied, requireUuid, type Knex } from '@shutter/kit';
 import type { Presenter } from '../presenter';
 import type { Caller, PostsService } from '../posts/posts-service';
 import type { PostsRepository } from '../posts/posts-repository';
 import type { PostReads } from '../posts/read-path';
 import type { Authors } from '../read-models/authors';
 import type { FollowGraph } from '../read-models/follow-graph';
-import { checkText, checkUuid } from '../text';
+import { checkText } from '../text';
 import { canSeePostsOf } from '../visibility';
 import type { CommentForChange, CommentsRepository } from './comments-repository';
 
@@ -45,9 +45,8 @@ export function createCommentsService(deps: CommentsServiceDeps) {
   return {
     async list(caller: Caller, req: content.ListCommentsRequest): Promise<content.ListCommentsResponse> {
       const post = await postsService.visiblePost(caller, req.postId);
-      const limit = Math.min(Math.max(req.limit || 10, 1), 100);
-      const page = Math.max(req.page || 1, 1);
-      const rows = await comments.page(req.postId, (page - 1) * limit, limit);
+      const { offset, limit } = offsetPage(req);
+      const rows = await comments.page(req.postId, offset, limit);
       return { comments: await presenter.comments(rows), totalItems: post.comment_count };
     },
 
@@ -73,7 +72,7 @@ export function createCommentsService(deps: CommentsServiceDeps) {
     },
 
     async update(caller: Caller, req: content.UpdateCommentRequest): Promise<content.Comment> {
-      checkUuid('comment_id', req.commentId);
+      requireUuid('comment_id', req.commentId);
       const text = checkText('content', req.content, MAX_COMMENT_CHARS);
       await follows.ensureLoaded(caller.userId, caller.requestId);
       await db.transaction(async (trx) => {
@@ -91,7 +90,7 @@ export function createCommentsService(deps: CommentsServiceDeps) {
     },
 
     async delete(caller: Caller, commentId: string): Promise<void> {
-      checkUuid('comment_id', commentId);
+      requireUuid('comment_id', commentId);
       await follows.ensureLoaded(caller.userId, caller.requestId);
       await db.transaction(async (trx) => {
         const c = await lockVisible(trx, caller, commentId);

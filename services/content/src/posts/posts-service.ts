@@ -1,6 +1,6 @@
 import { MAX_IMAGES, MAX_POST_CHARS, domainEvent } from '@shutter/contracts';
 import type { content } from '@shutter/proto';
-import { enqueueEvent, failedPrecondition, isBackendUnavailable, newId, notFound, permissionDenied, validationFailed, type Knex, type Logger } from '@shutter/kit';
+import { enqueueEvent, failedPrecondition, isBackendUnavailable, newId, notFound, pageLimit, permissionDenied, requireUuid, validationFailed, type Knex, type Logger } from '@shutter/kit';
 import type { Feed } from '../feed/feed';
 import type { CommentsRepository } from '../comments/comments-repository';
 import type { MediaRepository } from '../media/media-repository';
@@ -8,7 +8,7 @@ import type { MediaService } from '../media/media-service';
 import type { Presenter } from '../presenter';
 import type { Authors } from '../read-models/authors';
 import type { FollowGraph } from '../read-models/follow-graph';
-import { checkText, checkUuid, clampLimit } from '../text';
+import { checkText } from '../text';
 import { canSeePostsOf } from '../visibility';
 import { checkIdempotencyKey, fingerprint, replay, type IdempotencyKeys } from './idempotency';
 import type { PostRead, PostReads } from './read-path';
@@ -49,7 +49,7 @@ export function createPostsService(deps: PostsServiceDeps) {
 
   /** The post if the caller may see it; NOT_FOUND otherwise (private posts do not leak). */
   async function visiblePost(caller: Caller, postId: string): Promise<PostRead> {
-    checkUuid('post_id', postId);
+    requireUuid('post_id', postId);
     await follows.ensureLoaded(caller.userId, caller.requestId);
     const [view] = await reads.views([postId], caller.userId);
     if (!view || !visible(caller.userId, view)) throw notFound(POST_NOT_FOUND);
@@ -59,7 +59,7 @@ export function createPostsService(deps: PostsServiceDeps) {
   function checkMediaIds(ids: string[]): string[] {
     if (ids.length < 1) throw validationFailed('media_ids', 'A post needs at least 1 image');
     if (ids.length > MAX_IMAGES) throw validationFailed('media_ids', `A post has at most ${MAX_IMAGES} images`);
-    ids.forEach((id) => checkUuid('media_ids', id));
+    ids.forEach((id) => requireUuid('media_ids', id));
     if (new Set(ids).size !== ids.length) throw validationFailed('media_ids', 'media_ids must not repeat an id');
     return ids;
   }
@@ -128,9 +128,9 @@ export function createPostsService(deps: PostsServiceDeps) {
     },
 
     async list(caller: Caller, req: content.ListPostsRequest): Promise<content.ListPostsResponse> {
-      const limit = clampLimit(req.limit);
+      const limit = pageLimit(req.limit);
       const cursor = req.cursorPostId || undefined;
-      if (cursor && !(await reads.exist([checkUuid('cursor_post_id', cursor)])).has(cursor)) throw validationFailed('cursor_post_id', 'cursor_post_id is not a known post');
+      if (cursor && !(await reads.exist([requireUuid('cursor_post_id', cursor)])).has(cursor)) throw validationFailed('cursor_post_id', 'cursor_post_id is not a known post');
       const search = req.search.trim();
       const viewer = caller.userId;
       await follows.ensureLoaded(viewer, caller.requestId);
@@ -151,7 +151,7 @@ export function createPostsService(deps: PostsServiceDeps) {
         return { posts: await presenter.posts(await posts.views(ids.slice(0, limit), viewer)), hasMore: ids.length > limit };
       }
       if (req.userId) {
-        const userId = checkUuid('user_id', req.userId);
+        const userId = requireUuid('user_id', req.userId);
         // One's own posts need no author check: the caller's token proves the account, which
         // reaches content's copy by event (a list read right after sign-up must not be a 404).
         if (userId !== viewer) {
@@ -220,7 +220,7 @@ export function createPostsService(deps: PostsServiceDeps) {
 
     async counts(userIds: string[]): Promise<content.CountPostsResponse> {
       const ids = [...new Set(userIds)];
-      ids.forEach((id) => checkUuid('user_ids', id));
+      ids.forEach((id) => requireUuid('user_ids', id));
       const counts = await posts.countByAuthor(ids);
       return { counts: ids.map((userId) => ({ userId, postCount: counts.get(userId) ?? 0 })) };
     },
