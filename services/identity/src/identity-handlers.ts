@@ -215,7 +215,7 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
       }
       if (req.profileImageKey !== undefined) changes.profile_image_key = req.profileImageKey || null;
       return db.transaction(async (trx) => {
-        const before = await trx<UserRow>('users').where({ id }).forUpdate().first();
+        const before = await users.lockById(trx, id);
         if (!before || before.status !== 'enabled') throw notFound('User not found.');
         if (Object.keys(changes).length === 0) return toProtoUser(before);
         const after = await users.update(id, changes, trx);
@@ -236,7 +236,7 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
       const status = req.status;
       let ended: string[] = [];
       const updated = await db.transaction(async (trx) => {
-        const target = await trx<UserRow>('users').where({ id: req.userId }).forUpdate().first();
+        const target = await users.lockById(trx, req.userId);
         if (!target) throw notFound('User not found.');
         if (target.role === 'admin') throw permissionDenied("Another admin's status cannot be changed.");
         if (target.status === status) return target;

@@ -8,6 +8,7 @@ import { createProfileReplicaConsumer, createProfileReplicas } from './profile-r
 import { schema } from './migrations';
 import { createRevocationPublisher, startRevocationSync } from './revocation';
 import { loadSigningKey } from './signing-key';
+import { createSessionsRepository } from './sessions-repository';
 import { createTokenService } from './tokens';
 import { createUsersRepository } from './users-repository';
 
@@ -22,7 +23,8 @@ export async function createIdentityService(config: IdentityConfig, logger: Logg
   const redis = createRedis(config.REDIS_URL, config.REDIS_KEY_PREFIX);
   const key = await loadSigningKey(config.JWT_PRIVATE_KEY, config.JWT_KEY_FILE);
   const users = createUsersRepository(db);
-  const tokens = createTokenService(db, key, { access: config.ACCESS_TOKEN_TTL, refresh: config.REFRESH_TOKEN_TTL });
+  const sessions = createSessionsRepository(db);
+  const tokens = createTokenService(db, sessions, key, { access: config.ACCESS_TOKEN_TTL, refresh: config.REFRESH_TOKEN_TTL });
   const throttle = createLoginThrottle(redis, {
     maxAttempts: config.LOGIN_MAX_ATTEMPTS,
     windowSeconds: config.LOGIN_WINDOW_SECONDS,
@@ -48,7 +50,7 @@ export async function createIdentityService(config: IdentityConfig, logger: Logg
     async start(addr: string): Promise<number> {
       await ensureAdmin(users, { email: config.ADMIN_EMAIL, password: config.ADMIN_PASSWORD, username: config.ADMIN_USERNAME }, logger);
       revocation = startRevocationSync(
-        { db, users, redis, log: logger, publisher: revocations, accessTtlSeconds: config.ACCESS_TOKEN_TTL },
+        { sessions, users, redis, log: logger, publisher: revocations, accessTtlSeconds: config.ACCESS_TOKEN_TTL },
         { intervalMs: config.REVOCATION_SYNC_MS, checkMs: config.REVOCATION_CHECK_MS },
       );
       await revocation.ready;

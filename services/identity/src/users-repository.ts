@@ -89,6 +89,11 @@ export function createUsersRepository(db: Knex) {
       return trx<UserRow>('users').where({ id }).first();
     },
 
+    /** The user, locked until `trx` ends (a change decided on what it read). */
+    async lockById(trx: Knex, id: string): Promise<UserRow | undefined> {
+      return trx<UserRow>('users').where({ id }).forUpdate().first();
+    },
+
     async findByEmail(email: string, trx: Knex = db): Promise<UserRow | undefined> {
       return trx<UserRow>('users').whereRaw('lower(email) = lower(?)', [email]).first();
     },
