@@ -56,9 +56,7 @@ export function createCommentsService(deps: CommentsServiceDeps) {
       if (!(await authors.get([caller.userId], caller.requestId)).has(caller.userId)) throw notFound('User not found.');
       const commentId = newId();
       await db.transaction(async (trx) => {
-        // FOR SHARE: a concurrent disable of the caller recounts their comments after this one.
-        const me = await trx('authors').where({ id: caller.userId }).forShare().first('status');
-        if (me?.status !== 'enabled') throw notFound('User not found.');
+        if ((await comments.lockAuthorStatus(trx, caller.userId)) !== 'enabled') throw notFound('User not found.');
         await comments.insert(trx, { id: commentId, postId: req.postId, authorId: caller.userId, content: text });
         const bumped = await posts.bump(trx, req.postId, 'comment_count', 1);
         if (bumped === null) throw notFound('Post not found.');

@@ -10,7 +10,8 @@ import type { Authors } from '../read-models/authors';
 import type { FollowGraph } from '../read-models/follow-graph';
 import { checkText } from '../text';
 import { canSeePostsOf } from '../visibility';
-import { checkIdempotencyKey, fingerprint, replay, type IdempotencyKeys } from './idempotency';
+import { checkIdempotencyKey, fingerprint, replay } from './idempotency';
+import type { IdempotencyKeys } from './idempotency-keys-repository';
 import type { PostRead, PostReads } from './read-path';
 import type { PostView, PostsRepository } from './posts-repository';
 
@@ -187,11 +188,11 @@ export function createPostsService(deps: PostsServiceDeps) {
     async delete(caller: Caller, postId: string): Promise<void> {
       await visiblePost(caller, postId);
       await db.transaction(async (trx) => {
-        const row = await trx('posts').where({ id: postId }).forUpdate().first('author_id', 'created_at');
+        const row = await posts.lockForDelete(trx, postId);
         if (!row) throw notFound(POST_NOT_FOUND);
         if (row.author_id !== caller.userId) throw permissionDenied('Only the author can delete this post.');
         const keys = await posts.delete(trx, postId);
-        await enqueueEvent(trx, postChanged('post.deleted', postId, row.author_id as string, row.created_at as Date, keys));
+        await enqueueEvent(trx, postChanged('post.deleted', postId, row.author_id, row.created_at, keys));
       });
       await reads.postDeleted(postId);
     },
@@ -200,10 +201,7 @@ export function createPostsService(deps: PostsServiceDeps) {
     async setLike(caller: Caller, postId: string, liked: boolean): Promise<content.LikeState> {
       const view = await visiblePost(caller, postId);
       const likeCount = await db.transaction(async (trx) => {
-        const changed = liked
-          ? await trx('likes').insert({ post_id: postId, user_id: caller.userId }).onConflict(['post_id', 'user_id']).ignore().returning('post_id')
-          : await trx('likes').where({ post_id: postId, user_id: caller.userId }).delete().returning('post_id');
-        if (changed.length === 0) return posts.likeCount(trx, postId);
+        if (!(await posts.setLike(trx, postId, caller.userId, liked))) return posts.likeCount(trx, postId);
         const bumped = await posts.bump(trx, postId, 'like_count', liked ? 1 : -1);
         if (bumped === null) return null;
         await reads.postsChanged([{ id: postId, version: bumped.version }]);
