@@ -6,12 +6,14 @@ interface ServiceDescriptor {
   methods: Record<string, { name: string; options: { idempotencyLevel?: string } }>;
 }
 
-const SERVICES: ServiceDescriptor[] = [
+const SERVICES: Array<ServiceDescriptor | undefined> = [
   identity.IdentityServiceDefinition,
   socialgraph.SocialGraphServiceDefinition,
   content.ContentServiceDefinition,
   notification.NotificationServiceDefinition,
 ];
+// Code generated before buf.gen.yaml asked for generic definitions has none: say so, not a TypeError.
+if (SERVICES.includes(undefined)) throw new Error('packages/proto/src/gen is stale (no generic service definitions): run `make proto`');
 
 /**
  * Full gRPC paths (`/shutter.identity.v1.IdentityService/GetUser`) of the methods proto/ marks
@@ -19,7 +21,7 @@ const SERVICES: ServiceDescriptor[] = [
  * from the generated descriptors, so marking an rpc in its .proto is the whole change.
  */
 export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(
-  SERVICES.flatMap((s) =>
+  (SERVICES as ServiceDescriptor[]).flatMap((s) =>
     Object.values(s.methods)
       .filter((m) => m.options.idempotencyLevel === 'NO_SIDE_EFFECTS' || m.options.idempotencyLevel === 'IDEMPOTENT')
       .map((m) => `/${s.fullName}/${m.name}`),
