@@ -1,5 +1,9 @@
 import { events } from '@shutter/proto';
 
+/** The public types of a user's notification events (docs/api.md): notification makes them, the gateway serves them. */
+export const NOTIFICATION_TYPES = ['friend_request', 'friend_agree', 'follow', 'like', 'comment'] as const;
+export type NotificationType = (typeof NOTIFICATION_TYPES)[number];
+
 /** The Redis Stream every outbox relay publishes to and every consumer group reads. */
 export const EVENTS_STREAM = 'events';
 

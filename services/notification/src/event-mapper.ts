@@ -1,8 +1,5 @@
 import { isUuid } from '@shutter/kit';
-import { decodeEvent, type EventType } from '@shutter/contracts';
-
-/** docs/api.md's event types. */
-export type NotificationType = 'friend_request' | 'friend_agree' | 'follow' | 'like' | 'comment';
+import { decodeEvent, type EventType, type NotificationType } from '@shutter/contracts';
 
 /**
  * How the message is worded. `friend_agree_public` is the friend_agree a follower gets for
