@@ -1,13 +1,5 @@
-import {
-  DISABLED_USERS_KEY,
-  REVOCATIONS_VERSION_KEY,
-  REVOKED_SESSIONS_KEY,
-  revocationsChannel,
-  type Knex,
-  type Logger,
-  type Redis,
-  type RevocationMessage,
-} from '@shutter/kit';
+import { DISABLED_USERS_KEY, REVOCATIONS_VERSION_KEY, REVOKED_SESSIONS_KEY, revocationsChannel, type Logger, type Redis, type RevocationMessage } from '@shutter/kit';
+import type { Knex } from '@shutter/kit/db';
 import type { UsersRepository } from './users-repository';
 
 /** Allowance for clocks that disagree between identity (which sets `exp`) and the gateway. */

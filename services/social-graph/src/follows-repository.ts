@@ -1,4 +1,4 @@
-import type { Knex } from '@shutter/kit';
+import type { Knex } from '@shutter/kit/db';
 import { newId } from '@shutter/kit';
 
 export type FollowStatus = 'pending' | 'agree';
