@@ -95,7 +95,8 @@ export function startRevocationSync(
   const check = async () => {
     if (!(await redis.exists(REVOCATIONS_VERSION_KEY))) await run();
   };
-  const timer = setInterval(run, opts.intervalMs);
+  // run() never rejects (a failed sync is logged above).
+  const timer = setInterval(() => void run(), opts.intervalMs);
   const checkTimer = setInterval(() => void check().catch(() => undefined), opts.checkMs);
   timer.unref();
   checkTimer.unref();

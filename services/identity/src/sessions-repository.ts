@@ -1,4 +1,5 @@
-import { newId, type Knex } from '@shutter/kit';
+import { newId } from '@shutter/kit';
+import type { Knex } from '@shutter/kit/db';
 
 export interface RefreshTokenRow {
   id: string;

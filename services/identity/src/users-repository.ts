@@ -1,5 +1,6 @@
 import { SEARCH_MAX_RESULTS } from '@shutter/contracts';
-import { alreadyExists, isUniqueViolation, newId, type Knex } from '@shutter/kit';
+import { alreadyExists, isUniqueViolation, newId } from '@shutter/kit';
+import type { Knex } from '@shutter/kit/db';
 
 export interface UserRow {
   id: string;

@@ -1,4 +1,5 @@
-import { newId, type Knex } from '@shutter/kit';
+import { newId } from '@shutter/kit';
+import type { Knex } from '@shutter/kit/db';
 import type { NotificationType } from '@shutter/contracts';
 import type { Template } from './event-mapper';
 

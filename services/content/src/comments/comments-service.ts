@@ -1,6 +1,7 @@
 import { MAX_COMMENT_CHARS, domainEvent } from '@shutter/contracts';
 import type { content } from '@shutter/proto';
-import { enqueueEvent, newId, notFound, offsetPage, permissionDenied, requireUuid, type Knex } from '@shutter/kit';
+import { newId, notFound, offsetPage, permissionDenied, requireUuid } from '@shutter/kit';
+import { enqueueEvent, type Knex } from '@shutter/kit/db';
 import type { Presenter } from '../presenter';
 import type { Caller, PostsService } from '../posts/posts-service';
 import type { PostsRepository } from '../posts/posts-repository';

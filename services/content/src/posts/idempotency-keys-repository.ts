@@ -1,4 +1,4 @@
-import type { Knex } from '@shutter/kit';
+import type { Knex } from '@shutter/kit/db';
 
 /** How long an Idempotency-Key answers with its first response (docs/api.md: 24 hours). */
 export const IDEMPOTENCY_TTL_SQL = "interval '24 hours'";

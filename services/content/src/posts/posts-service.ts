@@ -1,6 +1,7 @@
 import { MAX_IMAGES, MAX_POST_CHARS, domainEvent } from '@shutter/contracts';
 import type { content } from '@shutter/proto';
-import { enqueueEvent, failedPrecondition, isBackendUnavailable, newId, notFound, pageLimit, permissionDenied, requireUuid, validationFailed, type Knex, type Logger } from '@shutter/kit';
+import { failedPrecondition, isBackendUnavailable, newId, notFound, pageLimit, permissionDenied, requireUuid, validationFailed, type Logger } from '@shutter/kit';
+import { enqueueEvent, type Knex } from '@shutter/kit/db';
 import type { Feed } from '../feed/feed';
 import type { CommentsRepository } from '../comments/comments-repository';
 import type { MediaRepository } from '../media/media-repository';

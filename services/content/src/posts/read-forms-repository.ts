@@ -1,4 +1,4 @@
-import type { Knex } from '@shutter/kit';
+import type { Knex } from '@shutter/kit/db';
 import type { AuthorForm, CommentForm, PostForm } from './read-path';
 
 /** Comments shown with a post (docs/api.md: its 2 newest). */

@@ -1,4 +1,5 @@
-import type { Knex, Logger, Redis } from '@shutter/kit';
+import type { Logger, Redis } from '@shutter/kit';
+import type { Knex } from '@shutter/kit/db';
 import { createVersionedForms, createVersionedSets } from '../cache/versioned';
 import { createPostsRepository, type ImageRow, type PostView } from './posts-repository';
 import { createReadFormsRepository } from './read-forms-repository';
