@@ -31,7 +31,4 @@ export const REVOCATIONS_VERSION_KEY = 'auth:revocations-version';
 export const revocationsChannel = (keyPrefix: string) => `${keyPrefix}auth:revocations`;
 
 /** A message on the revocations channel (JSON). `resync`: reread the keys above. */
-export type RevocationMessage =
-  | { type: 'sessions'; ids: string[]; until: number }
-  | { type: 'user'; id: string; disabled: boolean }
-  | { type: 'resync' };
+export type RevocationMessage = { type: 'sessions'; ids: string[]; until: number } | { type: 'user'; id: string; disabled: boolean } | { type: 'resync' };

@@ -11,7 +11,9 @@ function markedInProtoFiles(): string[] {
     const text = fs.readFileSync(path.join(root, f), 'utf8');
     const pkg = /^package ([\w.]+);/m.exec(text)?.[1];
     return [...text.matchAll(/service (\w+) \{([\s\S]*?)\n\}/g)].flatMap(([, service, body]) =>
-      [...body!.matchAll(/rpc (\w+)\([^)]*\) returns \([^)]*\) \{[^}]*idempotency_level = (?:NO_SIDE_EFFECTS|IDEMPOTENT);/g)].map(([, rpc]) => `/${pkg}.${service}/${rpc}`),
+      [...body!.matchAll(/rpc (\w+)\([^)]*\) returns \([^)]*\) \{[^}]*idempotency_level = (?:NO_SIDE_EFFECTS|IDEMPOTENT);/g)].map(
+        ([, rpc]) => `/${pkg}.${service}/${rpc}`,
+      ),
     );
   });
 }
@@ -24,7 +26,11 @@ describe('idempotent methods, read from the generated descriptors', () => {
   });
 
   it("include the gateway's reads and never a write", () => {
-    for (const read of ['/shutter.content.v1.ContentService/GetPost', '/shutter.socialgraph.v1.SocialGraphService/BatchCounts', '/shutter.notification.v1.NotificationService/GetUnreadCount']) {
+    for (const read of [
+      '/shutter.content.v1.ContentService/GetPost',
+      '/shutter.socialgraph.v1.SocialGraphService/BatchCounts',
+      '/shutter.notification.v1.NotificationService/GetUnreadCount',
+    ]) {
       expect(isIdempotentMethod(read)).toBe(true);
     }
     expect(isIdempotentMethod('/shutter.content.v1.ContentService/CreatePost')).toBe(false);

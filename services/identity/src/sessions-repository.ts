@@ -24,7 +24,11 @@ export function createSessionsRepository(db: Knex) {
 
     /** Ends the matching open sessions and revokes their refresh tokens; answers the ended ids. */
     async endSessions(trx: Knex, where: { id?: string; user_id?: string }, reason: string): Promise<string[]> {
-      const rows = await trx('sessions').where(where).whereNull('ended_at').update({ ended_at: trx.fn.now(), end_reason: reason }).returning<{ id: string }[]>('id');
+      const rows = await trx('sessions')
+        .where(where)
+        .whereNull('ended_at')
+        .update({ ended_at: trx.fn.now(), end_reason: reason })
+        .returning<{ id: string }[]>('id');
       const ids = rows.map((r) => r.id);
       if (ids.length) await trx('refresh_tokens').whereIn('family_id', ids).whereNull('revoked_at').update({ revoked_at: trx.fn.now() });
       return ids;
@@ -38,7 +42,8 @@ export function createSessionsRepository(db: Knex) {
       await trx('refresh_tokens').where({ id }).update({ used_at: trx.fn.now() });
     },
 
-    findRefreshToken: (tokenHash: string): Promise<RefreshTokenRow | undefined> => db<RefreshTokenRow>('refresh_tokens').where({ token_hash: tokenHash }).first(),
+    findRefreshToken: (tokenHash: string): Promise<RefreshTokenRow | undefined> =>
+      db<RefreshTokenRow>('refresh_tokens').where({ token_hash: tokenHash }).first(),
 
     /** Sessions ended after `since` (the revocation sync republishes them). */
     endedSince: (since: Date): Promise<Array<{ id: string; ended_at: Date }>> =>

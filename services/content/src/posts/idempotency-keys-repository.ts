@@ -27,7 +27,11 @@ export function createIdempotencyKeys(db: Knex) {
     /** Records the key for `postId`; answers the earlier record instead when there is one. */
     async claim(trx: Knex, userId: string, key: string, fp: string, postId: string): Promise<Recorded | 'claimed'> {
       await trx('idempotency_keys').where({ user_id: userId, key }).andWhereRaw(`created_at <= now() - ${IDEMPOTENCY_TTL_SQL}`).delete();
-      const inserted = await trx('idempotency_keys').insert({ user_id: userId, key, fingerprint: fp, post_id: postId }).onConflict(['user_id', 'key']).ignore().returning('post_id');
+      const inserted = await trx('idempotency_keys')
+        .insert({ user_id: userId, key, fingerprint: fp, post_id: postId })
+        .onConflict(['user_id', 'key'])
+        .ignore()
+        .returning('post_id');
       if (inserted.length > 0) return 'claimed';
       const row = await trx('idempotency_keys').where({ user_id: userId, key }).first('fingerprint', 'post_id');
       return { fingerprint: row.fingerprint, postId: row.post_id };

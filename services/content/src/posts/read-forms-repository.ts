@@ -47,7 +47,10 @@ export function createReadFormsRepository(db: Knex) {
       db('authors').whereIn('id', ids).select('id', 'username', 'name', 'is_public', 'status', 'profile_image_key', 'profile', 'version'),
 
     likes: (userId: string) =>
-      versionedSet('SELECT COALESCE((SELECT version FROM like_versions WHERE user_id = :u), 0) AS version, ARRAY(SELECT post_id::text FROM likes WHERE user_id = :u) AS members', userId),
+      versionedSet(
+        'SELECT COALESCE((SELECT version FROM like_versions WHERE user_id = :u), 0) AS version, ARRAY(SELECT post_id::text FROM likes WHERE user_id = :u) AS members',
+        userId,
+      ),
 
     followees: (userId: string) =>
       versionedSet(
@@ -58,7 +61,10 @@ export function createReadFormsRepository(db: Knex) {
     /** Bumps a per-user set's version in `trx`; answers the new version. */
     async bumpSetVersion(trx: Knex, set: 'likes' | 'followees', userId: string): Promise<number> {
       const [table, column] = set === 'likes' ? ['like_versions', 'user_id'] : ['follow_versions', 'follower_id'];
-      const res = await trx.raw(`INSERT INTO ${table} (${column}, version) VALUES (?, 1) ON CONFLICT (${column}) DO UPDATE SET version = ${table}.version + 1 RETURNING version`, [userId]);
+      const res = await trx.raw(
+        `INSERT INTO ${table} (${column}, version) VALUES (?, 1) ON CONFLICT (${column}) DO UPDATE SET version = ${table}.version + 1 RETURNING version`,
+        [userId],
+      );
       return Number((res.rows[0] as { version: string }).version);
     },
   };
