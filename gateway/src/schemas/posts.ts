@@ -100,7 +100,7 @@ export const MediaUpload = Type.Object({
   expires_at: Timestamp,
 });
 
-/** Post content from a multipart form: the JSON body's rules (trimmed, 1–2200 code points). */
+/** Post content from a multipart form: the JSON body's rules (trimmed, 1 to MAX_POST_CHARS code points). */
 export function checkPostContent(value: string | undefined): string {
   if (value === undefined) throw validation('body.content', 'content is required');
   const text = value.trim();
