@@ -3,6 +3,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import cors from '@fastify/cors';
 import multipart from '@fastify/multipart';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { MAX_IMAGE_BYTES, MAX_IMAGES } from '@shutter/contracts';
 import { tracingEnabled, type Logger, type Metrics, type Redis } from '@shutter/kit';
 import { FastifyOtelInstrumentation } from '@fastify/otel';
 import type { GatewayConfig } from './config';
@@ -35,8 +36,6 @@ export interface AppDeps {
   metrics: Metrics;
 }
 
-/** Image files are streamed; this caps one file part (20 MiB), the rest is checked by content. */
-export const MAX_FILE_BYTES = 20 * 1024 * 1024;
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 const PROBES = new Set(['/healthz', '/readyz']);
 
@@ -73,7 +72,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // JSON and multipart only: a text/plain body would reach handlers unvalidated.
   app.removeContentTypeParser('text/plain');
   // Seed 000's client sends Content-Type: application/json on bodyless requests: empty = no body.
-  const parseJson = app.getDefaultJsonParser('error', 'ignore');
+  // Fastify types the default parser as either kind; it is the callback kind (it reports through `done`).
+  const parseJson = app.getDefaultJsonParser('error', 'ignore') as (req: unknown, body: string, done: (err: Error | null, body?: unknown) => void) => void;
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
     const text = body.toString();
@@ -95,7 +95,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     exposedHeaders: ['X-Request-Id', 'Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'],
     maxAge: 600,
   });
-  await app.register(multipart, { limits: { fileSize: MAX_FILE_BYTES, files: 10, fields: 20, fieldSize: 64 * 1024 }, throwFileSizeLimit: true });
+  // Image files are streamed: busboy caps each part; the rest is checked by content.
+  await app.register(multipart, { limits: { fileSize: MAX_IMAGE_BYTES, files: MAX_IMAGES, fields: 20, fieldSize: 64 * 1024 }, throwFileSizeLimit: true });
   await app.register(docsPlugin, { config });
 
   app.setErrorHandler((err: FastifyError, req, reply) => {

@@ -1,4 +1,5 @@
-import { createLogger, createMetrics, createRedis, migrate, newId, type Knex, type Metrics, type Redis } from '@shutter/kit';
+import { createLogger, createMetrics, createRedis, newId, type Metrics, type Redis } from '@shutter/kit';
+import { migrate, type Knex } from '@shutter/kit/db';
 import { startRedisServer, testDb, unique } from '@shutter/testing';
 import { migrations } from '../src/migrations';
 import { createPostReads, type PostReads } from '../src/posts/read-path';

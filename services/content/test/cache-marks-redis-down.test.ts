@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createRedis, type Knex, type Redis } from '@shutter/kit';
+import { createRedis, type Redis } from '@shutter/kit';
+import type { Knex } from '@shutter/kit/db';
 import { apiClient, startRedisServer, startStack, testDb, waitFor, type ApiClient, type Stack } from '@shutter/testing';
 import { postsHelpers } from '../../../gateway/test/posts-helpers';
 

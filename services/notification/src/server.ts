@@ -1,11 +1,12 @@
 import { identity, notification } from '@shutter/proto';
-import { createClient, createDb, createGrpcServer, createRedis, internalAuth, type EventConsumerOptions, type Logger, type Metrics, backendsReady } from '@shutter/kit';
+import { createClient, createGrpcServer, createRedis, internalAuth, type Logger, type Metrics } from '@shutter/kit';
+import { createDb, type EventConsumerOptions, backendsReady } from '@shutter/kit/db';
 import type { NotificationConfig } from './config';
 import { createActorDirectory } from './actors';
 import { createNotificationConsumer } from './consumer';
 import { createLivePublisher } from './live';
 import { schema } from './migrations';
-import { createNotificationHandlers } from './notification-service';
+import { createNotificationHandlers } from './notification-handlers';
 import { createNotificationsRepository } from './notifications-repository';
 import { createUnreadCounter } from './unread-counter';
 
@@ -28,7 +29,6 @@ export function createNotificationService(config: NotificationConfig, logger: Lo
     service: 'identity',
     auth: auth.signer,
     deadlineMs: config.GRPC_DEADLINE_MS,
-    idempotent: ['batchGetUsers'],
     metrics,
   });
   const repo = createNotificationsRepository(db);

@@ -1,11 +1,12 @@
 import { socialgraph } from '@shutter/proto';
-import { createDb, createGrpcServer, createOutboxRelay, createRedis, internalAuth, type Logger, type Metrics, backendsReady } from '@shutter/kit';
+import { createGrpcServer, createRedis, internalAuth, type Logger, type Metrics } from '@shutter/kit';
+import { createDb, createOutboxRelay, backendsReady } from '@shutter/kit/db';
 import type { SocialGraphConfig } from './config';
 import { createFollowsRepository } from './follows-repository';
 import { createFollowsService } from './follows-service';
 import { createIdentityEventsConsumer } from './identity-events';
 import { schema } from './migrations';
-import { createSocialGraphHandlers } from './socialgraph-handlers';
+import { createSocialGraphHandlers } from './social-graph-handlers';
 import { createIdentityClient, createUserDirectory } from './user-directory';
 
 export { schema, migrations } from './migrations';

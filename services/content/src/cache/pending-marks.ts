@@ -1,5 +1,6 @@
 import { Gauge } from 'prom-client';
-import { isBackendUnavailable, type Knex, type Logger, type Metrics, type Redis } from '@shutter/kit';
+import { isBackendUnavailable, type Logger, type Metrics, type Redis } from '@shutter/kit';
+import type { Knex } from '@shutter/kit/db';
 
 /**
  * Markers (versioned.ts) that a user-facing write could not place because Redis was unreachable.
@@ -48,7 +49,10 @@ export function createMarkReplay(deps: { db: Knex; redis: Redis; log: Logger; ca
       help: 'Cache markers owed by writes that committed while Redis was unreachable, not yet placed',
       registers: [deps.metrics.registry],
       async collect() {
-        const row = await db('pending_cache_marks').count<{ n: string }[]>('* as n').first().catch(() => undefined);
+        const row = await db('pending_cache_marks')
+          .count<{ n: string }[]>('* as n')
+          .first()
+          .catch(() => undefined);
         if (row) this.set(Number(row.n));
       },
     });
@@ -62,7 +66,11 @@ export function createMarkReplay(deps: { db: Knex; redis: Redis; log: Logger; ca
     let placed = 0;
     for (;;) {
       // Names this release does not know (a rolled-back newer one's) are left for it.
-      const rows = (await db('pending_cache_marks').whereIn('cache', [...byName.keys()]).orderBy('recorded_at').limit(BATCH).select('cache', 'id', 'version')) as Array<{
+      const rows = (await db('pending_cache_marks')
+        .whereIn('cache', [...byName.keys()])
+        .orderBy('recorded_at')
+        .limit(BATCH)
+        .select('cache', 'id', 'version')) as Array<{
         cache: string;
         id: string;
         version: string;

@@ -1,4 +1,5 @@
-import { cacheCounter, isBackendUnavailable, type Knex, type Logger, type Metrics, type Redis } from '@shutter/kit';
+import { cacheCounter, isBackendUnavailable, type Logger, type Metrics, type Redis } from '@shutter/kit';
+import type { Knex } from '@shutter/kit/db';
 import { recordPendingMark } from './pending-marks';
 
 /**

@@ -1,4 +1,4 @@
-import type { Knex } from '@shutter/kit';
+import type { Knex } from '@shutter/kit/db';
 
 /** A comment with its author's public fields (a disabled author's comments are never listed). */
 export interface CommentView {
@@ -44,6 +44,15 @@ export function createCommentsRepository(db: Knex) {
 
     async view(id: string, trx: Knex = db): Promise<CommentView | undefined> {
       return trx('comments as c').join('authors as ca', 'ca.id', 'c.author_id').where('c.id', id).first(db.raw(VIEW));
+    },
+
+    /**
+     * A new comment's author status, the author's row FOR SHARE: a concurrent disable (which
+     * recounts that author's comments) counts the comment after it is written.
+     */
+    async lockAuthorStatus(trx: Knex, authorId: string): Promise<string | undefined> {
+      const row = await trx('authors').where({ id: authorId }).forShare().first('status');
+      return row?.status;
     },
 
     /**
