@@ -1,6 +1,4 @@
-import { apiClient, startStack, type ApiClient, type ApiResponse, type Stack } from '@shutter/testing';
-import { expectError, postsHelpers, type TestUser } from './posts-helpers';
-import { png } from './media-fixtures';
+import { apiClient, expectError, png, postsHelpers, startStack, type ApiClient, type ApiResponse, type Stack, type TestUser } from '@shutter/testing';
 
 /**
  * Every malformed request is a 4xx in the error envelope (docs/api.md *Conventions*), never a 500 or

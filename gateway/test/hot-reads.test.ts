@@ -1,6 +1,5 @@
 import type { Metrics } from '@shutter/kit';
-import { apiClient, startStack, waitFor, type ApiClient, type Stack } from '@shutter/testing';
-import { postsHelpers, type TestUser } from './posts-helpers';
+import { apiClient, postsHelpers, startStack, waitFor, type ApiClient, type Stack, type TestUser } from '@shutter/testing';
 
 /**
  * ARCHITECTURE *Hot paths*: each hot read is one gRPC call from the gateway, and the service that

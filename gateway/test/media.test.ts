@@ -1,7 +1,4 @@
-import { apiClient, startStack, waitFor, type ApiClient, type Stack } from '@shutter/testing';
-import { jpeg, paddedPng, png, webp } from './media-fixtures';
-import { inspect } from './media-inspect';
-import { expectError, listKeys, postsHelpers, type TestUser } from './posts-helpers';
+import { apiClient, expectError, inspect, jpeg, listKeys, paddedPng, png, postsHelpers, startStack, waitFor, webp, type ApiClient, type Stack, type TestUser } from '@shutter/testing';
 
 let stack: Stack;
 let api: ApiClient;

@@ -1,7 +1,6 @@
 import type { Metrics } from '@shutter/kit';
-import { apiClient, startStack, waitFor, type ApiClient, type Stack } from '@shutter/testing';
+import { apiClient, postsHelpers, startStack, waitFor, type ApiClient, type Stack } from '@shutter/testing';
 import { openStream } from './events-helpers';
-import { postsHelpers } from './posts-helpers';
 
 /**
  * The metrics docs/operations.md names for the feed and the live stream, read from the processes'

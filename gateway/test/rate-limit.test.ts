@@ -1,7 +1,6 @@
-import { apiClient, expectError, startStack, testBackends, unique, waitFor, type ApiClient, type Stack } from '@shutter/testing';
+import { apiClient, expectError, png, startStack, testBackends, unique, waitFor, type ApiClient, type Stack } from '@shutter/testing';
 import * as zlib from 'node:zlib';
 import { randomBytes } from 'node:crypto';
-import { png } from './media-fixtures';
 
 /** A valid PNG padded with an ancillary chunk of `extra` random bytes (incompressible). */
 function paddedPng(extra: number): Buffer {

@@ -1,5 +1,4 @@
-import { apiClient, startRedisServer, startStack, waitFor, type ApiClient, type Stack } from '@shutter/testing';
-import { postsHelpers } from '../../../gateway/test/posts-helpers';
+import { apiClient, postsHelpers, startRedisServer, startStack, waitFor, type ApiClient, type Stack } from '@shutter/testing';
 
 /**
  * Timelines and read forms are copies in Redis: with Redis down, the home feed and post pages are
