@@ -6,3 +6,4 @@ export * from './accounts';
 export * from './media-fixtures';
 export * from './media-inspect';
 export * from './posts-helpers';
+export * from './fake-services';
