@@ -1,9 +1,8 @@
 import * as os from 'node:os';
 import { spawnSync } from 'node:child_process';
-import { testRedis, unique } from '@shutter/testing';
-import { createEventConsumer, createOutboxRelay, type Knex, type Redis } from '../src';
+import { createEventConsumer, createOutboxRelay } from '../src';
 import { groupConsumers } from '../src/outbox/stream-entries';
-import { closers, commitEvent, effects, freshSchema, memoryLog, pendingCount, recordEffect, waitFor } from './outbox-helpers';
+import { commitEvent, effects, memoryLog, outboxFixture, pendingCount, recordEffect, waitFor } from './outbox-helpers';
 
 /**
  * A process killed with entries read but not acknowledged (`make chaos`: SIGKILL notification)
@@ -11,22 +10,11 @@ import { closers, commitEvent, effects, freshSchema, memoryLog, pendingCount, re
  * Nor must an entry whose handler met an outage (a peer restarting, Postgres down).
  */
 describe('a consumer restarted after a crash', () => {
-  const open = closers();
-  let db: Knex;
-  let schema: string;
-  let redis: Redis;
-  let stream: string;
-
-  beforeEach(async () => {
-    ({ db, schema } = await freshSchema());
-    open.add(() => db.destroy());
-    redis = testRedis();
-    open.add(() => redis.quit());
-    stream = unique('events_');
-  });
-  afterEach(() => open.closeAll());
+  const fx = outboxFixture();
+  const { open } = fx;
 
   it("takes over the entries of this host's dead consumer at once and removes it from the group", async () => {
+    const { db, schema, redis, stream } = fx;
     const { log } = memoryLog();
     const ids = [await commitEvent(db, 'a'), await commitEvent(db, 'b')];
     const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, pollMs: 50 }));
@@ -52,6 +40,7 @@ describe('a consumer restarted after a crash', () => {
   });
 
   it("leaves a live process's entries alone until claimIdleMs", async () => {
+    const { db, schema, redis, stream } = fx;
     const { log } = memoryLog();
     await commitEvent(db, 'a');
     const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, pollMs: 50 }));
@@ -71,6 +60,7 @@ describe('a consumer restarted after a crash', () => {
   });
 
   it('retries an entry whose handler met an outage in place, without waiting claimIdleMs or spending deliveries', async () => {
+    const { db, schema, redis, stream } = fx;
     const { log } = memoryLog();
     const id = await commitEvent(db, 'a');
     const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, pollMs: 50 }));

@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { testBackends, testDb, unique } from '@shutter/testing';
+import { testBackends, testDb, testRedis, unique } from '@shutter/testing';
 import { enqueueEvent, migrate, outboxMigration, outboxTraceMigration, type Knex, type Logger, type Migration, type Redis } from '../src';
 import { streamGroups } from '../src/outbox/stream-entries';
 
@@ -95,4 +95,37 @@ export function closers() {
       for (const fn of list.splice(0).reverse()) await fn().catch(() => undefined);
     },
   };
+}
+
+/** Short intervals so every path (poll, claim, retry) runs within a test's few seconds. */
+export const FAST_RELAY = { pollMs: 50, lossCheckMs: 100, maxBackoffMs: 200 };
+export const FAST_CONSUMER = { blockMs: 100, claimIdleMs: 100, claimEveryMs: 50, maxBackoffMs: 200 };
+
+export interface OutboxFixture {
+  /** Closed after each test, in reverse order (relays, consumers, connections). */
+  open: ReturnType<typeof closers>;
+  /** A fresh schema with the outbox tables and `effects`, made before each test. */
+  db: Knex;
+  schema: string;
+  /** This file's Redis. */
+  redis: Redis;
+  /** A stream of this test's own. */
+  stream: string;
+}
+
+/**
+ * The per-test setup of the outbox tests, registered as beforeEach/afterEach of the calling
+ * describe. Read the fields inside a test (they are replaced before each one).
+ */
+export function outboxFixture(): OutboxFixture {
+  const fx = { open: closers() } as OutboxFixture;
+  beforeEach(async () => {
+    ({ db: fx.db, schema: fx.schema } = await freshSchema());
+    fx.open.add(() => fx.db.destroy());
+    fx.redis = testRedis();
+    fx.open.add(() => fx.redis.quit());
+    fx.stream = unique('events_');
+  });
+  afterEach(() => fx.open.closeAll());
+  return fx;
 }
