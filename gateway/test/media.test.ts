@@ -181,7 +181,7 @@ describe('objects follow their post and profile', () => {
     const url = (await api.get(`/api/posts/${res.body.data.post_id}`, { token: u.token })).body.data.images[0].url;
     expect(await keysOf(u)).toHaveLength(2);
     expect((await api.delete(`/api/posts/${res.body.data.post_id}`, { token: u.token })).status).toBe(200);
-    await waitFor(async () => (await keysOf(u)).length === 0, 5000);
+    await waitFor(async () => (await keysOf(u)).length === 0);
     expect((await download(url)).status).toBe(404);
   });
 
@@ -201,7 +201,7 @@ describe('objects follow their post and profile', () => {
     const second = await api.patch('/api/users/', { profile_image_media_id: up.media_id }, { token: u.token });
     expect(second.status).toBe(200);
     expect(inspect((await download(second.body.data.user.metadata.profile_image.url)).bytes)).toMatchObject({ format: 'png', width: 5, height: 5 });
-    await waitFor(async () => !(await keysOf(u)).includes(firstKey!), 5000);
+    await waitFor(async () => !(await keysOf(u)).includes(firstKey!));
 
     const bad = new FormData();
     bad.append('profile_image', new Blob([NOT_AN_IMAGE], { type: 'image/png' }), 'x.png');

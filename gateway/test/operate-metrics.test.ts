@@ -42,10 +42,10 @@ describe('feed and stream metrics', () => {
     expect(await sample(stack.gatewayMetrics, 'gateway_open_event_streams')).toBe(0);
     const live = await openStream(stack.url, reader.token);
     try {
-      await waitFor(async () => (await sample(stack.gatewayMetrics, 'gateway_open_event_streams')) === 1, 5000);
+      await waitFor(async () => (await sample(stack.gatewayMetrics, 'gateway_open_event_streams')) === 1);
     } finally {
       live.close();
     }
-    await waitFor(async () => (await sample(stack.gatewayMetrics, 'gateway_open_event_streams')) === 0, 5000);
+    await waitFor(async () => (await sample(stack.gatewayMetrics, 'gateway_open_event_streams')) === 0);
   });
 });

@@ -29,11 +29,9 @@ describe('a consumer restarted after a crash', () => {
     expect(await pendingCount(redis, stream, 'g')).toBe(2);
 
     // claimIdleMs of a minute: only the take-over can explain a delivery within the wait below.
-    const t0 = Date.now();
     const consumer = open.stopLater(createEventConsumer({ db, redis, stream, log, group: 'g', blockMs: 100, claimIdleMs: 60_000, handle: recordEffect('g') }));
     consumer.start();
-    await waitFor('both applied', async () => (await effects(db, 'g')).length === 2, 5000);
-    expect(Date.now() - t0).toBeLessThan(5000);
+    await waitFor('both applied', async () => (await effects(db, 'g')).length === 2);
     expect((await effects(db, 'g')).map((e) => e.event_id)).toEqual(ids);
     await waitFor('nothing pending', async () => (await pendingCount(redis, stream, 'g')) === 0);
     await waitFor('the dead consumer left the group', async () => !(await groupConsumers(redis, stream, 'g')).some((c) => c.name === dead), 10_000);
@@ -78,7 +76,7 @@ describe('a consumer restarted after a crash', () => {
       }),
     );
     consumer.start();
-    await waitFor('applied', async () => (await effects(db, 'g')).length === 1, 5000);
+    await waitFor('applied', async () => (await effects(db, 'g')).length === 1);
     expect((await effects(db, 'g')).map((e) => e.event_id)).toEqual([id]);
     expect(calls).toBe(4);
     await waitFor('nothing pending', async () => (await pendingCount(redis, stream, 'g')) === 0);

@@ -4,7 +4,7 @@ import { enqueueEvent, migrate, outboxMigration, outboxTraceMigration, type Knex
 import { streamGroups } from '../src/outbox/stream-entries';
 
 /** Polls `fn` until it returns true; fails with `what` after the timeout. */
-export async function waitFor(what: string, fn: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
+export async function waitFor(what: string, fn: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await fn()) return;

@@ -57,7 +57,7 @@ describe('outbox relay and event consumer', () => {
     relay.start();
     await waitFor('first event published', async () => (await redis.xlen(stream)) === 1);
     const second = await commitEvent(db, 'second');
-    await waitFor('second event published', async () => (await redis.xlen(stream)) === 2, 3000);
+    await waitFor('second event published', async () => (await redis.xlen(stream)) === 2);
     expect((await streamEntries(redis, stream))[1]?.fields.id).toBe(second);
   });
 

@@ -71,8 +71,11 @@ function clientOver(send: Send) {
 
 export type ApiClient = ReturnType<typeof apiClient>;
 
-/** Polls `fn` until it returns a truthy value or the timeout passes. */
-export async function waitFor<T>(fn: () => Promise<T> | T, timeoutMs = 5000, intervalMs = 50): Promise<NonNullable<T>> {
+/**
+ * Polls `fn` until it returns a truthy value or the timeout passes. The default bound is generous
+ * (the machine may be busy): a wait costs what the condition takes, the bound only matters on failure.
+ */
+export async function waitFor<T>(fn: () => Promise<T> | T, timeoutMs = 20_000, intervalMs = 50): Promise<NonNullable<T>> {
   const until = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
