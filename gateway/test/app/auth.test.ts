@@ -35,11 +35,14 @@ describe('access tokens', () => {
     expect((await t.api.get('/healthz')).status).toBe(200);
   });
 
-  it('a malformed, foreign, expired or sessionless token → 401 "Could not validate credentials"', async () => {
+  it('a malformed, unsigned (alg none), foreign, expired or sessionless token → 401 "Could not validate credentials"', async () => {
+    const good = await t.signIn({ role: 'admin' });
+    const [header, payload] = good.token.split('.') as [string, string];
+    const none = `${Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(header, 'base64url').toString()), alg: 'none' })).toString('base64url')}.${payload}.`;
     const foreign = await (await testTokens()).sign();
     const expired = (await t.signIn({ ttlSeconds: -10 })).token;
     const sessionless = (await t.signIn({ sid: null })).token;
-    for (const token of ['not-a-jwt', foreign, expired, sessionless]) expectError(await me(token), 401, /^Could not validate credentials$/);
+    for (const token of ['garbage', 'a.b.c', none, foreign, expired, sessionless]) expectError(await me(token), 401, /^Could not validate credentials$/);
     expectError(await t.api.get('/api/users/me', { headers: { authorization: 'Basic abc' } }), 401, /^Could not validate credentials$/);
     // The same key and claims with a session: accepted.
     expect((await me((await t.signIn()).token)).status).toBe(200);
