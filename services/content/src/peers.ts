@@ -15,59 +15,23 @@ export function createPeers(config: ContentConfig, metrics: Metrics, auth: Asser
     identity: identityClient,
 
     /** Every account `userId` follows (agree), read page by page from social-graph's stream. */
-    followees(userId: string, requestId?: string): Promise<string[]> {
-      const def = socialgraph.SocialGraphServiceService.streamFollowing;
-      return new Promise((resolve, reject) => {
-        const ids: string[] = [];
-        const stream = graphClient.raw.makeServerStreamRequest(
-          def.path,
-          def.requestSerialize,
-          def.responseDeserialize,
-          { userId, pageSize: 5000 },
-          graphClient.metadata('streamFollowing', { requestId }),
-          { deadline: graphClient.deadline() },
-        );
-        stream.on('data', (page: socialgraph.UserIdPage) => ids.push(...page.userIds));
-        stream.on('error', reject);
-        // 'status' (not 'end') tells a complete list from one cut short by an error.
-        stream.on('status', (st: { code: number }) => {
-          if (st.code === 0) resolve(ids);
-        });
-      });
+    async followees(userId: string, requestId?: string): Promise<string[]> {
+      const ids: string[] = [];
+      for await (const page of graphClient.serverStream('streamFollowing', { userId, pageSize: 5000 }, { requestId })) ids.push(...page.userIds);
+      return ids;
     },
 
     /**
      * The agree followers of `userId` (social-graph's StreamFollowers), or null as soon as there
      * are more than `max` of them (the stream is cancelled: a big author is not fanned out).
      */
-    followers(userId: string, max: number, requestId?: string): Promise<string[] | null> {
-      const def = socialgraph.SocialGraphServiceService.streamFollowers;
-      return new Promise((resolve, reject) => {
-        const ids: string[] = [];
-        let done = false;
-        const stream = graphClient.raw.makeServerStreamRequest(
-          def.path,
-          def.requestSerialize,
-          def.responseDeserialize,
-          { userId, pageSize: Math.min(5000, max + 1) },
-          graphClient.metadata('streamFollowers', { requestId }),
-          { deadline: graphClient.deadline({ deadlineMs: 30_000 }) },
-        );
-        stream.on('data', (page: socialgraph.UserIdPage) => {
-          ids.push(...page.userIds);
-          if (ids.length > max && !done) {
-            done = true;
-            resolve(null);
-            stream.cancel();
-          }
-        });
-        stream.on('error', (err: unknown) => {
-          if (!done) reject(err);
-        });
-        stream.on('status', (st: { code: number }) => {
-          if (st.code === 0 && !done) resolve(ids);
-        });
-      });
+    async followers(userId: string, max: number, requestId?: string): Promise<string[] | null> {
+      const ids: string[] = [];
+      for await (const page of graphClient.serverStream('streamFollowers', { userId, pageSize: Math.min(5000, max + 1) }, { requestId, deadlineMs: 30_000 })) {
+        ids.push(...page.userIds);
+        if (ids.length > max) return null; // leaving the loop cancels the stream
+      }
+      return ids;
     },
 
     close() {

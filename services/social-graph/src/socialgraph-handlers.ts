@@ -119,12 +119,8 @@ export function createSocialGraphHandlers(deps: { service: FollowsService; follo
       return { relationship: rels[0], counts: countsOf([userId], counts)[0] };
     },
 
-    async streamFollowers(call) {
-      await streamNeighbours(call, follows, 'follower');
-    },
+    streamFollowers: (req) => streamNeighbours(req, follows, 'follower'),
 
-    async streamFollowing(call) {
-      await streamNeighbours(call, follows, 'following');
-    },
+    streamFollowing: (req) => streamNeighbours(req, follows, 'following'),
   };
 }
