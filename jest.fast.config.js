@@ -13,6 +13,7 @@ module.exports = {
   testMatch: [
     '<rootDir>/gateway/test/app/**/*.test.ts',
     '<rootDir>/gateway/test/errors.test.ts',
+    '<rootDir>/packages/testing/test/*.test.ts',
     '<rootDir>/packages/kit/test/{backend-unavailable,config,grpc,grpc-streams,internal-auth}.test.ts',
     '<rootDir>/services/content/test/{sniff,url-signer}.test.ts',
     '<rootDir>/services/notification/test/event-mapper.test.ts',

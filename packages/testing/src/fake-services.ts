@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { generateKeyPair, exportJWK, SignJWT, type KeyLike } from 'jose';
 import { content, identity, notification, socialgraph } from '@shutter/proto';
 import {
+  CALLER_NAMES,
   GrpcStatus,
   ServiceError,
   createGrpcServer,
@@ -87,7 +88,8 @@ export interface FakeServices {
   stop(): Promise<void>;
 }
 
-type AnyHandler = (arg: unknown, ctx: CallContext) => Promise<unknown>;
+/** A unary or client-stream handler answers a promise; a server-stream one, an AsyncIterable. */
+type AnyHandler = (arg: unknown, ctx: CallContext) => Promise<unknown> | AsyncIterable<unknown>;
 
 /**
  * Starts the four services as fakes on loopback ports. identity's GetPublicKeys answers `tokens`'
@@ -118,16 +120,23 @@ export async function fakeServices(initial: FakeHandlers = {}): Promise<FakeServ
     for (const [service, { definition, addrVar, caller }] of Object.entries(SERVICES) as Array<[ServiceName, (typeof SERVICES)[ServiceName]]>) {
       const server = createGrpcServer({ logger, metrics: createMetrics(`fake-${caller}`), auth: deriveInternalKeys(TEST_INTERNAL_AUTH_SECRET, caller) });
       const handlers: Record<string, AnyHandler> = {};
-      for (const method of Object.keys(definition)) {
-        handlers[method] = async (arg, ctx) => {
+      for (const [method, def] of Object.entries(definition) as Array<[string, { responseStream: boolean }]>) {
+        const handlerOf = (arg: unknown, ctx: CallContext): AnyHandler => {
           calls.push({ service, method, request: arg, userId: ctx.userId, role: ctx.role, sessionId: ctx.sessionId, requestId: ctx.requestId });
           const fn = current.get(`${service}.${method}`);
           if (!fn) throw new ServiceError(GrpcStatus.UNIMPLEMENTED, `the fake ${service} was given no ${method}`, 'unimplemented');
-          return fn(arg, ctx);
+          return fn;
         };
+        handlers[method] = def.responseStream
+          ? async function* (arg, ctx) {
+              yield* handlerOf(arg, ctx)(arg, ctx) as AsyncIterable<unknown>;
+            }
+          : async (arg, ctx) => handlerOf(arg, ctx)(arg, ctx);
       }
-      // Every method may be called without a user: the fakes record who the gateway said it was.
-      server.add(definition as never, handlers as never, { withoutUser: Object.keys(definition) as never });
+      // Every method may be called without a user and by any process (the gateway or a peer under
+      // test): the fakes record who the caller said it was.
+      const methods = Object.keys(definition);
+      server.add(definition as never, handlers as never, { withoutUser: methods as never, peers: Object.fromEntries(CALLER_NAMES.map((n) => [n, methods])) as never });
       servers.push(server);
       env[addrVar] = `127.0.0.1:${await server.listen('127.0.0.1:0')}`;
     }
