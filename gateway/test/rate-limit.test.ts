@@ -1,19 +1,4 @@
-import { apiClient, expectError, png, startStack, testBackends, unique, waitFor, type ApiClient, type Stack } from '@shutter/testing';
-import * as zlib from 'node:zlib';
-import { randomBytes } from 'node:crypto';
-
-/** A valid PNG padded with an ancillary chunk of `extra` random bytes (incompressible). */
-function paddedPng(extra: number): Buffer {
-  const base = png(2, 2);
-  const data = Buffer.concat([Buffer.from('Comment\0', 'latin1'), randomBytes(extra)]);
-  const body = Buffer.concat([Buffer.from('tEXt', 'latin1'), data]);
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(zlib.crc32(body));
-  const ihdrEnd = 8 + 25; // signature + IHDR chunk
-  return Buffer.concat([base.subarray(0, ihdrEnd), len, body, crc, base.subarray(ihdrEnd)]);
-}
+import { apiClient, expectError, paddedPng, png, startStack, testBackends, unique, waitFor, type ApiClient, type Stack } from '@shutter/testing';
 
 /**
  * Per-user upload quotas (docs/api.md, README *Limits*): files and bytes counted as content receives
@@ -75,7 +60,7 @@ describe('upload quotas', () => {
   it('bytes per day: a file that crosses the budget is refused and discarded', async () => {
     const u = await signup();
     expectError(await api.post('/api/media/uploads', { content_type: 'image/png', size_bytes: 6000 }, { token: u.token }), 429);
-    const big = paddedPng(8000); // past the 5 000-byte day
+    const big = paddedPng(2, 2, 8000); // past the 5 000-byte day
     const v = await signup();
     const refused = await post(v.token, [big]);
     expectError(refused, 429);

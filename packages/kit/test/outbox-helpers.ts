@@ -1,16 +1,13 @@
 import pino from 'pino';
-import { testBackends, testDb, testRedis, unique } from '@shutter/testing';
+import { testBackends, testDb, testRedis, unique, waitFor as waitForCondition } from '@shutter/testing';
 import { enqueueEvent, migrate, outboxMigration, outboxTraceMigration, type Knex, type Logger, type Migration, type Redis } from '../src';
 import { streamGroups } from '../src/outbox/stream-entries';
 
-/** Polls `fn` until it returns true; fails with `what` after the timeout. */
-export async function waitFor(what: string, fn: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await fn()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+/** @shutter/testing's waitFor, naming what it waited for when it times out. */
+export async function waitFor(what: string, fn: () => Promise<boolean> | boolean, timeoutMs?: number): Promise<void> {
+  await waitForCondition(fn, timeoutMs, 20).catch((err: unknown) => {
+    throw new Error(`timed out waiting for: ${what} (${String(err)})`);
+  });
 }
 
 /** A pino logger that keeps its lines, so tests can wait for "it tried and failed". */
