@@ -62,7 +62,7 @@ jest: install system-deps
 test: typecheck lint jest
 
 # Unit tests and the gateway's in-process tier (jest.fast.config.js): no database, S3 or services.
-test-fast: install
+test-fast: install system-deps
 	node_modules/.bin/jest -c jest.fast.config.js $(JEST_ARGS)
 
 # Shutter at scale through nginx beside same-run baselines (bench/run.ts: BENCH_QUICK=1 smoke run,
