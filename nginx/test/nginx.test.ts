@@ -34,7 +34,7 @@ async function startNginx(
   const child: ChildProcess = spawn(NGINX as string, [...args, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
-  for (let i = 0; i < 100 && child.exitCode === null && !(await canConnect(port)); i++) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 400 && child.exitCode === null && !(await canConnect(port)); i++) await new Promise((r) => setTimeout(r, 50));
   if (!(await canConnect(port))) {
     const log = fs.existsSync(path.join(outDir, 'error.log')) ? fs.readFileSync(path.join(outDir, 'error.log'), 'utf8') : '';
     child.kill('SIGKILL');
