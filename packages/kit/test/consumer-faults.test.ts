@@ -1,6 +1,6 @@
 import * as os from 'node:os';
 import { spawnSync } from 'node:child_process';
-import { createEventConsumer, createOutboxRelay } from '../src';
+import { createEventConsumer, createOutboxRelay } from '../src/index-db';
 import { groupConsumers } from '../src/outbox/stream-entries';
 import { commitEvent, effects, memoryLog, outboxFixture, pendingCount, recordEffect, waitFor } from './outbox-helpers';
 

@@ -1,4 +1,5 @@
-import { backendsReady, createEventConsumer, createMetrics, createOutboxRelay, type Metrics } from '../src';
+import { createMetrics, type Metrics } from '../src';
+import { backendsReady, createEventConsumer, createOutboxRelay } from '../src/index-db';
 import { commitEvent, FAST_CONSUMER, FAST_RELAY, memoryLog, outboxFixture, recordEffect, waitFor } from './outbox-helpers';
 
 /** One sample of a metric as scraped, or undefined when the series is absent. */

@@ -1,4 +1,4 @@
-import { createEventConsumer, createOutboxRelay, enqueueEvent, type StreamEvent } from '../src';
+import { createEventConsumer, createOutboxRelay, enqueueEvent, type StreamEvent } from '../src/index-db';
 import { commitEvent, effects, FAST_CONSUMER, FAST_RELAY, groupInfo, memoryLog, outboxFixture, pendingCount, recordEffect, streamEntries, waitFor } from './outbox-helpers';
 
 describe('outbox relay and event consumer', () => {

@@ -1,4 +1,5 @@
-import { createLogger, type Knex, type Redis } from '@shutter/kit';
+import { createLogger, type Redis } from '@shutter/kit';
+import type { Knex } from '@shutter/kit/db';
 import { parseForm, TOMBSTONE_VERSION } from '../src/cache/versioned';
 import { apiClient, postsHelpers, startStack, testDb, testRedis, waitFor, type ApiClient, type Stack, type TestUser } from '@shutter/testing';
 import { loadContentConfig } from '../src/config';
