@@ -10,7 +10,8 @@ import { testApp, type TestApp } from './test-app';
  * in-memory revocation copy, fail closed when that copy is stale.
  */
 
-const user = (userId: string) => identity.User.fromPartial({ userId, username: 'someone', role: 'user', status: 'enabled', createdAt: new Date('2026-11-21T10:00:00Z') });
+const user = (userId: string) =>
+  identity.User.fromPartial({ userId, username: 'someone', role: 'user', status: 'enabled', createdAt: new Date('2026-11-21T10:00:00Z') });
 
 let t: TestApp;
 beforeAll(async () => {
@@ -27,7 +28,11 @@ describe('access tokens', () => {
     const res = await me(caller.token);
     expect(res.status).toBe(200);
     expect(res.body.data.user.user_id).toBe(caller.userId);
-    expect(t.fakes.calls.find((c) => c.method === 'getUser' && c.userId === caller.userId)).toMatchObject({ role: 'admin', sessionId: caller.sessionId, request: { userId: caller.userId } });
+    expect(t.fakes.calls.find((c) => c.method === 'getUser' && c.userId === caller.userId)).toMatchObject({
+      role: 'admin',
+      sessionId: caller.sessionId,
+      request: { userId: caller.userId },
+    });
   });
 
   it('no token → 401 "Not authenticated"; public routes need none', async () => {
@@ -56,7 +61,10 @@ describe('revocation', () => {
     expect((await me(a.token)).status).toBe(200);
     // The message alone: with the version unchanged the resync reads nothing, so only the channel
     // can explain the refusal.
-    await t.redis.publish(revocationsChannel(t.redis.options.keyPrefix ?? ''), JSON.stringify({ type: 'sessions', ids: [a.sessionId], until: Date.now() + 600_000 }));
+    await t.redis.publish(
+      revocationsChannel(t.redis.options.keyPrefix ?? ''),
+      JSON.stringify({ type: 'sessions', ids: [a.sessionId], until: Date.now() + 600_000 }),
+    );
     await waitFor(async () => (await me(a.token)).status === 401, 10_000);
     expectError(await me(a.token), 401, /^Could not validate credentials$/);
     expect((await me(b.token)).status).toBe(200);
@@ -107,7 +115,7 @@ describe('the lean gateway', () => {
       const marker = `marker-${randomUUID()}`;
       await admin.echo(marker); // listed after every command of the requests above
       await waitFor(() => seen.includes('echo'));
-      await monitor.disconnect();
+      monitor.disconnect();
       // Two scripts per request (the user's window and the address's), sent in the same tick: ioredis's
       // auto-pipelining writes them together, one round trip.
       expect(seen.filter((c) => c !== 'echo')).toEqual(Array(2 * n).fill('evalsha'));

@@ -16,20 +16,50 @@ const CREATED = new Date('2026-11-21T10:00:00.000Z');
 const UPDATED = new Date('2026-11-21T10:05:00.000Z');
 
 const userOf = (userId: string, extra: Partial<identity.User> = {}) =>
-  identity.User.fromPartial({ userId, email: `${userId.slice(-4)}@example.com`, username: 'ada', name: 'Ada', isPublic: true, role: 'user', status: 'enabled', profile: { bio: 'hi' }, createdAt: CREATED, ...extra });
+  identity.User.fromPartial({
+    userId,
+    email: `${userId.slice(-4)}@example.com`,
+    username: 'ada',
+    name: 'Ada',
+    isPublic: true,
+    role: 'user',
+    status: 'enabled',
+    profile: { bio: 'hi' },
+    createdAt: CREATED,
+    ...extra,
+  });
 
 const post = content.Post.fromPartial({
   postId: POST,
   userId: AUTHOR,
   username: 'ada',
   content: 'hello',
-  images: [{ imageId: IMAGE, url: 'https://cdn.test/i.jpg', width: 2048, height: 1536, order: 0, blurhash: 'LEHV6nWB2yk8', variants: [{ url: 'https://cdn.test/i-320.webp', width: 320, height: 240 }] }],
+  images: [
+    {
+      imageId: IMAGE,
+      url: 'https://cdn.test/i.jpg',
+      width: 2048,
+      height: 1536,
+      order: 0,
+      blurhash: 'LEHV6nWB2yk8',
+      variants: [{ url: 'https://cdn.test/i-320.webp', width: 320, height: 240 }],
+    },
+  ],
   likeCount: 3,
   commentCount: 1,
   isLiked: true,
   createdAt: CREATED,
   updatedAt: UPDATED,
-  comments: [{ commentId: COMMENT, postId: POST, content: 'first', createdAt: CREATED, updatedAt: CREATED, user: { userId: AUTHOR, username: 'ada', name: 'Ada', profile: {}, profileImageUrl: '' } }],
+  comments: [
+    {
+      commentId: COMMENT,
+      postId: POST,
+      content: 'first',
+      createdAt: CREATED,
+      updatedAt: CREATED,
+      user: { userId: AUTHOR, username: 'ada', name: 'Ada', profile: {}, profileImageUrl: '' },
+    },
+  ],
 });
 
 const postJson = {
@@ -37,7 +67,17 @@ const postJson = {
   user_id: AUTHOR,
   username: 'ada',
   content: 'hello',
-  images: [{ image_id: IMAGE, url: 'https://cdn.test/i.jpg', width: 2048, height: 1536, order: 0, blurhash: 'LEHV6nWB2yk8', variants: [{ url: 'https://cdn.test/i-320.webp', width: 320, height: 240 }] }],
+  images: [
+    {
+      image_id: IMAGE,
+      url: 'https://cdn.test/i.jpg',
+      width: 2048,
+      height: 1536,
+      order: 0,
+      blurhash: 'LEHV6nWB2yk8',
+      variants: [{ url: 'https://cdn.test/i-320.webp', width: 320, height: 240 }],
+    },
+  ],
   like_count: 3,
   comment_count: 1,
   is_liked: true,
@@ -63,7 +103,15 @@ beforeAll(async () => {
     fakes: {
       identity: {
         getUser: async (req) => userOf(req.userId),
-        getProfile: async (req) => identity.Profile.fromPartial({ user: userOf(req.userId), followStatus: 'agree', followsId: '0190a8d2-0000-7000-8000-0000000000f1', followerCount: 7, followingCount: 2, postCount: 1 }),
+        getProfile: async (req) =>
+          identity.Profile.fromPartial({
+            user: userOf(req.userId),
+            followStatus: 'agree',
+            followsId: '0190a8d2-0000-7000-8000-0000000000f1',
+            followerCount: 7,
+            followingCount: 2,
+            postCount: 1,
+          }),
       },
       content: {
         getPost: async () => post,
@@ -172,7 +220,13 @@ describe('profile images', () => {
       content: {
         signMediaUrls: async (req) =>
           content.SignMediaUrlsResponse.fromPartial({
-            urls: req.keys.map((key) => ({ key, url: `https://cdn.test/${key}`, blurhash: 'L00000', variants: [{ url: `https://cdn.test/${key}.320.webp`, width: 320, height: 320 }], reusableUntil: new Date(Date.now() + 3_600_000) })),
+            urls: req.keys.map((key) => ({
+              key,
+              url: `https://cdn.test/${key}`,
+              blurhash: 'L00000',
+              variants: [{ url: `https://cdn.test/${key}.320.webp`, width: 320, height: 320 }],
+              reusableUntil: new Date(Date.now() + 3_600_000),
+            })),
           }),
       },
     });
@@ -180,7 +234,11 @@ describe('profile images', () => {
       const { data } = await read('/api/users/me');
       expect(data.user.metadata).toEqual({
         profile: { bio: 'hi' },
-        profile_image: { url: 'https://cdn.test/media/a/p.jpg', blurhash: 'L00000', variants: [{ url: 'https://cdn.test/media/a/p.jpg.320.webp', width: 320, height: 320 }] },
+        profile_image: {
+          url: 'https://cdn.test/media/a/p.jpg',
+          blurhash: 'L00000',
+          variants: [{ url: 'https://cdn.test/media/a/p.jpg.320.webp', width: 320, height: 320 }],
+        },
       });
     } finally {
       t.fakes.reset();

@@ -28,7 +28,8 @@ beforeAll(async () => {
     fakes: {
       identity: {
         getUser: async (req) => userOf(req.userId),
-        register: async () => identity.AuthResponse.fromPartial({ tokens: { accessToken: 'a', refreshToken: 'r', expiresIn: 900 }, user: userOf(randomUUID()) }),
+        register: async () =>
+          identity.AuthResponse.fromPartial({ tokens: { accessToken: 'a', refreshToken: 'r', expiresIn: 900 }, user: userOf(randomUUID()) }),
         login: async () => identity.AuthResponse.fromPartial({ tokens: { accessToken: 'a', refreshToken: 'r', expiresIn: 900 }, user: userOf(randomUUID()) }),
         refresh: async () => {
           throw unauthenticated('Invalid refresh token.', 'invalid_refresh_token');
@@ -69,7 +70,9 @@ describe('route-class limits', () => {
     // Another class has its own window; health and preflights are never limited.
     expect((await t.api.post('/api/users/logout', { refresh_token: 'x' }, { token: a.token })).status).toBe(200);
     expect((await t.api.get('/healthz')).status).toBe(200);
-    expect((await t.api.request('OPTIONS', '/api/users/me', { headers: { origin: 'http://x.test', 'access-control-request-method': 'GET' } })).status).toBe(204);
+    expect((await t.api.request('OPTIONS', '/api/users/me', { headers: { origin: 'http://x.test', 'access-control-request-method': 'GET' } })).status).toBe(
+      204,
+    );
   });
 
   it('sign-up: per address; another address still signs up', async () => {

@@ -20,7 +20,12 @@ export interface TestApp {
   redis: Redis;
   metrics: Metrics;
   /** A signed-in caller: an access token the fake identity's keys verify. */
-  signIn(claims?: { sub?: string; role?: 'user' | 'admin'; sid?: string | null; ttlSeconds?: number }): Promise<{ token: string; userId: string; sessionId: string }>;
+  signIn(claims?: {
+    sub?: string;
+    role?: 'user' | 'admin';
+    sid?: string | null;
+    ttlSeconds?: number;
+  }): Promise<{ token: string; userId: string; sessionId: string }>;
   stop(): Promise<void>;
 }
 

@@ -136,7 +136,10 @@ export async function fakeServices(initial: FakeHandlers = {}): Promise<FakeServ
       // Every method may be called without a user and by any process (the gateway or a peer under
       // test): the fakes record who the caller said it was.
       const methods = Object.keys(definition);
-      server.add(definition as never, handlers as never, { withoutUser: methods as never, peers: Object.fromEntries(CALLER_NAMES.map((n) => [n, methods])) as never });
+      server.add(definition as never, handlers as never, {
+        withoutUser: methods as never,
+        peers: Object.fromEntries(CALLER_NAMES.map((n) => [n, methods])) as never,
+      });
       servers.push(server);
       env[addrVar] = `127.0.0.1:${await server.listen('127.0.0.1:0')}`;
     }

@@ -6,7 +6,9 @@ import { fakeServices, testSigner, type FakeServices } from '../src';
 
 let fakes: FakeServices;
 beforeAll(async () => {
-  fakes = await fakeServices({ identity: { getUser: async (req, ctx) => identity.User.fromPartial({ userId: req.userId, username: ctx.userId ?? 'nobody' }) } });
+  fakes = await fakeServices({
+    identity: { getUser: async (req, ctx) => identity.User.fromPartial({ userId: req.userId, username: ctx.userId ?? 'nobody' }) },
+  });
 });
 afterAll(() => fakes?.stop());
 
@@ -18,7 +20,15 @@ it('answers with the canned reply, sees the caller the gateway asserted, and log
   try {
     const user = await client.getUser({ userId: 'u1' }, { userId: 'caller-1', role: 'admin', sessionId: 's1', requestId: 'r1' });
     expect(user).toMatchObject({ userId: 'u1', username: 'caller-1' });
-    expect(fakes.calls.at(-1)).toEqual({ service: 'identity', method: 'getUser', request: { userId: 'u1' }, userId: 'caller-1', role: 'admin', sessionId: 's1', requestId: 'r1' });
+    expect(fakes.calls.at(-1)).toEqual({
+      service: 'identity',
+      method: 'getUser',
+      request: { userId: 'u1' },
+      userId: 'caller-1',
+      role: 'admin',
+      sessionId: 's1',
+      requestId: 'r1',
+    });
     expect(JSON.parse((await client.getPublicKeys({})).jwksJson)).toEqual(JSON.parse(fakes.tokens.jwksJson));
   } finally {
     client.close();
