@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { DISABLED_USERS_KEY, REVOCATIONS_VERSION_KEY, createRedis, revocationsChannel } from '@shutter/kit';
+import { DISABLED_USERS_KEY, REVOCATIONS_VERSION_KEY, revocationsChannel } from '@shutter/contracts';
+import { createRedis } from '@shutter/kit';
 import { identity } from '@shutter/proto';
 import { expectError, startRedisServer, testTokens, waitFor } from '@shutter/testing';
 import { testApp, type TestApp } from './test-app';

@@ -1,4 +1,5 @@
-import { REVOCATIONS_VERSION_KEY, createLogger, createRedis, createMetrics, type Metrics, type Redis } from '@shutter/kit';
+import { REVOCATIONS_VERSION_KEY } from '@shutter/contracts';
+import { createLogger, createRedis, createMetrics, type Metrics, type Redis } from '@shutter/kit';
 import { fakeServices, injectClient, testRedisBackend, unique, type ApiClient, type FakeHandlers, type FakeServices } from '@shutter/testing';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app';
