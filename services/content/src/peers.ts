@@ -1,73 +1,49 @@
-import { identity, socialgraph } from '@shutter/proto';
+import type * as grpc from '@grpc/grpc-js';
+import { identity, socialgraph, type events } from '@shutter/proto';
 import { createClient, type AssertionSigner, type Metrics } from '@shutter/kit';
 import type { ContentConfig } from './config';
 
+/** A whole snapshot may take long on a big graph; flow control paces it to the replica's writes. */
+const SNAPSHOT_DEADLINE_MS = 60 * 60_000;
+
 /**
- * Content's own calls to other services: only to fill its read models on a miss, always in batch
- * (identity: authors and profiles; social-graph: a viewer's followees, once per viewer).
+ * Content's only calls to other services: the owners' snapshots its replicas backfill from, once
+ * in each replica's life (read-models/backfill.ts). No request path and no fan-out calls a peer.
  */
 export function createPeers(config: ContentConfig, metrics: Metrics, auth: AssertionSigner) {
-  const opts = { deadlineMs: config.PEER_DEADLINE_MS, metrics, auth };
-  const identityClient = createClient(identity.IdentityServiceService, config.IDENTITY_ADDR, { ...opts, service: 'identity', idempotent: ['batchGetUsers'] });
-  const graphClient = createClient(socialgraph.SocialGraphServiceService, config.SOCIAL_GRAPH_ADDR, { ...opts, service: 'social-graph', idempotent: [] });
+  const opts = { deadlineMs: SNAPSHOT_DEADLINE_MS, metrics, auth };
+  const identityClient = createClient(identity.IdentityServiceService, config.IDENTITY_ADDR, { ...opts, service: 'identity' });
+  const graphClient = createClient(socialgraph.SocialGraphServiceService, config.SOCIAL_GRAPH_ADDR, { ...opts, service: 'social-graph' });
+
+  /** The pages of a server stream; ending the iteration or aborting `signal` cancels the call. */
+  async function* pages<T>(stream: grpc.ClientReadableStream<T>, signal: AbortSignal): AsyncIterable<T> {
+    const cancel = () => stream.cancel();
+    signal.addEventListener('abort', cancel);
+    try {
+      for await (const page of stream) yield page as T;
+    } finally {
+      signal.removeEventListener('abort', cancel);
+      stream.cancel();
+    }
+  }
 
   return {
-    identity: identityClient,
-
-    /** Every account `userId` follows (agree), read page by page from social-graph's stream. */
-    followees(userId: string, requestId?: string): Promise<string[]> {
-      const def = socialgraph.SocialGraphServiceService.streamFollowing;
-      return new Promise((resolve, reject) => {
-        const ids: string[] = [];
-        const stream = graphClient.raw.makeServerStreamRequest(
-          def.path,
-          def.requestSerialize,
-          def.responseDeserialize,
-          { userId, pageSize: 5000 },
-          graphClient.metadata('streamFollowing', { requestId }),
-          { deadline: graphClient.deadline() },
-        );
-        stream.on('data', (page: socialgraph.UserIdPage) => ids.push(...page.userIds));
-        stream.on('error', reject);
-        // 'status' (not 'end') tells a complete list from one cut short by an error.
-        stream.on('status', (st: { code: number }) => {
-          if (st.code === 0) resolve(ids);
-        });
+    /** identity's users, whole state at version, by id. */
+    async *userSnapshot(signal: AbortSignal): AsyncIterable<events.UserState[]> {
+      const def = identity.IdentityServiceService.streamUserSnapshot;
+      const stream = identityClient.raw.makeServerStreamRequest(def.path, def.requestSerialize, def.responseDeserialize, { pageSize: 1000 }, identityClient.metadata('streamUserSnapshot'), {
+        deadline: identityClient.deadline(),
       });
+      for await (const page of pages(stream, signal)) yield page.users;
     },
 
-    /**
-     * The agree followers of `userId` (social-graph's StreamFollowers), or null as soon as there
-     * are more than `max` of them (the stream is cancelled: a big author is not fanned out).
-     */
-    followers(userId: string, max: number, requestId?: string): Promise<string[] | null> {
-      const def = socialgraph.SocialGraphServiceService.streamFollowers;
-      return new Promise((resolve, reject) => {
-        const ids: string[] = [];
-        let done = false;
-        const stream = graphClient.raw.makeServerStreamRequest(
-          def.path,
-          def.requestSerialize,
-          def.responseDeserialize,
-          { userId, pageSize: Math.min(5000, max + 1) },
-          graphClient.metadata('streamFollowers', { requestId }),
-          { deadline: graphClient.deadline({ deadlineMs: 30_000 }) },
-        );
-        stream.on('data', (page: socialgraph.UserIdPage) => {
-          ids.push(...page.userIds);
-          if (ids.length > max && !done) {
-            done = true;
-            resolve(null);
-            stream.cancel();
-          }
-        });
-        stream.on('error', (err: unknown) => {
-          if (!done) reject(err);
-        });
-        stream.on('status', (st: { code: number }) => {
-          if (st.code === 0 && !done) resolve(ids);
-        });
+    /** social-graph's live edges at version, by edge id. */
+    async *edgeSnapshot(signal: AbortSignal): AsyncIterable<socialgraph.EdgeState[]> {
+      const def = socialgraph.SocialGraphServiceService.streamEdgeSnapshot;
+      const stream = graphClient.raw.makeServerStreamRequest(def.path, def.requestSerialize, def.responseDeserialize, { pageSize: 1000 }, graphClient.metadata('streamEdgeSnapshot'), {
+        deadline: graphClient.deadline(),
       });
+      for await (const page of pages(stream, signal)) yield page.edges;
     },
 
     close() {

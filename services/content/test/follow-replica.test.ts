@@ -1,7 +1,6 @@
 import { createLogger, migrate, newId, type Knex, type Redis } from '@shutter/kit';
 import { testDb, testRedis, unique } from '@shutter/testing';
 import { migrations } from '../src/migrations';
-import type { Peers } from '../src/peers';
 import { createPostReads } from '../src/posts/read-path';
 import { createFollowGraph, type EdgeStatus, type FollowGraph } from '../src/read-models/follow-graph';
 
@@ -43,7 +42,7 @@ beforeAll(async () => {
   redis = testRedis();
   const log = createLogger('test', 'silent');
   const reads = createPostReads({ db, redis, log, ttlSeconds: 60 });
-  graph = createFollowGraph({ db, peers: {} as Peers, reads, log });
+  graph = createFollowGraph({ db, reads });
 });
 afterAll(async () => {
   await db?.raw('DROP SCHEMA IF EXISTS ?? CASCADE', [schema]);

@@ -5,8 +5,10 @@ import {
   invalidArgument,
   notFound,
   permissionDenied,
+  requirePeerCaller,
   unauthenticated,
   validationFailed,
+  writeSnapshot,
   type CallContext,
   type Handlers,
   type Knex,
@@ -266,6 +268,16 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
 
     async getPublicKeys() {
       return { jwksJson: JSON.stringify(tokens.jwks()) };
+    },
+
+    async streamUserSnapshot(call, ctx) {
+      requirePeerCaller(ctx);
+      await writeSnapshot(
+        call,
+        (after, limit) => users.pageAfter(after, limit),
+        (u) => u.id,
+        (rows) => ({ users: rows.map(userState) }),
+      );
     },
   };
 }

@@ -33,9 +33,10 @@ export async function createIdentityService(config: IdentityConfig, logger: Logg
   const revocations = createRevocationPublisher(redis, logger, config.ACCESS_TOKEN_TTL);
   const grpc = createGrpcServer({ logger, metrics, auth: internalAuth('identity', config).keys });
   grpc.add(identity.IdentityServiceService, createIdentityHandlers({ db, revocations, users, tokens, throttle, config, replicas }), {
-    // Sign-in and token endpoints act before there is a user; look-ups serve peers' read models.
-    withoutUser: ['register', 'login', 'refresh', 'logout', 'getUser', 'batchGetUsers', 'getPublicKeys'],
-    peers: { 'social-graph': ['getUser', 'batchGetUsers'], content: ['batchGetUsers'], notification: ['batchGetUsers'] },
+    // Sign-in and token endpoints act before there is a user; look-ups serve peers' read models;
+    // the user snapshot backfills content's replica (peers only: the handler refuses the gateway).
+    withoutUser: ['register', 'login', 'refresh', 'logout', 'getUser', 'batchGetUsers', 'getPublicKeys', 'streamUserSnapshot'],
+    peers: { 'social-graph': ['getUser', 'batchGetUsers'], content: ['streamUserSnapshot'], notification: ['batchGetUsers'] },
   });
   const consumer = createProfileReplicaConsumer({ db, redis, log: logger, replicas, stream: opts.stream, metrics });
   const relay = createOutboxRelay({ db, schema, redis, log: logger, stream: opts.stream, metrics });

@@ -1,21 +1,10 @@
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import type { socialgraph } from '@shutter/proto';
-import { isUuid, validationFailed } from '@shutter/kit';
+import { drained, isUuid, validationFailed } from '@shutter/kit';
 import type { Direction, FollowsRepository } from './follows-repository';
 
 const DEFAULT_PAGE_SIZE = 1000;
 const MAX_PAGE_SIZE = 10_000;
-
-/** Resolves when the peer has read what was written, or is gone. */
-function drained(call: ServerWritableStream<unknown, unknown>): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      for (const e of ['drain', 'cancelled', 'close', 'error']) call.off(e, done);
-      resolve();
-    };
-    for (const e of ['drain', 'cancelled', 'close', 'error']) call.once(e, done);
-  });
-}
 
 /**
  * Writes a user's agree followers (or followees) as pages of ids, keyset-paged by id: memory and
@@ -37,7 +26,7 @@ export async function streamNeighbours(
     if (call.cancelled) return;
     const ids = await follows.neighbourIds(userId, direction, after, size);
     if (ids.length === 0) return;
-    if (!call.write({ userIds: ids })) await drained(call as ServerWritableStream<unknown, unknown>);
+    if (!call.write({ userIds: ids })) await drained(call);
     if (ids.length < size) return;
     after = ids[ids.length - 1];
   }

@@ -1,5 +1,5 @@
 import { socialgraph } from '@shutter/proto';
-import { isUuid, unauthenticated, validationFailed, type CallContext, type Handlers } from '@shutter/kit';
+import { isUuid, requirePeerCaller, unauthenticated, validationFailed, writeSnapshot, type CallContext, type Handlers } from '@shutter/kit';
 import type { CountsRow, FollowRow, FollowStatus, FollowsRepository } from './follows-repository';
 import type { FollowsService, RespondAction } from './follows-service';
 import { streamNeighbours } from './neighbour-stream';
@@ -7,6 +7,8 @@ import { streamNeighbours } from './neighbour-stream';
 /** Most ids one batch call may name (a page of posts or users is far smaller). */
 export const MAX_BATCH_IDS = 1000;
 const DEFAULT_LIMIT = 10;
+/** An edge's version is its status's rank: a status only moves forward (follow.removed carries 3). */
+export const EDGE_VERSION: Record<FollowStatus, number> = { pending: 1, agree: 2 };
 const MAX_LIMIT = 100;
 
 function requireCaller(ctx: CallContext): string {
@@ -125,6 +127,16 @@ export function createSocialGraphHandlers(deps: { service: FollowsService; follo
 
     async streamFollowing(call) {
       await streamNeighbours(call, follows, 'following');
+    },
+
+    async streamEdgeSnapshot(call, ctx) {
+      requirePeerCaller(ctx);
+      await writeSnapshot(
+        call,
+        (after, limit) => follows.edgesAfter(after, limit),
+        (e) => e.id,
+        (rows) => ({ edges: rows.map((e) => ({ followsId: e.id, followerId: e.follower_id, followeeId: e.followee_id, status: e.status, version: EDGE_VERSION[e.status] })) }),
+      );
     },
   };
 }
