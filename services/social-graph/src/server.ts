@@ -26,8 +26,8 @@ export function createSocialGraphService(config: SocialGraphConfig, logger: Logg
   grpc.add(socialgraph.SocialGraphServiceService, createSocialGraphHandlers({ service, follows }), {
     // Counts are public facts; BatchRelationships names its viewer in the request; the edge
     // snapshot backfills content's and identity's replicas (peers only: the handler refuses the gateway).
-    withoutUser: ['batchCounts', 'batchRelationships', 'streamFollowers', 'streamFollowing', 'streamEdgeSnapshot'],
-    peers: { content: ['streamFollowers', 'streamFollowing', 'streamEdgeSnapshot'], identity: ['streamEdgeSnapshot'] },
+    withoutUser: ['batchCounts', 'batchRelationships', 'streamEdgeSnapshot'],
+    peers: { content: ['streamEdgeSnapshot'], identity: ['streamEdgeSnapshot'] },
   });
   const relay = createOutboxRelay({ db, schema, redis, log: logger, metrics });
   const consumer = createIdentityEventsConsumer({ db, redis, log: logger, metrics, users, follows, service });
