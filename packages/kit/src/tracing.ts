@@ -65,6 +65,16 @@ export function inSpan<T>(name: string, kind: SpanKind, attributes: Attributes, 
   });
 }
 
+/**
+ * A span over work that is not one function call (a stream read by its consumer): `within` runs
+ * code with the span active (its calls carry the trace); `end` closes it, once.
+ */
+export function startSpan(name: string, kind: SpanKind, attributes: Attributes): { within<T>(fn: () => T): T; failed(err: unknown): void; end(): void } {
+  const span = tracer().startSpan(name, { kind, attributes }, context.active());
+  const ctx = trace.setSpan(context.active(), span);
+  return { within: (fn) => context.with(ctx, fn), failed: (err) => failed(span, err), end: () => span.end() };
+}
+
 /** A span that ends when `done` settles, started only under an active recording span (see above). */
 export function childSpan(name: string, attributes: Attributes): Span | null {
   if (!provider || !trace.getSpan(context.active())?.isRecording()) return null;
