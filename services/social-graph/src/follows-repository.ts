@@ -135,6 +135,15 @@ export function createFollowsRepository(db: Knex) {
       return db<CountsRow>('follow_counts').whereIn('user_id', userIds);
     },
 
+    /** Agree neighbours of a user by id, after `after` (keyset paging for streams). */
+    async neighbourIds(userId: string, direction: Direction, after: string | undefined, limit: number): Promise<string[]> {
+      const side = SIDES[direction];
+      const q = db('follows').select(side.other).where(side.self, userId).andWhere('status', 'agree').orderBy(side.other).limit(limit);
+      if (after !== undefined) q.andWhere(side.other, '>', after);
+      const rows = (await q) as Array<Record<string, string>>;
+      return rows.map((r) => r[side.other]!);
+    },
+
     /** Every live edge after edge id `after`, by id (keyset paging for the snapshot stream). */
     async edgesAfter(after: string | undefined, limit: number): Promise<Array<Pick<FollowRow, 'id' | 'follower_id' | 'followee_id' | 'status'>>> {
       const q = db('follows').select('id', 'follower_id', 'followee_id', 'status').orderBy('id').limit(limit);

@@ -26,7 +26,8 @@ export function createSocialGraphService(config: SocialGraphConfig, logger: Logg
   grpc.add(socialgraph.SocialGraphServiceService, createSocialGraphHandlers({ service, follows }), {
     // Counts are public facts; BatchRelationships names its viewer in the request; the edge
     // snapshot backfills content's and identity's replicas (peers only: the handler refuses the gateway).
-    withoutUser: ['batchCounts', 'batchRelationships', 'streamEdgeSnapshot'],
+    withoutUser: ['batchCounts', 'batchRelationships', 'streamFollowers', 'streamFollowing', 'streamEdgeSnapshot'],
+    // StreamFollowers/StreamFollowing: no peer reads them since content's replica is complete.
     peers: { content: ['streamEdgeSnapshot'], identity: ['streamEdgeSnapshot'] },
   });
   const relay = createOutboxRelay({ db, schema, redis, log: logger, metrics });

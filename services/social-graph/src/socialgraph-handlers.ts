@@ -2,6 +2,7 @@ import { socialgraph } from '@shutter/proto';
 import { isUuid, requirePeerCaller, unauthenticated, validationFailed, writeSnapshot, type CallContext, type Handlers } from '@shutter/kit';
 import type { CountsRow, FollowRow, FollowStatus, FollowsRepository } from './follows-repository';
 import type { FollowsService, RespondAction } from './follows-service';
+import { streamNeighbours } from './neighbour-stream';
 
 /** Most ids one batch call may name (a page of posts or users is far smaller). */
 export const MAX_BATCH_IDS = 1000;
@@ -118,6 +119,14 @@ export function createSocialGraphHandlers(deps: { service: FollowsService; follo
       const userId = requireUuid('user_id', req.userId);
       const [rels, counts] = await Promise.all([relationships(viewerId, [userId]), follows.counts([userId])]);
       return { relationship: rels[0], counts: countsOf([userId], counts)[0] };
+    },
+
+    async streamFollowers(call) {
+      await streamNeighbours(call, follows, 'follower');
+    },
+
+    async streamFollowing(call) {
+      await streamNeighbours(call, follows, 'following');
     },
 
     async streamEdgeSnapshot(call, ctx) {

@@ -33,14 +33,21 @@ async function register(isPublic = false): Promise<string> {
 /** The caller travels in the gateway-signed assertion: any id may act, only the target must exist in identity. */
 const follow = (from: string, to: string) => graph.requestFollow({ userId: to }, { userId: from });
 
+/** As content reads a stream (services/social-graph/README.md). */
+async function readStream(method: 'streamFollowers' | 'streamFollowing', req: socialgraph.StreamFollowersRequest): Promise<string[][]> {
+  const def = socialgraph.SocialGraphServiceService[method];
+  const call = graph.raw.makeServerStreamRequest(def.path, def.requestSerialize, def.responseDeserialize, req, graph.metadata(method), { deadline: graph.deadline() });
+  const pages: string[][] = [];
+  for await (const page of call as AsyncIterable<socialgraph.UserIdPage>) pages.push(page.userIds);
+  return pages;
+}
+
 /** As content's replica backfill reads the edge snapshot (services/social-graph/README.md). */
 async function readSnapshot(pageSize: number): Promise<socialgraph.EdgeState[][]> {
   const asContent = createClient(socialgraph.SocialGraphServiceService, stack.services['social-graph']!.addr, { service: 'social-graph', auth: testSigner('content') });
-  const def = socialgraph.SocialGraphServiceService.streamEdgeSnapshot;
-  const call = asContent.raw.makeServerStreamRequest(def.path, def.requestSerialize, def.responseDeserialize, { pageSize }, asContent.metadata('streamEdgeSnapshot'), { deadline: asContent.deadline() });
   const pages: socialgraph.EdgeState[][] = [];
   try {
-    for await (const page of call as AsyncIterable<socialgraph.EdgeSnapshotPage>) pages.push(page.edges);
+    for await (const page of asContent.serverStream('streamEdgeSnapshot', { pageSize })) pages.push(page.edges);
   } finally {
     asContent.close();
   }
@@ -87,18 +94,25 @@ describe('BatchRelationships', () => {
 });
 
 describe('counts and streams', () => {
-  it('counts agree followers for many users in one call, and streams every live edge with its version', async () => {
+  it('streams agree followers in pages, every live edge with its version, and counts them for many users in one call', async () => {
     const star = await register(true);
     const priv = await register();
     const fans = Array.from({ length: 120 }, () => randomUUID());
     for (let i = 0; i < fans.length; i += 30) await Promise.all(fans.slice(i, i + 30).map((f) => follow(f, star)));
     await follow(fans[0]!, priv); // pending: neither streamed nor counted
 
-    // The snapshot: every live edge (this file's and none removed), keyset pages by edge id, version = status rank.
-    const pages = await readSnapshot(50);
-    const all = pages.flat();
+    const pages = await readStream('streamFollowers', { userId: star, pageSize: 50 });
+    expect(pages.map((p) => p.length)).toEqual([50, 50, 20]);
+    expect(pages.flat()).toEqual([...fans].sort());
+    expect(await readStream('streamFollowers', { userId: priv, pageSize: 0 })).toEqual([]);
+    expect(await readStream('streamFollowing', { userId: fans[0]!, pageSize: 0 })).toEqual([[star]]);
+    await expect(readStream('streamFollowers', { userId: 'nope', pageSize: 0 })).rejects.toMatchObject({ code: GrpcStatus.INVALID_ARGUMENT });
+
+    // The snapshot: every live edge (of every test here), keyset pages by edge id, version = status rank.
+    const snapshot = await readSnapshot(50);
+    const all = snapshot.flat();
     const owner = await db('follows').orderBy('id').select('id', 'follower_id', 'followee_id', 'status');
-    expect(pages.slice(0, -1).every((p) => p.length === 50)).toBe(true);
+    expect(snapshot.slice(0, -1).every((p) => p.length === 50)).toBe(true);
     expect(all).toEqual(owner.map((e) => ({ followsId: e.id, followerId: e.follower_id, followeeId: e.followee_id, status: e.status, version: e.status === 'agree' ? 2 : 1 })));
     expect(all.filter((e) => e.followeeId === star)).toHaveLength(120);
     expect(all.find((e) => e.followeeId === priv)).toMatchObject({ followerId: fans[0], status: 'pending', version: 1 });
