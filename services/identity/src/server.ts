@@ -1,10 +1,10 @@
-import { identity } from '@shutter/proto';
-import { createDb, createGrpcServer, createOutboxRelay, createRedis, internalAuth, type Logger, type Metrics, backendsReady } from '@shutter/kit';
+import { identity, socialgraph } from '@shutter/proto';
+import { createClient, createDb, createGrpcServer, createOutboxRelay, createRedis, internalAuth, type Logger, type Metrics, backendsReady } from '@shutter/kit';
 import type { IdentityConfig } from './config';
 import { ensureAdmin } from './admin-bootstrap';
 import { createIdentityHandlers } from './identity-service';
 import { createLoginThrottle } from './login-throttle';
-import { createProfileReplicaConsumer, createProfileReplicas } from './profile-replicas';
+import { createEdgeBackfill, createProfileReplicaConsumer, createProfileReplicas } from './profile-replicas';
 import { schema } from './migrations';
 import { createRevocationPublisher, startRevocationSync } from './revocation';
 import { loadSigningKey } from './signing-key';
@@ -31,7 +31,8 @@ export async function createIdentityService(config: IdentityConfig, logger: Logg
   });
   const replicas = createProfileReplicas({ db });
   const revocations = createRevocationPublisher(redis, logger, config.ACCESS_TOKEN_TTL);
-  const grpc = createGrpcServer({ logger, metrics, auth: internalAuth('identity', config).keys });
+  const auth = internalAuth('identity', config);
+  const grpc = createGrpcServer({ logger, metrics, auth: auth.keys });
   grpc.add(identity.IdentityServiceService, createIdentityHandlers({ db, revocations, users, tokens, throttle, config, replicas }), {
     // Sign-in and token endpoints act before there is a user; look-ups serve peers' read models;
     // the user snapshot backfills content's replica (peers only: the handler refuses the gateway).
@@ -40,6 +41,10 @@ export async function createIdentityService(config: IdentityConfig, logger: Logg
   });
   const consumer = createProfileReplicaConsumer({ db, redis, log: logger, replicas, stream: opts.stream, metrics });
   const relay = createOutboxRelay({ db, schema, redis, log: logger, stream: opts.stream, metrics });
+  // identity's only call to another service: the edge snapshot, once in the replica's life. The
+  // snapshot may take long on a big graph; flow control paces it.
+  const graph = createClient(socialgraph.SocialGraphServiceService, config.SOCIAL_GRAPH_ADDR, { service: 'social-graph', deadlineMs: 60 * 60_000, metrics, auth: auth.signer, idempotent: ['streamEdgeSnapshot'] });
+  const edgeBackfill = createEdgeBackfill({ db, log: logger, replicas, graph });
   let revocation: ReturnType<typeof startRevocationSync> | undefined;
 
   return {
@@ -55,10 +60,17 @@ export async function createIdentityService(config: IdentityConfig, logger: Logg
       await revocation.ready;
       relay.start();
       consumer.start();
+      // Not a readiness condition (unlike content's): social-graph needs identity to start, and
+      // until complete only profile counts and relationships older than the replica can lag.
+      edgeBackfill.start();
       return grpc.listen(addr);
     },
+    /** Resolves when the edge replica is complete (tests). */
+    edgesBackfilled: () => edgeBackfill.completed,
     ready: backendsReady(db, redis),
     async stop(timeoutMs: number): Promise<void> {
+      await edgeBackfill.stop();
+      graph.close();
       await grpc.shutdown(timeoutMs);
       revocation?.stop();
       await consumer.stop();
