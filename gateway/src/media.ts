@@ -23,10 +23,42 @@ const MAX_CACHED_URLS = 50_000;
 export const fileTooLarge = () => new HttpError(413, 'File is too large (at most 20 MiB).', 'payload_too_large');
 
 /**
+ * An upload as UploadMedia's messages: the header, then the part's chunks as busboy yields them
+ * (the kit's client stream pulls them with flow control). Throws what ends the upload on this
+ * side: busboy's 20 MiB cut-off, the part's error, a form that ends inside the file.
+ */
+async function* uploadMessages(file: { stream: Readable; filename: string; mimetype: string }, purpose: 'post' | 'profile'): AsyncGenerator<content.UploadMediaRequest> {
+  const { stream } = file;
+  // busboy stops a file at 20 MiB (+1 byte) and says so: content must not keep a part of it.
+  let limited = false;
+  const onLimit = () => (limited = true);
+  stream.once('limit', onLimit);
+  try {
+    yield { header: { filename: file.filename.slice(0, 255), declaredContentType: file.mimetype.slice(0, 255), purpose } };
+    // Not destroyed when the upload stops early: the rest of the part is read below, so the
+    // multipart parser reaches the next one.
+    for await (const chunk of stream.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+      if (limited) throw fileTooLarge();
+      yield { data: chunk };
+    }
+    if (limited) throw fileTooLarge();
+  } catch (err) {
+    // A truncated form: the parser may destroy the part without an error of its own.
+    if ((err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE') {
+      throw stream.errored ?? new HttpError(400, 'The multipart form ended inside a file.', 'malformed_multipart');
+    }
+    throw err;
+  } finally {
+    stream.off('limit', onLimit);
+    if (!stream.readableEnded) stream.resume();
+  }
+}
+
+/**
  * Content owns media; the gateway never buffers a file and holds no S3 credentials.
  *
  * - `upload` streams a file part to content over gRPC client streaming (header, then chunks as
- *   busboy yields them, with flow control), so memory stays at a few chunks per upload.
+ *   busboy yields them, with flow control: `uploadMessages`), so memory stays at a few chunks per upload.
  * - `image`/`url` ask content for download URLs, batched: every key asked for in the same turn of
  *   the event loop (a page of users) goes in one SignMediaUrls call. A URL (with a processed
  *   image's BlurHash and variant URLs) is kept until content's `reusable_until`, so it is still
@@ -77,60 +109,7 @@ export function createMedia(client: ServiceClients['content']): Media {
     url: async (key) => (await image(key)).url,
 
     upload(file, purpose, opts) {
-      const def = content.ContentServiceService.uploadMedia;
-      return new Promise<string>((resolve, reject) => {
-        const { stream } = file;
-        let settled = false;
-        const settle = (err: unknown, mediaId?: string) => {
-          if (settled) return;
-          settled = true;
-          if (err) {
-            // Read the rest of the part so the multipart parser reaches the next one.
-            stream.resume();
-            reject(err);
-          } else resolve(mediaId!);
-        };
-        const call = client.raw.makeClientStreamRequest(
-          def.path,
-          def.requestSerialize,
-          def.responseDeserialize,
-          client.metadata('uploadMedia', opts),
-          { deadline: client.deadline({ deadlineMs: UPLOAD_DEADLINE_MS }) },
-          (err, res) => settle(err, res?.mediaId),
-        );
-        call.write({ header: { filename: file.filename.slice(0, 255), declaredContentType: file.mimetype.slice(0, 255), purpose } });
-        stream.on('data', (chunk: Buffer) => {
-          if (settled) return;
-          if (!call.write({ data: chunk })) {
-            stream.pause();
-            call.once('drain', () => stream.resume());
-          }
-        });
-        // busboy stops a file at 20 MiB (+1 byte) and says so: content must not keep a part of it.
-        stream.once('limit', () => {
-          call.cancel();
-          settle(fileTooLarge());
-        });
-        stream.once('error', (err) => {
-          call.cancel();
-          settle(err);
-        });
-        stream.once('end', () => {
-          if (!settled) call.end();
-        });
-        // A truncated form: the parser may destroy the part before (or without) an 'error' here.
-        const aborted = () => settle(stream.errored ?? new HttpError(400, 'The multipart form ended inside a file.', 'malformed_multipart'));
-        stream.once('close', () => {
-          if (!stream.readableEnded) {
-            call.cancel();
-            aborted();
-          }
-        });
-        if (stream.destroyed && !stream.readableEnded) {
-          call.cancel();
-          aborted();
-        }
-      });
+      return client.clientStream('uploadMedia', uploadMessages(file, purpose), { ...opts, deadlineMs: UPLOAD_DEADLINE_MS }).then((res) => res.mediaId);
     },
 
     async claimProfileImage(mediaId, opts) {

@@ -39,6 +39,8 @@ export const unauthenticated = (message: string, reason = 'unauthorized') => new
 export const resourceExhausted = (message: string, retryAfterSeconds: number, reason = 'too_many_requests') =>
   new ServiceError(status.RESOURCE_EXHAUSTED, message, reason, undefined, retryAfterSeconds);
 /** Payload too large / unsupported media type have no gRPC status: the reason selects 413/415. */
+/** The caller went away or its deadline passed: an expected end of a call, not a server error. */
+export const callCancelled = () => new ServiceError(status.CANCELLED, 'The call was cancelled.', 'cancelled');
 export const payloadTooLarge = (message: string) => new ServiceError(status.INVALID_ARGUMENT, message, 'payload_too_large');
 export const unsupportedMediaType = (message: string) => new ServiceError(status.INVALID_ARGUMENT, message, 'unsupported_media_type');
 

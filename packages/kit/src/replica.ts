@@ -1,4 +1,3 @@
-import type { ServerWritableStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { Knex, Migration } from './db';
 import { permissionDenied, validationFailed } from './errors';
@@ -243,39 +242,21 @@ const DEFAULT_SNAPSHOT_PAGE = 1000;
 const MAX_SNAPSHOT_PAGE = 10_000;
 
 /**
- * The owner's side of a backfill: writes every subject as pages keyset-paged by `key` (ascending),
- * honouring flow control and cancellation, so memory and each query stay O(page). Pages are read
- * one by one, not from one snapshot: a subject changed meanwhile is seen at one version or another,
- * and its event (newer) settles it on the replica.
+ * The owner's side of a backfill: every subject as pages keyset-paged by `key` (ascending), so
+ * memory and each query stay O(page); a server-stream handler yields them (the kit pulls a page
+ * only when the peer has read the last one). Pages are read one by one, not from one snapshot:
+ * a subject changed meanwhile is seen at one version or another, and its event (newer) settles it
+ * on the replica.
  */
-export async function writeSnapshot<Row, Msg>(
-  call: ServerWritableStream<{ pageSize: number }, Msg>,
-  page: (after: string | undefined, limit: number) => Promise<Row[]>,
-  key: (row: Row) => string,
-  toMessage: (rows: Row[]) => Msg,
-): Promise<void> {
-  const { pageSize } = call.request;
+export async function* snapshotPages<Row>(pageSize: number, page: (after: string | undefined, limit: number) => Promise<Row[]>, key: (row: Row) => string): AsyncGenerator<Row[]> {
   if (pageSize < 0) throw validationFailed('page_size', 'page_size must be positive');
   const size = Math.min(pageSize || DEFAULT_SNAPSHOT_PAGE, MAX_SNAPSHOT_PAGE);
   let after: string | undefined;
   for (;;) {
-    if (call.cancelled) return;
     const rows = await page(after, size);
     if (rows.length === 0) return;
-    if (!call.write(toMessage(rows))) await drained(call);
+    yield rows;
     if (rows.length < size) return;
     after = key(rows[rows.length - 1]!);
   }
-}
-
-/** Resolves when the peer has read what was written, or is gone. */
-export function drained(call: ServerWritableStream<unknown, unknown> | ServerWritableStream<never, never>): Promise<void> {
-  const c = call as ServerWritableStream<unknown, unknown>;
-  return new Promise((resolve) => {
-    const done = () => {
-      for (const e of ['drain', 'cancelled', 'close', 'error']) c.off(e, done);
-      resolve();
-    };
-    for (const e of ['drain', 'cancelled', 'close', 'error']) c.once(e, done);
-  });
 }

@@ -1,7 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { content, socialgraph } from '@shutter/proto';
 import { randomUUID } from 'node:crypto';
-import { createAssertionSigner, createClient, createGrpcServer, createLogger, createMetrics, deriveInternalKeys, notFound, type CallContext, type Handlers } from '../src';
+import { waitFor } from '@shutter/testing';
+import { createAssertionSigner, createClient, createGrpcServer, createLogger, createMetrics, deriveInternalKeys, invalidArgument, notFound, type CallContext, type Handlers } from '../src';
 
 /**
  * The kit's streams over real gRPC on loopback. social-graph's and content's contracts serve as
@@ -13,7 +14,7 @@ const Graph = socialgraph.SocialGraphServiceService;
 const Content = content.ContentServiceService;
 
 /** What the server saw, by request id: the caller, and a promise that settles when the call was cancelled. */
-const calls = new Map<string, { ctx?: CallContext; cancelled: Promise<void>; resolve: () => void }>();
+const calls = new Map<string, { ctx?: CallContext; cancelled: Promise<void>; resolve: () => void; generatorClosed?: boolean }>();
 const callOf = (requestId: string) => {
   let entry = calls.get(requestId);
   if (!entry) {
@@ -26,56 +27,64 @@ const callOf = (requestId: string) => {
 };
 const page = (n: number): socialgraph.UserIdPage => ({ userIds: Array.from({ length: 50 }, (_, i) => `${n}-${i}`) });
 
-const graphHandlers = {
-  async streamFollowers(call: grpc.ServerWritableStream<socialgraph.StreamFollowersRequest, socialgraph.UserIdPage>, ctx: CallContext) {
-    const seen = callOf(ctx.requestId);
-    seen.ctx = ctx;
-    call.once('cancelled', seen.resolve);
-    const { userId, pageSize } = call.request;
-    const drained = () => new Promise((r) => (call.once('drain', r), call.once('cancelled', r)));
-    if (userId === 'pages') for (let i = 0; i < pageSize; i++) call.write(page(i));
-    if (userId === 'endless') for (let i = 0; !call.cancelled; i++) if (!call.write(page(i))) await drained();
+/** Notes the call's context, and resolves its `cancelled` when the kit aborts ctx.signal. */
+const observe = (ctx: CallContext) => {
+  const seen = callOf(ctx.requestId);
+  seen.ctx = ctx;
+  ctx.signal.addEventListener('abort', seen.resolve);
+  return seen;
+};
+
+const graphHandlers: Partial<Handlers<typeof Graph>> = {
+  async *streamFollowers({ userId, pageSize }, ctx) {
+    const seen = observe(ctx);
+    if (userId === 'pages') for (let i = 0; i < pageSize; i++) yield page(i);
+    if (userId === 'endless') {
+      try {
+        for (let i = 0; ; i++) yield page(i);
+      } finally {
+        seen.generatorClosed = true; // the kit stops pulling a cancelled stream: the generator's finally runs
+      }
+    }
     if (userId === 'stall') {
-      call.write(page(0));
+      yield page(0);
       await seen.cancelled;
     }
     if (userId === 'fail') {
-      call.write(page(0));
-      call.write(page(1));
+      yield page(0);
+      yield page(1);
       throw notFound('User not found.');
     }
   },
-  async streamFollowing(call: grpc.ServerWritableStream<socialgraph.StreamFollowersRequest, socialgraph.UserIdPage>, ctx: CallContext) {
-    callOf(ctx.requestId).ctx = ctx;
-    call.write(page(0));
+  async *streamFollowing(_req, ctx) {
+    observe(ctx);
+    yield page(0);
   },
-} as unknown as Handlers<typeof Graph>;
+};
 
-const contentHandlers = {
-  async uploadMedia(call: grpc.ServerReadableStream<content.UploadMediaRequest, content.UploadedMedia>, ctx: CallContext) {
-    const seen = callOf(ctx.requestId);
-    seen.ctx = ctx;
-    call.once('cancelled', seen.resolve);
-    call.once('cancelled', () => call.destroy(new Error('cancelled')));
+const contentHandlers: Partial<Handlers<typeof Content>> = {
+  async uploadMedia(requests, ctx) {
+    observe(ctx);
     let header = '';
     let bytes = 0;
-    for await (const msg of call as AsyncIterable<content.UploadMediaRequest>) {
+    for await (const msg of requests) {
+      if (msg.header?.filename === 'refuse') throw invalidArgument('Not this one.');
       if (msg.header) header = msg.header.filename;
       bytes += msg.data?.length ?? 0;
     }
     return content.UploadedMedia.fromPartial({ mediaId: `${header}:${bytes}` });
   },
-} as unknown as Handlers<typeof Content>;
+};
 
 const metrics = createMetrics('kit-streams');
 const clientMetrics = createMetrics('kit-streams-client');
 const secret = 'kit-streams-test-secret-0123456789abcdef';
 const gateway = createAssertionSigner(deriveInternalKeys(secret, 'gateway'));
 const server = createGrpcServer({ logger: createLogger('kit-test', 'silent'), metrics, auth: deriveInternalKeys(secret, 'social-graph') });
-for (const name of Object.keys(Graph)) (graphHandlers as Record<string, unknown>)[name] ??= async () => ({});
-for (const name of Object.keys(Content)) (contentHandlers as Record<string, unknown>)[name] ??= async () => ({});
-server.add(Graph, graphHandlers, { withoutUser: ['streamFollowing'], peers: { content: ['streamFollowing'] } });
-server.add(Content, contentHandlers, { withoutUser: [] });
+const unused = async () => ({});
+const complete = <D extends object>(def: D, handlers: Partial<Handlers<D>>) => ({ ...Object.fromEntries(Object.keys(def).map((k) => [k, unused])), ...handlers }) as Handlers<D>;
+server.add(Graph, complete(Graph, graphHandlers), { withoutUser: ['streamFollowing'], peers: { content: ['streamFollowing'] } });
+server.add(Content, complete(Content, contentHandlers), { withoutUser: [] });
 
 let addr: string;
 let graph: ReturnType<typeof createClient<typeof Graph>>;
@@ -116,6 +125,7 @@ describe('server streams', () => {
       if (++n === 3) break;
     }
     await callOf(requestId).cancelled; // the test's timeout bounds the wait
+    await waitFor(() => callOf(requestId).generatorClosed, 20_000);
   });
 
   it('stops the call when its AbortSignal fires: the loop throws the reason, the server sees the cancellation', async () => {
@@ -196,6 +206,20 @@ describe('client streams', () => {
     expect(closed).toBe(true);
   });
 
+  it("answers the server's refusal before the source is done, and closes the source", async () => {
+    let closed = false;
+    async function* endless(): AsyncGenerator<content.UploadMediaRequest> {
+      try {
+        yield { header: { filename: 'refuse', declaredContentType: 'image/png', purpose: 'post' } };
+        for (;;) yield { data: Buffer.alloc(64 * 1024) };
+      } finally {
+        closed = true;
+      }
+    }
+    expect(await failure(media.clientStream('uploadMedia', endless(), user))).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: 'Not this one.' });
+    await waitFor(() => closed, 20_000);
+  });
+
   it('cancels the call when its AbortSignal fires; the server sees the cancellation', async () => {
     const requestId = randomUUID();
     const abort = new AbortController();
@@ -238,6 +262,7 @@ describe('the same rules as unary calls', () => {
     const server = await metrics.registry.metrics();
     expect(server).toMatch(/grpc_server_handled_total\{grpc_method="streamFollowers",grpc_code="OK",service="kit-streams"\} [1-9]/);
     expect(server).toMatch(/grpc_server_handled_total\{grpc_method="streamFollowers",grpc_code="NOT_FOUND",service="kit-streams"\} [1-9]/);
+    expect(server).toMatch(/grpc_server_handled_total\{grpc_method="streamFollowers",grpc_code="CANCELLED",service="kit-streams"\} [1-9]/);
     expect(server).toMatch(/grpc_server_handled_total\{grpc_method="uploadMedia",grpc_code="OK",service="kit-streams"\} [1-9]/);
   });
 });

@@ -22,7 +22,7 @@ export function createContentHandlers(deps: {
   const { posts, comments, media, urls } = deps;
 
   return {
-    uploadMedia: (call, ctx) => media.upload(call, callerOf(ctx).userId),
+    uploadMedia: (requests, ctx) => media.upload(requests, callerOf(ctx).userId),
     createMediaUpload: async (req, ctx) => media.createUpload(callerOf(ctx).userId, req),
     async discardMedia(req, ctx) {
       await media.discard(callerOf(ctx).userId, req.mediaIds.filter((id) => checkUuid('media_ids', id)));

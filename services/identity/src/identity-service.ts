@@ -8,7 +8,7 @@ import {
   requirePeerCaller,
   unauthenticated,
   validationFailed,
-  writeSnapshot,
+  snapshotPages,
   type CallContext,
   type Handlers,
   type Knex,
@@ -270,14 +270,9 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
       return { jwksJson: JSON.stringify(tokens.jwks()) };
     },
 
-    async streamUserSnapshot(call, ctx) {
+    async *streamUserSnapshot(req, ctx) {
       requirePeerCaller(ctx);
-      await writeSnapshot(
-        call,
-        (after, limit) => users.pageAfter(after, limit),
-        (u) => u.id,
-        (rows) => ({ users: rows.map(userState) }),
-      );
+      for await (const rows of snapshotPages(req.pageSize, (after, limit) => users.pageAfter(after, limit), (u) => u.id)) yield { users: rows.map(userState) };
     },
   };
 }

@@ -1,5 +1,5 @@
 import { socialgraph } from '@shutter/proto';
-import { isUuid, requirePeerCaller, unauthenticated, validationFailed, writeSnapshot, type CallContext, type Handlers } from '@shutter/kit';
+import { isUuid, requirePeerCaller, snapshotPages, unauthenticated, validationFailed, type CallContext, type Handlers } from '@shutter/kit';
 import type { CountsRow, FollowRow, FollowStatus, FollowsRepository } from './follows-repository';
 import type { FollowsService, RespondAction } from './follows-service';
 import { streamNeighbours } from './neighbour-stream';
@@ -121,22 +121,15 @@ export function createSocialGraphHandlers(deps: { service: FollowsService; follo
       return { relationship: rels[0], counts: countsOf([userId], counts)[0] };
     },
 
-    async streamFollowers(call) {
-      await streamNeighbours(call, follows, 'follower');
-    },
+    streamFollowers: (req) => streamNeighbours(req, follows, 'follower'),
 
-    async streamFollowing(call) {
-      await streamNeighbours(call, follows, 'following');
-    },
+    streamFollowing: (req) => streamNeighbours(req, follows, 'following'),
 
-    async streamEdgeSnapshot(call, ctx) {
+    async *streamEdgeSnapshot(req, ctx) {
       requirePeerCaller(ctx);
-      await writeSnapshot(
-        call,
-        (after, limit) => follows.edgesAfter(after, limit),
-        (e) => e.id,
-        (rows) => ({ edges: rows.map((e) => ({ followsId: e.id, followerId: e.follower_id, followeeId: e.followee_id, status: e.status, version: EDGE_VERSION[e.status] })) }),
-      );
+      for await (const rows of snapshotPages(req.pageSize, (after, limit) => follows.edgesAfter(after, limit), (e) => e.id)) {
+        yield { edges: rows.map((e) => ({ followsId: e.id, followerId: e.follower_id, followeeId: e.followee_id, status: e.status, version: EDGE_VERSION[e.status] })) };
+      }
     },
   };
 }

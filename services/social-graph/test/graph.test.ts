@@ -35,10 +35,8 @@ const follow = (from: string, to: string) => graph.requestFollow({ userId: to },
 
 /** As content reads a stream (services/social-graph/README.md). */
 async function readStream(method: 'streamFollowers' | 'streamFollowing', req: socialgraph.StreamFollowersRequest): Promise<string[][]> {
-  const def = socialgraph.SocialGraphServiceService[method];
-  const call = graph.raw.makeServerStreamRequest(def.path, def.requestSerialize, def.responseDeserialize, req, graph.metadata(method), { deadline: graph.deadline() });
   const pages: string[][] = [];
-  for await (const page of call as AsyncIterable<socialgraph.UserIdPage>) pages.push(page.userIds);
+  for await (const page of graph.serverStream(method, req)) pages.push(page.userIds);
   return pages;
 }
 

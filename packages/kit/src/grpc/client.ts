@@ -44,10 +44,6 @@ export type Client<D> = {
   /** The channel itself, for tests that must send what the kit never would. */
   raw: grpc.Client;
   close(): void;
-  /** @deprecated for hand-built `raw` streams, until their last call site moves onto serverStream/clientStream. */
-  metadata(method: keyof D & string, opts?: CallOptions): grpc.Metadata;
-  /** @deprecated as `metadata`. */
-  deadline(opts?: CallOptions): Date;
 };
 
 export interface ClientOptions<D> {
@@ -68,17 +64,6 @@ const RETRY_DELAYS_MS = [25, 100];
 
 /** The status name a failed call is counted under; an error of this side's own (a source that threw, an abort) cancelled the call. */
 const codeName = (err: unknown): string => grpc.status[(err as { code?: number } | null)?.code ?? -1] ?? 'CANCELLED';
-
-/** Resolves on `event`, or when `done` settles first (the call is over: nothing more will come). */
-const either = (emitter: NodeJS.EventEmitter, event: string, done: Promise<unknown>) =>
-  new Promise<void>((resolve) => {
-    const on = () => resolve();
-    emitter.once(event, on);
-    void done.finally(() => {
-      emitter.off(event, on);
-      resolve();
-    });
-  });
 
 /**
  * One long-lived channel per peer, a deadline on every call, retries only for idempotent reads.
@@ -145,16 +130,7 @@ export function createClient<D extends Record<string, Def>>(definition: D, addr:
       }
     });
 
-  const client: Record<string, unknown> = {
-    raw,
-    close: () => raw.close(),
-    metadata: (name: string, o?: CallOptions) => {
-      const def = definition[name];
-      if (!def) throw new Error(`${opts.service} has no method ${name}`);
-      return metadata(def, o);
-    },
-    deadline,
-  };
+  const client: Record<string, unknown> = { raw, close: () => raw.close() };
 
   for (const [name, def] of Object.entries(definition)) {
     if (def.requestStream || def.responseStream) continue;
@@ -247,22 +223,29 @@ export function createClient<D extends Record<string, Def>>(definition: D, addr:
       signal?.addEventListener('abort', cancel);
       try {
         return await new Promise<unknown>((resolve, reject) => {
-          let answered!: () => void;
-          const over = new Promise<void>((r) => (answered = r));
+          let answered = false;
+          let wake: (() => void) | undefined; // a pipe waiting for 'drain' also wakes when the call is over
           const c = raw.makeClientStreamRequest(def.path, def.requestSerialize as (v: unknown) => Buffer, def.responseDeserialize, metadata(def, o), { deadline: deadline(o) }, (err, res) => {
-            answered();
+            answered = true;
+            wake?.();
             if (err) reject(signal?.aborted ? signal.reason : err);
             else resolve(res);
           });
           call = c;
+          const drained = () =>
+            new Promise<void>((r) => {
+              wake = () => {
+                c.off('drain', wake!);
+                r();
+              };
+              c.once('drain', wake);
+            });
           const pipe = async () => {
-            let finished = false;
-            void over.then(() => (finished = true));
-            // Leaving the loop early closes `source` (its finally blocks run) once the call is over.
+            // Leaving the loop once the call is over closes `source` (its finally blocks run).
             for await (const msg of source) {
-              if (finished) return;
-              if (!c.write(msg)) await either(c, 'drain', over);
-              if (finished) return;
+              if (answered) return;
+              if (!c.write(msg)) await drained();
+              if (answered) return;
             }
             c.end();
           };

@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { ServiceError, isBackendUnavailable } from '../errors';
+import { ServiceError, callCancelled, isBackendUnavailable } from '../errors';
 import type { Metrics } from '../metrics';
 import { SpanKind, extractTrace, inSpan } from '../tracing';
 import { readMeta, type CallMeta } from './context';
@@ -18,6 +18,8 @@ export interface CallContext extends CallMeta {
   metadata: grpc.Metadata;
   /** The process that made the call (verified). */
   callerService: CallerName;
+  /** Aborted when the call is cancelled (the caller went away, its deadline passed). */
+  signal: AbortSignal;
 }
 
 /**
@@ -36,16 +38,65 @@ type Def = { path: string; requestStream: boolean; responseStream: boolean; requ
 type Req<M> = M extends { requestDeserialize: (b: Buffer) => infer R } ? R : never;
 type Res<M> = M extends { responseSerialize: (v: infer R) => Buffer } ? R : never;
 
-/** Handlers as async functions: unary → Promise<Res>; client stream → Promise<Res>; server stream writes to call. */
+/**
+ * Handlers as async functions. Unary: request → Promise<response>. Client stream: the requests
+ * as an AsyncIterable (it throws CANCELLED when the call is cancelled while it is read; see
+ * requestsOf for a cancel grpc-js reports late) → Promise<response>. Server stream: request → AsyncIterable of responses, usually an
+ * async generator; the kit writes them with flow control and stops pulling (the generator's
+ * `finally` runs) when the call is cancelled.
+ */
 export type Handlers<D> = {
   [K in keyof D]: D[K] extends { requestStream: false; responseStream: false }
     ? (req: Req<D[K]>, ctx: CallContext) => Promise<Res<D[K]>>
     : D[K] extends { requestStream: true; responseStream: false }
-      ? (call: grpc.ServerReadableStream<Req<D[K]>, Res<D[K]>>, ctx: CallContext) => Promise<Res<D[K]>>
+      ? (requests: AsyncIterable<Req<D[K]>>, ctx: CallContext) => Promise<Res<D[K]>>
       : D[K] extends { requestStream: false; responseStream: true }
-        ? (call: grpc.ServerWritableStream<Req<D[K]>, Res<D[K]>>, ctx: CallContext) => Promise<void>
+        ? (req: Req<D[K]>, ctx: CallContext) => AsyncIterable<Res<D[K]>>
         : never;
 };
+
+type AnyCall = grpc.ServerUnaryCall<unknown, unknown> & grpc.ServerWritableStream<unknown, unknown> & grpc.ServerReadableStream<unknown, unknown>;
+
+/** A client stream's requests; a cancelled call ends them with CANCELLED, never as if complete. */
+async function* requestsOf(call: AnyCall, signal: AbortSignal): AsyncGenerator<unknown> {
+  // A cancelled call sends nothing more: without this the loop would wait for a message forever.
+  const onAbort = () => call.destroy(callCancelled());
+  signal.addEventListener('abort', onAbort);
+  try {
+    for await (const msg of call as AsyncIterable<unknown>) yield msg;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+  // grpc-js (1.14) turns a client's cancel (RST_STREAM) into the end of its messages first and
+  // reports the cancellation after: one turn of the event loop lets it arrive in most cases.
+  // Not all (it can come only once the response is written): a handler's effects must stay
+  // safe for a stream the client gave up on (content's upload: an unclaimed media row, swept).
+  await new Promise((resolve) => setImmediate(resolve));
+  if (signal.aborted) throw callCancelled();
+}
+
+/** Resolves when the peer has read what was written, or the call is cancelled. */
+function drained(call: AnyCall, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      call.off('drain', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    call.once('drain', done);
+    signal.addEventListener('abort', done);
+  });
+}
+
+/** Writes a server stream's responses with flow control; stops pulling them once the call is cancelled. */
+async function writeAll(call: AnyCall, responses: AsyncIterable<unknown>, signal: AbortSignal): Promise<void> {
+  for await (const msg of responses) {
+    if (signal.aborted) break;
+    if (!call.write(msg)) await drained(call, signal);
+    if (signal.aborted) break;
+  }
+  if (signal.aborted) throw callCancelled();
+}
 
 /** HTTP/2 window of 1 MiB: large responses are not throttled by flow control (ARCHITECTURE.md). */
 export const channelOptions: grpc.ChannelOptions = {
@@ -116,9 +167,11 @@ export function createGrpcServer(opts: { logger: Logger; metrics: Metrics; auth:
     return caller;
   }
 
-  function wrap(method: string, def: Def, handler: (a: unknown, ctx: CallContext) => Promise<unknown>, rule: { userRequired: boolean; peers: ReadonlySet<string> }) {
-    return (call: grpc.ServerUnaryCall<unknown, unknown> & grpc.ServerWritableStream<unknown, unknown>, callback?: grpc.sendUnaryData<unknown>) => {
+  function wrap(method: string, def: Def, handler: (a: unknown, ctx: CallContext) => unknown, rule: { userRequired: boolean; peers: ReadonlySet<string> }) {
+    return (call: AnyCall, callback?: grpc.sendUnaryData<unknown>) => {
       const started = process.hrtime.bigint();
+      const abort = new AbortController();
+      call.once('cancelled', () => abort.abort());
       const meta = readMeta(call.metadata);
       const requestId = meta.requestId ?? randomUUID();
       const caller = authenticate(call, def.path, rule);
@@ -132,8 +185,13 @@ export function createGrpcServer(opts: { logger: Logger; metrics: Metrics; auth:
         callerService: verified?.service ?? 'gateway',
         metadata: call.metadata,
         log: logger.child({ request_id: requestId, method }),
+        signal: abort.signal,
       };
-      const arg = def.requestStream || def.responseStream ? call : call.request;
+      const invoke = (): Promise<unknown> => {
+        if (def.requestStream) return handler(requestsOf(call, abort.signal), ctx) as Promise<unknown>;
+        if (def.responseStream) return writeAll(call, handler(call.request, ctx) as AsyncIterable<unknown>, abort.signal);
+        return handler(call.request, ctx) as Promise<unknown>;
+      };
       const finish = (code: grpc.status) => {
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
         metrics.grpcServerHandled.inc({ grpc_method: method, grpc_code: grpc.status[code] });
@@ -146,7 +204,7 @@ export function createGrpcServer(opts: { logger: Logger; metrics: Metrics; auth:
         const v = call.metadata.get(key)[0];
         return typeof v === 'string' ? v : undefined;
       });
-      const run = caller instanceof ServiceError ? Promise.reject(caller) : inSpan(def.path, SpanKind.SERVER, { 'rpc.system': 'grpc', 'rpc.method': method }, () => handler(arg, ctx), parent);
+      const run = caller instanceof ServiceError ? Promise.reject(caller) : inSpan(def.path, SpanKind.SERVER, { 'rpc.system': 'grpc', 'rpc.method': method }, invoke, parent);
       run.then(
         (res) => {
           finish(grpc.status.OK);
@@ -174,7 +232,7 @@ export function createGrpcServer(opts: { logger: Logger; metrics: Metrics; auth:
         for (const m of methods ?? []) if (!withoutUser.has(m)) throw new Error(`${peer} may call ${m} only if it is listed in withoutUser`);
       }
       for (const [name, def] of Object.entries(definition)) {
-        const handler = (handlers as Record<string, (a: unknown, ctx: CallContext) => Promise<unknown>>)[name];
+        const handler = (handlers as Record<string, (a: unknown, ctx: CallContext) => unknown>)[name];
         if (!handler) throw new Error(`no handler for ${name}`);
         const peers = new Set(Object.entries(access.peers ?? {}).filter(([, ms]) => ms?.includes(name)).map(([p]) => p));
         const rule = { userRequired: !withoutUser.has(name), peers };

@@ -1,11 +1,8 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import type { ServerReadableStream } from '@grpc/grpc-js';
 import type { content } from '@shutter/proto';
 import {
-  GrpcStatus,
-  ServiceError,
   failedPrecondition,
   invalidArgument,
   newId,
@@ -26,8 +23,6 @@ import { HEAD_BYTES, IMAGE_TYPES, MAGIC_BYTES, MAX_IMAGE_BYTES, inspectImage, sn
 export const UPLOAD_WINDOW_SECONDS = 600;
 
 const NOT_AN_IMAGE = 'Only JPEG, PNG and WebP images are accepted.';
-/** The client went away (or gave up) mid-upload: an expected end, not a server error. */
-const uploadCancelled = () => new ServiceError(GrpcStatus.CANCELLED, 'The upload was cancelled.', 'cancelled');
 const TOO_LARGE = 'File is too large (at most 20 MiB).';
 
 /** A media id checked and processed, ready to be used: `key` is the served full-size object. */
@@ -154,8 +149,11 @@ export function createMediaService(deps: MediaServiceDeps) {
   }
 
   return {
-    /** UploadMedia: one file from a client stream, processed before anything is stored; see content.proto. */
-    async upload(call: ServerReadableStream<content.UploadMediaRequest, content.UploadedMedia>, ownerId: string): Promise<content.UploadedMedia> {
+    /**
+     * UploadMedia: one file from a client stream, processed before anything is stored; see
+     * content.proto. A cancelled call (client gone, deadline) ends `requests` with CANCELLED.
+     */
+    async upload(requests: AsyncIterable<content.UploadMediaRequest>, ownerId: string): Promise<content.UploadedMedia> {
       const id = newId();
       const key = mediaKey(ownerId, id);
       const digest = createHash('sha256');
@@ -167,11 +165,8 @@ export function createMediaService(deps: MediaServiceDeps) {
       let nextLook = MAGIC_BYTES;
       let size = 0;
       let stored: string[] = [];
-      // A cancelled call (client gone, deadline) must stop the loop, not leave it waiting.
-      const onCancel = () => call.destroy(uploadCancelled());
-      call.once('cancelled', onCancel);
       try {
-        for await (const msg of call as AsyncIterable<content.UploadMediaRequest>) {
+        for await (const msg of requests) {
           if (!header) {
             if (!msg.header) throw invalidArgument('The first message of an upload must be its header.');
             header = msg.header;
@@ -201,7 +196,6 @@ export function createMediaService(deps: MediaServiceDeps) {
             bounded = Boolean(info) || head.length >= HEAD_BYTES;
           }
         }
-        if (call.cancelled) throw uploadCancelled();
         if (!header) throw invalidArgument('An upload needs a header.');
         if (!file || !path) throw unsupportedMediaType(NOT_AN_IMAGE);
         await file.close();
@@ -235,7 +229,6 @@ export function createMediaService(deps: MediaServiceDeps) {
         if (stored.length) await dropObjects(stored, 'a failed upload; the sweeper will not see it');
         throw err;
       } finally {
-        call.off('cancelled', onCancel);
         await file?.close().catch(() => undefined);
         if (path) await photos.removeTemp(path);
       }
