@@ -46,12 +46,13 @@ async function snapshot(): Promise<Counts> {
 }
 
 /**
- * Calls the event consumers make in the background (for this file's events or, as the run's suites
- * share the event stream, another's): notification's actor look-up. Never part of a read; a read
- * path making them would still show as its own client's call. (Content's fan-out calls no one: it
- * reads followers from its own replica, asserted below.)
+ * Calls made in the background, never part of a read (a read path making them would still show
+ * as its own client's call): notification's actor look-up (for this file's events or, as the run's
+ * suites share the event stream, another's); identity's edge-replica backfill, which in tests
+ * retries against no social-graph (identity starts first). Content's fan-out calls no one: it
+ * reads followers from its own replica, asserted below.
  */
-const BACKGROUND = new Set(['notification client identity/BatchGetUsers', 'identity server batchGetUsers']);
+const BACKGROUND = new Set(['notification client identity/BatchGetUsers', 'identity server batchGetUsers', 'identity client social-graph/StreamEdgeSnapshot']);
 
 /** What changed between two snapshots (only non-zero deltas, background fan-out left out). */
 function delta(before: Counts, after: Counts): Record<string, number> {
