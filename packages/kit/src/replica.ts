@@ -132,9 +132,10 @@ const MAX_RETRY_MS = 30_000;
 
 /**
  * Fills a replica from its owner once in its life (ARCHITECTURE *Events*: a new or empty replica
- * backfills, then events keep it current). Events are consumed meanwhile; both go through `apply`
- * (newer version wins), so snapshot rows and events converge in any order and a snapshot row older
- * than an applied event changes nothing. Several processes may start at once: the one holding the
+ * backfills, then events keep it current). Events are consumed meanwhile (a consumer group reads
+ * the retained stream from its start, so every change made after the snapshot began arrives as an
+ * event); both go through `apply` (newer version wins), so snapshot rows and events converge in any
+ * order and a snapshot row older than an applied event changes nothing. Several processes may start at once: the one holding the
  * advisory lock backfills, the others wait for replica_state to say complete. Cost: one statement
  * per start once complete; a backfill reads the owner's whole set once, in pages.
  */
