@@ -1,5 +1,6 @@
 import { testDb, unique } from '@shutter/testing';
-import { createLogger, defineReplica, replicaStateMigration, type Knex, type ReplicaRow } from '../src';
+import { createLogger } from '../src';
+import { defineReplica, replicaStateMigration, type Knex, type ReplicaRow } from '../src/index-db';
 
 /**
  * Property test of the kit's replica helper (ARCHITECTURE *Events*, replicas): random change

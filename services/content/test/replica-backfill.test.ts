@@ -1,5 +1,6 @@
 import { identity, socialgraph } from '@shutter/proto';
-import { createClient, createLogger, createMetrics, GrpcStatus, type Knex, type Metrics } from '@shutter/kit';
+import { createClient, createLogger, createMetrics, GrpcStatus, type Metrics } from '@shutter/kit';
+import type { Knex } from '@shutter/kit/db';
 import { apiClient, startStack, testDb, testSigner, waitFor, type ApiClient, type Stack } from '@shutter/testing';
 import { postsHelpers, type TestUser } from '../../../gateway/test/posts-helpers';
 import { loadContentConfig } from '../src/config';

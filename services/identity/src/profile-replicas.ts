@@ -1,5 +1,6 @@
 import { events, type socialgraph } from '@shutter/proto';
-import { createEventConsumer, defineReplica, type Client, type Knex, type Logger, type Metrics, type Redis, type ReplicaBackfill } from '@shutter/kit';
+import type { Client, Logger, Metrics, Redis } from '@shutter/kit';
+import { createEventConsumer, defineReplica, type Knex, type ReplicaBackfill } from '@shutter/kit/db';
 
 /** Consumer group of identity on the "events" stream (its idempotency namespace too). */
 export const CONSUMER_GROUP = 'identity';

@@ -1,4 +1,5 @@
-import { createLogger, createMetrics, type Knex } from '@shutter/kit';
+import { createLogger, createMetrics } from '@shutter/kit';
+import type { Knex } from '@shutter/kit/db';
 import { accounts, apiClient, startStack, testDb, waitFor, type ApiClient, type Stack } from '@shutter/testing';
 import { loadIdentityConfig } from '../src/config';
 import { createIdentityService } from '../src/server';

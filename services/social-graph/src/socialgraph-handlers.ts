@@ -1,5 +1,6 @@
 import { socialgraph } from '@shutter/proto';
-import { isUuid, requirePeerCaller, snapshotPages, unauthenticated, validationFailed, type CallContext, type Handlers } from '@shutter/kit';
+import { isUuid, unauthenticated, validationFailed, type CallContext, type Handlers } from '@shutter/kit';
+import { requirePeerCaller, snapshotPages } from '@shutter/kit/db';
 import type { CountsRow, FollowRow, FollowStatus, FollowsRepository } from './follows-repository';
 import type { FollowsService, RespondAction } from './follows-service';
 import { streamNeighbours } from './neighbour-stream';

@@ -1,5 +1,6 @@
 import type { events } from '@shutter/proto';
-import { GrpcStatus, ServiceError, defineReplica, type Knex } from '@shutter/kit';
+import { GrpcStatus, ServiceError } from '@shutter/kit';
+import { defineReplica, type Knex } from '@shutter/kit/db';
 import type { PostReads } from '../posts/read-path';
 
 export interface AuthorRow {

@@ -1,4 +1,5 @@
-import type { Knex, Logger, ReplicaBackfill } from '@shutter/kit';
+import type { Logger } from '@shutter/kit';
+import type { Knex, ReplicaBackfill } from '@shutter/kit/db';
 import type { ReplicaAppliers } from '../events-consumer';
 import type { Peers } from '../peers';
 import { authorsReplica } from './authors';

@@ -1,4 +1,4 @@
-import { defineReplica, type Knex } from '@shutter/kit';
+import { defineReplica, type Knex } from '@shutter/kit/db';
 import type { PostReads } from '../posts/read-path';
 
 /** An edge's status only moves forward, so its rank is its version (kit defineReplica). */
