@@ -65,7 +65,9 @@ const snapshotsServed = async () => ({
 async function converged(): Promise<boolean> {
   const ownerEdges = await graph('follows').orderBy('id').select('id', 'status');
   const copyEdges = await content('follow_edges').whereNot({ status: 'removed' }).orderBy('follows_id').select('follows_id as id', 'status');
-  const ownerPairs = (await graph('follows').where({ status: 'agree' }).select('follower_id', 'followee_id')).map((r) => `${r.follower_id}>${r.followee_id}`).sort();
+  const ownerPairs = (await graph('follows').where({ status: 'agree' }).select('follower_id', 'followee_id'))
+    .map((r) => `${r.follower_id}>${r.followee_id}`)
+    .sort();
   const copyPairs = (await content('follows').select('follower_id', 'followee_id')).map((r) => `${r.follower_id}>${r.followee_id}`).sort();
   const ownerUsers = await users('users').orderBy('id').select('id', 'username', 'is_public', 'status', 'version');
   const copyUsers = await content('authors').orderBy('id').select('id', 'username', 'is_public', 'status', 'version');

@@ -43,8 +43,16 @@ async function startIdentity() {
 async function converged(): Promise<boolean> {
   const owner = await graph('follows').orderBy('id').select('id', 'status');
   const copy = await identity('follow_edges').whereNot({ status: 'removed' }).orderBy('follows_id').select('follows_id as id', 'status');
-  const ownerCounts = await graph('follow_counts').where('follower_count', '>', 0).orWhere('following_count', '>', 0).orderBy('user_id').select('user_id', 'follower_count', 'following_count');
-  const copyCounts = await identity('follow_counts').where('follower_count', '>', 0).orWhere('following_count', '>', 0).orderBy('user_id').select('user_id', 'follower_count', 'following_count');
+  const ownerCounts = await graph('follow_counts')
+    .where('follower_count', '>', 0)
+    .orWhere('following_count', '>', 0)
+    .orderBy('user_id')
+    .select('user_id', 'follower_count', 'following_count');
+  const copyCounts = await identity('follow_counts')
+    .where('follower_count', '>', 0)
+    .orWhere('following_count', '>', 0)
+    .orderBy('user_id')
+    .select('user_id', 'follower_count', 'following_count');
   return JSON.stringify(copy) === JSON.stringify(owner) && JSON.stringify(copyCounts) === JSON.stringify(ownerCounts);
 }
 

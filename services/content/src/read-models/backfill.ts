@@ -12,7 +12,13 @@ import { edgesReplica } from './follow-graph';
  * arriving meanwhile converge in any order. Until both are complete the service is not ready.
  * An operator re-runs one by deleting its replica_state row and restarting (docs/operations.md).
  */
-export function createReplicaBackfills(deps: { db: Knex; log: Logger; peers: Pick<Peers, 'userSnapshot' | 'edgeSnapshot'>; apply: ReplicaAppliers; retryMs?: number }): ReplicaBackfill[] {
+export function createReplicaBackfills(deps: {
+  db: Knex;
+  log: Logger;
+  peers: Pick<Peers, 'userSnapshot' | 'edgeSnapshot'>;
+  apply: ReplicaAppliers;
+  retryMs?: number;
+}): ReplicaBackfill[] {
   const { db, log, peers, apply, retryMs } = deps;
   return [
     authorsReplica.backfillFrom({ db, log, retryMs, snapshot: (signal) => peers.userSnapshot(signal), apply: (trx, user) => apply.user(trx, user) }),
@@ -21,7 +27,8 @@ export function createReplicaBackfills(deps: { db: Knex; log: Logger; peers: Pic
       log,
       retryMs,
       snapshot: (signal) => peers.edgeSnapshot(signal),
-      apply: (trx, e) => apply.edge(trx, { followsId: e.followsId, followerId: e.followerId, followeeId: e.followeeId, status: e.status === 'agree' ? 'agree' : 'pending' }),
+      apply: (trx, e) =>
+        apply.edge(trx, { followsId: e.followsId, followerId: e.followerId, followeeId: e.followeeId, status: e.status === 'agree' ? 'agree' : 'pending' }),
     }),
   ];
 }
