@@ -3,8 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createRedis, type Redis } from '@shutter/kit';
 import type { Knex } from '@shutter/kit/db';
-import { apiClient, startRedisServer, startStack, testDb, waitFor, type ApiClient, type Stack } from '@shutter/testing';
-import { postsHelpers } from '../../../gateway/test/posts-helpers';
+import { apiClient, postsHelpers, startRedisServer, startStack, testDb, waitFor, type ApiClient, type Stack } from '@shutter/testing';
 
 /**
  * Likes, comments and post edits and deletes do not fail while Redis is down (cache/pending-marks.ts):

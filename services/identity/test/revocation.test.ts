@@ -68,7 +68,7 @@ describe('revocation state', () => {
     await client.setStatus({ userId: d.id, status: 'disabled' }, { userId: admin.id, role: 'admin' });
     await redis.del(REVOCATIONS_VERSION_KEY, REVOKED_SESSIONS_KEY, DISABLED_USERS_KEY);
     messages.length = 0;
-    await waitFor(async () => (await redis.exists(REVOCATIONS_VERSION_KEY)) === 1, 5000);
+    await waitFor(async () => (await redis.exists(REVOCATIONS_VERSION_KEY)) === 1);
     expect(await redis.zscore(REVOKED_SESSIONS_KEY, u.sid)).not.toBeNull();
     expect(await redis.zscore(REVOKED_SESSIONS_KEY, d.sid)).not.toBeNull();
     expect(await redis.sismember(DISABLED_USERS_KEY, d.id)).toBe(1);
