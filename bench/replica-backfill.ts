@@ -60,14 +60,22 @@ function generate() {
   }));
   if (EDGES > USERS * (USERS - 1)) throw new Error('more edges than pairs');
   const seen = new Set<string>();
-  const edges: Array<{ followsId: string; followerId: string; followeeId: string; status: string }> = [];
+  const edges: Array<{ followsId: string; followerId: string; followeeId: string; status: string; version: number }> = [];
   while (edges.length < EDGES) {
     const a = Math.floor(rand() * USERS);
     // A heavy tail of followees, as real graphs have.
     const b = Math.floor(USERS * Math.pow(rand(), 2));
     if (a === b || seen.has(`${a}>${b}`)) continue;
     seen.add(`${a}>${b}`);
-    edges.push({ followsId: uuidv7(t0 + 10_000_000 + edges.length, rand), followerId: users[a]!.userId, followeeId: users[b]!.userId, status: rand() < 0.8 ? 'agree' : 'pending' });
+    const agree = rand() < 0.8;
+    // An edge's version is its status's rank (pending 1, agree 2), as social-graph streams it.
+    edges.push({
+      followsId: uuidv7(t0 + 10_000_000 + edges.length, rand),
+      followerId: users[a]!.userId,
+      followeeId: users[b]!.userId,
+      status: agree ? 'agree' : 'pending',
+      version: agree ? 2 : 1,
+    });
   }
   return { users, edges };
 }
@@ -94,14 +102,25 @@ async function main(): Promise<void> {
   const dbs: Knex[] = [];
   try {
     const { users, edges } = generate();
-    console.log(`load ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')} (1/5/15 min), ${(await import('node:os')).cpus().length} cores`);
+    console.log(
+      `load ${(await import('node:os'))
+        .loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')} (1/5/15 min), ${(await import('node:os')).cpus().length} cores`,
+    );
 
     // content, as its server builds it (no S3: an empty replica replaces no avatar).
     const content = createDb({ url, schema: contentMigrations.schema, poolMax: 10 });
     dbs.push(content);
     await migrate(content, contentMigrations.schema, contentMigrations.migrations);
     const reads = createPostReads({ db: content, redis, log, ttlSeconds: 60 });
-    const feed = createFeed({ redis, posts: createPostsRepository(content), reads, log, config: { maxItems: 800, fanoutMaxFollowers: 10_000, ttlSeconds: 3600 } });
+    const feed = createFeed({
+      redis,
+      posts: createPostsRepository(content),
+      reads,
+      log,
+      config: { maxItems: 800, fanoutMaxFollowers: 10_000, ttlSeconds: 3600 },
+    });
     const apply = createReplicaAppliers({
       authors: createAuthors({ db: content, reads }),
       follows: createFollowGraph({ db: content, reads }),
@@ -111,7 +130,10 @@ async function main(): Promise<void> {
     });
     const peers = { userSnapshot: () => pages(users), edgeSnapshot: () => pages(edges) };
     const [authorsBackfill, edgesBackfill] = createReplicaBackfills({ db: content, log, peers, apply });
-    for (const [name, b, n] of [['content authors', authorsBackfill!, users.length], ['content follow_edges', edgesBackfill!, edges.length]] as const) {
+    for (const [name, b, n] of [
+      ['content authors', authorsBackfill!, users.length],
+      ['content follow_edges', edgesBackfill!, edges.length],
+    ] as const) {
       await timed(name, n, async () => {
         b.start();
         await b.completed;

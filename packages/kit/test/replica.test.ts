@@ -148,7 +148,7 @@ describe('backfill from the owner', () => {
       }
     };
   }
-  const applyRow = (trx: Knex, r: ReplicaRow) => replica.apply(trx, r, Number(r.version));
+  const applyMany = async (trx: Knex, rows: ReplicaRow[]) => void (await replica.applyMany(trx, rows));
 
   it.each(Array.from({ length: 8 }, (_, i) => i + 1))(
     'seed %i: an empty replica started against an owner with data converges, with events arriving during the backfill reordered and duplicated',
@@ -174,7 +174,7 @@ describe('backfill from the owner', () => {
           if (rand() < 0.3) later.push(e);
         }
       };
-      const backfill = replica.backfillFrom({ db, log, retryMs: 10, snapshot: ownerSnapshot(between), apply: applyRow });
+      const backfill = replica.backfillFrom({ db, log, retryMs: 10, snapshot: ownerSnapshot(between), applyMany });
       backfill.start();
       await backfill.completed;
       expect(backfill.complete()).toBe(true);
@@ -195,13 +195,13 @@ describe('backfill from the owner', () => {
   it('a restart after a completed backfill does not backfill again', async () => {
     await db('replica_state').delete();
     const counter = { streams: 0 };
-    const first = replica.backfillFrom({ db, log, snapshot: ownerSnapshot(undefined, counter), apply: applyRow });
+    const first = replica.backfillFrom({ db, log, snapshot: ownerSnapshot(undefined, counter), applyMany });
     first.start();
     await first.completed;
     await first.stop();
     expect(counter.streams).toBe(1);
 
-    const again = replica.backfillFrom({ db, log, snapshot: ownerSnapshot(undefined, counter), apply: applyRow });
+    const again = replica.backfillFrom({ db, log, snapshot: ownerSnapshot(undefined, counter), applyMany });
     again.start();
     await again.completed;
     await again.stop();
@@ -213,7 +213,7 @@ describe('backfill from the owner', () => {
     const counter = { streams: 0 };
     // A slow snapshot, so the others find the lock taken.
     const slow = ownerSnapshot(() => new Promise((r) => setTimeout(r, 20)), counter);
-    const starts = Array.from({ length: 3 }, () => replica.backfillFrom({ db, log, retryMs: 10, snapshot: slow, apply: applyRow }));
+    const starts = Array.from({ length: 3 }, () => replica.backfillFrom({ db, log, retryMs: 10, snapshot: slow, applyMany }));
     for (const b of starts) b.start();
     await Promise.all(starts.map((b) => b.completed));
     await Promise.all(starts.map((b) => b.stop()));
@@ -233,7 +233,7 @@ describe('backfill from the owner', () => {
         yield page;
       }
     };
-    const b = replica.backfillFrom({ db, log, retryMs: 10, snapshot: flaky, apply: applyRow });
+    const b = replica.backfillFrom({ db, log, retryMs: 10, snapshot: flaky, applyMany });
     b.start();
     expect(b.complete()).toBe(false);
     await b.completed;

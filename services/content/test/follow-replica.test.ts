@@ -97,7 +97,7 @@ it.each(Array.from({ length: 12 }, (_, i) => i + 1))('seed %i converges and neve
   // The newest edge applied so far per pair (edge ids are UUIDv7: newer edges sort higher), at its best rank.
   const newest = new Map<string, { id: string; rank: number; status: EdgeStatus }>();
   for (const e of deliveries) {
-    await db.transaction((trx) => graph.applyEdge(trx, e));
+    await db.transaction((trx) => graph.applyEdges(trx, [e]));
     const k = `${e.followerId}>${e.followeeId}`;
     const cur = newest.get(k);
     if (!cur || e.followsId > cur.id || (e.followsId === cur.id && RANK[e.status] > cur.rank)) newest.set(k, { id: e.followsId, rank: RANK[e.status], status: e.status });
@@ -137,7 +137,7 @@ it.each(Array.from({ length: 8 }, (_, i) => i + 1))('seed %i: an empty replica b
   expect([...owner.values()].filter((e) => e.status === 'agree' && !touched.has(e.followsId)).length).toBeGreaterThan(0);
 
   const later: EdgeEvent[] = [];
-  const deliver = (e: EdgeEvent) => db.transaction((trx) => graph.applyEdge(trx, e));
+  const deliver = (e: EdgeEvent) => db.transaction((trx) => graph.applyEdges(trx, [e]));
   /** The owner moves on by a few changes; each event is delivered now, later, or both. */
   const advance = async (n: number) => {
     for (const e of future.splice(0, n)) {
@@ -159,7 +159,7 @@ it.each(Array.from({ length: 8 }, (_, i) => i + 1))('seed %i: an empty replica b
     }
   }
   const name = `follow_edges_${seed}`;
-  const backfill = edgesReplica.backfillFrom({ db, log: createLogger('test', 'silent'), name, snapshot, apply: (trx, e) => graph.applyEdge(trx, e) });
+  const backfill = edgesReplica.backfillFrom({ db, log: createLogger('test', 'silent'), name, snapshot, applyMany: async (trx, edges) => void (await graph.applyEdges(trx, edges)) });
   backfill.start();
   await backfill.completed;
   await backfill.stop();
