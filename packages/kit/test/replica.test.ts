@@ -106,7 +106,7 @@ it.each(Array.from({ length: SEEDS }, (_, i) => i + 1))('seed %i converges and n
         if (r.applied) record(e.id, e.version, r.before);
         return;
       }
-      for (const { row, before } of await replica.applyMany(trx, events)) record(Number(row.id), Number(row.version), before);
+      for (const { row, before } of await replica.applyMany(trx, events.map((e) => ({ ...e })))) record(Number(row.id), Number(row.version), before);
     });
   for (let i = 0; i < deliveries.length; ) {
     // Up to 3 units at once: two consumers (or a retry and a new delivery, or a backfill) racing.
