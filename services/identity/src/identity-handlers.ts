@@ -1,7 +1,7 @@
 import * as argon2 from 'argon2';
 import { MAX_EMAIL_CHARS, MAX_NAME_CHARS, MAX_PASSWORD_CHARS, MAX_PROFILE_BYTES, MIN_PASSWORD_CHARS, USERNAME, USERNAME_RULE, domainEvent } from '@shutter/contracts';
 import type { events, identity } from '@shutter/proto';
-import { invalidArgument, notFound, offsetPage, permissionDenied, requireUser, requireUuid, unauthenticated, validationFailed, type CallContext, type Handlers } from '@shutter/kit';
+import { invalidArgument, notFound, offsetPage, permissionDenied, requireUser, requireUuid, unauthenticated, validationFailed, type Handlers } from '@shutter/kit';
 import { enqueueEvent, requirePeerCaller, snapshotPages, type Knex } from '@shutter/kit/db';
 import type { IdentityConfig } from './config';
 import type { LoginThrottle } from './login-throttle';
