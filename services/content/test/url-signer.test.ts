@@ -52,6 +52,19 @@ describe('presigned GET URLs', () => {
     expect(a.url.startsWith('https://b.s3.us-east-1.amazonaws.com/k?')).toBe(true);
   });
 
+  it('signs anew with renewed credentials within the same window', async () => {
+    let creds = credentials;
+    const signer = createUrlSigner({ region: 'us-east-1', bucket: 'b', forcePathStyle: false, ttlSeconds: 3600, credentials: async () => creds, now: () => now });
+    const a = await signer.sign('k');
+    expect((await signer.sign('k')).url).toBe(a.url);
+    expect((await signer.sign('other')).url).not.toBe(a.url);
+    creds = { ...credentials, accessKeyId: 'AKIDRENEWED', sessionToken: 'renewed' };
+    const b = new URL((await signer.sign('k')).url);
+    expect(b.searchParams.get('X-Amz-Credential')?.startsWith('AKIDRENEWED/')).toBe(true);
+    expect(b.searchParams.get('X-Amz-Security-Token')).toBe('renewed');
+    expect(b.searchParams.get('X-Amz-Signature')).not.toBe(new URL(a.url).searchParams.get('X-Amz-Signature'));
+  });
+
   it('uses the public base when one is configured', async () => {
     const signer = createUrlSigner({ region: 'us-east-1', bucket: 'b', forcePathStyle: true, publicUrl: 'https://cdn.example.com/media/', ttlSeconds: 3600, credentials: async () => credentials });
     expect((await signer.sign('media/u/1')).url).toBe('https://cdn.example.com/media/media/u/1');
