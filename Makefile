@@ -6,11 +6,12 @@ NPM_STAMP := node_modules/.install-stamp
 PROTO_STAMP := packages/proto/src/gen/.stamp
 PROTOS := $(shell find proto -name '*.proto')
 
-.PHONY: dev test install proto openapi typecheck lint jest system-deps validate-deploy smoke backup restore backup-check bench chaos fuzz clean help
+.PHONY: dev test install proto openapi typecheck lint format jest system-deps validate-deploy smoke backup restore backup-check bench chaos fuzz clean help
 
 help:
 	@echo "make dev      install what is missing, start the whole stack (API on http://127.0.0.1:8080)"
 	@echo "make test     install what is missing, type-check, lint and run every test"
+	@echo "make format   rewrite files the formatter (prettier) would change"
 	@echo "make proto    regenerate TypeScript from proto/"
 	@echo "make openapi  regenerate docs/openapi.json and the client's types from the route schemas"
 	@echo "make bench    run the benchmarks"
@@ -50,8 +51,14 @@ dev: install
 typecheck: install
 	node_modules/.bin/tsc -b
 
+# Formatting (prettier, .prettierrc.json) is checked here; `make format` rewrites what differs.
+# --cache: a file prettier saw unchanged under the same config is not formatted again.
 lint: install
+	node_modules/.bin/prettier --check --cache --log-level warn .
 	node_modules/.bin/eslint --max-warnings 0 .
+
+format: install
+	node_modules/.bin/prettier --write --cache --log-level warn .
 
 # Jest writes its totals to .test-results/jest.json (.ci/run prints them).
 jest: install system-deps

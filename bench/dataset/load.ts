@@ -20,7 +20,7 @@
  */
 import * as argon2 from 'argon2';
 import { Client } from 'pg';
-import { createDb, migrate, type Migration } from '@shutter/kit';
+import { createDb, migrate, type Migration } from '@shutter/kit/db';
 import { createDatabase, dropDatabase, withDatabase } from '@shutter/testing/src/backends';
 import { ARGON2_OPTIONS } from '../../services/identity/src/identity-service';
 import * as identityMigrations from '../../services/identity/src/migrations';

@@ -73,7 +73,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // JSON and multipart only: a text/plain body would reach handlers unvalidated.
   app.removeContentTypeParser('text/plain');
   // Seed 000's client sends Content-Type: application/json on bodyless requests: empty = no body.
-  const parseJson = app.getDefaultJsonParser('error', 'ignore');
+  // Fastify types the default parser as either kind; it is the callback kind (it reports through `done`).
+  const parseJson = app.getDefaultJsonParser('error', 'ignore') as (req: unknown, body: string, done: (err: Error | null, body?: unknown) => void) => void;
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
     const text = body.toString();

@@ -1,4 +1,5 @@
-import { newId, type Knex, type Redis } from '@shutter/kit';
+import { newId, type Redis } from '@shutter/kit';
+import type { Knex } from '@shutter/kit/db';
 import { apiClient, startStack, testDb, testRedis, unique, waitFor, type ApiClient, type Stack } from '@shutter/testing';
 import { commentPayload, followPayload, likePayload, postPayload, publishEvent as publishOn, registerUser, type TestUser } from './events-helpers';
 

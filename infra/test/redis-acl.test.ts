@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createEventConsumer, createLogger, createOutboxRelay, createRedis, enqueueEvent, migrate, outboxMigration, outboxTraceMigration, type Knex, type Redis } from '@shutter/kit';
+import { createLogger, createRedis, type Redis } from '@shutter/kit';
+import { createEventConsumer, createOutboxRelay, enqueueEvent, migrate, outboxMigration, outboxTraceMigration, type Knex } from '@shutter/kit/db';
 import { startRedisServer, testDb, unique, waitFor } from '@shutter/testing';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports

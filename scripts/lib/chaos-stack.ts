@@ -7,7 +7,7 @@ import { Output } from './dev-output';
 import { planProcesses, type PlannedProcess } from './dev-plan';
 import { DevError, waitUntilReady } from './dev-procs';
 import { startSupervised, type SupervisedProcess } from './dev-supervisor';
-import { commonEnv, processEnv, readiness } from './dev-worker';
+import { commonEnv, processEnv, readiness } from './dev-env';
 
 /**
  * The stack `make chaos` breaks: the processes of `make dev` (same plan, same supervisor, so a

@@ -1,8 +1,8 @@
+/** `@shutter/kit`: what every process uses. What needs Postgres is in `@shutter/kit/db` (index-db.ts). */
 export * from './config';
 export * from './logger';
 export * from './metrics';
 export * from './errors';
-export * from './db';
 export * from './redis';
 export * from './ids';
 export * from './grpc/context';
@@ -10,8 +10,5 @@ export * from './grpc/internal-auth';
 export * from './grpc/server';
 export * from './grpc/client';
 export * from './process';
-export * from './outbox';
-export * from './run-service';
 export * from './auth';
-export * from './replica';
 export * from './tracing';

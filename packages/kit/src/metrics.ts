@@ -86,7 +86,7 @@ export async function startSidePort(metrics: Metrics, port: number, ready: () =>
     });
   }
   const server = http.createServer((req, res) => {
-    void (async () => {
+    (async () => {
       if (req.url === '/metrics') {
         res.setHeader('content-type', metrics.registry.contentType);
         res.end(await metrics.registry.metrics());
@@ -102,7 +102,11 @@ export async function startSidePort(metrics: Metrics, port: number, ready: () =>
         res.statusCode = 404;
         res.end();
       }
-    })();
+    })().catch(() => {
+      // A collector that threw: the scrape fails, the process goes on.
+      res.statusCode = 500;
+      res.end();
+    });
   });
   await new Promise<void>((resolve) => server.listen(port, host, resolve));
   const addr = server.address();

@@ -1,7 +1,8 @@
 import * as os from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { testRedis, unique } from '@shutter/testing';
-import { createEventConsumer, createOutboxRelay, type Knex, type Redis } from '../src';
+import type { Redis } from '../src';
+import { createEventConsumer, createOutboxRelay, type Knex } from '../src/index-db';
 import { groupConsumers } from '../src/outbox/stream-entries';
 import { closers, commitEvent, effects, freshSchema, memoryLog, pendingCount, recordEffect, waitFor } from './outbox-helpers';
 

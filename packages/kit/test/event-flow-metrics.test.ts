@@ -1,5 +1,6 @@
 import { testRedis, unique } from '@shutter/testing';
-import { backendsReady, createEventConsumer, createMetrics, createOutboxRelay, type Knex, type Metrics, type Redis } from '../src';
+import { createMetrics, type Metrics, type Redis } from '../src';
+import { backendsReady, createEventConsumer, createOutboxRelay, type Knex } from '../src/index-db';
 import { closers, commitEvent, freshSchema, memoryLog, recordEffect, waitFor } from './outbox-helpers';
 
 const fastRelay = { pollMs: 50, lossCheckMs: 100, maxBackoffMs: 200 };

@@ -1,6 +1,7 @@
 import pino from 'pino';
 import { testBackends, testDb, unique } from '@shutter/testing';
-import { enqueueEvent, migrate, outboxMigration, outboxTraceMigration, type Knex, type Logger, type Migration, type Redis } from '../src';
+import type { Logger, Redis } from '../src';
+import { enqueueEvent, migrate, outboxMigration, outboxTraceMigration, type Knex, type Migration } from '../src/index-db';
 import { streamGroups } from '../src/outbox/stream-entries';
 
 /** Polls `fn` until it returns true; fails with `what` after the timeout. */

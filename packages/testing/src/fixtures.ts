@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { createDb, createRedis, type Knex, type Redis } from '@shutter/kit';
+import { createRedis, type Redis } from '@shutter/kit';
+import { createDb, type Knex } from '@shutter/kit/db';
 
 /** The database and Redis of this test run (see global-setup). */
 export function testBackends() {

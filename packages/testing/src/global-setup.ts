@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { createDb, migrate, type Migration } from '@shutter/kit';
+import { createDb, migrate, type Migration } from '@shutter/kit/db';
 import { REPO_ROOT, createDatabase, ensurePostgres, ensureRedis, withDatabase, type PostgresHandle, type RedisHandle } from './backends';
 import { startLocalS3, type LocalS3 } from './s3';
 

@@ -1,4 +1,5 @@
-import { createLogger, createMetrics, loadDotEnv, migrate } from '@shutter/kit';
+import { createLogger, createMetrics, loadDotEnv } from '@shutter/kit';
+import { migrate } from '@shutter/kit/db';
 import { loadContentConfig } from './config';
 import { migrations, schema } from './migrations';
 import { createContentService } from './server';

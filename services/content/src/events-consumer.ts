@@ -1,5 +1,6 @@
 import { events } from '@shutter/proto';
-import { createEventConsumer, type Knex, type Logger, type Metrics, type Redis } from '@shutter/kit';
+import type { Logger, Metrics, Redis } from '@shutter/kit';
+import { createEventConsumer, type Knex } from '@shutter/kit/db';
 import type { Feed } from './feed/feed';
 import { objectKeysOf, type MediaRepository } from './media/media-repository';
 import type { Authors } from './read-models/authors';

@@ -1,4 +1,4 @@
-import { runService } from '@shutter/kit';
+import { runService } from '@shutter/kit/db';
 import { runPhotoBackfill } from './backfill-photos';
 import { loadContentConfig } from './config';
 import { migrations, schema } from './migrations';

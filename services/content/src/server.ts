@@ -1,5 +1,6 @@
 import { content } from '@shutter/proto';
-import { createDb, createGrpcServer, createOutboxRelay, createRedis, internalAuth, type Logger, type Metrics, backendsReady } from '@shutter/kit';
+import { createGrpcServer, createRedis, internalAuth, type Logger, type Metrics } from '@shutter/kit';
+import { createDb, createOutboxRelay, backendsReady } from '@shutter/kit/db';
 import type { ContentConfig } from './config';
 import { createCommentsRepository } from './comments/comments-repository';
 import { createCommentsService } from './comments/comments-service';

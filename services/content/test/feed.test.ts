@@ -1,4 +1,5 @@
-import { createLogger, type Knex, type Redis } from '@shutter/kit';
+import { createLogger, type Redis } from '@shutter/kit';
+import type { Knex } from '@shutter/kit/db';
 import { parseForm, TOMBSTONE_VERSION } from '../src/cache/versioned';
 import { apiClient, startStack, testDb, testRedis, waitFor, type ApiClient, type Stack } from '@shutter/testing';
 import { postsHelpers, type TestUser } from '../../../gateway/test/posts-helpers';

@@ -1,4 +1,5 @@
-import { createLogger, migrate, newId, type Knex, type Redis } from '@shutter/kit';
+import { createLogger, newId, type Redis } from '@shutter/kit';
+import { migrate, type Knex } from '@shutter/kit/db';
 import { testDb, testRedis, unique } from '@shutter/testing';
 import { migrations } from '../src/migrations';
 import type { Peers } from '../src/peers';

@@ -1,16 +1,7 @@
 import * as argon2 from 'argon2';
 import { identity, events } from '@shutter/proto';
-import {
-  enqueueEvent,
-  invalidArgument,
-  notFound,
-  permissionDenied,
-  unauthenticated,
-  validationFailed,
-  type CallContext,
-  type Handlers,
-  type Knex,
-} from '@shutter/kit';
+import { invalidArgument, notFound, permissionDenied, unauthenticated, validationFailed, type CallContext, type Handlers } from '@shutter/kit';
+import { enqueueEvent, type Knex } from '@shutter/kit/db';
 import type { IdentityConfig } from './config';
 import type { LoginThrottle } from './login-throttle';
 import type { ProfileReplicas } from './profile-replicas';

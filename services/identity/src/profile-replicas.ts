@@ -1,5 +1,6 @@
 import { events } from '@shutter/proto';
-import { createEventConsumer, type Knex, type Logger, type Metrics, type Redis } from '@shutter/kit';
+import type { Logger, Metrics, Redis } from '@shutter/kit';
+import { createEventConsumer, type Knex } from '@shutter/kit/db';
 
 /** Consumer group of identity on the "events" stream (its idempotency namespace too). */
 export const CONSUMER_GROUP = 'identity';

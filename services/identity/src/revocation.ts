@@ -1,13 +1,5 @@
-import {
-  DISABLED_USERS_KEY,
-  REVOCATIONS_VERSION_KEY,
-  REVOKED_SESSIONS_KEY,
-  revocationsChannel,
-  type Knex,
-  type Logger,
-  type Redis,
-  type RevocationMessage,
-} from '@shutter/kit';
+import { DISABLED_USERS_KEY, REVOCATIONS_VERSION_KEY, REVOKED_SESSIONS_KEY, revocationsChannel, type Logger, type Redis, type RevocationMessage } from '@shutter/kit';
+import type { Knex } from '@shutter/kit/db';
 import type { UsersRepository } from './users-repository';
 
 /** Allowance for clocks that disagree between identity (which sets `exp`) and the gateway. */
@@ -104,7 +96,8 @@ export function startRevocationSync(
   const check = async () => {
     if (!(await redis.exists(REVOCATIONS_VERSION_KEY))) await run();
   };
-  const timer = setInterval(run, opts.intervalMs);
+  // run() never rejects (a failed sync is logged above).
+  const timer = setInterval(() => void run(), opts.intervalMs);
   const checkTimer = setInterval(() => void check().catch(() => undefined), opts.checkMs);
   timer.unref();
   checkTimer.unref();

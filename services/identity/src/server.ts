@@ -1,5 +1,6 @@
 import { identity } from '@shutter/proto';
-import { createDb, createGrpcServer, createOutboxRelay, createRedis, internalAuth, type Logger, type Metrics, backendsReady } from '@shutter/kit';
+import { createGrpcServer, createRedis, internalAuth, type Logger, type Metrics } from '@shutter/kit';
+import { createDb, createOutboxRelay, backendsReady } from '@shutter/kit/db';
 import type { IdentityConfig } from './config';
 import { ensureAdmin } from './admin-bootstrap';
 import { createIdentityHandlers } from './identity-service';

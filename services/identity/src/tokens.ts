@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { SignJWT } from 'jose';
-import { newId, unauthenticated, type Knex } from '@shutter/kit';
+import { newId, unauthenticated } from '@shutter/kit';
+import type { Knex } from '@shutter/kit/db';
 import type { SigningKey } from './signing-key';
 import type { UserRow } from './users-repository';
 

@@ -1,4 +1,5 @@
-import { alreadyExists, isUniqueViolation, newId, type Knex } from '@shutter/kit';
+import { alreadyExists, isUniqueViolation, newId } from '@shutter/kit';
+import type { Knex } from '@shutter/kit/db';
 
 export interface UserRow {
   id: string;

@@ -1,4 +1,4 @@
-import { createDb, migrate, type Knex } from '@shutter/kit';
+import { createDb, migrate, type Knex } from '@shutter/kit/db';
 import { testBackends, unique } from '@shutter/testing';
 import { migrations } from '../src/migrations';
 import { SEARCH_MAX_RESULTS, createUsersRepository, searchSql } from '../src/users-repository';

@@ -1,4 +1,5 @@
-import { createEventConsumer, type EventConsumer, type EventConsumerOptions, type Knex, type Logger, type Metrics, type Redis, type StreamEvent } from '@shutter/kit';
+import type { Logger, Metrics, Redis } from '@shutter/kit';
+import { createEventConsumer, type EventConsumer, type EventConsumerOptions, type Knex, type StreamEvent } from '@shutter/kit/db';
 import { unknownActor, type ActorDirectory } from './actors';
 import { CONSUMED_TYPES, planFor, renderMessage } from './event-mapper';
 import { toProtoEvent } from './events-presenter';

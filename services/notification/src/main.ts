@@ -1,4 +1,4 @@
-import { runService } from '@shutter/kit';
+import { runService } from '@shutter/kit/db';
 import { loadNotificationConfig } from './config';
 import { migrations, schema } from './migrations';
 import { createNotificationService } from './server';

@@ -1,4 +1,5 @@
-import { isUuid, notFound, unauthenticated, validationFailed, type CallContext, type Handlers, type Knex, type Logger } from '@shutter/kit';
+import { isUuid, notFound, unauthenticated, validationFailed, type CallContext, type Handlers, type Logger } from '@shutter/kit';
+import type { Knex } from '@shutter/kit/db';
 import type { notification } from '@shutter/proto';
 import type { ActorDirectory } from './actors';
 import { toProtoEvent } from './events-presenter';

@@ -1,4 +1,5 @@
-import { newId, type Knex } from '@shutter/kit';
+import { newId } from '@shutter/kit';
+import type { Knex } from '@shutter/kit/db';
 import type { NotificationType, Template } from './event-mapper';
 
 /** The actor as identity described them when the notification was made. */

@@ -1,5 +1,6 @@
 import { identity, notification } from '@shutter/proto';
-import { createClient, createDb, createGrpcServer, createRedis, internalAuth, type EventConsumerOptions, type Logger, type Metrics, backendsReady } from '@shutter/kit';
+import { createClient, createGrpcServer, createRedis, internalAuth, type Logger, type Metrics } from '@shutter/kit';
+import { createDb, type EventConsumerOptions, backendsReady } from '@shutter/kit/db';
 import type { NotificationConfig } from './config';
 import { createActorDirectory } from './actors';
 import { createNotificationConsumer } from './consumer';

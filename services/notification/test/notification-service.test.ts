@@ -1,4 +1,5 @@
-import { createClient, createLogger, createMetrics, createOutboxRelay, enqueueEvent, migrate, newId, outboxMigration, outboxTraceMigration, type Knex, type Redis } from '@shutter/kit';
+import { createClient, createLogger, createMetrics, newId, type Redis } from '@shutter/kit';
+import { createOutboxRelay, enqueueEvent, migrate, outboxMigration, outboxTraceMigration, type Knex } from '@shutter/kit/db';
 import { events, notification } from '@shutter/proto';
 import { startStack, testDb, testEnv, testRedis, testSigner, unique, waitFor, type Stack } from '@shutter/testing';
 import { loadNotificationConfig } from '../src/config';

@@ -1,5 +1,5 @@
 import { events } from '@shutter/proto';
-import { enqueueEvent, type Knex } from '@shutter/kit';
+import { enqueueEvent, type Knex } from '@shutter/kit/db';
 import type { FollowRow, FollowStatus } from './follows-repository';
 
 /** The four follow events (proto/shutter/events/v1/events.proto, FollowChanged). */

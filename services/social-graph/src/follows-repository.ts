@@ -1,4 +1,4 @@
-import type { Knex } from '@shutter/kit';
+import type { Knex } from '@shutter/kit/db';
 import { newId } from '@shutter/kit';
 
 export type FollowStatus = 'pending' | 'agree';
@@ -114,7 +114,9 @@ export function createFollowsRepository(db: Knex) {
       const base = db<FollowRow>('follows as f')
         .where(`f.${side.self}`, userId)
         .andWhere('f.status', status)
-        .whereNotExists((q) => q.select(db.raw('1')).from('disabled_users as d').whereRaw(`d.user_id = f.${side.other}`));
+        .whereNotExists((q) => {
+          q.select(db.raw('1')).from('disabled_users as d').whereRaw(`d.user_id = f.${side.other}`);
+        });
       const [rows, count] = await Promise.all([
         base.clone().select('f.*').orderBy([{ column: 'f.created_at', order: 'desc' }, { column: 'f.id', order: 'desc' }]).offset(offset).limit(limit),
         base.clone().count<Array<{ count: number }>>('* as count'),
@@ -126,8 +128,12 @@ export function createFollowsRepository(db: Knex) {
     async between(viewerId: string, userIds: string[]): Promise<FollowRow[]> {
       if (userIds.length === 0) return [];
       return db<FollowRow>('follows')
-        .where((q) => q.where('follower_id', viewerId).whereIn('followee_id', userIds))
-        .orWhere((q) => q.where('followee_id', viewerId).whereIn('follower_id', userIds));
+        .where((q) => {
+          q.where('follower_id', viewerId).whereIn('followee_id', userIds);
+        })
+        .orWhere((q) => {
+          q.where('followee_id', viewerId).whereIn('follower_id', userIds);
+        });
     },
 
     async counts(userIds: string[]): Promise<CountsRow[]> {

@@ -1,4 +1,5 @@
-import { invalidArgument, notFound, permissionDenied, type Knex } from '@shutter/kit';
+import { invalidArgument, notFound, permissionDenied } from '@shutter/kit';
+import type { Knex } from '@shutter/kit/db';
 import { emitFollowChanged } from './follow-events';
 import type { Direction, FollowRow, FollowStatus, FollowsRepository } from './follows-repository';
 import type { DirectoryUser, UserDirectory } from './user-directory';

@@ -1,5 +1,6 @@
 import { events } from '@shutter/proto';
-import { createEventConsumer, type Knex, type Logger, type Metrics, type Redis } from '@shutter/kit';
+import type { Logger, Metrics, Redis } from '@shutter/kit';
+import { createEventConsumer, type Knex } from '@shutter/kit/db';
 import type { FollowsRepository } from './follows-repository';
 import type { FollowsService } from './follows-service';
 import type { UserDirectory } from './user-directory';

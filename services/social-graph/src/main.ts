@@ -1,4 +1,4 @@
-import { runService } from '@shutter/kit';
+import { runService } from '@shutter/kit/db';
 import { loadSocialGraphConfig } from './config';
 import { migrations, schema } from './migrations';
 import { createSocialGraphService } from './server';

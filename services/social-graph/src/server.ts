@@ -1,5 +1,6 @@
 import { socialgraph } from '@shutter/proto';
-import { createDb, createGrpcServer, createOutboxRelay, createRedis, internalAuth, type Logger, type Metrics, backendsReady } from '@shutter/kit';
+import { createGrpcServer, createRedis, internalAuth, type Logger, type Metrics } from '@shutter/kit';
+import { createDb, createOutboxRelay, backendsReady } from '@shutter/kit/db';
 import type { SocialGraphConfig } from './config';
 import { createFollowsRepository } from './follows-repository';
 import { createFollowsService } from './follows-service';

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { events, socialgraph } from '@shutter/proto';
-import { GrpcStatus, createClient, type Client, type Knex } from '@shutter/kit';
+import { GrpcStatus, createClient, type Client } from '@shutter/kit';
+import type { Knex } from '@shutter/kit/db';
 import { apiClient, startStack, testDb, testSigner, unique, type ApiClient, type Stack } from '@shutter/testing';
 
 type GraphClient = Client<typeof socialgraph.SocialGraphServiceService>;

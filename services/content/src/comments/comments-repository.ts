@@ -1,4 +1,4 @@
-import type { Knex } from '@shutter/kit';
+import type { Knex } from '@shutter/kit/db';
 
 /** A comment with its author's public fields (a disabled author's comments are never listed). */
 export interface CommentView {

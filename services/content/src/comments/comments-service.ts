@@ -1,5 +1,6 @@
 import { events, type content } from '@shutter/proto';
-import { enqueueEvent, newId, notFound, permissionDenied, type Knex } from '@shutter/kit';
+import { newId, notFound, permissionDenied } from '@shutter/kit';
+import { enqueueEvent, type Knex } from '@shutter/kit/db';
 import type { Presenter } from '../presenter';
 import type { Caller, PostsService } from '../posts/posts-service';
 import type { PostsRepository } from '../posts/posts-repository';

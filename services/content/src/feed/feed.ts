@@ -1,5 +1,6 @@
 import { Counter, Histogram } from 'prom-client';
-import type { Knex, Logger, Metrics, Redis } from '@shutter/kit';
+import type { Logger, Metrics, Redis } from '@shutter/kit';
+import type { Knex } from '@shutter/kit/db';
 import type { PostsRepository } from '../posts/posts-repository';
 import type { PostRead, PostReads } from '../posts/read-path';
 import { canSeePostsOf } from '../visibility';

@@ -1,4 +1,5 @@
-import { ServiceError, type Knex, type Logger } from '@shutter/kit';
+import { ServiceError, type Logger } from '@shutter/kit';
+import type { Knex } from '@shutter/kit/db';
 import type { PostReads } from '../posts/read-path';
 import type { MediaStorage } from '../storage/media-storage';
 import { objectKeysOf, processedColumns, type MediaRow } from './media-repository';

@@ -1,4 +1,4 @@
-import type { Knex } from '@shutter/kit';
+import type { Knex } from '@shutter/kit/db';
 
 export interface MediaRow {
   id: string;
@@ -127,7 +127,9 @@ export function createMediaRepository(db: Knex) {
       const out = new Map<string, { servedKey: string; blurhash: string; variants: StoredVariant[] }>();
       if (keys.length === 0) return out;
       const rows: Array<Pick<MediaRow, 'key' | 'processed_key' | 'blurhash' | 'variants'>> = await db('media')
-        .where((q) => q.whereIn('processed_key', keys).orWhereIn('key', keys.filter(isLegacyKey)))
+        .where((q) => {
+          q.whereIn('processed_key', keys).orWhereIn('key', keys.filter(isLegacyKey));
+        })
         .whereNotNull('processed_key')
         .select('key', 'processed_key', 'blurhash', 'variants');
       for (const r of rows) {
@@ -183,7 +185,9 @@ export function createMediaRepository(db: Knex) {
     async profileImageByKey(trx: Knex, key: string): Promise<MediaRow | undefined> {
       return trx<MediaRow>('media')
         .where({ used_for: 'profile' })
-        .andWhere((q) => q.where({ key }).orWhere({ processed_key: key }))
+        .andWhere((q) => {
+          q.where({ key }).orWhere({ processed_key: key });
+        })
         .first();
     },
 

@@ -2,17 +2,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { content } from '@shutter/proto';
-import {
-  failedPrecondition,
-  invalidArgument,
-  newId,
-  notFound,
-  payloadTooLarge,
-  unsupportedMediaType,
-  validationFailed,
-  type Knex,
-  type Logger,
-} from '@shutter/kit';
+import { failedPrecondition, invalidArgument, newId, notFound, payloadTooLarge, unsupportedMediaType, validationFailed, type Logger } from '@shutter/kit';
+import type { Knex } from '@shutter/kit/db';
 import type { MediaStorage } from '../storage/media-storage';
 import { mediaKey, objectKeysOf, processedColumns, type MediaRepository, type MediaRow, type ProcessedMedia, type StoredVariant } from './media-repository';
 import { longSideFor, type PhotoStore, type Purpose } from './photo-store';

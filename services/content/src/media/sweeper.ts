@@ -1,4 +1,5 @@
-import type { Knex, Logger } from '@shutter/kit';
+import type { Logger } from '@shutter/kit';
+import type { Knex } from '@shutter/kit/db';
 import type { IdempotencyKeys } from '../posts/idempotency';
 import type { MediaStorage } from '../storage/media-storage';
 import { objectKeysOf, type MediaRow } from './media-repository';

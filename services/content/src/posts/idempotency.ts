@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { validationFailed, type Knex } from '@shutter/kit';
+import { validationFailed } from '@shutter/kit';
+import type { Knex } from '@shutter/kit/db';
 
 /** How long an Idempotency-Key answers with its first response (docs/api.md: 24 hours). */
 export const IDEMPOTENCY_TTL_SQL = "interval '24 hours'";

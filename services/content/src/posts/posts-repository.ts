@@ -1,4 +1,4 @@
-import type { Knex } from '@shutter/kit';
+import type { Knex } from '@shutter/kit/db';
 import type { StoredVariant } from '../media/media-repository';
 import { VISIBLE_POST_SQL, visiblePostBindings } from '../visibility';
 

@@ -1,5 +1,6 @@
 import { events, type content } from '@shutter/proto';
-import { enqueueEvent, failedPrecondition, isBackendUnavailable, newId, notFound, permissionDenied, validationFailed, type Knex, type Logger } from '@shutter/kit';
+import { failedPrecondition, isBackendUnavailable, newId, notFound, permissionDenied, validationFailed, type Logger } from '@shutter/kit';
+import { enqueueEvent, type Knex } from '@shutter/kit/db';
 import type { Feed } from '../feed/feed';
 import type { CommentsRepository } from '../comments/comments-repository';
 import type { MediaRepository } from '../media/media-repository';

@@ -1,4 +1,5 @@
-import type { Knex, Logger, Redis } from '@shutter/kit';
+import type { Logger, Redis } from '@shutter/kit';
+import type { Knex } from '@shutter/kit/db';
 import { createVersionedForms, createVersionedSets } from '../cache/versioned';
 import type { ImageRow, PostView } from './posts-repository';
 

@@ -1,5 +1,6 @@
 import type { events, identity } from '@shutter/proto';
-import { defineReplica, type Knex, type Logger } from '@shutter/kit';
+import type { Logger } from '@shutter/kit';
+import { defineReplica, type Knex } from '@shutter/kit/db';
 import type { Peers } from '../peers';
 import type { PostReads } from '../posts/read-path';
 

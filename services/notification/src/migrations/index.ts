@@ -1,5 +1,5 @@
-import type { Migration } from '@shutter/kit';
-import { outboxMigration, outboxTraceMigration } from '@shutter/kit';
+import type { Migration } from '@shutter/kit/db';
+import { outboxMigration, outboxTraceMigration } from '@shutter/kit/db';
 
 export const schema = 'notification';
 
