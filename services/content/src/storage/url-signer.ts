@@ -37,6 +37,11 @@ const PUBLIC_REUSE_MS = 24 * 3600 * 1000;
 
 /** Signed URLs kept per key (about 0.5 KB each): a feed page's images are mostly the same posts'. */
 const MAX_CACHED_URLS = 20_000;
+/**
+ * Credentials are asked for at most this often (a page signs dozens of URLs): renewed ones are
+ * used from then on. The SDK renews them minutes before they expire, so the old ones still work.
+ */
+export const CREDENTIALS_REUSE_MS = 1000;
 
 /**
  * Download URLs for stored keys: `S3_PUBLIC_URL/<key>`, or presigned GETs (AWS Signature V4,
@@ -52,6 +57,13 @@ export function createUrlSigner(opts: UrlSignerOptions) {
   /** What every URL of one window and one set of credentials shares. */
   let scope: { windowStart: number; creds: SigningCredentials; amzDate: string; scope: string; query: string; key: Buffer; reusableUntil: Date } | undefined;
   const signed = new Map<string, { windowStart: number; creds: SigningCredentials; url: SignedUrl }>();
+  let current: { creds: SigningCredentials; until: number } | undefined;
+  async function credentials(t: number): Promise<SigningCredentials> {
+    if (current && t < current.until) return current.creds;
+    const creds = await opts.credentials();
+    current = { creds, until: t + CREDENTIALS_REUSE_MS };
+    return creds;
+  }
 
   function scopeOf(windowStart: number, creds: SigningCredentials) {
     if (scope?.windowStart === windowStart && sameCredentials(scope.creds, creds)) return scope;
@@ -81,8 +93,9 @@ export function createUrlSigner(opts: UrlSignerOptions) {
   return {
     async sign(key: string): Promise<SignedUrl> {
       if (opts.publicUrl) return { url: `${opts.publicUrl.replace(/\/+$/, '')}/${encodePath(key)}`, reusableUntil: new Date(now() + PUBLIC_REUSE_MS) };
-      const windowStart = Math.floor(now() / 1000 / SIGNING_WINDOW_SECONDS) * SIGNING_WINDOW_SECONDS;
-      const creds = await opts.credentials();
+      const t = now();
+      const windowStart = Math.floor(t / 1000 / SIGNING_WINDOW_SECONDS) * SIGNING_WINDOW_SECONDS;
+      const creds = await credentials(t);
       const hit = signed.get(key);
       if (hit && hit.windowStart === windowStart && sameCredentials(hit.creds, creds)) return hit.url;
       const s = scopeOf(windowStart, creds);
