@@ -6,11 +6,12 @@ NPM_STAMP := node_modules/.install-stamp
 PROTO_STAMP := packages/proto/src/gen/.stamp
 PROTOS := $(shell find proto -name '*.proto')
 
-.PHONY: dev test install proto openapi typecheck lint format jest system-deps validate-deploy smoke backup restore backup-check bench chaos fuzz clean help
+.PHONY: dev test test-fast install proto openapi typecheck lint format jest system-deps validate-deploy smoke backup restore backup-check bench chaos fuzz clean help
 
 help:
 	@echo "make dev      install what is missing, start the whole stack (API on http://127.0.0.1:8080)"
 	@echo "make test     install what is missing, type-check, lint and run every test"
+	@echo "make test-fast  only the unit tests and the gateway's in-process tier (seconds; Redis only)"
 	@echo "make format   rewrite files the formatter (prettier) would change"
 	@echo "make proto    regenerate TypeScript from proto/"
 	@echo "make openapi  regenerate docs/openapi.json and the client's types from the route schemas"
@@ -66,6 +67,10 @@ jest: install system-deps
 	node_modules/.bin/jest --json --outputFile=.test-results/jest.json $(JEST_ARGS)
 
 test: typecheck lint jest
+
+# Unit tests and the gateway's in-process tier (jest.fast.config.js): no database, S3 or services.
+test-fast: install system-deps
+	node_modules/.bin/jest -c jest.fast.config.js $(JEST_ARGS)
 
 # Shutter at scale through nginx beside same-run baselines (bench/run.ts: BENCH_QUICK=1 smoke run,
 # BENCH_SCALE=n, BENCH_REBUILD=1, BENCH_PROFILE=1); results in bench/results/.

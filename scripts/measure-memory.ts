@@ -11,8 +11,7 @@ import autocannon from 'autocannon';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { apiClient, ensurePostgres, ensureRedis, REPO_ROOT } from '@shutter/testing';
-import { png } from '../gateway/test/media-fixtures';
+import { apiClient, ensurePostgres, ensureRedis, REPO_ROOT, png } from '@shutter/testing';
 import { buildBundles, smokeFlow, startArtifactStack } from './lib/smoke';
 
 async function main() {

@@ -8,7 +8,7 @@ import { loadGatewayConfig } from '../gateway/src/config';
 
 /**
  * Writes docs/openapi.json: the document the gateway serves at /openapi.json, built from the
- * route schemas without starting anything (`make openapi`; gateway/test/openapi.test.ts fails
+ * route schemas without starting anything (`make openapi`; gateway/test/app/openapi.test.ts fails
  * when the served document and this file differ). `servers` is the default local address; a
  * deployed gateway serves its own PUBLIC_URL there.
  */

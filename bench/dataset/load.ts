@@ -22,7 +22,7 @@ import * as argon2 from 'argon2';
 import { Client } from 'pg';
 import { createDb, migrate, type Migration } from '@shutter/kit/db';
 import { createDatabase, dropDatabase, withDatabase } from '@shutter/testing/src/backends';
-import { ARGON2_OPTIONS } from '../../services/identity/src/identity-service';
+import { ARGON2_OPTIONS } from '../../services/identity/src/identity-handlers';
 import * as identityMigrations from '../../services/identity/src/migrations';
 import * as graphMigrations from '../../services/social-graph/src/migrations';
 import * as contentMigrations from '../../services/content/src/migrations';

@@ -3,6 +3,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import cors from '@fastify/cors';
 import multipart from '@fastify/multipart';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { MAX_IMAGE_BYTES, MAX_IMAGES } from '@shutter/contracts';
 import { tracingEnabled, type Logger, type Metrics, type Redis } from '@shutter/kit';
 import { FastifyOtelInstrumentation } from '@fastify/otel';
 import type { GatewayConfig } from './config';
@@ -35,8 +36,6 @@ export interface AppDeps {
   metrics: Metrics;
 }
 
-/** Image files are streamed; this caps one file part (20 MiB), the rest is checked by content. */
-export const MAX_FILE_BYTES = 20 * 1024 * 1024;
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 const PROBES = new Set(['/healthz', '/readyz']);
 
@@ -96,7 +95,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     exposedHeaders: ['X-Request-Id', 'Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'],
     maxAge: 600,
   });
-  await app.register(multipart, { limits: { fileSize: MAX_FILE_BYTES, files: 10, fields: 20, fieldSize: 64 * 1024 }, throwFileSizeLimit: true });
+  // Image files are streamed: busboy caps each part; the rest is checked by content.
+  await app.register(multipart, { limits: { fileSize: MAX_IMAGE_BYTES, files: MAX_IMAGES, fields: 20, fieldSize: 64 * 1024 }, throwFileSizeLimit: true });
   await app.register(docsPlugin, { config });
 
   app.setErrorHandler((err: FastifyError, req, reply) => {

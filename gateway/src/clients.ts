@@ -3,32 +3,16 @@ import { createClient, internalAuth, type Metrics } from '@shutter/kit';
 import type { GatewayConfig } from './config';
 
 /**
- * One long-lived channel per service; reads are marked idempotent (retried on UNAVAILABLE). Every
+ * One long-lived channel per service; the reads proto/ marks idempotent are retried on UNAVAILABLE. Every
  * call carries an assertion signed with the gateway's internal key naming the verified caller.
  */
 export function createServiceClients(config: GatewayConfig, metrics?: Metrics) {
   const opts = { deadlineMs: config.GRPC_DEADLINE_MS, metrics, auth: internalAuth('gateway', config).signer };
   return {
-    identity: createClient(identity.IdentityServiceService, config.IDENTITY_ADDR, {
-      ...opts,
-      service: 'identity',
-      idempotent: ['getUser', 'getProfile', 'batchGetUsers', 'searchUsers', 'getPublicKeys'],
-    }),
-    socialGraph: createClient(socialgraph.SocialGraphServiceService, config.SOCIAL_GRAPH_ADDR, {
-      ...opts,
-      service: 'social-graph',
-      idempotent: ['listFollows', 'batchRelationships', 'batchCounts', 'getProfileGraph'],
-    }),
-    content: createClient(content.ContentServiceService, config.CONTENT_ADDR, {
-      ...opts,
-      service: 'content',
-      idempotent: ['getPost', 'listPosts', 'listComments', 'countPosts', 'signMediaUrls'],
-    }),
-    notification: createClient(notification.NotificationServiceService, config.NOTIFICATION_ADDR, {
-      ...opts,
-      service: 'notification',
-      idempotent: ['listEvents', 'listEventsAfter', 'getUnreadCount'],
-    }),
+    identity: createClient(identity.IdentityServiceService, config.IDENTITY_ADDR, { ...opts, service: 'identity' }),
+    socialGraph: createClient(socialgraph.SocialGraphServiceService, config.SOCIAL_GRAPH_ADDR, { ...opts, service: 'social-graph' }),
+    content: createClient(content.ContentServiceService, config.CONTENT_ADDR, { ...opts, service: 'content' }),
+    notification: createClient(notification.NotificationServiceService, config.NOTIFICATION_ADDR, { ...opts, service: 'notification' }),
   };
 }
 

@@ -1,7 +1,5 @@
-import { apiClient, startStack, waitFor, type ApiClient, type Stack } from '@shutter/testing';
+import { apiClient, jpeg, postsHelpers, startStack, waitFor, type ApiClient, type Stack } from '@shutter/testing';
 import { openStream, registerUser, type SseClient, type TestUser } from './events-helpers';
-import { jpeg } from './media-fixtures';
-import { postsHelpers } from './posts-helpers';
 
 /*
  * Events produced by the real actions through the HTTP API: social-graph's follow routes and

@@ -59,7 +59,7 @@ describe('GET /api/events/stream', () => {
 
     const followsId = newId();
     await publishEvent(redis, 'follow.requested', followsId, followPayload({ followsId, followerId: alice.id, followeeId: bob.id, status: 'pending', actorId: alice.id }), { stream: eventsStream });
-    await waitFor(() => s.events().length === 1, 1000);
+    await waitFor(() => s.events().length === 1);
     const [live] = s.events();
     const listed = (await api.get('/api/events', { token: bob.token })).body.data.events[0];
     expect(live).toEqual({ id: listed.event_id, type: 'friend_request', item: listed });
@@ -73,12 +73,12 @@ describe('GET /api/events/stream', () => {
     expect(await subscribers(alice)).toBe(1);
     expect(await subscribers(bob)).toBe(1);
     const postId = await likeFor(alice, fan);
-    await waitFor(() => a1.events().length === 1 && a2.events().length === 1, 1000);
+    await waitFor(() => a1.events().length === 1 && a2.events().length === 1);
     expect(a1.events()[0]?.item.metadata.post_id).toBe(postId);
     expect(a2.events()[0]?.id).toBe(a1.events()[0]?.id);
     // A later event for bob proves alice's never reached him.
     await likeFor(bob, fan);
-    await waitFor(() => b.events().length === 1, 1000);
+    await waitFor(() => b.events().length === 1);
     expect(b.events()[0]?.item.metadata.post_id).not.toBe(postId);
 
     a1.close();
@@ -106,7 +106,7 @@ describe('GET /api/events/stream', () => {
     expect(again.frames[0]?.id).toBeUndefined(); // the client already has a cursor
 
     const next = await likeFor(author, fan);
-    await waitFor(() => again.events().length === 4, 1000);
+    await waitFor(() => again.events().length === 4);
     expect(again.events()[3]?.item.metadata.post_id).toBe(next);
     expect(new Set(again.events().map((e) => e.id)).size).toBe(4);
   });
@@ -129,7 +129,7 @@ describe('GET /api/events/stream', () => {
   it('pings while idle', async () => {
     const u = await registerUser(api);
     const s = await stream(u);
-    await waitFor(() => s.frames.some((f) => f.comments.includes('ping')), 3000);
+    await waitFor(() => s.frames.some((f) => f.comments.includes('ping')));
     expect(s.events()).toEqual([]);
   });
 

@@ -1,5 +1,5 @@
 import { accounts, apiClient, expectError, startRedisServer, startStack, waitFor, type ApiClient, type Stack } from '@shutter/testing';
-import { createLogger } from '@shutter/kit';
+import { REDIS_COMMAND_TIMEOUT_MS, createLogger } from '@shutter/kit';
 import { expectNoInternals, timed } from './fault-helpers';
 import { start as startGateway } from './start';
 
@@ -9,7 +9,12 @@ import { start as startGateway } from './start';
  */
 
 /** The gateway trusts its in-memory revocation state this long without reaching Redis. */
-const STALENESS_MS = 3000;
+const STALENESS_MS = 8000;
+/**
+ * Redis down must not cost a request a Redis command's timeout (the one way it could hang): each
+ * answers in less, however busy the machine, or the code waited on Redis.
+ */
+const FAIL_FAST_MS = REDIS_COMMAND_TIMEOUT_MS;
 let redis: Awaited<ReturnType<typeof startRedisServer>>;
 let stack: Stack;
 let api: ApiClient;
@@ -44,26 +49,26 @@ describe('Redis down', () => {
       const [me, ms] = await timed(() => api.get('/api/users/me', { token: a.token }));
       expect(me.status).toBe(200);
       expect(me.body.data.user.user_id).toBe(a.id);
-      expect(ms).toBeLessThan(1000);
+      expect(ms).toBeLessThan(FAIL_FAST_MS);
       const [follows, ms2] = await timed(() => api.get('/api/follows?type=follower&status=agree', { token: a.token }));
       expect(follows.status).toBe(200);
-      expect(ms2).toBeLessThan(1000);
+      expect(ms2).toBeLessThan(FAIL_FAST_MS);
     }
     // The login throttle cannot count: identity refuses rather than lets guesses through unthrottled.
     const [login, loginMs] = await timed(() => api.post('/api/users/login', { email: a.email, password: a.password }));
     expectError(login, 503);
     expect(login.body.code).toBe('service_unavailable');
     expectNoInternals(login);
-    expect(loginMs).toBeLessThan(1000);
+    expect(loginMs).toBeLessThan(FAIL_FAST_MS);
     // The live event stream needs its Pub/Sub subscription: refused in the envelope, not hung.
     const [stream, streamMs] = await timed(() => api.get('/api/events/stream', { token: a.token }));
     expectError(stream, 503);
     expect(stream.body.code).toBe('service_unavailable');
     expectNoInternals(stream);
-    expect(streamMs).toBeLessThan(1000);
+    expect(streamMs).toBeLessThan(FAIL_FAST_MS);
     const [ready, ms] = await timed(() => api.get('/readyz'));
     expect(ready.status).toBe(503);
-    expect(ms).toBeLessThan(1000);
+    expect(ms).toBeLessThan(FAIL_FAST_MS);
 
     // Past the bound, a revoked session could go unnoticed: authenticated requests fail closed.
     const closed = await waitFor(async () => {
@@ -98,10 +103,10 @@ describe('Redis down', () => {
   it('a process still shuts down cleanly while Redis is down', async () => {
     const gw = await startGateway(stack.env, createLogger('test', 'silent'));
     const gwApi = apiClient(gw.url);
-    await waitFor(async () => (await gwApi.get('/readyz')).status === 200, 5000);
+    await waitFor(async () => (await gwApi.get('/readyz')).status === 200);
     await redis.stop();
     try {
-      await waitFor(async () => (await gwApi.get('/readyz')).status === 503, 5000);
+      await waitFor(async () => (await gwApi.get('/readyz')).status === 503);
       await expect(gw.stop()).resolves.toBeUndefined();
     } finally {
       redis = await startRedisServer(redis.port);

@@ -41,11 +41,11 @@ async function expectProfile(viewer: Account, userId: string, want: Record<strin
       return false;
     }
   };
-  await waitFor(async () => matches(await profile(viewer, userId)), 5000, 100).catch(() => undefined);
+  await waitFor(async () => matches(await profile(viewer, userId)), 20_000, 100).catch(() => undefined);
   expect(await profile(viewer, userId)).toMatchObject(want);
 }
 async function expectCounts(viewer: Account, userId: string, want: number[]) {
-  await waitFor(async () => JSON.stringify(await counts(viewer, userId)) === JSON.stringify(want), 5000, 100).catch(() => undefined);
+  await waitFor(async () => JSON.stringify(await counts(viewer, userId)) === JSON.stringify(want), 20_000, 100).catch(() => undefined);
   expect(await counts(viewer, userId)).toEqual(want);
 }
 const list = (viewer: Account, query: string) => api.get(`/api/follows?${query}`, { token: viewer.token });

@@ -1,6 +1,5 @@
 import type { Metrics } from '@shutter/kit';
-import { apiClient, startStack, waitFor, type ApiClient, type Stack } from '@shutter/testing';
-import { postsHelpers, type TestUser } from './posts-helpers';
+import { apiClient, postsHelpers, startStack, waitFor, type ApiClient, type Stack, type TestUser } from '@shutter/testing';
 
 /**
  * ARCHITECTURE *Hot paths*: each hot read is one gRPC call from the gateway, and the service that
@@ -84,8 +83,8 @@ describe('hot reads: one gRPC call from the gateway, none from the answering ser
     await api.post(`/api/posts/like/${postId}`, undefined, { token: reader.token });
     await api.post(`/api/posts/comment/${postId}`, { content: 'first' }, { token: reader.token });
     // The replicas (identity's edges and post counts, content's timelines) catch up in milliseconds.
-    await waitFor(async () => (await api.get(`/api/users/${author.id}`, { token: reader.token })).body.data?.post_count === 1, 2000);
-    await waitFor(async () => (await api.get('/api/posts', { token: reader.token })).body.data?.posts.length === 1, 2000);
+    await waitFor(async () => (await api.get(`/api/users/${author.id}`, { token: reader.token })).body.data?.post_count === 1);
+    await waitFor(async () => (await api.get('/api/posts', { token: reader.token })).body.data?.posts.length === 1);
   });
 
   // [route, path, the answering service, the method (client label PascalCase, server camelCase)]

@@ -5,9 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isBlurhashValid } from 'blurhash';
 import sharp from 'sharp';
-import { apiClient, startStack, waitFor, type ApiClient, type Stack } from '@shutter/testing';
-import { exifTags, inspect, pngChunk, pngClaiming, withPngChunks } from './media-inspect';
-import { expectError, listKeys, postsHelpers, type TestUser } from './posts-helpers';
+import { apiClient, exifTags, expectError, inspect, listKeys, pngChunk, pngClaiming, postsHelpers, startStack, waitFor, withPngChunks, type ApiClient, type Stack, type TestUser } from '@shutter/testing';
 
 /*
  * The photo pipeline (docs/api.md *Photos*) end to end: real files with real metadata go in through

@@ -1,7 +1,4 @@
-import { apiClient, startStack, waitFor, type ApiClient, type Stack } from '@shutter/testing';
-import { jpeg, paddedPng, png, webp } from './media-fixtures';
-import { inspect } from './media-inspect';
-import { expectError, listKeys, postsHelpers, type TestUser } from './posts-helpers';
+import { apiClient, expectError, inspect, jpeg, listKeys, paddedPng, png, postsHelpers, startStack, waitFor, webp, type ApiClient, type Stack, type TestUser } from '@shutter/testing';
 
 let stack: Stack;
 let api: ApiClient;
@@ -184,7 +181,7 @@ describe('objects follow their post and profile', () => {
     const url = (await api.get(`/api/posts/${res.body.data.post_id}`, { token: u.token })).body.data.images[0].url;
     expect(await keysOf(u)).toHaveLength(2);
     expect((await api.delete(`/api/posts/${res.body.data.post_id}`, { token: u.token })).status).toBe(200);
-    await waitFor(async () => (await keysOf(u)).length === 0, 5000);
+    await waitFor(async () => (await keysOf(u)).length === 0);
     expect((await download(url)).status).toBe(404);
   });
 
@@ -204,7 +201,7 @@ describe('objects follow their post and profile', () => {
     const second = await api.patch('/api/users/', { profile_image_media_id: up.media_id }, { token: u.token });
     expect(second.status).toBe(200);
     expect(inspect((await download(second.body.data.user.metadata.profile_image.url)).bytes)).toMatchObject({ format: 'png', width: 5, height: 5 });
-    await waitFor(async () => !(await keysOf(u)).includes(firstKey!), 5000);
+    await waitFor(async () => !(await keysOf(u)).includes(firstKey!));
 
     const bad = new FormData();
     bad.append('profile_image', new Blob([NOT_AN_IMAGE], { type: 'image/png' }), 'x.png');

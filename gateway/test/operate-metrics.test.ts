@@ -1,7 +1,6 @@
 import type { Metrics } from '@shutter/kit';
-import { apiClient, startStack, waitFor, type ApiClient, type Stack } from '@shutter/testing';
+import { apiClient, postsHelpers, startStack, waitFor, type ApiClient, type Stack } from '@shutter/testing';
 import { openStream } from './events-helpers';
-import { postsHelpers } from './posts-helpers';
 
 /**
  * The metrics docs/operations.md names for the feed and the live stream, read from the processes'
@@ -43,10 +42,10 @@ describe('feed and stream metrics', () => {
     expect(await sample(stack.gatewayMetrics, 'gateway_open_event_streams')).toBe(0);
     const live = await openStream(stack.url, reader.token);
     try {
-      await waitFor(async () => (await sample(stack.gatewayMetrics, 'gateway_open_event_streams')) === 1, 5000);
+      await waitFor(async () => (await sample(stack.gatewayMetrics, 'gateway_open_event_streams')) === 1);
     } finally {
       live.close();
     }
-    await waitFor(async () => (await sample(stack.gatewayMetrics, 'gateway_open_event_streams')) === 0, 5000);
+    await waitFor(async () => (await sample(stack.gatewayMetrics, 'gateway_open_event_streams')) === 0);
   });
 });

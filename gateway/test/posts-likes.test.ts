@@ -1,6 +1,4 @@
-import { apiClient, startStack, type ApiClient, type Stack } from '@shutter/testing';
-import { png } from './media-fixtures';
-import { expectError, listKeys, postsHelpers } from './posts-helpers';
+import { apiClient, expectError, listKeys, png, postsHelpers, startStack, type ApiClient, type Stack } from '@shutter/testing';
 
 let stack: Stack;
 let api: ApiClient;

@@ -1,5 +1,4 @@
-import { apiClient, startStack, waitFor, type ApiClient, type Stack } from '@shutter/testing';
-import { expectError, postsHelpers, type TestUser } from './posts-helpers';
+import { apiClient, expectError, postsHelpers, startStack, waitFor, type ApiClient, type Stack, type TestUser } from '@shutter/testing';
 
 let stack: Stack;
 let api: ApiClient;

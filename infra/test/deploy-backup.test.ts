@@ -1,9 +1,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { accounts, apiClient, createDatabase, dropDatabase, startStack, waitFor, withDatabase, type ApiClient, type Stack, type TestUser } from '@shutter/testing';
+import { accounts, apiClient, createDatabase, dropDatabase, startStack, waitFor, withDatabase, png, type ApiClient, type Stack, type TestUser } from '@shutter/testing';
 import { startLocalS3, type LocalS3 } from '../../packages/testing/src/s3';
-import { png } from '../../gateway/test/media-fixtures';
 import { backup, reconcile, restore, type BucketAccess } from '../../scripts/lib/backup';
 
 /**

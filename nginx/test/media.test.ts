@@ -32,7 +32,7 @@ beforeAll(async () => {
   // The gateway is never reached here: any address will do.
   const { args } = render({ gateway: '127.0.0.1:9', listen: port, outDir, workerProcesses: 1, s3: new URL(s3.endpoint).host, bucket: s3.bucket });
   nginx = spawn(NGINX as string, [...args, '-g', 'daemon off;'], { stdio: 'ignore' });
-  for (let i = 0; i < 100 && !(await canConnect(port)); i++) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 400 && !(await canConnect(port)); i++) await new Promise((r) => setTimeout(r, 50));
   origin = `http://127.0.0.1:${port}`;
   // What content does with S3_CLIENT_ENDPOINT: signs for the API's origin, not the store's.
   signer = new S3Client({ endpoint: origin, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } });
@@ -76,7 +76,7 @@ describe('media under the API host', () => {
     const { args } = render({ gateway: '127.0.0.1:9', listen: port, outDir: dir, workerProcesses: 1, s3: `127.0.0.1:${(store.address() as { port: number }).port}`, bucket: 'shutter-media' });
     const edge = spawn(NGINX as string, [...args, '-g', 'daemon off;'], { stdio: 'ignore' });
     try {
-      for (let i = 0; i < 100 && !(await canConnect(port)); i++) await new Promise((r) => setTimeout(r, 50));
+      for (let i = 0; i < 400 && !(await canConnect(port)); i++) await new Promise((r) => setTimeout(r, 50));
       const path1 = '/shutter-media/media/u%201/x.webp?X-Amz-Signature=abc&X-Amz-Date=20260101T000000Z';
       expect((await fetch(`http://127.0.0.1:${port}${path1}`)).status).toBe(200);
       expect(seen).toEqual([{ host: `127.0.0.1:${port}`, url: path1, method: 'GET' }]);

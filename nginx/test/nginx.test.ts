@@ -34,7 +34,7 @@ async function startNginx(
   const child: ChildProcess = spawn(NGINX as string, [...args, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
-  for (let i = 0; i < 100 && child.exitCode === null && !(await canConnect(port)); i++) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 400 && child.exitCode === null && !(await canConnect(port)); i++) await new Promise((r) => setTimeout(r, 50));
   if (!(await canConnect(port))) {
     const log = fs.existsSync(path.join(outDir, 'error.log')) ? fs.readFileSync(path.join(outDir, 'error.log'), 'utf8') : '';
     child.kill('SIGKILL');
@@ -79,7 +79,8 @@ function startUpstream() {
         res.end('id: 2\nevent: like\ndata: {"event_id":"2"}\n\n');
       };
       releaseStream = end;
-      setTimeout(end, 5000).unref();
+      // Far off, so that an event nginx held back could only arrive long after the test's bound.
+      setTimeout(end, 60_000).unref();
       return;
     }
     const chunks: Buffer[] = [];
@@ -190,7 +191,7 @@ describe('nginx edge', () => {
 
   it('passes Server-Sent Events through as they are written', async () => {
     const first = await new Promise<{ chunk: string; upstreamEnded: boolean; res: http.IncomingMessage }>((resolve, reject) => {
-      setTimeout(() => reject(new Error('the first event did not arrive within 3 s: nginx held it back')), 3000).unref();
+      setTimeout(() => reject(new Error('the first event did not arrive within 20 s: nginx held it back')), 20_000).unref();
       http
         .get(`${edge.url}/api/events/stream`, { headers: { accept: 'text/event-stream', 'accept-encoding': 'gzip' } }, (res) => {
           let seen = '';

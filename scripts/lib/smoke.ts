@@ -13,9 +13,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { apiClient, createDatabase, dropDatabase, freePort, waitFor, withDatabase, type ApiClient } from '@shutter/testing';
+import { apiClient, createDatabase, dropDatabase, freePort, waitFor, withDatabase, png, type ApiClient } from '@shutter/testing';
 import { startLocalS3, type LocalS3 } from '../../packages/testing/src/s3';
-import { png } from '../../gateway/test/media-fixtures';
 
 const REPO = path.resolve(__dirname, '../..');
 export const PROCESSES = ['identity', 'social-graph', 'content', 'notification', 'gateway'] as const;

@@ -1,13 +1,8 @@
+import { liveChannel } from '@shutter/contracts';
 import { notification } from '@shutter/proto';
 import type { Logger, Redis } from '@shutter/kit';
 
 export type LiveListener = (event: notification.Event) => void;
-
-/**
- * The Pub/Sub channel notification publishes a user's new events on (see notification.proto).
- * ioredis does not prefix channels, so the deployment's key prefix is added here.
- */
-export const liveChannel = (keyPrefix: string, userId: string) => `${keyPrefix}notif:live:${userId}`;
 
 /**
  * One Redis subscriber connection per gateway process, shared by every open event stream: a

@@ -1,14 +1,6 @@
 import { Gauge } from 'prom-client';
-import {
-  DISABLED_USERS_KEY,
-  REVOCATIONS_VERSION_KEY,
-  REVOKED_SESSIONS_KEY,
-  revocationsChannel,
-  type Logger,
-  type Metrics,
-  type Redis,
-  type RevocationMessage,
-} from '@shutter/kit';
+import { DISABLED_USERS_KEY, REVOCATIONS_VERSION_KEY, REVOKED_SESSIONS_KEY, revocationsChannel, type RevocationMessage } from '@shutter/contracts';
+import type { Logger, Metrics, Redis } from '@shutter/kit';
 
 /** Reread everything at least this often, even when the version says nothing changed. */
 const FULL_RELOAD_MS = 60_000;
@@ -21,7 +13,7 @@ export interface RevocationOptions {
 }
 
 /**
- * The gateway's copy of identity's revocation state (kit/auth.ts): disabled accounts and ended
+ * The gateway's copy of identity's revocation state (@shutter/contracts): disabled accounts and ended
  * sessions, held in memory so that checking a token costs no Redis round trip.
  *
  * Kept current two ways: the revocations channel applies each change within milliseconds, and

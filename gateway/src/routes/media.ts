@@ -1,11 +1,12 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { MAX_IMAGE_BYTES } from '@shutter/contracts';
 import { grpcOpts, type RouteDeps } from './deps';
 import { Ok, errorResponses, ok } from '../schemas/common';
 import { MediaUpload } from '../schemas/posts';
 
 // Any size past 20 MiB is the same 413 (content's), and a huge one must still fit an int64.
-const OVER_LIMIT = 20 * 1024 * 1024 + 1;
+const OVER_LIMIT = MAX_IMAGE_BYTES + 1;
 
 /** Direct uploads (docs/api.md): a presigned S3 POST; the media id is then named in a post or profile. */
 const mediaRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { clients, quota }) => {

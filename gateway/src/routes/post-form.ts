@@ -1,9 +1,10 @@
 import type { FastifyRequest } from 'fastify';
+import { MAX_IMAGES } from '@shutter/contracts';
 import type { CallOptions } from '@shutter/kit';
 import type { Media } from '../media';
 import { validation } from '../errors';
 import { discardRestOfBody } from './multipart';
-import { MAX_IMAGES, checkPostContent } from '../schemas/posts';
+import { checkPostContent } from '../schemas/posts';
 
 /**
  * Reads seed 000's multipart post form: `content` and 1–10 `images` files. Each file is streamed

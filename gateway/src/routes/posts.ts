@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { HttpError, fromGrpc, isGrpcError, validation } from '../errors';
 import { grpcOpts, type RouteDeps } from './deps';
 import { readPostForm } from './post-form';
-import { Ok, PageQuery, Pagination, Uuid, errorResponses, ok, pageParams, pagination } from '../schemas/common';
+import { Ok, PageQuery, Pagination, Uuid, clampedLimit, errorResponses, ok, pageParams, pagination } from '../schemas/common';
 import {
   Comment,
   CommentContent,
@@ -93,7 +93,7 @@ const postsRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { clients,
     },
     handler: async (req, reply) => {
       const q = req.query;
-      const limit = Math.min(q.limit ?? 10, 100);
+      const limit = clampedLimit(q.limit);
       const res = await queryErrors(content.listPosts({ userId: q.user_id ?? '', search: q.search ?? '', limit, cursorPostId: q.cursor_post_id ?? '' }, grpcOpts(req)));
       const pagination = { limit, cursor_post_id: res.hasMore && res.lastPostId ? res.lastPostId : null, has_more: res.hasMore };
       // Content sends the page's posts as docs/api.md's JSON already (presentPost): passed through

@@ -1,12 +1,11 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { MAX_NAME_CHARS, SEARCH_MAX_RESULTS } from '@shutter/contracts';
 import type { identity } from '@shutter/proto';
 import { callerOf } from '../plugins/auth';
 import { grpcOpts, type RouteDeps } from './deps';
 import { forbidden, validation } from '../errors';
 
-/** A search answers at most its first this-many matches (identity's SEARCH_MAX_RESULTS). */
-export const MAX_SEARCH_RESULTS = 1000;
 import { Ok, PageQuery, Pagination, Uuid, errorResponses, ok, pageParams, pagination } from '../schemas/common';
 import { Email, Password, Tokens, User, Username } from '../schemas/users';
 import { presentUser } from '../presenters/users';
@@ -24,7 +23,7 @@ const Profile = Type.Object({
 });
 
 export const ProfileUpdate = Type.Object({
-  name: Type.Optional(Type.String({ maxLength: 100 })),
+  name: Type.Optional(Type.String({ maxLength: MAX_NAME_CHARS })),
   username: Type.Optional(Username),
   is_public: Type.Optional(Type.Boolean()),
   profile: Type.Optional(Type.Object({}, { additionalProperties: true, description: 'JSON object, at most 4 KiB' })),
@@ -160,15 +159,15 @@ const usersRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { clients,
       summary: 'Search users (exact, then prefix, then substring matches)',
       description:
         `Enabled users whose username or name matches \`search\` (case-insensitive; \`%\` and \`_\` are literal): exact matches first, then prefixes, then substrings (a substring needs 3 letters or digits in a row; shorter queries match exact names and prefixes). ` +
-        `Bounded cost: a search answers at most its first ${MAX_SEARCH_RESULTS} matches, so \`pagination.total_items\` is the number of matches **capped at ${MAX_SEARCH_RESULTS}** (not an exact count), and a page that starts past them → 422.`,
+        `Bounded cost: a search answers at most its first ${SEARCH_MAX_RESULTS} matches, so \`pagination.total_items\` is the number of matches **capped at ${SEARCH_MAX_RESULTS}** (not an exact count), and a page that starts past them → 422.`,
       security: [{ bearer: [] }],
       querystring: Type.Object({ search: Type.Optional(Type.String({ maxLength: 100 })), ...PageQuery }),
       response: { 200: Ok(Type.Object({ users: Type.Array(Type.Ref('User')), pagination: Pagination })), ...errorResponses(401, 422, 429) },
     },
     handler: async (req) => {
       const { page, limit, offset } = pageParams(req.query);
-      if (offset >= MAX_SEARCH_RESULTS) {
-        throw validation('query.page', `page must be at most ${Math.ceil(MAX_SEARCH_RESULTS / limit)} with limit ${limit} (a search answers its first ${MAX_SEARCH_RESULTS} matches)`);
+      if (offset >= SEARCH_MAX_RESULTS) {
+        throw validation('query.page', `page must be at most ${Math.ceil(SEARCH_MAX_RESULTS / limit)} with limit ${limit} (a search answers its first ${SEARCH_MAX_RESULTS} matches)`);
       }
       const res = await clients.identity.searchUsers({ query: req.query.search ?? '', page, limit }, grpcOpts(req));
       const viewer = callerOf(req).userId;

@@ -1,4 +1,5 @@
 import { Type, type TSchema } from '@sinclair/typebox';
+import { DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT } from '@shutter/contracts';
 
 /** `{data, message: "ok"}`: every 2xx body. */
 export const Ok = <T extends TSchema>(data: T) => Type.Object({ data, message: Type.String() });
@@ -24,10 +25,10 @@ export const Timestamp = Type.String({ format: 'date-time', description: 'ISO-86
 /** The deepest page of an offset list: bounds OFFSET (and keeps `page` far inside an int32). */
 export const MAX_PAGE = 10_000;
 
-/** Offset paging (`page` 1–MAX_PAGE, `limit` ≥ 1, clamped to 100). */
+/** Offset paging (`page` 1–MAX_PAGE, `limit` ≥ 1, clamped to MAX_PAGE_LIMIT as the services do). */
 export const PageQuery = {
   page: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE, default: 1 })),
-  limit: Type.Optional(Type.Integer({ minimum: 1, default: 10, description: 'clamped to 100' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, default: DEFAULT_PAGE_LIMIT, description: `clamped to ${MAX_PAGE_LIMIT}` })),
 };
 
 export const Pagination = Type.Object({
@@ -37,11 +38,12 @@ export const Pagination = Type.Object({
   total_items: Type.Integer(),
 });
 
-export const MAX_LIMIT = 100;
+/** A list's `limit` as asked, or DEFAULT_PAGE_LIMIT, clamped to MAX_PAGE_LIMIT. */
+export const clampedLimit = (limit: number | undefined) => Math.min(limit ?? DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT);
 
 export function pageParams(q: { page?: number; limit?: number }) {
   const page = q.page ?? 1;
-  const limit = Math.min(q.limit ?? 10, MAX_LIMIT);
+  const limit = clampedLimit(q.limit);
   return { page, limit, offset: (page - 1) * limit };
 }
 

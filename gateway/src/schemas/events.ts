@@ -1,8 +1,7 @@
 import { Type } from '@sinclair/typebox';
+import { NOTIFICATION_TYPES } from '@shutter/contracts';
 import { Timestamp, Uuid } from './common';
 import { UserMetadata } from './users';
-
-export const EVENT_TYPES = ['friend_request', 'friend_agree', 'follow', 'like', 'comment'] as const;
 
 /** Who acted (docs/api.md `metadata.actor`, also `follower` / `following`). */
 export const EventActor = Type.Object({ user_id: Uuid, username: Type.String(), metadata: UserMetadata });
@@ -10,7 +9,7 @@ export const EventActor = Type.Object({ user_id: Uuid, username: Type.String(), 
 export const EventItem = Type.Object(
   {
     event_id: Uuid,
-    type: Type.String({ enum: [...EVENT_TYPES] }),
+    type: Type.String({ enum: [...NOTIFICATION_TYPES] }),
     message: Type.String(),
     is_read: Type.Boolean(),
     metadata: Type.Object(

@@ -1,12 +1,9 @@
 import { Type } from '@sinclair/typebox';
+import { MAX_COMMENT_CHARS, MAX_IMAGES, MAX_POST_CHARS } from '@shutter/contracts';
 import { validation } from '../errors';
 import { checkText } from '../plugins/validation';
-import { Timestamp, Uuid } from './common';
+import { PageQuery, Timestamp, Uuid } from './common';
 import { UserMetadata } from './users';
-
-export const MAX_POST_CHARS = 2200;
-export const MAX_COMMENT_CHARS = 1000;
-export const MAX_IMAGES = 10;
 
 export const ImageVariant = Type.Object({
   url: Type.String(),
@@ -73,7 +70,7 @@ export const CreatePostMultipart = Type.Object({
 export const ListPostsQuery = Type.Object({
   user_id: Type.Optional(Uuid),
   search: Type.Optional(Type.String({ maxLength: 200, description: 'case-insensitive substring of the content; % and _ are literal' })),
-  limit: Type.Optional(Type.Integer({ minimum: 1, default: 10, description: 'clamped to 100' })),
+  limit: PageQuery.limit,
   cursor_post_id: Type.Optional(Uuid),
 });
 
@@ -103,7 +100,7 @@ export const MediaUpload = Type.Object({
   expires_at: Timestamp,
 });
 
-/** Post content from a multipart form: the JSON body's rules (trimmed, 1–2200 code points). */
+/** Post content from a multipart form: the JSON body's rules (trimmed, 1 to MAX_POST_CHARS code points). */
 export function checkPostContent(value: string | undefined): string {
   if (value === undefined) throw validation('body.content', 'content is required');
   const text = value.trim();

@@ -1,7 +1,6 @@
 import { Type } from '@sinclair/typebox';
+import { MAX_EMAIL_CHARS, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, USERNAME_PATTERN, USERNAME_RULE } from '@shutter/contracts';
 import { Timestamp, Uuid } from './common';
-
-export const USERNAME_RULE = 'username must be 3 to 30 characters of a-z, 0-9, "." and "_"';
 
 export const UserMetadata = Type.Object({
   profile: Type.Object({}, { additionalProperties: true }),
@@ -39,6 +38,6 @@ export const Tokens = {
   expires_in: Type.Integer({ description: "the access token's lifetime in seconds" }),
 };
 
-export const Email = Type.String({ format: 'email', maxLength: 254, errorMessage: 'email must be a valid email address (at most 254 characters)' });
-export const Username = Type.String({ pattern: '^[a-z0-9._]{3,30}$', errorMessage: USERNAME_RULE });
-export const Password = Type.String({ minLength: 8, maxLength: 128 });
+export const Email = Type.String({ format: 'email', maxLength: MAX_EMAIL_CHARS, errorMessage: `email must be a valid email address (at most ${MAX_EMAIL_CHARS} characters)` });
+export const Username = Type.String({ pattern: USERNAME_PATTERN, errorMessage: USERNAME_RULE });
+export const Password = Type.String({ minLength: MIN_PASSWORD_CHARS, maxLength: MAX_PASSWORD_CHARS });

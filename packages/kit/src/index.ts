@@ -9,6 +9,6 @@ export * from './grpc/context';
 export * from './grpc/internal-auth';
 export * from './grpc/server';
 export * from './grpc/client';
+export * from './grpc/requests';
 export * from './process';
-export * from './auth';
 export * from './tracing';

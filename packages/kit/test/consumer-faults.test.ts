@@ -1,10 +1,8 @@
 import * as os from 'node:os';
 import { spawnSync } from 'node:child_process';
-import { testRedis, unique } from '@shutter/testing';
-import type { Redis } from '../src';
-import { createEventConsumer, createOutboxRelay, type Knex } from '../src/index-db';
+import { createEventConsumer, createOutboxRelay } from '../src/index-db';
 import { groupConsumers } from '../src/outbox/stream-entries';
-import { closers, commitEvent, effects, freshSchema, memoryLog, pendingCount, recordEffect, waitFor } from './outbox-helpers';
+import { commitEvent, effects, memoryLog, outboxFixture, pendingCount, recordEffect, waitFor } from './outbox-helpers';
 
 /**
  * A process killed with entries read but not acknowledged (`make chaos`: SIGKILL notification)
@@ -12,22 +10,11 @@ import { closers, commitEvent, effects, freshSchema, memoryLog, pendingCount, re
  * Nor must an entry whose handler met an outage (a peer restarting, Postgres down).
  */
 describe('a consumer restarted after a crash', () => {
-  const open = closers();
-  let db: Knex;
-  let schema: string;
-  let redis: Redis;
-  let stream: string;
-
-  beforeEach(async () => {
-    ({ db, schema } = await freshSchema());
-    open.add(() => db.destroy());
-    redis = testRedis();
-    open.add(() => redis.quit());
-    stream = unique('events_');
-  });
-  afterEach(() => open.closeAll());
+  const fx = outboxFixture();
+  const { open } = fx;
 
   it("takes over the entries of this host's dead consumer at once and removes it from the group", async () => {
+    const { db, schema, redis, stream } = fx;
     const { log } = memoryLog();
     const ids = [await commitEvent(db, 'a'), await commitEvent(db, 'b')];
     const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, pollMs: 50 }));
@@ -42,17 +29,16 @@ describe('a consumer restarted after a crash', () => {
     expect(await pendingCount(redis, stream, 'g')).toBe(2);
 
     // claimIdleMs of a minute: only the take-over can explain a delivery within the wait below.
-    const t0 = Date.now();
     const consumer = open.stopLater(createEventConsumer({ db, redis, stream, log, group: 'g', blockMs: 100, claimIdleMs: 60_000, handle: recordEffect('g') }));
     consumer.start();
-    await waitFor('both applied', async () => (await effects(db, 'g')).length === 2, 5000);
-    expect(Date.now() - t0).toBeLessThan(5000);
+    await waitFor('both applied', async () => (await effects(db, 'g')).length === 2);
     expect((await effects(db, 'g')).map((e) => e.event_id)).toEqual(ids);
     await waitFor('nothing pending', async () => (await pendingCount(redis, stream, 'g')) === 0);
     await waitFor('the dead consumer left the group', async () => !(await groupConsumers(redis, stream, 'g')).some((c) => c.name === dead), 10_000);
   });
 
   it("leaves a live process's entries alone until claimIdleMs", async () => {
+    const { db, schema, redis, stream } = fx;
     const { log } = memoryLog();
     await commitEvent(db, 'a');
     const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, pollMs: 50 }));
@@ -72,6 +58,7 @@ describe('a consumer restarted after a crash', () => {
   });
 
   it('retries an entry whose handler met an outage in place, without waiting claimIdleMs or spending deliveries', async () => {
+    const { db, schema, redis, stream } = fx;
     const { log } = memoryLog();
     const id = await commitEvent(db, 'a');
     const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, pollMs: 50 }));
@@ -89,7 +76,7 @@ describe('a consumer restarted after a crash', () => {
       }),
     );
     consumer.start();
-    await waitFor('applied', async () => (await effects(db, 'g')).length === 1, 5000);
+    await waitFor('applied', async () => (await effects(db, 'g')).length === 1);
     expect((await effects(db, 'g')).map((e) => e.event_id)).toEqual([id]);
     expect(calls).toBe(4);
     await waitFor('nothing pending', async () => (await pendingCount(redis, stream, 'g')) === 0);

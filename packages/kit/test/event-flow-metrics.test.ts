@@ -1,10 +1,6 @@
-import { testRedis, unique } from '@shutter/testing';
-import { createMetrics, type Metrics, type Redis } from '../src';
-import { backendsReady, createEventConsumer, createOutboxRelay, type Knex } from '../src/index-db';
-import { closers, commitEvent, freshSchema, memoryLog, recordEffect, waitFor } from './outbox-helpers';
-
-const fastRelay = { pollMs: 50, lossCheckMs: 100, maxBackoffMs: 200 };
-const fastConsumer = { blockMs: 100, claimIdleMs: 100, claimEveryMs: 50, maxBackoffMs: 200 };
+import { createMetrics, type Metrics } from '../src';
+import { backendsReady, createEventConsumer, createOutboxRelay } from '../src/index-db';
+import { commitEvent, FAST_CONSUMER, FAST_RELAY, memoryLog, outboxFixture, recordEffect, waitFor } from './outbox-helpers';
 
 /** One sample of a metric as scraped, or undefined when the series is absent. */
 async function sample(metrics: Metrics, name: string, labels: Record<string, string>): Promise<number | undefined> {
@@ -14,26 +10,15 @@ async function sample(metrics: Metrics, name: string, labels: Record<string, str
 }
 
 describe('event flow metrics', () => {
-  const open = closers();
-  let db: Knex;
-  let schema: string;
-  let redis: Redis;
-  let stream: string;
-
-  beforeEach(async () => {
-    ({ db, schema } = await freshSchema());
-    open.add(() => db.destroy());
-    redis = testRedis();
-    open.add(() => redis.quit());
-    stream = unique('events_');
-  });
-  afterEach(() => open.closeAll());
+  const fx = outboxFixture();
+  const { open } = fx;
 
   it("export the outbox backlog, the consumer group's lag and what the consumer did with each event", async () => {
+    const { db, schema, redis, stream } = fx;
     const { log } = memoryLog();
     const metrics = createMetrics('test');
     for (const key of ['a', 'b', 'poison']) await commitEvent(db, key);
-    const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, metrics, ...fastRelay }));
+    const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, metrics, ...FAST_RELAY }));
 
     // Before the relay runs, the backlog is all three rows.
     expect(await sample(metrics, 'outbox_unsent_events', { schema })).toBe(3);
@@ -43,7 +28,7 @@ describe('event flow metrics', () => {
     expect(await sample(metrics, 'outbox_oldest_unsent_age_seconds', { schema })).toBe(0);
 
     const consumer = open.stopLater(createEventConsumer({
-      db, redis, stream, log, metrics, group: 'g', maxDeliveries: 2, ...fastConsumer,
+      db, redis, stream, log, metrics, group: 'g', maxDeliveries: 2, ...FAST_CONSUMER,
       handle: async (e, trx) => {
         if (e.key === 'poison') throw new Error('cannot apply');
         await recordEffect('g')(e, trx);
@@ -59,6 +44,7 @@ describe('event flow metrics', () => {
   });
 
   it('leave a backlog out of the scrape when Postgres cannot be read, instead of reporting 0', async () => {
+    const { db, schema, redis, stream } = fx;
     const metrics = createMetrics('test');
     const { log } = memoryLog();
     await commitEvent(db, 'x');
@@ -69,14 +55,15 @@ describe('event flow metrics', () => {
   });
 
   it('show a consumer whose handler hangs as stalled, in metrics and readiness, until it turns again', async () => {
+    const { db, schema, redis, stream } = fx;
     const { log } = memoryLog();
     const metrics = createMetrics('test');
-    const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, ...fastRelay }));
+    const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, ...FAST_RELAY }));
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
     let entered = false;
     const consumer = createEventConsumer({
-      db, redis, stream, log, metrics, group: 'g', ...fastConsumer,
+      db, redis, stream, log, metrics, group: 'g', ...FAST_CONSUMER,
       handle: async (e, trx) => {
         entered = true;
         await released;

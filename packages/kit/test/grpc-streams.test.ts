@@ -170,7 +170,7 @@ describe('server streams', () => {
   });
 
   it('fails UNAVAILABLE (after bounded retries of an idempotent stream) when nobody listens', async () => {
-    const dead = createClient(Graph, '127.0.0.1:1', { service: 'dead', deadlineMs: 2000, idempotent: ['streamFollowing'], auth: gateway });
+    const dead = createClient(Graph, '127.0.0.1:1', { service: 'dead', deadlineMs: 2000, auth: gateway });
     const e = await failure(drain(dead.serverStream('streamFollowing', { userId: 'x', pageSize: 0 })));
     dead.close();
     expect(e.code).toBe(grpc.status.UNAVAILABLE);

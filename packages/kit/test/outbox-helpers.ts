@@ -1,17 +1,14 @@
 import pino from 'pino';
-import { testBackends, testDb, unique } from '@shutter/testing';
+import { testBackends, testDb, testRedis, unique, waitFor as waitForCondition } from '@shutter/testing';
 import type { Logger, Redis } from '../src';
 import { enqueueEvent, migrate, outboxMigration, outboxTraceMigration, type Knex, type Migration } from '../src/index-db';
 import { streamGroups } from '../src/outbox/stream-entries';
 
-/** Polls `fn` until it returns true; fails with `what` after the timeout. */
-export async function waitFor(what: string, fn: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await fn()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+/** @shutter/testing's waitFor, naming what it waited for when it times out. */
+export async function waitFor(what: string, fn: () => Promise<boolean> | boolean, timeoutMs?: number): Promise<void> {
+  await waitForCondition(fn, timeoutMs, 20).catch((err: unknown) => {
+    throw new Error(`timed out waiting for: ${what} (${String(err)})`);
+  });
 }
 
 /** A pino logger that keeps its lines, so tests can wait for "it tried and failed". */
@@ -96,4 +93,37 @@ export function closers() {
       for (const fn of list.splice(0).reverse()) await fn().catch(() => undefined);
     },
   };
+}
+
+/** Short intervals so every path (poll, claim, retry) runs within a test's few seconds. */
+export const FAST_RELAY = { pollMs: 50, lossCheckMs: 100, maxBackoffMs: 200 };
+export const FAST_CONSUMER = { blockMs: 100, claimIdleMs: 100, claimEveryMs: 50, maxBackoffMs: 200 };
+
+export interface OutboxFixture {
+  /** Closed after each test, in reverse order (relays, consumers, connections). */
+  open: ReturnType<typeof closers>;
+  /** A fresh schema with the outbox tables and `effects`, made before each test. */
+  db: Knex;
+  schema: string;
+  /** This file's Redis. */
+  redis: Redis;
+  /** A stream of this test's own. */
+  stream: string;
+}
+
+/**
+ * The per-test setup of the outbox tests, registered as beforeEach/afterEach of the calling
+ * describe. Read the fields inside a test (they are replaced before each one).
+ */
+export function outboxFixture(): OutboxFixture {
+  const fx = { open: closers() } as OutboxFixture;
+  beforeEach(async () => {
+    ({ db: fx.db, schema: fx.schema } = await freshSchema());
+    fx.open.add(() => fx.db.destroy());
+    fx.redis = testRedis();
+    fx.open.add(() => fx.redis.quit());
+    fx.stream = unique('events_');
+  });
+  afterEach(() => fx.open.closeAll());
+  return fx;
 }

@@ -1,12 +1,10 @@
 import { startRedisServer, unique } from '@shutter/testing';
 import { blockingConnection, createRedis, type Redis } from '../src';
 import { createEventConsumer, createOutboxRelay, type Knex } from '../src/index-db';
-import { closers, commitEvent, effects, freshSchema, groupInfo, memoryLog, pendingCount, recordEffect, redisPrefix, streamEntries, waitFor } from './outbox-helpers';
+import { closers, commitEvent, effects, FAST_CONSUMER, FAST_RELAY, freshSchema, groupInfo, memoryLog, pendingCount, recordEffect, redisPrefix, streamEntries, waitFor } from './outbox-helpers';
 
 // These tests stop and restart a private redis-server (no persistence: a restart loses everything);
 // the shared Redis of the run is never touched.
-const fastRelay = { pollMs: 50, lossCheckMs: 100, maxBackoffMs: 200 };
-const fastConsumer = { blockMs: 100, claimIdleMs: 100, claimEveryMs: 50, maxBackoffMs: 200 };
 
 describe('outbox across Redis failures', () => {
   const open = closers();
@@ -36,8 +34,8 @@ describe('outbox across Redis failures', () => {
 
   it('delivers events committed while Redis is down once it is back, in order', async () => {
     const { log, lines } = memoryLog();
-    const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, ...fastRelay }));
-    const consumer = open.stopLater(createEventConsumer({ db, redis, stream, log, group: 'g', handle: recordEffect('g'), ...fastConsumer }));
+    const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, ...FAST_RELAY }));
+    const consumer = open.stopLater(createEventConsumer({ db, redis, stream, log, group: 'g', handle: recordEffect('g'), ...FAST_CONSUMER }));
     relay.start();
     consumer.start();
     const ids = [await commitEvent(db, 'before')];
@@ -57,10 +55,10 @@ describe('outbox across Redis failures', () => {
 
   it('re-publishes retained events after Redis restarts empty; each is applied once', async () => {
     const { log, lines } = memoryLog();
-    const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, ...fastRelay }));
+    const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, ...FAST_RELAY }));
     let handled = 0;
     const consumer = open.stopLater(createEventConsumer({
-      db, redis, stream, log, group: 'g', ...fastConsumer,
+      db, redis, stream, log, group: 'g', ...FAST_CONSUMER,
       handle: async (e, trx) => {
         handled++;
         await recordEffect('g')(e, trx);
@@ -83,7 +81,7 @@ describe('outbox across Redis failures', () => {
     });
     expect(handled).toBe(3);
     // A group that starts now still gets every retained event.
-    const late = open.stopLater(createEventConsumer({ db, redis, stream, log, group: 'late', handle: recordEffect('late'), ...fastConsumer }));
+    const late = open.stopLater(createEventConsumer({ db, redis, stream, log, group: 'late', handle: recordEffect('late'), ...FAST_CONSUMER }));
     late.start();
     await waitFor('late group applied the replay', async () => (await effects(db, 'late')).length === 3);
 
@@ -100,8 +98,8 @@ describe('outbox across Redis failures', () => {
     await redis.call('ACL', 'SETUSER', 'noack', 'on', '>secret', '~*', '&*', '+@all', '-xack');
     const noAckRedis = createRedis(`redis://noack:secret@127.0.0.1:${server.port}`, redisPrefix());
     open.add(() => noAckRedis.quit());
-    const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, ...fastRelay }));
-    const a = open.stopLater(createEventConsumer({ db, redis: noAckRedis, stream, log, group: 'g', consumer: 'a', handle: recordEffect('g'), ...fastConsumer, claimEveryMs: 60_000 }));
+    const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, ...FAST_RELAY }));
+    const a = open.stopLater(createEventConsumer({ db, redis: noAckRedis, stream, log, group: 'g', consumer: 'a', handle: recordEffect('g'), ...FAST_CONSUMER, claimEveryMs: 60_000 }));
     const id = await commitEvent(db, 'once');
     relay.start();
     a.start();
@@ -112,7 +110,7 @@ describe('outbox across Redis failures', () => {
 
     let calls = 0;
     const b = open.stopLater(createEventConsumer({
-      db, redis, stream, log, group: 'g', consumer: 'b', ...fastConsumer,
+      db, redis, stream, log, group: 'g', consumer: 'b', ...FAST_CONSUMER,
       handle: async (e, trx) => {
         calls++;
         await recordEffect('g')(e, trx);
@@ -138,7 +136,7 @@ describe('outbox across Redis failures', () => {
 
   it('a consumer whose Redis is gone still stops', async () => {
     const { log, lines } = memoryLog();
-    const consumer = createEventConsumer({ db, redis, stream, log, group: 'g', handle: recordEffect('g'), ...fastConsumer });
+    const consumer = createEventConsumer({ db, redis, stream, log, group: 'g', handle: recordEffect('g'), ...FAST_CONSUMER });
     consumer.start();
     await waitFor('group created', async () => (await groupInfo(redis, stream, 'g')) !== undefined);
     await server.stop();

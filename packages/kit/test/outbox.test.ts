@@ -1,29 +1,12 @@
-import { testRedis, unique } from '@shutter/testing';
-import type { Redis } from '../src';
-import { createEventConsumer, createOutboxRelay, enqueueEvent, type Knex, type StreamEvent } from '../src/index-db';
-import { closers, commitEvent, effects, freshSchema, groupInfo, memoryLog, pendingCount, recordEffect, streamEntries, waitFor } from './outbox-helpers';
-
-// Short intervals so every path (poll, claim, retry) runs within the test's few seconds.
-const fastRelay = { pollMs: 50, lossCheckMs: 100, maxBackoffMs: 200 };
-const fastConsumer = { blockMs: 100, claimIdleMs: 100, claimEveryMs: 50, maxBackoffMs: 200 };
+import { createEventConsumer, createOutboxRelay, enqueueEvent, type StreamEvent } from '../src/index-db';
+import { commitEvent, effects, FAST_CONSUMER, FAST_RELAY, groupInfo, memoryLog, outboxFixture, pendingCount, recordEffect, streamEntries, waitFor } from './outbox-helpers';
 
 describe('outbox relay and event consumer', () => {
-  const open = closers();
-  let db: Knex;
-  let schema: string;
-  let redis: Redis;
-  let stream: string;
-
-  beforeEach(async () => {
-    ({ db, schema } = await freshSchema());
-    open.add(() => db.destroy());
-    redis = testRedis();
-    open.add(() => redis.quit());
-    stream = unique('events_');
-  });
-  afterEach(() => open.closeAll());
+  const fx = outboxFixture();
+  const { open } = fx;
 
   it('delivers committed events in order and never a rolled-back one', async () => {
+    const { db, schema, redis, stream } = fx;
     const { log } = memoryLog();
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) ids.push(await commitEvent(db, `k${i}`));
@@ -38,9 +21,9 @@ describe('outbox relay and event consumer', () => {
     ids.push(await commitEvent(db, 'k5'));
 
     const seen: StreamEvent[] = [];
-    const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, ...fastRelay }));
+    const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, ...FAST_RELAY }));
     const consumer = open.stopLater(createEventConsumer({
-      db, redis, stream, log, group: 'g', types: ['test.happened'], ...fastConsumer,
+      db, redis, stream, log, group: 'g', types: ['test.happened'], ...FAST_CONSUMER,
       handle: async (e, trx) => {
         seen.push(e);
         await recordEffect('g')(e, trx);
@@ -66,6 +49,7 @@ describe('outbox relay and event consumer', () => {
   });
 
   it('wakes on NOTIFY at commit, without waiting for the poll', async () => {
+    const { db, schema, redis, stream } = fx;
     const { log } = memoryLog();
     await commitEvent(db, 'first');
     // A poll of a minute: only the NOTIFY sent at commit can explain a quick second delivery.
@@ -73,11 +57,12 @@ describe('outbox relay and event consumer', () => {
     relay.start();
     await waitFor('first event published', async () => (await redis.xlen(stream)) === 1);
     const second = await commitEvent(db, 'second');
-    await waitFor('second event published', async () => (await redis.xlen(stream)) === 2, 3000);
+    await waitFor('second event published', async () => (await redis.xlen(stream)) === 2);
     expect((await streamEntries(redis, stream))[1]?.fields.id).toBe(second);
   });
 
   it('applies the same event once when the stream holds it twice', async () => {
+    const { db, redis, stream } = fx;
     const { log } = memoryLog();
     const id = '01890a5d-ac96-774b-bcce-b302099a8057';
     const add = () => redis.xadd(stream, '*', 'id', id, 'type', 'test.happened', 'key', 'dup', 'payload', Buffer.from([7]), 'source', 'test');
@@ -85,7 +70,7 @@ describe('outbox relay and event consumer', () => {
     const second = await add();
     let calls = 0;
     const consumer = open.stopLater(createEventConsumer({
-      db, redis, stream, log, group: 'g', ...fastConsumer,
+      db, redis, stream, log, group: 'g', ...FAST_CONSUMER,
       handle: async (e, trx) => {
         calls++;
         await recordEffect('g')(e, trx);
@@ -102,13 +87,14 @@ describe('outbox relay and event consumer', () => {
   });
 
   it('dead-letters an event whose handler keeps failing after maxDeliveries, then moves on', async () => {
+    const { db, schema, redis, stream } = fx;
     const { log } = memoryLog();
     const poison = await commitEvent(db, 'bad', 'test.poison', Buffer.from([9, 0, 9]));
     const good = await commitEvent(db, 'good');
     let attempts = 0;
-    const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, ...fastRelay }));
+    const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, ...FAST_RELAY }));
     const consumer = open.stopLater(createEventConsumer({
-      db, redis, stream, log, group: 'g', maxDeliveries: 3, ...fastConsumer,
+      db, redis, stream, log, group: 'g', maxDeliveries: 3, ...FAST_CONSUMER,
       handle: async (e, trx) => {
         if (e.type === 'test.poison') {
           attempts++;
@@ -138,9 +124,10 @@ describe('outbox relay and event consumer', () => {
   });
 
   it('publishes through one relay per schema: each event once, in order, with failover', async () => {
+    const { db, schema, redis, stream } = fx;
     const { log } = memoryLog();
-    const a = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, ...fastRelay }));
-    const b = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, ...fastRelay }));
+    const a = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, ...FAST_RELAY }));
+    const b = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, ...FAST_RELAY }));
     a.start();
     b.start();
     const ids: string[] = [];
@@ -154,9 +141,10 @@ describe('outbox relay and event consumer', () => {
   });
 
   it('deletes sent rows after the retention period', async () => {
+    const { db, schema, redis, stream } = fx;
     const { log } = memoryLog();
     await commitEvent(db, 'k0');
-    const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, retentionDays: 0, cleanupEveryMs: 50, ...fastRelay }));
+    const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, retentionDays: 0, cleanupEveryMs: 50, ...FAST_RELAY }));
     relay.start();
     await waitFor('sent row deleted', async () => (await db('outbox').count('* as n').first())?.n === 0);
     expect(await redis.xlen(stream)).toBe(1);

@@ -147,7 +147,7 @@ export async function startRedisServer(port?: number, opts: { dataDir?: string; 
   if (opts.dataDir) fs.mkdirSync(opts.dataDir, { recursive: true });
   const persistence = opts.dataDir ? ['--dir', opts.dataDir, '--appendonly', 'yes'] : ['--appendonly', 'no'];
   const child = spawn('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', ...persistence, ...(opts.args ?? [])], { stdio: 'ignore' });
-  for (let i = 0; i < 100 && !(await canConnect(p)); i++) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 400 && !(await canConnect(p)); i++) await new Promise((r) => setTimeout(r, 50));
   if (!(await canConnect(p))) throw new Error(`redis-server did not start on port ${p}`);
   return {
     url: `redis://127.0.0.1:${p}`,

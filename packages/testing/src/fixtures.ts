@@ -14,9 +14,15 @@ export function testDb(schema: string): Knex {
   return createDb({ url: testBackends().databaseUrl, schema, poolMax: 5 });
 }
 
-export function testRedis(): Redis {
-  const b = testBackends();
-  return createRedis(b.redisUrl, b.redisPrefix);
+/** This file's Redis (every tier has one; the fast tier has no database). */
+export function testRedisBackend() {
+  const redisUrl = process.env.TEST_REDIS_URL;
+  if (!redisUrl) throw new Error('run tests through jest (global-setup sets TEST_REDIS_URL)');
+  return { redisUrl, redisPrefix: process.env.TEST_REDIS_PREFIX ?? 'test:' };
+}
+
+export function testRedis(prefix = testRedisBackend().redisPrefix): Redis {
+  return createRedis(testRedisBackend().redisUrl, prefix);
 }
 
 /** A short random suffix so each test owns its data (usernames, emails). */

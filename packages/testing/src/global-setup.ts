@@ -10,9 +10,20 @@ import { startLocalS3, type LocalS3 } from './s3';
  * migrate every service's schema into it. Each test file then gets its own copy of the template and
  * its own Redis prefix (per-file.ts), so no two files share a database, an event stream or caches.
  * Workers read the TEST_* variables set here.
+ *
+ * `TEST_TIER=fast` (`make test-fast`: unit tests and the gateway's in-process tests) needs only
+ * Redis: no database is made or migrated and no S3 server started.
  */
 export default async function globalSetup(): Promise<void> {
   const runId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+  process.env.TEST_RUN_ID = runId;
+  process.env.TEST_RUN_REDIS_PREFIX = `test:${runId}:`;
+  if (process.env.TEST_TIER === 'fast') {
+    const redis = await ensureRedis();
+    process.env.TEST_REDIS_URL = redis.url;
+    (globalThis as Record<string, unknown>).__shutterBackends = { redis } satisfies { redis: RedisHandle };
+    return;
+  }
   // SHUTTER_EMBEDDED_PG=1 proves the path a machine without Postgres takes.
   const pg = await ensurePostgres({ dataDir: path.join(REPO_ROOT, '.data/test-postgres'), persistent: false, forceEmbedded: process.env.SHUTTER_EMBEDDED_PG === '1' });
   const database = `shutter_test_${runId}`;
@@ -32,11 +43,9 @@ export default async function globalSetup(): Promise<void> {
   // Tests run on the oldest Node the code supports; the SDK's notice about its future Node floor
   // (the images run a current LTS) would repeat once per worker and file.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-  process.env.TEST_RUN_ID = runId;
   process.env.TEST_PG_ADMIN_URL = pg.adminUrl;
   process.env.TEST_TEMPLATE_DATABASE = database;
   process.env.TEST_REDIS_URL = redis.url;
-  process.env.TEST_RUN_REDIS_PREFIX = `test:${runId}:`;
   process.env.TEST_S3_ENDPOINT = s3.endpoint;
   process.env.TEST_S3_REGION = s3.region;
   process.env.TEST_S3_BUCKET = s3.bucket;

@@ -13,11 +13,14 @@ import { createDatabase, withDatabase } from './backends';
 const runId = process.env.TEST_RUN_ID;
 const adminUrl = process.env.TEST_PG_ADMIN_URL;
 const template = process.env.TEST_TEMPLATE_DATABASE;
-if (runId && adminUrl && template) {
+if (runId) {
   const file = createHash('sha1').update(expect.getState().testPath ?? String(Math.random())).digest('hex').slice(0, 10);
-  const database = `${template}_${file}`;
-  process.env.TEST_DATABASE_NAME = database;
-  process.env.TEST_DATABASE_URL = withDatabase(adminUrl, database);
   process.env.TEST_REDIS_PREFIX = `${process.env.TEST_RUN_REDIS_PREFIX ?? `test:${runId}:`}${file}:`;
-  beforeAll(() => createDatabase(adminUrl, database, template), 60_000);
+  // The fast tier (TEST_TIER=fast) has no database.
+  if (adminUrl && template) {
+    const database = `${template}_${file}`;
+    process.env.TEST_DATABASE_NAME = database;
+    process.env.TEST_DATABASE_URL = withDatabase(adminUrl, database);
+    beforeAll(() => createDatabase(adminUrl, database, template), 60_000);
+  }
 }

@@ -1,16 +1,13 @@
+import { MAX_BATCH_IDS } from '@shutter/contracts';
 import type { content } from '@shutter/proto';
-import { unauthenticated, type CallContext, type Handlers } from '@shutter/kit';
+import { requireUser, requireUuid, type CallContext, type Handlers } from '@shutter/kit';
 import type { CommentsService } from './comments/comments-service';
 import type { MediaService } from './media/media-service';
 import type { Caller, PostsService } from './posts/posts-service';
 import type { UrlSigner } from './storage/url-signer';
-import { checkUuid } from './text';
 
 /** The caller the gateway's signed assertion names (kit internal auth); every user method needs one. */
-function callerOf(ctx: CallContext): Caller {
-  if (!ctx.userId) throw unauthenticated('Not authenticated');
-  return { userId: ctx.userId, requestId: ctx.requestId };
-}
+const callerOf = (ctx: CallContext): Caller => ({ userId: requireUser(ctx), requestId: ctx.requestId });
 
 /** gRPC → services: each handler names the caller and hands over. */
 export function createContentHandlers(deps: {
@@ -25,14 +22,14 @@ export function createContentHandlers(deps: {
     uploadMedia: (requests, ctx) => media.upload(requests, callerOf(ctx).userId),
     createMediaUpload: async (req, ctx) => media.createUpload(callerOf(ctx).userId, req),
     async discardMedia(req, ctx) {
-      await media.discard(callerOf(ctx).userId, req.mediaIds.filter((id) => checkUuid('media_ids', id)));
+      await media.discard(callerOf(ctx).userId, req.mediaIds.filter((id) => requireUuid('media_ids', id)));
       return {};
     },
     async claimProfileImage(req, ctx) {
-      return { key: await media.claimProfileImage(callerOf(ctx).userId, checkUuid('media_id', req.mediaId)) };
+      return { key: await media.claimProfileImage(callerOf(ctx).userId, requireUuid('media_id', req.mediaId)) };
     },
     async signMediaUrls(req) {
-      const keys = [...new Set(req.keys)].slice(0, 1000);
+      const keys = [...new Set(req.keys)].slice(0, MAX_BATCH_IDS);
       // A processed image gets its BlurHash and variants; a legacy avatar's key (identity keeps it)
       // is served from its backfilled copy.
       const served = await media.servedImages(keys);

@@ -1,4 +1,4 @@
-import { events } from '@shutter/proto';
+import { decodeEvent, type EventType } from '@shutter/contracts';
 import type { Logger, Metrics, Redis } from '@shutter/kit';
 import { createEventConsumer, type Knex } from '@shutter/kit/db';
 import type { Feed } from './feed/feed';
@@ -22,7 +22,7 @@ export const CONSUMED_TYPES = [
   'follow.removed',
   'post.created',
   'post.deleted',
-];
+] as const satisfies readonly EventType[];
 
 export interface EventsConsumerDeps {
   db: Knex;
@@ -56,13 +56,13 @@ export function createContentEventsConsumer(deps: EventsConsumerDeps) {
     handle: async (event, trx) => {
       switch (event.type) {
         case 'user.created': {
-          const msg = events.UserCreated.decode(event.payload);
+          const msg = decodeEvent(event.type, event.payload);
           if (msg.state?.version) await authors.applyState(trx, msg.state);
           else await authors.created(trx, msg); // from a producer before versions
           return;
         }
         case 'user.updated': {
-          const msg = events.UserUpdated.decode(event.payload);
+          const msg = decodeEvent(event.type, event.payload);
           const replaced = msg.state?.version ? await authors.applyState(trx, msg.state) : await authors.updated(trx, msg);
           if (replaced) {
             // Only an avatar content stored for this user is ours to delete.
@@ -76,7 +76,7 @@ export function createContentEventsConsumer(deps: EventsConsumerDeps) {
         }
         case 'user.disabled':
         case 'user.enabled': {
-          const msg = events.UserStatusChanged.decode(event.payload);
+          const msg = decodeEvent(event.type, event.payload);
           if (msg.state?.version) await authors.applyState(trx, msg.state);
           else await authors.statusChanged(trx, msg.userId, event.type === 'user.disabled' ? 'disabled' : 'enabled');
           return;
@@ -85,7 +85,7 @@ export function createContentEventsConsumer(deps: EventsConsumerDeps) {
         case 'follow.created':
         case 'follow.accepted':
         case 'follow.removed': {
-          const msg = events.FollowChanged.decode(event.payload);
+          const msg = decodeEvent(event.type, event.payload);
           const status = event.type === 'follow.removed' ? 'removed' : msg.status === 'agree' ? 'agree' : 'pending';
           const edge = await follows.applyEdge(trx, { followsId: msg.followsId, followerId: msg.followerId, followeeId: msg.followeeId, status });
           // Reads check the edge too, so a timeline that still holds an unfollowed author's posts never shows them.
@@ -94,12 +94,12 @@ export function createContentEventsConsumer(deps: EventsConsumerDeps) {
           return;
         }
         case 'post.created': {
-          const msg = events.PostChanged.decode(event.payload);
+          const msg = decodeEvent(event.type, event.payload);
           await feed.postCreated(trx, msg.postId, msg.authorId);
           return;
         }
         case 'post.deleted': {
-          const msg = events.PostChanged.decode(event.payload);
+          const msg = decodeEvent(event.type, event.payload);
           await reads.postDeleted(msg.postId);
           if (msg.mediaKeys.length) {
             await storage.deleteMany(msg.mediaKeys);

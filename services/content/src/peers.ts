@@ -8,8 +8,8 @@ import type { ContentConfig } from './config';
  */
 export function createPeers(config: ContentConfig, metrics: Metrics, auth: AssertionSigner) {
   const opts = { deadlineMs: config.PEER_DEADLINE_MS, metrics, auth };
-  const identityClient = createClient(identity.IdentityServiceService, config.IDENTITY_ADDR, { ...opts, service: 'identity', idempotent: ['batchGetUsers'] });
-  const graphClient = createClient(socialgraph.SocialGraphServiceService, config.SOCIAL_GRAPH_ADDR, { ...opts, service: 'social-graph', idempotent: [] });
+  const identityClient = createClient(identity.IdentityServiceService, config.IDENTITY_ADDR, { ...opts, service: 'identity' });
+  const graphClient = createClient(socialgraph.SocialGraphServiceService, config.SOCIAL_GRAPH_ADDR, { ...opts, service: 'social-graph' });
 
   return {
     identity: identityClient,

@@ -15,7 +15,7 @@ import { createSweeper } from './media/sweeper';
 import { schema } from './migrations';
 import { createFeed } from './feed/feed';
 import { createPeers } from './peers';
-import { createIdempotencyKeys } from './posts/idempotency';
+import { createIdempotencyKeys } from './posts/idempotency-keys-repository';
 import { createPostsRepository } from './posts/posts-repository';
 import { createPostReads } from './posts/read-path';
 import { createPostsService } from './posts/posts-service';
@@ -75,8 +75,8 @@ export function createContentService(config: ContentConfig, logger: Logger, metr
   });
   const relay = createOutboxRelay({ db, schema, redis, log: logger, metrics });
   const consumer = createContentEventsConsumer({ db, redis, log: logger, metrics, authors, follows, media, storage, feed, reads });
-  const backfill = createPhotoBackfill({ db, storage, photos, reads, keepOriginals: config.MEDIA_KEEP_ORIGINALS, log: logger });
-  const sweeper = createSweeper({ db, storage, idempotency, log: logger, intervalMs: config.SWEEP_INTERVAL_MS, keepOriginals: config.MEDIA_KEEP_ORIGINALS, photos });
+  const backfill = createPhotoBackfill({ db, media, storage, photos, reads, keepOriginals: config.MEDIA_KEEP_ORIGINALS, log: logger });
+  const sweeper = createSweeper({ db, media, storage, idempotency, log: logger, intervalMs: config.SWEEP_INTERVAL_MS, keepOriginals: config.MEDIA_KEEP_ORIGINALS, photos });
 
   return {
     db,

@@ -1,7 +1,4 @@
-import { isUuid, validationFailed } from '@shutter/kit';
-
-export const MAX_POST_CHARS = 2200;
-export const MAX_COMMENT_CHARS = 1000;
+import { validationFailed } from '@shutter/kit';
 
 /** Trims, then checks the length in Unicode code points (docs/api.md); answers the trimmed text. */
 export function checkText(field: string, value: string, max: number): string {
@@ -11,11 +8,3 @@ export function checkText(field: string, value: string, max: number): string {
   if (length > max) throw validationFailed(field, `${field} must be at most ${max} characters`);
   return text;
 }
-
-export function checkUuid(field: string, value: string): string {
-  if (!isUuid(value)) throw validationFailed(field, `${field} must be a UUID`);
-  return value;
-}
-
-/** `limit` of a list: default 10, at most 100 (clamped, as Mastodon does). */
-export const clampLimit = (limit: number) => Math.min(Math.max(limit || 10, 1), 100);

@@ -1,8 +1,6 @@
 import { events } from '@shutter/proto';
-import { apiClient, startStack, testRedis, waitFor, type ApiClient, type Stack } from '@shutter/testing';
+import { apiClient, png, postsHelpers, startStack, testRedis, waitFor, type ApiClient, type Stack } from '@shutter/testing';
 import type { Redis } from '@shutter/kit';
-import { png } from '../../../gateway/test/media-fixtures';
-import { postsHelpers } from '../../../gateway/test/posts-helpers';
 
 let stack: Stack;
 let api: ApiClient;

@@ -1,5 +1,5 @@
-import { apiClient, startRedisServer, startStack, waitFor, type ApiClient, type Stack } from '@shutter/testing';
-import { postsHelpers } from '../../../gateway/test/posts-helpers';
+import { REDIS_COMMAND_TIMEOUT_MS } from '@shutter/kit';
+import { apiClient, postsHelpers, startRedisServer, startStack, waitFor, type ApiClient, type Stack } from '@shutter/testing';
 
 /**
  * Timelines and read forms are copies in Redis: with Redis down, the home feed and post pages are
@@ -29,7 +29,7 @@ it('the home feed and a post page keep answering from Postgres while Redis is do
   await h.follow(reader, author);
   const postId = await h.createPost(author, 'still here');
   const feed = async () => (await api.get('/api/posts', { token: reader.token })).body.data?.posts?.map((p: { post_id: string }) => p.post_id);
-  await waitFor(async () => (await feed())?.includes(postId), 2000);
+  await waitFor(async () => (await feed())?.includes(postId));
 
   await redis.stop();
   const t0 = Date.now();
@@ -37,7 +37,8 @@ it('the home feed and a post page keep answering from Postgres while Redis is do
   const page = await api.get(`/api/posts/${postId}`, { token: reader.token });
   expect(page.status).toBe(200);
   expect(page.body.data.content).toBe('still here');
-  expect(Date.now() - t0).toBeLessThan(2000);
+  // Not one Redis command's timeout (the one way a read could hang on a down Redis), however busy the machine.
+  expect(Date.now() - t0).toBeLessThan(REDIS_COMMAND_TIMEOUT_MS);
 
   redis = await startRedisServer(redis.port);
   await waitFor(async () => (await api.get('/readyz')).status === 200, 10_000);

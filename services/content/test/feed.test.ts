@@ -1,8 +1,7 @@
 import { createLogger, type Redis } from '@shutter/kit';
 import type { Knex } from '@shutter/kit/db';
 import { parseForm, TOMBSTONE_VERSION } from '../src/cache/versioned';
-import { apiClient, startStack, testDb, testRedis, waitFor, type ApiClient, type Stack } from '@shutter/testing';
-import { postsHelpers, type TestUser } from '../../../gateway/test/posts-helpers';
+import { apiClient, postsHelpers, startStack, testDb, testRedis, waitFor, type ApiClient, type Stack, type TestUser } from '@shutter/testing';
 import { loadContentConfig } from '../src/config';
 import { createFeed, scoreOf, type Feed } from '../src/feed/feed';
 import { createPostsRepository } from '../src/posts/posts-repository';

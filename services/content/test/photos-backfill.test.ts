@@ -1,8 +1,6 @@
 import sharp from 'sharp';
 import { createLogger, createMetrics, newId } from '@shutter/kit';
-import { testEnv } from '@shutter/testing';
-import { inspect, pngClaiming } from '../../../gateway/test/media-inspect';
-import { listKeys } from '../../../gateway/test/posts-helpers';
+import { inspect, listKeys, pngClaiming, testEnv } from '@shutter/testing';
 import { loadContentConfig } from '../src/config';
 import { createMediaRepository, mediaKey } from '../src/media/media-repository';
 import { createContentService, type ContentService } from '../src/server';

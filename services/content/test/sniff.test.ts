@@ -1,4 +1,4 @@
-import { jpeg, png, webp } from '../../../gateway/test/media-fixtures';
+import { jpeg, png, webp } from '@shutter/testing';
 import { inspectImage, sniffImageType } from '../src/media/sniff';
 
 describe('image sniffing', () => {

@@ -1,7 +1,5 @@
 import { createLogger, createMetrics, newId } from '@shutter/kit';
-import { testEnv } from '@shutter/testing';
-import { listKeys } from '../../../gateway/test/posts-helpers';
-import { png } from '../../../gateway/test/media-fixtures';
+import { listKeys, png, testEnv } from '@shutter/testing';
 import { loadContentConfig } from '../src/config';
 import { mediaKey } from '../src/media/media-repository';
 import { createContentService, type ContentService } from '../src/server';

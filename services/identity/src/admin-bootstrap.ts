@@ -1,6 +1,6 @@
 import * as argon2 from 'argon2';
 import { ServiceError, type Logger } from '@shutter/kit';
-import { ARGON2_OPTIONS } from './identity-service';
+import { ARGON2_OPTIONS } from './identity-handlers';
 import type { UsersRepository } from './users-repository';
 
 export type AdminBootstrapOutcome = 'not_configured' | 'created' | 'promoted' | 'already_admin' | 'password_mismatch' | 'username_taken' | 'email_taken';

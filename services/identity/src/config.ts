@@ -16,7 +16,7 @@ export const identityConfigShape = {
   /** Failed password checks per client address (any account) per window. */
   LOGIN_ADDRESS_MAX_ATTEMPTS: env.int(100),
   LOGIN_ADDRESS_WINDOW_SECONDS: env.int(86_400),
-  /** How often the revocation keys in Redis are rewritten from Postgres (kit/auth.ts). */
+  /** How often the revocation keys in Redis are rewritten from Postgres (@shutter/contracts). */
   REVOCATION_SYNC_MS: env.int(30_000),
   /** How often identity checks that Redis still holds them (a restart that lost them is repaired within this). */
   REVOCATION_CHECK_MS: env.int(1000),

@@ -1,11 +1,11 @@
-import { events } from '@shutter/proto';
+import { decodeEvent, type EventType } from '@shutter/contracts';
 import type { Logger, Metrics, Redis } from '@shutter/kit';
 import { createEventConsumer, type Knex } from '@shutter/kit/db';
 
 /** Consumer group of identity on the "events" stream (its idempotency namespace too). */
 export const CONSUMER_GROUP = 'identity';
 
-export const CONSUMED_TYPES = ['follow.requested', 'follow.created', 'follow.accepted', 'follow.removed', 'post.created', 'post.deleted'];
+export const CONSUMED_TYPES = ['follow.requested', 'follow.created', 'follow.accepted', 'follow.removed', 'post.created', 'post.deleted'] as const satisfies readonly EventType[];
 
 const RANK: Record<string, number> = { pending: 1, agree: 2, removed: 3 };
 
@@ -120,14 +120,14 @@ export function createProfileReplicaConsumer(deps: { db: Knex; redis: Redis; log
     group: CONSUMER_GROUP,
     types: CONSUMED_TYPES,
     async handle(event, trx) {
-      if (event.type.startsWith('follow.')) {
-        const m = events.FollowChanged.decode(event.payload);
+      if (event.type !== 'post.created' && event.type !== 'post.deleted') {
+        const m = decodeEvent(event.type, event.payload);
         const status = event.type === 'follow.removed' ? 'removed' : m.status === 'agree' ? 'agree' : 'pending';
         if (!(status in RANK)) return;
         await replicas.applyEdge(trx, { followsId: m.followsId, followerId: m.followerId, followeeId: m.followeeId, status });
         return;
       }
-      const m = events.PostChanged.decode(event.payload);
+      const m = decodeEvent(event.type, event.payload);
       await replicas.applyPost(trx, { postId: m.postId, authorId: m.authorId, deleted: event.type === 'post.deleted' });
     },
   });

@@ -1,5 +1,6 @@
-import { DISABLED_USERS_KEY, REVOCATIONS_VERSION_KEY, REVOKED_SESSIONS_KEY, revocationsChannel, type Logger, type Redis, type RevocationMessage } from '@shutter/kit';
-import type { Knex } from '@shutter/kit/db';
+import { DISABLED_USERS_KEY, REVOCATIONS_VERSION_KEY, REVOKED_SESSIONS_KEY, revocationsChannel, type RevocationMessage } from '@shutter/contracts';
+import type { Logger, Redis } from '@shutter/kit';
+import type { SessionsRepository } from './sessions-repository';
 import type { UsersRepository } from './users-repository';
 
 /** Allowance for clocks that disagree between identity (which sets `exp`) and the gateway. */
@@ -7,7 +8,7 @@ const CLOCK_SKEW_MS = 60_000;
 
 /**
  * Tells the gateways that sessions ended or an account's status changed: the Redis keys of
- * kit/auth.ts and a message on their channel, in one MULTI, after the Postgres commit. A failure
+ * @shutter/contracts and a message on their channel, in one MULTI, after the Postgres commit. A failure
  * here is logged, not thrown: Postgres holds the truth and the sync below repairs Redis.
  */
 export function createRevocationPublisher(redis: Redis, log: Logger, accessTtlSeconds: number) {
@@ -59,18 +60,16 @@ export type RevocationPublisher = ReturnType<typeof createRevocationPublisher>;
  * never removed here; ended sessions are only ever added, and dropped once their tokens expired.
  */
 export function startRevocationSync(
-  deps: { db: Knex; users: UsersRepository; redis: Redis; log: Logger; publisher: RevocationPublisher; accessTtlSeconds: number },
+  deps: { sessions: SessionsRepository; users: UsersRepository; redis: Redis; log: Logger; publisher: RevocationPublisher; accessTtlSeconds: number },
   opts: { intervalMs: number; checkMs: number },
 ) {
-  const { db, users, redis, log, publisher } = deps;
+  const { sessions, users, redis, log, publisher } = deps;
   const windowMs = deps.accessTtlSeconds * 1000 + CLOCK_SKEW_MS;
 
   const sync = async () => {
     const [members, hadVersion] = await Promise.all([redis.smembers(DISABLED_USERS_KEY), redis.exists(REVOCATIONS_VERSION_KEY)]);
     const disabled = new Set(await users.disabledIds());
-    const ended = await db<{ id: string; ended_at: Date }>('sessions')
-      .select('id', 'ended_at')
-      .where('ended_at', '>', new Date(Date.now() - windowMs));
+    const ended = await sessions.endedSince(new Date(Date.now() - windowMs));
     const enabledAgain = members.filter((id) => !disabled.has(id));
     const tx = redis.multi();
     if (disabled.size) tx.sadd(DISABLED_USERS_KEY, ...disabled);

@@ -3,12 +3,13 @@ import { createGrpcServer, createRedis, internalAuth, type Logger, type Metrics 
 import { createDb, createOutboxRelay, backendsReady } from '@shutter/kit/db';
 import type { IdentityConfig } from './config';
 import { ensureAdmin } from './admin-bootstrap';
-import { createIdentityHandlers } from './identity-service';
+import { createIdentityHandlers } from './identity-handlers';
 import { createLoginThrottle } from './login-throttle';
 import { createProfileReplicaConsumer, createProfileReplicas } from './profile-replicas';
 import { schema } from './migrations';
 import { createRevocationPublisher, startRevocationSync } from './revocation';
 import { loadSigningKey } from './signing-key';
+import { createSessionsRepository } from './sessions-repository';
 import { createTokenService } from './tokens';
 import { createUsersRepository } from './users-repository';
 
@@ -23,7 +24,8 @@ export async function createIdentityService(config: IdentityConfig, logger: Logg
   const redis = createRedis(config.REDIS_URL, config.REDIS_KEY_PREFIX);
   const key = await loadSigningKey(config.JWT_PRIVATE_KEY, config.JWT_KEY_FILE);
   const users = createUsersRepository(db);
-  const tokens = createTokenService(db, key, { access: config.ACCESS_TOKEN_TTL, refresh: config.REFRESH_TOKEN_TTL });
+  const sessions = createSessionsRepository(db);
+  const tokens = createTokenService(db, sessions, key, { access: config.ACCESS_TOKEN_TTL, refresh: config.REFRESH_TOKEN_TTL });
   const throttle = createLoginThrottle(redis, {
     maxAttempts: config.LOGIN_MAX_ATTEMPTS,
     windowSeconds: config.LOGIN_WINDOW_SECONDS,
@@ -49,7 +51,7 @@ export async function createIdentityService(config: IdentityConfig, logger: Logg
     async start(addr: string): Promise<number> {
       await ensureAdmin(users, { email: config.ADMIN_EMAIL, password: config.ADMIN_PASSWORD, username: config.ADMIN_USERNAME }, logger);
       revocation = startRevocationSync(
-        { db, users, redis, log: logger, publisher: revocations, accessTtlSeconds: config.ACCESS_TOKEN_TTL },
+        { sessions, users, redis, log: logger, publisher: revocations, accessTtlSeconds: config.ACCESS_TOKEN_TTL },
         { intervalMs: config.REVOCATION_SYNC_MS, checkMs: config.REVOCATION_CHECK_MS },
       );
       await revocation.ready;

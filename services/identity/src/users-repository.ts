@@ -1,3 +1,4 @@
+import { SEARCH_MAX_RESULTS } from '@shutter/contracts';
 import { alreadyExists, isUniqueViolation, newId } from '@shutter/kit';
 import type { Knex } from '@shutter/kit/db';
 
@@ -28,9 +29,6 @@ function translate(err: unknown): never {
 
 /** Escapes LIKE wildcards so `%` and `_` match literally. */
 export const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
-
-/** Search answers at most this many matches (pages past them are refused by the gateway). */
-export const SEARCH_MAX_RESULTS = 1000;
 
 const SEARCHABLE = "status = 'enabled' AND role = 'user'";
 
@@ -90,6 +88,11 @@ export function createUsersRepository(db: Knex) {
 
     async findById(id: string, trx: Knex = db): Promise<UserRow | undefined> {
       return trx<UserRow>('users').where({ id }).first();
+    },
+
+    /** The user, locked until `trx` ends (a change decided on what it read). */
+    async lockById(trx: Knex, id: string): Promise<UserRow | undefined> {
+      return trx<UserRow>('users').where({ id }).forUpdate().first();
     },
 
     async findByEmail(email: string, trx: Knex = db): Promise<UserRow | undefined> {

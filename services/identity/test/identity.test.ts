@@ -20,7 +20,7 @@ beforeAll(async () => {
   service = await createIdentityService(config, createLogger('identity-test', 'silent'), createMetrics('identity'), { stream });
   const port = await service.start('127.0.0.1:0');
   address = `127.0.0.1:${port}`;
-  client = createClient(identity.IdentityServiceService, address, { service: 'identity', idempotent: ['getUser'], auth: testSigner() });
+  client = createClient(identity.IdentityServiceService, address, { service: 'identity', auth: testSigner() });
 });
 
 afterAll(async () => {

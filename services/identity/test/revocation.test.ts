@@ -1,22 +1,12 @@
 import { identity } from '@shutter/proto';
-import {
-  DISABLED_USERS_KEY,
-  REVOCATIONS_VERSION_KEY,
-  REVOKED_SESSIONS_KEY,
-  createClient,
-  createLogger,
-  createMetrics,
-  revocationsChannel,
-  type Client,
-  type Redis,
-  type RevocationMessage,
-} from '@shutter/kit';
+import { DISABLED_USERS_KEY, REVOCATIONS_VERSION_KEY, REVOKED_SESSIONS_KEY, revocationsChannel, type RevocationMessage } from '@shutter/contracts';
+import { createClient, createLogger, createMetrics, type Client, type Redis } from '@shutter/kit';
 import { testEnv, testRedis, testSigner, unique, waitFor } from '@shutter/testing';
 import { decodeJwt } from 'jose';
 import { loadIdentityConfig } from '../src/config';
 import { createIdentityService } from '../src/server';
 
-/** identity's side of revocation (kit/auth.ts): what it writes to Redis and publishes, and the rebuild. */
+/** identity's side of revocation (@shutter/contracts): what it writes to Redis and publishes, and the rebuild. */
 
 const ACCESS_TTL = 120;
 let service: Awaited<ReturnType<typeof createIdentityService>>;
@@ -78,7 +68,7 @@ describe('revocation state', () => {
     await client.setStatus({ userId: d.id, status: 'disabled' }, { userId: admin.id, role: 'admin' });
     await redis.del(REVOCATIONS_VERSION_KEY, REVOKED_SESSIONS_KEY, DISABLED_USERS_KEY);
     messages.length = 0;
-    await waitFor(async () => (await redis.exists(REVOCATIONS_VERSION_KEY)) === 1, 5000);
+    await waitFor(async () => (await redis.exists(REVOCATIONS_VERSION_KEY)) === 1);
     expect(await redis.zscore(REVOKED_SESSIONS_KEY, u.sid)).not.toBeNull();
     expect(await redis.zscore(REVOKED_SESSIONS_KEY, d.sid)).not.toBeNull();
     expect(await redis.sismember(DISABLED_USERS_KEY, d.id)).toBe(1);

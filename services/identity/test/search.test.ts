@@ -1,7 +1,8 @@
 import { createDb, migrate, type Knex } from '@shutter/kit/db';
 import { testBackends, unique } from '@shutter/testing';
 import { migrations } from '../src/migrations';
-import { SEARCH_MAX_RESULTS, createUsersRepository, searchSql } from '../src/users-repository';
+import { SEARCH_MAX_RESULTS } from '@shutter/contracts';
+import { createUsersRepository, searchSql } from '../src/users-repository';
 
 /**
  * User search has a bounded cost: on a table of realistic size the planner answers every kind of

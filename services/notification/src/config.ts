@@ -1,3 +1,4 @@
+import { EVENTS_STREAM } from '@shutter/contracts';
 import { commonConfig, env, loadConfig } from '@shutter/kit';
 import { z } from 'zod';
 
@@ -9,7 +10,7 @@ export const notificationConfigShape = {
   IDENTITY_ADDR: env.str('127.0.0.1:50051'),
   GRPC_DEADLINE_MS: env.int(5000),
   /** The Redis Stream of domain events this service consumes. */
-  EVENTS_STREAM: env.str('events'),
+  EVENTS_STREAM: env.str(EVENTS_STREAM),
   /** How long an actor looked up in identity is reused (usernames, avatars). */
   ACTOR_CACHE_MS: env.int(30_000),
   /** Lifetime of a cached unread count in Redis; every change rewrites it (rebuilt on a miss). */

@@ -102,7 +102,7 @@ export function createNotificationConsumer(deps: NotificationConsumerDeps): Even
     log,
     group: CONSUMER_GROUP,
     stream: deps.stream,
-    types: [...CONSUMED_TYPES],
+    types: CONSUMED_TYPES,
     handle: apply,
     metrics: deps.metrics,
     ...deps.tuning,

@@ -1,8 +1,5 @@
 import { isUuid } from '@shutter/kit';
-import { events } from '@shutter/proto';
-
-/** docs/api.md's event types. */
-export type NotificationType = 'friend_request' | 'friend_agree' | 'follow' | 'like' | 'comment';
+import { decodeEvent, type EventType, type NotificationType } from '@shutter/contracts';
 
 /**
  * How the message is worded. `friend_agree_public` is the friend_agree a follower gets for
@@ -44,7 +41,10 @@ export const CONSUMED_TYPES = [
   'comment.created',
   'comment.deleted',
   'post.deleted',
-] as const;
+] as const satisfies readonly EventType[];
+
+export type ConsumedType = (typeof CONSUMED_TYPES)[number];
+const isConsumed = (type: string): type is ConsumedType => (CONSUMED_TYPES as readonly string[]).includes(type);
 
 const followSubject = (followsId: string) => `follow:${followsId}`;
 const likeSubject = (postId: string, userId: string) => `like:${postId}:${userId}`;
@@ -65,9 +65,10 @@ const nothing = (subject: string | null = null): Plan => ({ subject, create: [],
  * gives the same plan. Nobody is notified of their own action.
  */
 export function planFor(type: string, payload: Uint8Array): Plan {
+  if (!isConsumed(type)) return nothing();
   switch (type) {
     case 'follow.requested': {
-      const f = ids(type, events.FollowChanged.decode(payload), ['followsId', 'followerId', 'followeeId']);
+      const f = ids(type, decodeEvent(type, payload), ['followsId', 'followerId', 'followeeId']);
       const subject = followSubject(f.followsId);
       if (f.followerId === f.followeeId) return nothing(subject);
       return {
@@ -79,7 +80,7 @@ export function planFor(type: string, payload: Uint8Array): Plan {
     case 'follow.created': {
       // A public account was followed: the followee learns of it; the follower's friend_agree
       // (docs/api.md) records their own action, so it is created read and never pushed.
-      const f = ids(type, events.FollowChanged.decode(payload), ['followsId', 'followerId', 'followeeId']);
+      const f = ids(type, decodeEvent(type, payload), ['followsId', 'followerId', 'followeeId']);
       const subject = followSubject(f.followsId);
       if (f.followerId === f.followeeId) return nothing(subject);
       return {
@@ -93,7 +94,7 @@ export function planFor(type: string, payload: Uint8Array): Plan {
     }
     case 'follow.accepted': {
       // The request is settled: its friend_request goes, the follower hears of the acceptance.
-      const f = ids(type, events.FollowChanged.decode(payload), ['followsId', 'followerId', 'followeeId']);
+      const f = ids(type, decodeEvent(type, payload), ['followsId', 'followerId', 'followeeId']);
       const subject = followSubject(f.followsId);
       return {
         subject,
@@ -107,23 +108,23 @@ export function planFor(type: string, payload: Uint8Array): Plan {
     case 'follow.removed': {
       // A pending request cancelled or rejected takes its friend_request along. An unfollow
       // leaves history alone: "alice started following you" stays true of its time.
-      const f = ids(type, events.FollowChanged.decode(payload), ['followsId', 'followerId', 'followeeId']);
+      const f = ids(type, decodeEvent(type, payload), ['followsId', 'followerId', 'followeeId']);
       const subject = followSubject(f.followsId);
       return f.status === 'pending' ? { subject, create: [], withdraw: [{ subject, type: 'friend_request' }] } : nothing(subject);
     }
     case 'post.liked': {
-      const l = ids(type, events.PostLikeChanged.decode(payload), ['postId', 'postAuthorId', 'userId']);
+      const l = ids(type, decodeEvent(type, payload), ['postId', 'postAuthorId', 'userId']);
       const subject = likeSubject(l.postId, l.userId);
       if (l.userId === l.postAuthorId) return nothing(subject);
       return { subject, create: [{ recipientId: l.postAuthorId, type: 'like', template: 'like', actorId: l.userId, postId: l.postId }], withdraw: [] };
     }
     case 'post.unliked': {
-      const l = ids(type, events.PostLikeChanged.decode(payload), ['postId', 'postAuthorId', 'userId']);
+      const l = ids(type, decodeEvent(type, payload), ['postId', 'postAuthorId', 'userId']);
       const subject = likeSubject(l.postId, l.userId);
       return { subject, create: [], withdraw: [{ subject, type: 'like' }] };
     }
     case 'comment.created': {
-      const c = ids(type, events.CommentChanged.decode(payload), ['commentId', 'postId', 'postAuthorId', 'userId']);
+      const c = ids(type, decodeEvent(type, payload), ['commentId', 'postId', 'postAuthorId', 'userId']);
       const subject = commentSubject(c.commentId);
       if (c.userId === c.postAuthorId) return nothing(subject);
       return {
@@ -133,16 +134,14 @@ export function planFor(type: string, payload: Uint8Array): Plan {
       };
     }
     case 'comment.deleted': {
-      const c = ids(type, events.CommentChanged.decode(payload), ['commentId', 'postId', 'postAuthorId', 'userId']);
+      const c = ids(type, decodeEvent(type, payload), ['commentId', 'postId', 'postAuthorId', 'userId']);
       const subject = commentSubject(c.commentId);
       return { subject, create: [], withdraw: [{ subject, type: 'comment' }] };
     }
     case 'post.deleted': {
-      const p = ids(type, events.PostChanged.decode(payload), ['postId']);
+      const p = ids(type, decodeEvent(type, payload), ['postId']);
       return { ...nothing(), withdrawPost: p.postId };
     }
-    default:
-      return nothing();
   }
 }
 

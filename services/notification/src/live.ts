@@ -1,11 +1,6 @@
+import { liveChannel } from '@shutter/contracts';
 import type { Logger, Redis } from '@shutter/kit';
 import { notification } from '@shutter/proto';
-
-/**
- * Pub/Sub channel of a user's new events (ioredis does not prefix channels, so the deployment's
- * key prefix is added here; the gateway subscribes with the same function).
- */
-export const liveChannel = (keyPrefix: string, userId: string) => `${keyPrefix}notif:live:${userId}`;
 
 /** Publishes new events, protobuf-encoded, to their recipient's channel (after the commit). */
 export function createLivePublisher(redis: Redis, log: Logger) {

@@ -1,6 +1,7 @@
 import { newId } from '@shutter/kit';
 import type { Knex } from '@shutter/kit/db';
-import type { NotificationType, Template } from './event-mapper';
+import type { NotificationType } from '@shutter/contracts';
+import type { Template } from './event-mapper';
 
 /** The actor as identity described them when the notification was made. */
 export interface ActorSnapshot {

@@ -6,7 +6,7 @@ import { createActorDirectory } from './actors';
 import { createNotificationConsumer } from './consumer';
 import { createLivePublisher } from './live';
 import { schema } from './migrations';
-import { createNotificationHandlers } from './notification-service';
+import { createNotificationHandlers } from './notification-handlers';
 import { createNotificationsRepository } from './notifications-repository';
 import { createUnreadCounter } from './unread-counter';
 
@@ -29,7 +29,6 @@ export function createNotificationService(config: NotificationConfig, logger: Lo
     service: 'identity',
     auth: auth.signer,
     deadlineMs: config.GRPC_DEADLINE_MS,
-    idempotent: ['batchGetUsers'],
     metrics,
   });
   const repo = createNotificationsRepository(db);

@@ -1,4 +1,4 @@
-import { events } from '@shutter/proto';
+import { decodeEvent, type EventType } from '@shutter/contracts';
 import type { Logger, Metrics, Redis } from '@shutter/kit';
 import { createEventConsumer, type Knex } from '@shutter/kit/db';
 import type { FollowsRepository } from './follows-repository';
@@ -6,6 +6,8 @@ import type { FollowsService } from './follows-service';
 import type { UserDirectory } from './user-directory';
 
 export const CONSUMER_GROUP = 'social-graph';
+
+export const CONSUMED_TYPES = ['user.updated', 'user.disabled', 'user.enabled'] as const satisfies readonly EventType[];
 
 /**
  * Identity's user events: each one invalidates the cached user; a switch from private to public
@@ -20,10 +22,10 @@ export function createIdentityEventsConsumer(deps: { db: Knex; redis: Redis; log
     log: deps.log,
     metrics: deps.metrics,
     group: CONSUMER_GROUP,
-    types: ['user.updated', 'user.disabled', 'user.enabled'],
+    types: CONSUMED_TYPES,
     async handle(event, trx) {
       if (event.type === 'user.updated') {
-        const msg = events.UserUpdated.decode(event.payload);
+        const msg = decodeEvent(event.type, event.payload);
         // Before the accept-all: requests arriving from now on read identity, not the cache.
         await users.invalidate(msg.userId);
         if (!msg.wasPublic && msg.isPublic) {
@@ -32,7 +34,7 @@ export function createIdentityEventsConsumer(deps: { db: Knex; redis: Redis; log
         }
         return;
       }
-      const msg = events.UserStatusChanged.decode(event.payload);
+      const msg = decodeEvent(event.type, event.payload);
       await users.invalidate(msg.userId);
       if (event.type === 'user.disabled') await follows.markDisabled(trx, msg.userId);
       else await follows.markEnabled(trx, msg.userId);

@@ -6,7 +6,7 @@ import { createFollowsRepository } from './follows-repository';
 import { createFollowsService } from './follows-service';
 import { createIdentityEventsConsumer } from './identity-events';
 import { schema } from './migrations';
-import { createSocialGraphHandlers } from './socialgraph-handlers';
+import { createSocialGraphHandlers } from './social-graph-handlers';
 import { createIdentityClient, createUserDirectory } from './user-directory';
 
 export { schema, migrations } from './migrations';

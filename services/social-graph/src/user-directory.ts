@@ -17,7 +17,7 @@ export const userCacheKey = (userId: string) => `graph:user:${userId}`;
 export type IdentityClient = ReturnType<typeof createIdentityClient>;
 
 export function createIdentityClient(addr: string, deadlineMs: number, metrics: Metrics | undefined, auth: AssertionSigner) {
-  return createClient(identity.IdentityServiceService, addr, { service: 'identity', deadlineMs, metrics, auth, idempotent: ['getUser', 'batchGetUsers'] });
+  return createClient(identity.IdentityServiceService, addr, { service: 'identity', deadlineMs, metrics, auth });
 }
 
 /**

@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import { isIdempotentMethod } from '@shutter/contracts';
 import type { Metrics } from '../metrics';
 import { SpanKind, inSpan, injectTrace, startSpan } from '../tracing';
 import { channelOptions } from './server';
@@ -46,15 +47,10 @@ export type Client<D> = {
   close(): void;
 };
 
-export interface ClientOptions<D> {
+export interface ClientOptions {
   /** Label for metrics and errors (`identity`). */
   service: string;
   deadlineMs?: number;
-  /**
-   * Read methods that may be retried when the peer is UNAVAILABLE (a server stream only before
-   * its first response). Writes and client streams are never retried.
-   */
-  idempotent?: ReadonlyArray<keyof D>;
   metrics?: Metrics;
   /** Signs each call as this process, for the user in CallOptions (gateway) or for none (peers). */
   auth: AssertionSigner;
@@ -66,11 +62,13 @@ const RETRY_DELAYS_MS = [25, 100];
 const codeName = (err: unknown): string => grpc.status[(err as { code?: number } | null)?.code ?? -1] ?? 'CANCELLED';
 
 /**
- * One long-lived channel per peer, a deadline on every call, retries only for idempotent reads.
+ * One long-lived channel per peer, a deadline on every call, and retries on UNAVAILABLE only for
+ * the methods proto/ marks idempotent (`idempotency_level`, @shutter/contracts): a server stream
+ * only before its first response; writes and client streams never.
  * Every call (unary or stream) carries the signed caller assertion, the request id and the trace
  * context, runs in a client span and is timed per method in grpc_client_handling_seconds.
  */
-export function createClient<D extends Record<string, Def>>(definition: D, addr: string, opts: ClientOptions<D>): Client<D> {
+export function createClient<D extends Record<string, Def>>(definition: D, addr: string, opts: ClientOptions): Client<D> {
   const Ctor = grpc.makeGenericClientConstructor(definition as unknown as grpc.ServiceDefinition, opts.service);
   // round_robin over every address the name resolves to (a headless Service lists each pod).
   const raw = new Ctor(addr, grpc.credentials.createInsecure(), {
@@ -83,7 +81,6 @@ export function createClient<D extends Record<string, Def>>(definition: D, addr:
     'grpc.max_reconnect_backoff_ms': 1_000,
   });
   const defaultDeadline = opts.deadlineMs ?? 5000;
-  const idempotent = new Set(opts.idempotent ?? []);
 
   const defOf = (name: string, stream: { requestStream: boolean; responseStream: boolean }) => {
     const def = definition[name];
@@ -110,9 +107,9 @@ export function createClient<D extends Record<string, Def>>(definition: D, addr:
       opts.metrics?.grpcClientDuration.observe({ grpc_service: opts.service, grpc_method: methodOf(def), grpc_code: code }, Number(process.hrtime.bigint() - started) / 1e9);
   };
   /** Whether a failed attempt may be made again (the caller knows nothing reached it yet). */
-  const retryDelay = (name: string, err: unknown, attempt: number, until: Date): number | undefined => {
+  const retryDelay = (def: Def, err: unknown, attempt: number, until: Date): number | undefined => {
     const delay = RETRY_DELAYS_MS[attempt];
-    const retriable = idempotent.has(name) && (err as grpc.ServiceError).code === grpc.status.UNAVAILABLE;
+    const retriable = isIdempotentMethod(def.path) && (err as grpc.ServiceError).code === grpc.status.UNAVAILABLE;
     return retriable && delay !== undefined && Date.now() + delay < until.getTime() ? delay : undefined;
   };
   /** `run` in a client span (its calls carry the trace), timed by status. */
@@ -147,7 +144,7 @@ export function createClient<D extends Record<string, Def>>(definition: D, addr:
           try {
             return await once(req, o, until);
           } catch (err) {
-            const delay = retryDelay(name, err, attempt, until);
+            const delay = retryDelay(def, err, attempt, until);
             if (delay === undefined) throw err;
             await new Promise((r) => setTimeout(r, delay));
           }
@@ -195,7 +192,7 @@ export function createClient<D extends Record<string, Def>>(definition: D, addr:
           return;
         } catch (err) {
           if (signal?.aborted) throw signal.reason;
-          const delay = received ? undefined : retryDelay(name, err, attempt, until);
+          const delay = received ? undefined : retryDelay(def, err, attempt, until);
           if (delay === undefined) {
             code = codeName(err);
             span.failed(err);

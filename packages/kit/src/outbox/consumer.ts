@@ -1,4 +1,5 @@
 import * as os from 'node:os';
+import { EVENTS_STREAM } from '@shutter/contracts';
 import type { Knex } from '../db';
 import type { Logger } from '../logger';
 import { blockingConnection, type Redis } from '../redis';
@@ -11,29 +12,30 @@ import { groupConsumers, parseAutoClaim, parseClaimed, parseEntries, type RawEnt
 import { SpanKind, extractTrace, inSpan } from '../tracing';
 
 /** One event as a consumer sees it. */
-export interface StreamEvent {
+export interface StreamEvent<T extends string = string> {
   id: string;
-  type: string;
+  type: T;
   key: string;
   payload: Buffer;
   /** The Redis entry id (differs between two deliveries of the same event after a replay). */
   streamId: string;
 }
 
-export interface EventConsumerOptions {
+/** T: the event types `types` names, which are all `handle` is given. */
+export interface EventConsumerOptions<T extends string = string> {
   db: Knex;
   redis: Redis;
   /** Consumer group: one per consuming service (or per purpose); also the idempotency namespace. */
   group: string;
   /** Default `<hostname>-<pid>`. */
   consumer?: string;
-  /** Default `events`. */
+  /** Default EVENTS_STREAM (`events`). */
   stream?: string;
   log: Logger;
   /** Applies the event in `trx`; throwing rolls back and leaves the entry pending for a retry. */
-  handle: (event: StreamEvent, trx: Knex.Transaction) => Promise<void>;
+  handle: (event: StreamEvent<T>, trx: Knex.Transaction) => Promise<void>;
   /** Only these types reach `handle`; others are acknowledged unread. Default: all. */
-  types?: string[];
+  types?: readonly T[];
   /** Handler attempts before the entry goes to `<stream>:dead`. Default 5. */
   maxDeliveries?: number;
   /** How long one read blocks; bounds how late a claim pass can be. Default 2000. */
@@ -69,9 +71,9 @@ class DeliveriesExhausted extends Error {}
  * Reads a stream through a consumer group and applies each event once: the event id is recorded
  * in `applied_events` in the same transaction as the handler's effect, and XACK follows the commit.
  */
-export function createEventConsumer(opts: EventConsumerOptions): EventConsumer {
+export function createEventConsumer<T extends string = string>(opts: EventConsumerOptions<T>): EventConsumer {
   const { db, redis, group } = opts;
-  const stream = opts.stream ?? 'events';
+  const stream = opts.stream ?? EVENTS_STREAM;
   const deadStream = `${stream}:dead`;
   const consumer = opts.consumer ?? `${os.hostname()}-${process.pid}`;
   const maxDeliveries = opts.maxDeliveries ?? 5;
@@ -80,7 +82,7 @@ export function createEventConsumer(opts: EventConsumerOptions): EventConsumer {
   const claimEveryMs = opts.claimEveryMs ?? 5000;
   const batchSize = opts.batchSize ?? 10;
   const maxBackoffMs = opts.maxBackoffMs ?? 5000;
-  const types = opts.types ? new Set(opts.types) : null;
+  const types = opts.types ? new Set<string>(opts.types) : null;
   const log = opts.log.child({ component: 'event-consumer', stream, group, consumer });
   const sleeper = createSleeper();
   let lastTurnAt = 0;
@@ -202,7 +204,7 @@ export function createEventConsumer(opts: EventConsumerOptions): EventConsumer {
         try {
           // The consumer died while handling it (no error was ever caught): do not try forever.
           if (deliveries > maxDeliveries) throw new DeliveriesExhausted(`gave up after ${deliveries - 1} deliveries`);
-          await opts.handle(event, trx);
+          await opts.handle(event as StreamEvent<T>, trx); // `types` let only T through
           applied = true;
         } catch (err) {
           handlerFailed = true;

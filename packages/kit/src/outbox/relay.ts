@@ -1,4 +1,5 @@
 import * as pg from 'pg';
+import { EVENTS_STREAM } from '@shutter/contracts';
 import type { Knex } from '../db';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
@@ -12,7 +13,7 @@ export interface OutboxRelayOptions {
   /** The producer's schema: the outbox table, the NOTIFY channel, the lock and the marker key. */
   schema: string;
   redis: Redis;
-  /** Default `events`. */
+  /** Default EVENTS_STREAM (`events`). */
   stream?: string;
   log: Logger;
   /** Sent rows are kept this long so a lost stream can be rebuilt. Default 7. */
@@ -76,7 +77,7 @@ return (#ARGV - 3) / 5`;
  */
 export function createOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
   const { db, schema, redis } = opts;
-  const stream = opts.stream ?? 'events';
+  const stream = opts.stream ?? EVENTS_STREAM;
   const batchSize = opts.batchSize ?? 100;
   const pollMs = opts.pollMs ?? 500;
   const lossCheckMs = opts.lossCheckMs ?? 5000;

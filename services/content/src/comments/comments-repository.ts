@@ -47,6 +47,15 @@ export function createCommentsRepository(db: Knex) {
     },
 
     /**
+     * A new comment's author status, the author's row FOR SHARE: a concurrent disable (which
+     * recounts that author's comments) counts the comment after it is written.
+     */
+    async lockAuthorStatus(trx: Knex, authorId: string): Promise<string | undefined> {
+      const row = await trx('authors').where({ id: authorId }).forShare().first('status');
+      return row?.status;
+    },
+
+    /**
      * Locks a comment for an edit or delete, and its author's row FOR SHARE: a concurrent
      * disable (which recounts that author's comments) waits for this change, or this for it.
      */

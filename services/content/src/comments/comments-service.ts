@@ -1,5 +1,6 @@
-import { events, type content } from '@shutter/proto';
-import { newId, notFound, permissionDenied } from '@shutter/kit';
+import { MAX_COMMENT_CHARS, domainEvent } from '@shutter/contracts';
+import type { content } from '@shutter/proto';
+import { newId, notFound, offsetPage, permissionDenied, requireUuid } from '@shutter/kit';
 import { enqueueEvent, type Knex } from '@shutter/kit/db';
 import type { Presenter } from '../presenter';
 import type { Caller, PostsService } from '../posts/posts-service';
@@ -7,7 +8,7 @@ import type { PostsRepository } from '../posts/posts-repository';
 import type { PostReads } from '../posts/read-path';
 import type { Authors } from '../read-models/authors';
 import type { FollowGraph } from '../read-models/follow-graph';
-import { MAX_COMMENT_CHARS, checkText, checkUuid } from '../text';
+import { checkText } from '../text';
 import { canSeePostsOf } from '../visibility';
 import type { CommentForChange, CommentsRepository } from './comments-repository';
 
@@ -24,11 +25,8 @@ export interface CommentsServiceDeps {
   presenter: Presenter;
 }
 
-const commentChanged = (type: 'comment.created' | 'comment.deleted', c: { commentId: string; postId: string; postAuthorId: string; userId: string; actorId: string }) => ({
-  type,
-  key: c.commentId,
-  payload: events.CommentChanged.encode(c).finish(),
-});
+const commentChanged = (type: 'comment.created' | 'comment.deleted', c: { commentId: string; postId: string; postAuthorId: string; userId: string; actorId: string }) =>
+  domainEvent(type, c.commentId, c);
 
 /**
  * Comments: on posts the caller may see; edited by their author; deleted by their author or by
@@ -48,9 +46,8 @@ export function createCommentsService(deps: CommentsServiceDeps) {
   return {
     async list(caller: Caller, req: content.ListCommentsRequest): Promise<content.ListCommentsResponse> {
       const post = await postsService.visiblePost(caller, req.postId);
-      const limit = Math.min(Math.max(req.limit || 10, 1), 100);
-      const page = Math.max(req.page || 1, 1);
-      const rows = await comments.page(req.postId, (page - 1) * limit, limit);
+      const { offset, limit } = offsetPage(req);
+      const rows = await comments.page(req.postId, offset, limit);
       return { comments: await presenter.comments(rows), totalItems: post.comment_count };
     },
 
@@ -60,9 +57,7 @@ export function createCommentsService(deps: CommentsServiceDeps) {
       if (!(await authors.get([caller.userId], caller.requestId)).has(caller.userId)) throw notFound('User not found.');
       const commentId = newId();
       await db.transaction(async (trx) => {
-        // FOR SHARE: a concurrent disable of the caller recounts their comments after this one.
-        const me = await trx('authors').where({ id: caller.userId }).forShare().first('status');
-        if (me?.status !== 'enabled') throw notFound('User not found.');
+        if ((await comments.lockAuthorStatus(trx, caller.userId)) !== 'enabled') throw notFound('User not found.');
         await comments.insert(trx, { id: commentId, postId: req.postId, authorId: caller.userId, content: text });
         const bumped = await posts.bump(trx, req.postId, 'comment_count', 1);
         if (bumped === null) throw notFound('Post not found.');
@@ -76,7 +71,7 @@ export function createCommentsService(deps: CommentsServiceDeps) {
     },
 
     async update(caller: Caller, req: content.UpdateCommentRequest): Promise<content.Comment> {
-      checkUuid('comment_id', req.commentId);
+      requireUuid('comment_id', req.commentId);
       const text = checkText('content', req.content, MAX_COMMENT_CHARS);
       await follows.ensureLoaded(caller.userId, caller.requestId);
       await db.transaction(async (trx) => {
@@ -94,7 +89,7 @@ export function createCommentsService(deps: CommentsServiceDeps) {
     },
 
     async delete(caller: Caller, commentId: string): Promise<void> {
-      checkUuid('comment_id', commentId);
+      requireUuid('comment_id', commentId);
       await follows.ensureLoaded(caller.userId, caller.requestId);
       await db.transaction(async (trx) => {
         const c = await lockVisible(trx, caller, commentId);

@@ -2,7 +2,7 @@ import { ServiceError, type Logger } from '@shutter/kit';
 import type { Knex } from '@shutter/kit/db';
 import type { PostReads } from '../posts/read-path';
 import type { MediaStorage } from '../storage/media-storage';
-import { objectKeysOf, processedColumns, type MediaRow } from './media-repository';
+import { objectKeysOf, type MediaRepository, type MediaRow } from './media-repository';
 import type { PhotoStore } from './photo-store';
 
 export interface BackfillResult {
@@ -25,10 +25,8 @@ export interface BackfillResult {
  * decodable, object gone) is recorded in `process_error`, taken out of its post and skipped from
  * then on. The uploaded object is deleted after its row commits unless MEDIA_KEEP_ORIGINALS.
  */
-export function createPhotoBackfill(deps: { db: Knex; storage: MediaStorage; photos: PhotoStore; reads: PostReads; keepOriginals: boolean; log: Logger }) {
-  const { db, storage, photos, reads, log } = deps;
-
-  const pending = (q: Knex.QueryBuilder) => q.whereNull('processed_key').whereNotNull('used_at').whereNull('process_error');
+export function createPhotoBackfill(deps: { db: Knex; media: MediaRepository; storage: MediaStorage; photos: PhotoStore; reads: PostReads; keepOriginals: boolean; log: Logger }) {
+  const { db, media, storage, photos, reads, log } = deps;
 
   /**
    * An image the pipeline refuses is not served any more: its post loses it (the post itself
@@ -36,10 +34,7 @@ export function createPhotoBackfill(deps: { db: Knex; storage: MediaStorage; pho
    */
   async function fail(row: MediaRow, reason: string): Promise<void> {
     log.warn({ media_id: row.id, key: row.key, reason }, 'backfill: image refused by the photo pipeline; no longer served');
-    await db.transaction(async (trx) => {
-      await trx('media').where({ id: row.id }).whereNull('processed_key').update({ process_error: reason.slice(0, 500) });
-      await trx('post_images').where({ media_id: row.id }).delete();
-    });
+    await db.transaction((trx) => media.recordRefused(trx, row.id, reason));
     if (row.post_id) await reads.postImagesChanged(row.post_id);
     if (!deps.keepOriginals) await storage.deleteMany([row.key]);
   }
@@ -65,16 +60,7 @@ export function createPhotoBackfill(deps: { db: Knex; storage: MediaStorage; pho
         }
         throw err;
       }
-      const recorded = await db.transaction(async (trx) => {
-        const n = await trx('media').where({ id: row.id }).whereNull('processed_key').update(processedColumns(p), ['id']);
-        if (n.length === 0) return false;
-        if (row.post_id) {
-          await trx('post_images')
-            .where({ media_id: row.id })
-            .update({ key: p.processedKey, width: p.width, height: p.height, blurhash: p.blurhash, variants: JSON.stringify(p.variants) });
-        }
-        return true;
-      });
+      const recorded = await db.transaction((trx) => media.recordBackfilled(trx, row, p));
       if (!recorded) {
         await storage.deleteMany(objectKeysOf({ key: p.processedKey, processed_key: null, variants: p.variants }));
         return 'skipped';
@@ -82,7 +68,7 @@ export function createPhotoBackfill(deps: { db: Knex; storage: MediaStorage; pho
       if (row.post_id) await reads.postImagesChanged(row.post_id);
       if (!deps.keepOriginals) {
         await storage.deleteMany([row.key]);
-        await db('media').where({ id: row.id }).update({ original_deleted_at: db.fn.now() });
+        await media.markOriginalsDeleted([row.id]);
       }
       return 'processed';
     } finally {
@@ -98,10 +84,7 @@ export function createPhotoBackfill(deps: { db: Knex; storage: MediaStorage; pho
       let after = '00000000-0000-0000-0000-000000000000';
       let budget = opts.limit ?? Infinity;
       while (budget > 0 && !opts.signal?.aborted) {
-        const rows: MediaRow[] = await pending(db('media'))
-          .where('id', '>', after)
-          .orderBy('id')
-          .limit(Math.min(batch, budget));
+        const rows = await media.backfillBatch(after, Math.min(batch, budget));
         if (rows.length === 0) break;
         for (const row of rows) {
           if (opts.signal?.aborted) break;
@@ -113,8 +96,7 @@ export function createPhotoBackfill(deps: { db: Knex; storage: MediaStorage; pho
         }
         log.info({ ...result }, 'backfill: progress');
       }
-      const [left] = (await pending(db('media')).count({ count: '*' })) as Array<{ count: string }>;
-      result.remaining = Number(left?.count ?? 0);
+      result.remaining = await media.backfillRemaining();
       return result;
     },
   };

@@ -83,6 +83,13 @@ export const isLegacyKey = (key: string) => key.split('/').length === 3;
 /** Object key of a media id: per owner, so one user's objects can be listed and audited. */
 export const mediaKey = (ownerId: string, mediaId: string) => `media/${ownerId}/${mediaId}`;
 
+/** What sweeping a row deletes: the row and every object it owns. */
+export type SweptMedia = Pick<MediaRow, 'id' | 'key' | 'processed_key' | 'variants'>;
+const SWEPT_COLUMNS = ['id', 'key', 'processed_key', 'variants'] as const;
+
+/** Used images still without a processed copy and without a recorded refusal (the backfill's work). */
+const backfillPending = (q: Knex.QueryBuilder) => q.whereNull('processed_key').whereNotNull('used_at').whereNull('process_error');
+
 const normalise = (r: MediaRow): MediaRow => ({ ...r, max_bytes: Number(r.max_bytes), size_bytes: r.size_bytes === null ? null : Number(r.size_bytes), variants: r.variants ?? [] });
 
 export function createMediaRepository(db: Knex) {
@@ -194,6 +201,70 @@ export function createMediaRepository(db: Knex) {
     /** Deletes media rows by id in the caller's transaction. */
     async deleteRows(trx: Knex, ids: string[]): Promise<void> {
       if (ids.length) await trx('media').whereIn('id', ids).delete();
+    },
+
+    // ---- sweeping: batches locked FOR UPDATE SKIP LOCKED, so several replicas sweep at once ----
+
+    /** Unused media past their expiry. */
+    expiredUnused: (trx: Knex, limit: number): Promise<SweptMedia[]> =>
+      trx('media').whereNull('used_at').where('expires_at', '<', trx.fn.now()).forUpdate().skipLocked().limit(limit).select(SWEPT_COLUMNS),
+
+    /** Avatars claimed over an hour ago that are not their owner's image (the profile update failed). */
+    async orphanAvatars(trx: Knex, limit: number): Promise<SweptMedia[]> {
+      const res = await trx.raw(
+        `SELECT m.id, m.key, m.processed_key, m.variants FROM media m JOIN authors a ON a.id = m.owner_id
+          WHERE m.used_for = 'profile' AND m.used_at < now() - interval '1 hour'
+            AND a.profile_image_key IS DISTINCT FROM m.key
+            AND a.profile_image_key IS DISTINCT FROM m.processed_key
+          ORDER BY m.used_at LIMIT ? FOR UPDATE OF m SKIP LOCKED`,
+        [limit],
+      );
+      return res.rows as SweptMedia[];
+    },
+
+    /** Processed direct uploads used and created over `ageSeconds` ago whose uploaded object is still stored. */
+    usedUploadsOlderThan: (trx: Knex, ageSeconds: number, limit: number): Promise<Array<{ id: string; key: string }>> =>
+      trx('media')
+        .where({ source: 'presigned' })
+        .whereNotNull('used_at')
+        .whereNull('original_deleted_at')
+        .whereNotNull('processed_key')
+        .where('created_at', '<', trx.raw("now() - ? * interval '1 second'", [ageSeconds]))
+        .forUpdate()
+        .skipLocked()
+        .limit(limit)
+        .select('id', 'key'),
+
+    async markOriginalsDeleted(ids: string[], trx: Knex = db): Promise<void> {
+      if (ids.length) await trx('media').whereIn('id', ids).update({ original_deleted_at: trx.fn.now() });
+    },
+
+    // ---- the photo backfill ----
+
+    /** Backfill work after id `after`, oldest first. */
+    backfillBatch: (after: string, limit: number): Promise<MediaRow[]> => backfillPending(db('media')).where('id', '>', after).orderBy('id').limit(limit),
+
+    async backfillRemaining(): Promise<number> {
+      const [left] = (await backfillPending(db('media')).count({ count: '*' })) as Array<{ count: string }>;
+      return Number(left?.count ?? 0);
+    },
+
+    /** A refused image: the reason recorded (unless processed meanwhile) and its post image row gone. */
+    async recordRefused(trx: Knex, id: string, reason: string): Promise<void> {
+      await trx('media').where({ id }).whereNull('processed_key').update({ process_error: reason.slice(0, 500) });
+      await trx('post_images').where({ media_id: id }).delete();
+    },
+
+    /** Records a backfilled image (and points its post image at it) unless done meanwhile; answers whether it was. */
+    async recordBackfilled(trx: Knex, row: Pick<MediaRow, 'id' | 'post_id'>, p: ProcessedMedia): Promise<boolean> {
+      const n = await trx('media').where({ id: row.id }).whereNull('processed_key').update(processedColumns(p), ['id']);
+      if (n.length === 0) return false;
+      if (row.post_id) {
+        await trx('post_images')
+          .where({ media_id: row.id })
+          .update({ key: p.processedKey, width: p.width, height: p.height, blurhash: p.blurhash, variants: JSON.stringify(p.variants) });
+      }
+      return true;
     },
   };
 }

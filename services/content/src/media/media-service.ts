@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
+import { MAX_IMAGE_BYTES } from '@shutter/contracts';
 import type { content } from '@shutter/proto';
 import { failedPrecondition, invalidArgument, newId, notFound, payloadTooLarge, unsupportedMediaType, validationFailed, type Logger } from '@shutter/kit';
 import type { Knex } from '@shutter/kit/db';
@@ -8,7 +9,7 @@ import type { MediaStorage } from '../storage/media-storage';
 import { mediaKey, objectKeysOf, processedColumns, type MediaRepository, type MediaRow, type ProcessedMedia, type StoredVariant } from './media-repository';
 import { longSideFor, type PhotoStore, type Purpose } from './photo-store';
 import { checkPixelBounds } from './image-processor';
-import { HEAD_BYTES, IMAGE_TYPES, MAGIC_BYTES, MAX_IMAGE_BYTES, inspectImage, sniffImageType } from './sniff';
+import { HEAD_BYTES, IMAGE_TYPES, MAGIC_BYTES, inspectImage, sniffImageType } from './sniff';
 
 /** A presigned POST is usable this long (docs/api.md: 10 minutes). */
 export const UPLOAD_WINDOW_SECONDS = 600;

@@ -4,9 +4,6 @@ import { imageSize } from 'image-size';
 export type ImageType = 'image/jpeg' | 'image/png' | 'image/webp';
 export const IMAGE_TYPES: readonly ImageType[] = ['image/jpeg', 'image/png', 'image/webp'];
 
-/** Largest accepted image file: 20 MiB (docs/api.md). */
-export const MAX_IMAGE_BYTES = 20 * 1024 * 1024;
-
 /** Bytes needed to tell the format apart. */
 export const MAGIC_BYTES = 12;
 

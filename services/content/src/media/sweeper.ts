@@ -1,15 +1,12 @@
 import type { Logger } from '@shutter/kit';
 import type { Knex } from '@shutter/kit/db';
-import type { IdempotencyKeys } from '../posts/idempotency';
+import type { IdempotencyKeys } from '../posts/idempotency-keys-repository';
 import type { MediaStorage } from '../storage/media-storage';
-import { objectKeysOf, type MediaRow } from './media-repository';
+import { objectKeysOf, type MediaRepository, type SweptMedia } from './media-repository';
 import type { PhotoStore } from './photo-store';
 import { UPLOAD_WINDOW_SECONDS } from './media-service';
 
 const BATCH = 200;
-
-type SweptRow = Pick<MediaRow, 'id' | 'key' | 'processed_key' | 'variants'>;
-const SWEPT_COLUMNS = ['id', 'key', 'processed_key', 'variants'] as const;
 
 /**
  * Deletes what was never used: media past their expiry (presigned POSTs never posted, uploads of
@@ -20,6 +17,7 @@ const SWEPT_COLUMNS = ['id', 'key', 'processed_key', 'variants'] as const;
  */
 export function createSweeper(deps: {
   db: Knex;
+  media: MediaRepository;
   storage: MediaStorage;
   idempotency: IdempotencyKeys;
   log: Logger;
@@ -27,40 +25,27 @@ export function createSweeper(deps: {
   keepOriginals?: boolean;
   photos?: Pick<PhotoStore, 'removeStale'>;
 }) {
-  const { db, storage, log } = deps;
+  const { db, media, storage, log } = deps;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
 
-  async function sweepMediaBatch(): Promise<number> {
-    return db.transaction(async (trx) => {
-      const rows: SweptRow[] = await trx('media').whereNull('used_at').where('expires_at', '<', trx.fn.now()).forUpdate().skipLocked().limit(BATCH).select(SWEPT_COLUMNS);
+  /** Deletes a batch's objects, then its rows, in the transaction that locked them. */
+  const sweepBatch = (select: (trx: Knex.Transaction) => Promise<SweptMedia[]>): Promise<number> =>
+    db.transaction(async (trx) => {
+      const rows = await select(trx);
       if (rows.length === 0) return 0;
       await storage.deleteMany(rows.flatMap(objectKeysOf));
-      await trx('media').whereIn('id', rows.map((r) => r.id)).delete();
+      await media.deleteRows(trx, rows.map((r) => r.id));
       return rows.length;
     });
-  }
+
+  const sweepMediaBatch = () => sweepBatch((trx) => media.expiredUnused(trx, BATCH));
 
   /**
    * Avatars claimed for a profile update that then failed (identity refused it): used, so never
    * expired, yet no longer the author's image. An hour of grace covers the user.updated event.
    */
-  async function sweepOrphanAvatarsBatch(): Promise<number> {
-    return db.transaction(async (trx) => {
-      const res = await trx.raw(
-        `SELECT m.id, m.key, m.processed_key, m.variants FROM media m JOIN authors a ON a.id = m.owner_id
-          WHERE m.used_for = 'profile' AND m.used_at < now() - interval '1 hour'
-            AND a.profile_image_key IS DISTINCT FROM m.key
-            AND a.profile_image_key IS DISTINCT FROM m.processed_key
-          ORDER BY m.used_at LIMIT ${BATCH} FOR UPDATE OF m SKIP LOCKED`,
-      );
-      const rows = res.rows as SweptRow[];
-      if (rows.length === 0) return 0;
-      await storage.deleteMany(rows.flatMap(objectKeysOf));
-      await trx('media').whereIn('id', rows.map((r) => r.id)).delete();
-      return rows.length;
-    });
-  }
+  const sweepOrphanAvatarsBatch = () => sweepBatch((trx) => media.orphanAvatars(trx, BATCH));
 
   /**
    * A used direct upload's own object was deleted at use, but its presigned POST stays valid for
@@ -70,19 +55,10 @@ export function createSweeper(deps: {
   async function sweepUsedUploadsBatch(): Promise<number> {
     if (deps.keepOriginals) return 0;
     return db.transaction(async (trx) => {
-      const rows: Array<{ id: string; key: string }> = await trx('media')
-        .where({ source: 'presigned' })
-        .whereNotNull('used_at')
-        .whereNull('original_deleted_at')
-        .whereNotNull('processed_key')
-        .where('created_at', '<', trx.raw(`now() - interval '${UPLOAD_WINDOW_SECONDS + 60} seconds'`))
-        .forUpdate()
-        .skipLocked()
-        .limit(BATCH)
-        .select('id', 'key');
+      const rows = await media.usedUploadsOlderThan(trx, UPLOAD_WINDOW_SECONDS + 60, BATCH);
       if (rows.length === 0) return 0;
       await storage.deleteMany(rows.map((r) => r.key));
-      await trx('media').whereIn('id', rows.map((r) => r.id)).update({ original_deleted_at: trx.fn.now() });
+      await media.markOriginalsDeleted(rows.map((r) => r.id), trx);
       return rows.length;
     });
   }

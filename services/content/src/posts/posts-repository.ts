@@ -244,6 +244,18 @@ export function createPostsRepository(db: Knex) {
       return (res.rows as Array<{ k: string }>).map((r) => r.k);
     },
 
+    /** The post's author and creation time, the row locked until `trx` ends (deletion). */
+    lockForDelete: (trx: Knex, id: string): Promise<{ author_id: string; created_at: Date } | undefined> =>
+      trx('posts').where({ id }).forUpdate().first('author_id', 'created_at'),
+
+    /** Adds or removes the user's like; answers whether that changed anything. */
+    async setLike(trx: Knex, postId: string, userId: string, liked: boolean): Promise<boolean> {
+      const changed = liked
+        ? await trx('likes').insert({ post_id: postId, user_id: userId }).onConflict(['post_id', 'user_id']).ignore().returning('post_id')
+        : await trx('likes').where({ post_id: postId, user_id: userId }).delete().returning('post_id');
+      return changed.length > 0;
+    },
+
     /** Adds to a counter; answers the new value and the post's new version, or null when the post is gone. */
     async bump(trx: Knex, id: string, column: 'like_count' | 'comment_count', delta: number): Promise<{ count: number; version: number } | null> {
       const [row] = await trx('posts')

@@ -1,5 +1,6 @@
-import { events, type content } from '@shutter/proto';
-import { failedPrecondition, isBackendUnavailable, newId, notFound, permissionDenied, validationFailed, type Logger } from '@shutter/kit';
+import { MAX_IMAGES, MAX_POST_CHARS, domainEvent } from '@shutter/contracts';
+import type { content } from '@shutter/proto';
+import { failedPrecondition, isBackendUnavailable, newId, notFound, pageLimit, permissionDenied, requireUuid, validationFailed, type Logger } from '@shutter/kit';
 import { enqueueEvent, type Knex } from '@shutter/kit/db';
 import type { Feed } from '../feed/feed';
 import type { CommentsRepository } from '../comments/comments-repository';
@@ -8,13 +9,13 @@ import type { MediaService } from '../media/media-service';
 import type { Presenter } from '../presenter';
 import type { Authors } from '../read-models/authors';
 import type { FollowGraph } from '../read-models/follow-graph';
-import { MAX_POST_CHARS, checkText, checkUuid, clampLimit } from '../text';
+import { checkText } from '../text';
 import { canSeePostsOf } from '../visibility';
-import { checkIdempotencyKey, fingerprint, replay, type IdempotencyKeys } from './idempotency';
+import { checkIdempotencyKey, fingerprint, replay } from './idempotency';
+import type { IdempotencyKeys } from './idempotency-keys-repository';
 import type { PostRead, PostReads } from './read-path';
 import type { PostView, PostsRepository } from './posts-repository';
 
-export const MAX_IMAGES = 10;
 const POST_NOT_FOUND = 'Post not found.';
 
 export interface PostsServiceDeps {
@@ -38,11 +39,8 @@ export interface Caller {
   requestId: string;
 }
 
-const postChanged = (type: 'post.created' | 'post.deleted', postId: string, authorId: string, createdAt: Date, mediaKeys: string[] = []) => ({
-  type,
-  key: postId,
-  payload: events.PostChanged.encode({ postId, authorId, createdAtMs: createdAt.getTime(), mediaKeys }).finish(),
-});
+const postChanged = (type: 'post.created' | 'post.deleted', postId: string, authorId: string, createdAt: Date, mediaKeys: string[] = []) =>
+  domainEvent(type, postId, { postId, authorId, createdAtMs: createdAt.getTime(), mediaKeys });
 
 /** Posts and likes: creation (with media and idempotency), reads, edits, deletion, likes. */
 export function createPostsService(deps: PostsServiceDeps) {
@@ -53,7 +51,7 @@ export function createPostsService(deps: PostsServiceDeps) {
 
   /** The post if the caller may see it; NOT_FOUND otherwise (private posts do not leak). */
   async function visiblePost(caller: Caller, postId: string): Promise<PostRead> {
-    checkUuid('post_id', postId);
+    requireUuid('post_id', postId);
     await follows.ensureLoaded(caller.userId, caller.requestId);
     const [view] = await reads.views([postId], caller.userId);
     if (!view || !visible(caller.userId, view)) throw notFound(POST_NOT_FOUND);
@@ -63,7 +61,7 @@ export function createPostsService(deps: PostsServiceDeps) {
   function checkMediaIds(ids: string[]): string[] {
     if (ids.length < 1) throw validationFailed('media_ids', 'A post needs at least 1 image');
     if (ids.length > MAX_IMAGES) throw validationFailed('media_ids', `A post has at most ${MAX_IMAGES} images`);
-    ids.forEach((id) => checkUuid('media_ids', id));
+    ids.forEach((id) => requireUuid('media_ids', id));
     if (new Set(ids).size !== ids.length) throw validationFailed('media_ids', 'media_ids must not repeat an id');
     return ids;
   }
@@ -132,9 +130,9 @@ export function createPostsService(deps: PostsServiceDeps) {
     },
 
     async list(caller: Caller, req: content.ListPostsRequest): Promise<content.ListPostsResponse> {
-      const limit = clampLimit(req.limit);
+      const limit = pageLimit(req.limit);
       const cursor = req.cursorPostId || undefined;
-      if (cursor && !(await reads.exist([checkUuid('cursor_post_id', cursor)])).has(cursor)) throw validationFailed('cursor_post_id', 'cursor_post_id is not a known post');
+      if (cursor && !(await reads.exist([requireUuid('cursor_post_id', cursor)])).has(cursor)) throw validationFailed('cursor_post_id', 'cursor_post_id is not a known post');
       const search = req.search.trim();
       const viewer = caller.userId;
       await follows.ensureLoaded(viewer, caller.requestId);
@@ -155,7 +153,7 @@ export function createPostsService(deps: PostsServiceDeps) {
         return presenter.page(await posts.views(ids.slice(0, limit), viewer), ids.length > limit);
       }
       if (req.userId) {
-        const userId = checkUuid('user_id', req.userId);
+        const userId = requireUuid('user_id', req.userId);
         // One's own posts need no author check: the caller's token proves the account, which
         // reaches content's copy by event (a list read right after sign-up must not be a 404).
         if (userId !== viewer) {
@@ -191,11 +189,11 @@ export function createPostsService(deps: PostsServiceDeps) {
     async delete(caller: Caller, postId: string): Promise<void> {
       await visiblePost(caller, postId);
       await db.transaction(async (trx) => {
-        const row = await trx('posts').where({ id: postId }).forUpdate().first('author_id', 'created_at');
+        const row = await posts.lockForDelete(trx, postId);
         if (!row) throw notFound(POST_NOT_FOUND);
         if (row.author_id !== caller.userId) throw permissionDenied('Only the author can delete this post.');
         const keys = await posts.delete(trx, postId);
-        await enqueueEvent(trx, postChanged('post.deleted', postId, row.author_id as string, row.created_at as Date, keys));
+        await enqueueEvent(trx, postChanged('post.deleted', postId, row.author_id, row.created_at, keys));
       });
       await reads.postDeleted(postId);
     },
@@ -204,19 +202,12 @@ export function createPostsService(deps: PostsServiceDeps) {
     async setLike(caller: Caller, postId: string, liked: boolean): Promise<content.LikeState> {
       const view = await visiblePost(caller, postId);
       const likeCount = await db.transaction(async (trx) => {
-        const changed = liked
-          ? await trx('likes').insert({ post_id: postId, user_id: caller.userId }).onConflict(['post_id', 'user_id']).ignore().returning('post_id')
-          : await trx('likes').where({ post_id: postId, user_id: caller.userId }).delete().returning('post_id');
-        if (changed.length === 0) return posts.likeCount(trx, postId);
+        if (!(await posts.setLike(trx, postId, caller.userId, liked))) return posts.likeCount(trx, postId);
         const bumped = await posts.bump(trx, postId, 'like_count', liked ? 1 : -1);
         if (bumped === null) return null;
         await reads.postsChanged([{ id: postId, version: bumped.version }]);
         await reads.likesChanged(trx, caller.userId);
-        await enqueueEvent(trx, {
-          type: liked ? 'post.liked' : 'post.unliked',
-          key: postId,
-          payload: events.PostLikeChanged.encode({ postId, postAuthorId: view.author_id, userId: caller.userId }).finish(),
-        });
+        await enqueueEvent(trx, domainEvent(liked ? 'post.liked' : 'post.unliked', postId, { postId, postAuthorId: view.author_id, userId: caller.userId }));
         return bumped.count;
       }).catch((err: { code?: string }) => {
         if (err.code === '23503') return null; // the post was deleted meanwhile (foreign key)
@@ -228,7 +219,7 @@ export function createPostsService(deps: PostsServiceDeps) {
 
     async counts(userIds: string[]): Promise<content.CountPostsResponse> {
       const ids = [...new Set(userIds)];
-      ids.forEach((id) => checkUuid('user_ids', id));
+      ids.forEach((id) => requireUuid('user_ids', id));
       const counts = await posts.countByAuthor(ids);
       return { counts: ids.map((userId) => ({ userId, postCount: counts.get(userId) ?? 0 })) };
     },

@@ -1,7 +1,8 @@
 import type { Logger, Redis } from '@shutter/kit';
 import type { Knex } from '@shutter/kit/db';
 import { createVersionedForms, createVersionedSets } from '../cache/versioned';
-import type { ImageRow, PostView } from './posts-repository';
+import { createPostsRepository, type ImageRow, type PostView } from './posts-repository';
+import { createReadFormsRepository } from './read-forms-repository';
 
 /** A post's read form in Redis (`post:<id>`): its own fields, counters and 2 newest visible comments. */
 export interface PostForm {
@@ -39,15 +40,6 @@ export interface AuthorForm {
 /** A post as a viewer reads it, with its newest comments. */
 export type PostRead = PostView & { comments: CommentForm[] };
 
-/** Comments shown with a post (docs/api.md: its 2 newest). */
-export const NEWEST_COMMENTS = 2;
-
-const IMAGES = `COALESCE((SELECT json_agg(json_build_object('id', i.media_id, 'key', i.key, 'width', i.width, 'height', i.height, 'order', i.position, 'blurhash', i.blurhash, 'variants', i.variants) ORDER BY i.position)
-  FROM post_images i WHERE i.post_id = p.id), '[]'::json)`;
-const NEWEST = `COALESCE((SELECT json_agg(c ORDER BY c.id DESC) FROM (
-    SELECT c.id, c.post_id, c.author_id, c.content, c.created_at, c.updated_at FROM comments c JOIN authors ca ON ca.id = c.author_id AND ca.status = 'enabled'
-     WHERE c.post_id = p.id ORDER BY c.id DESC LIMIT ${NEWEST_COMMENTS}) c), '[]'::json)`;
-
 const iso = (d: Date | string) => (d instanceof Date ? d.toISOString() : new Date(d).toISOString());
 
 /**
@@ -58,6 +50,8 @@ const iso = (d: Date | string) => (d instanceof Date ? d.toISOString() : new Dat
  */
 export function createPostReads(deps: { db: Knex; redis: Redis; log: Logger; ttlSeconds: number }) {
   const { db, redis, log, ttlSeconds } = deps;
+  const sql = createReadFormsRepository(db);
+  const postRows = createPostsRepository(db);
 
   const posts = createVersionedForms<PostForm>({
     redis,
@@ -65,12 +59,7 @@ export function createPostReads(deps: { db: Knex; redis: Redis; log: Logger; ttl
     prefix: 'post:',
     ttlSeconds,
     async load(ids) {
-      const res = await db.raw(
-        `SELECT p.id, p.author_id, p.content, p.created_at, p.updated_at, p.like_count, p.comment_count, p.version, ${IMAGES} AS images, ${NEWEST} AS comments
-           FROM posts p WHERE p.id = ANY(?::uuid[])`,
-        [ids],
-      );
-      return (res.rows as Array<PostForm & { version: string; created_at: Date; updated_at: Date }>).map(({ version, ...r }) => ({
+      return (await sql.posts(ids)).map(({ version, ...r }) => ({
         id: r.id,
         version: Number(version),
         value: {
@@ -89,8 +78,7 @@ export function createPostReads(deps: { db: Knex; redis: Redis; log: Logger; ttl
     prefix: 'content:author:',
     ttlSeconds,
     async load(ids) {
-      const rows = await db('authors').whereIn('id', ids).select('id', 'username', 'name', 'is_public', 'status', 'profile_image_key', 'profile', 'version');
-      return (rows as Array<AuthorForm & { version: string }>).map(({ version, ...value }) => ({ id: value.id, version: Number(version), value }));
+      return (await sql.authors(ids)).map(({ version, ...value }) => ({ id: value.id, version: Number(version), value }));
     },
   });
 
@@ -99,13 +87,7 @@ export function createPostReads(deps: { db: Knex; redis: Redis; log: Logger; ttl
     log,
     prefix: 'content:likes:',
     ttlSeconds,
-    async load(userId) {
-      const res = await db.raw('SELECT COALESCE((SELECT version FROM like_versions WHERE user_id = :u), 0) AS version, ARRAY(SELECT post_id::text FROM likes WHERE user_id = :u) AS members', {
-        u: userId,
-      });
-      const row = res.rows[0] as { version: string; members: string[] };
-      return { version: Number(row.version), members: row.members };
-    },
+    load: (userId) => sql.likes(userId),
   });
 
   const followees = createVersionedSets({
@@ -113,21 +95,8 @@ export function createPostReads(deps: { db: Knex; redis: Redis; log: Logger; ttl
     log,
     prefix: 'content:followees:',
     ttlSeconds,
-    async load(userId) {
-      const res = await db.raw(
-        'SELECT COALESCE((SELECT version FROM follow_versions WHERE follower_id = :u), 0) AS version, ARRAY(SELECT followee_id::text FROM follows WHERE follower_id = :u) AS members',
-        { u: userId },
-      );
-      const row = res.rows[0] as { version: string; members: string[] };
-      return { version: Number(row.version), members: row.members };
-    },
+    load: (userId) => sql.followees(userId),
   });
-
-  /** Bumps a per-user set's version in `trx` and marks the copy; answers the new version. */
-  async function bumpSet(trx: Knex, table: 'like_versions' | 'follow_versions', column: string, userId: string): Promise<number> {
-    const res = await trx.raw(`INSERT INTO ${table} (${column}, version) VALUES (?, 1) ON CONFLICT (${column}) DO UPDATE SET version = ${table}.version + 1 RETURNING version`, [userId]);
-    return Number((res.rows[0] as { version: string }).version);
-  }
 
   return {
     posts,
@@ -188,8 +157,8 @@ export function createPostReads(deps: { db: Knex; redis: Redis; log: Logger; ttl
     /** A post's images changed after their own commit (the photo backfill): a new version, marked. */
     async postImagesChanged(id: string): Promise<void> {
       await db.transaction(async (trx) => {
-        const [row] = await trx('posts').where({ id }).update({ version: trx.raw('version') }, ['version']);
-        if (row) await posts.invalidate(id, Number((row as { version: string }).version));
+        const version = await postRows.touch(trx, id);
+        if (version !== null) await posts.invalidate(id, version);
       });
     },
 
@@ -204,12 +173,12 @@ export function createPostReads(deps: { db: Knex; redis: Redis; log: Logger; ttl
 
     /** The user's likes change in `trx`. */
     async likesChanged(trx: Knex, userId: string): Promise<void> {
-      await likes.invalidate(userId, await bumpSet(trx, 'like_versions', 'user_id', userId));
+      await likes.invalidate(userId, await sql.bumpSetVersion(trx, 'likes', userId));
     },
 
     /** The user's followees change in `trx`. */
     async followeesChanged(trx: Knex, followerId: string): Promise<void> {
-      await followees.invalidate(followerId, await bumpSet(trx, 'follow_versions', 'follower_id', followerId));
+      await followees.invalidate(followerId, await sql.bumpSetVersion(trx, 'followees', followerId));
     },
   };
 }

@@ -1,23 +1,10 @@
+import { MAX_BATCH_IDS } from '@shutter/contracts';
 import { socialgraph } from '@shutter/proto';
-import { isUuid, unauthenticated, validationFailed, type CallContext, type Handlers } from '@shutter/kit';
+import { offsetPage, requireUser, requireUuid, validationFailed, type Handlers } from '@shutter/kit';
 import type { CountsRow, FollowRow, FollowStatus, FollowsRepository } from './follows-repository';
 import type { FollowsService, RespondAction } from './follows-service';
 import { streamNeighbours } from './neighbour-stream';
 
-/** Most ids one batch call may name (a page of posts or users is far smaller). */
-export const MAX_BATCH_IDS = 1000;
-const DEFAULT_LIMIT = 10;
-const MAX_LIMIT = 100;
-
-function requireCaller(ctx: CallContext): string {
-  if (!ctx.userId) throw unauthenticated('Not authenticated');
-  return ctx.userId;
-}
-
-function requireUuid(field: string, value: string): string {
-  if (!isUuid(value)) throw validationFailed(field, `${field} must be a UUID`);
-  return value;
-}
 
 function oneOf<T extends string>(field: string, value: string, allowed: readonly T[]): T {
   if (!(allowed as readonly string[]).includes(value)) throw validationFailed(field, `${field} must be one of: ${allowed.join(', ')}`);
@@ -72,38 +59,36 @@ export function createSocialGraphHandlers(deps: { service: FollowsService; follo
 
   return {
     async requestFollow(req, ctx) {
-      const caller = requireCaller(ctx);
+      const caller = requireUser(ctx);
       const { edge, created } = await service.request(caller, requireUuid('user_id', req.userId), ctx.requestId);
       return { follow: toProtoFollow(edge), created };
     },
 
     async respondFollow(req, ctx) {
-      const caller = requireCaller(ctx);
+      const caller = requireUser(ctx);
       const action = oneOf<RespondAction>('status', req.action, ['agree', 'reject', 'delete']);
       const status = await service.respond(caller, requireUuid('follows_id', req.followsId), action);
       return { followsId: req.followsId, status: status ?? '' };
     },
 
     async removeFollow(req, ctx) {
-      const caller = requireCaller(ctx);
+      const caller = requireUser(ctx);
       await service.remove(caller, requireUuid('follows_id', req.followsId));
       return { followsId: req.followsId, status: '' };
     },
 
     async listFollows(req, ctx) {
-      const caller = requireCaller(ctx);
+      const caller = requireUser(ctx);
       const userId = req.userId === '' ? caller : requireUuid('user_id', req.userId);
       const direction = oneOf('type', req.type, ['follower', 'following'] as const);
       const status = oneOf<FollowStatus>('status', req.status || 'agree', ['pending', 'agree']);
-      if (req.page < 0 || req.limit < 0) throw validationFailed('page', 'page and limit must be at least 1');
-      const page = Math.max(req.page, 1);
-      const limit = Math.min(req.limit || DEFAULT_LIMIT, MAX_LIMIT);
-      const { rows, total } = await service.list(caller, { userId, direction, status, offset: (page - 1) * limit, limit }, ctx.requestId);
+      const { offset, limit } = offsetPage(req);
+      const { rows, total } = await service.list(caller, { userId, direction, status, offset, limit }, ctx.requestId);
       return { follows: rows.map(toProtoFollow), totalItems: total };
     },
 
     async batchRelationships(req, ctx) {
-      const viewerId = req.viewerId === '' ? requireCaller(ctx) : requireUuid('viewer_id', req.viewerId);
+      const viewerId = req.viewerId === '' ? requireUser(ctx) : requireUuid('viewer_id', req.viewerId);
       return { relationships: await relationships(viewerId, batchIds(req.userIds)) };
     },
 
@@ -113,7 +98,7 @@ export function createSocialGraphHandlers(deps: { service: FollowsService; follo
     },
 
     async getProfileGraph(req, ctx) {
-      const viewerId = requireCaller(ctx);
+      const viewerId = requireUser(ctx);
       const userId = requireUuid('user_id', req.userId);
       const [rels, counts] = await Promise.all([relationships(viewerId, [userId]), follows.counts([userId])]);
       return { relationship: rels[0], counts: countsOf([userId], counts)[0] };

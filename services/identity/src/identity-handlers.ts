@@ -1,6 +1,7 @@
 import * as argon2 from 'argon2';
-import { identity, events } from '@shutter/proto';
-import { invalidArgument, notFound, permissionDenied, unauthenticated, validationFailed, type CallContext, type Handlers } from '@shutter/kit';
+import { MAX_EMAIL_CHARS, MAX_NAME_CHARS, MAX_PASSWORD_CHARS, MAX_PROFILE_BYTES, MIN_PASSWORD_CHARS, USERNAME, USERNAME_RULE, domainEvent } from '@shutter/contracts';
+import type { events, identity } from '@shutter/proto';
+import { invalidArgument, notFound, offsetPage, permissionDenied, requireUser, requireUuid, unauthenticated, validationFailed, type Handlers } from '@shutter/kit';
 import { enqueueEvent, type Knex } from '@shutter/kit/db';
 import type { IdentityConfig } from './config';
 import type { LoginThrottle } from './login-throttle';
@@ -12,10 +13,8 @@ import type { UserRow, UsersRepository } from './users-repository';
 /** OWASP's argon2id parameters: m = 19 MiB, t = 2, p = 1. */
 export const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: 19 * 1024, timeCost: 2, parallelism: 1 } as const;
 
-const USERNAME = /^[a-z0-9._]{3,30}$/;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const INVALID_LOGIN = 'Invalid email or password.';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const INVALID_PASSWORD = 'Invalid password.';
 
 export function toProtoUser(u: UserRow): identity.User {
@@ -47,7 +46,7 @@ export const userState = (u: UserRow): events.UserState => ({
 });
 
 const userUpdated = (u: UserRow, wasPublic: boolean) =>
-  events.UserUpdated.encode({
+  domainEvent('user.updated', u.id, {
     userId: u.id,
     username: u.username,
     name: u.name,
@@ -56,7 +55,7 @@ const userUpdated = (u: UserRow, wasPublic: boolean) =>
     wasPublic,
     profileJson: JSON.stringify(u.profile ?? {}),
     state: userState(u),
-  }).finish();
+  });
 
 export interface IdentityDeps {
   db: Knex;
@@ -68,22 +67,17 @@ export interface IdentityDeps {
   replicas: ProfileReplicas;
 }
 
-function requireCaller(ctx: CallContext): string {
-  if (!ctx.userId) throw unauthenticated('Not authenticated');
-  return ctx.userId;
-}
-
 function checkPassword(field: string, password: string): void {
   const n = [...password].length;
-  if (n < 8) throw validationFailed(field, `${field} must be at least 8 characters`);
-  if (n > 128) throw validationFailed(field, `${field} must be at most 128 characters`);
+  if (n < MIN_PASSWORD_CHARS) throw validationFailed(field, `${field} must be at least ${MIN_PASSWORD_CHARS} characters`);
+  if (n > MAX_PASSWORD_CHARS) throw validationFailed(field, `${field} must be at most ${MAX_PASSWORD_CHARS} characters`);
 }
 
 function checkRegistration(r: identity.RegisterRequest) {
   const email = r.email.trim();
   const username = r.username.trim().toLowerCase();
-  if (email.length > 254 || !EMAIL.test(email)) throw validationFailed('email', 'email must be a valid email address');
-  if (!USERNAME.test(username)) throw validationFailed('username', 'username must be 3 to 30 characters of a-z, 0-9, "." and "_"');
+  if (email.length > MAX_EMAIL_CHARS || !EMAIL.test(email)) throw validationFailed('email', 'email must be a valid email address');
+  if (!USERNAME.test(username)) throw validationFailed('username', USERNAME_RULE);
   checkPassword('password', r.password);
   return { email, username };
 }
@@ -101,11 +95,7 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
       const passwordHash = await argon2.hash(req.password, ARGON2_OPTIONS);
       return db.transaction(async (trx) => {
         const user = await users.insert({ email, username, passwordHash }, trx);
-        await enqueueEvent(trx, {
-          type: 'user.created',
-          key: user.id,
-          payload: events.UserCreated.encode({ userId: user.id, username: user.username, isPublic: user.is_public, state: userState(user) }).finish(),
-        });
+        await enqueueEvent(trx, domainEvent('user.created', user.id, { userId: user.id, username: user.username, isPublic: user.is_public, state: userState(user) }));
         return { tokens: await tokens.issue(user, trx), user: toProtoUser(user) };
       });
     },
@@ -134,21 +124,21 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
 
     /** Ends the refresh token's session if it is the caller's; anything else is a no-op (idempotent). */
     async logout(req, ctx) {
-      const callerId = requireCaller(ctx);
+      const callerId = requireUser(ctx);
       const session = req.refreshToken ? await tokens.sessionOf(req.refreshToken) : undefined;
       if (session?.userId === callerId) await revocations.sessionsEnded(await tokens.endSession(session.id, 'logout'));
       return {};
     },
 
     async logoutAll(_req, ctx) {
-      const callerId = requireCaller(ctx);
+      const callerId = requireUser(ctx);
       await revocations.sessionsEnded(await tokens.endAllOf(callerId, 'logout_all'));
       return {};
     },
 
     /** Needs the current password (throttled like login); every session ends, a new one starts. */
     async changePassword(req, ctx) {
-      const callerId = requireCaller(ctx);
+      const callerId = requireUser(ctx);
       checkPassword('new_password', req.newPassword);
       const user = await users.findById(callerId);
       if (!user || user.status !== 'enabled') throw unauthenticated('Could not validate credentials');
@@ -174,8 +164,8 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
     },
 
     async getProfile(req, ctx) {
-      const viewerId = requireCaller(ctx);
-      if (!UUID.test(req.userId)) throw validationFailed('user_id', 'user_id must be a UUID');
+      const viewerId = requireUser(ctx);
+      requireUuid('user_id', req.userId);
       const [user, facts] = await Promise.all([users.findById(req.userId), deps.replicas.facts(viewerId, req.userId)]);
       // A disabled account vanishes for everyone but admins (decided here, not by the gateway).
       if (!user || (user.status !== 'enabled' && ctx.role !== 'admin')) throw notFound('User not found.');
@@ -189,45 +179,44 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
     },
 
     async searchUsers(req) {
-      const limit = Math.min(Math.max(req.limit || 10, 1), 100);
-      const page = Math.max(req.page || 1, 1);
-      const { rows, total } = await users.search(req.query, (page - 1) * limit, limit);
+      const { offset, limit } = offsetPage(req);
+      const { rows, total } = await users.search(req.query, offset, limit);
       return { users: rows.map(toProtoUser), totalItems: total };
     },
 
     async updateProfile(req, ctx) {
-      const id = requireCaller(ctx);
+      const id = requireUser(ctx);
       const changes: Parameters<UsersRepository['update']>[1] = {};
       if (req.name !== undefined) {
         const name = req.name.trim();
-        if ([...name].length > 100) throw validationFailed('name', 'name must be at most 100 characters');
+        if ([...name].length > MAX_NAME_CHARS) throw validationFailed('name', `name must be at most ${MAX_NAME_CHARS} characters`);
         changes.name = name;
       }
       if (req.username !== undefined) {
         const username = req.username.trim().toLowerCase();
-        if (!USERNAME.test(username)) throw validationFailed('username', 'username must be 3 to 30 characters of a-z, 0-9, "." and "_"');
+        if (!USERNAME.test(username)) throw validationFailed('username', USERNAME_RULE);
         changes.username = username;
       }
       if (req.isPublic !== undefined) changes.is_public = req.isPublic;
       if (req.profile !== undefined) {
-        if (Buffer.byteLength(JSON.stringify(req.profile)) > 4096) throw validationFailed('profile', 'profile must be at most 4 KiB of JSON');
+        if (Buffer.byteLength(JSON.stringify(req.profile)) > MAX_PROFILE_BYTES) throw validationFailed('profile', 'profile must be at most 4 KiB of JSON');
         changes.profile = req.profile;
       }
       if (req.profileImageKey !== undefined) changes.profile_image_key = req.profileImageKey || null;
       return db.transaction(async (trx) => {
-        const before = await trx<UserRow>('users').where({ id }).forUpdate().first();
+        const before = await users.lockById(trx, id);
         if (!before || before.status !== 'enabled') throw notFound('User not found.');
         if (Object.keys(changes).length === 0) return toProtoUser(before);
         const after = await users.update(id, changes, trx);
         const visible =
           (['username', 'name', 'is_public', 'profile_image_key'] as const).some((k) => before[k] !== after[k]) || JSON.stringify(before.profile) !== JSON.stringify(after.profile);
-        if (visible) await enqueueEvent(trx, { type: 'user.updated', key: id, payload: userUpdated(after, before.is_public) });
+        if (visible) await enqueueEvent(trx, userUpdated(after, before.is_public));
         return toProtoUser(after);
       });
     },
 
     async setStatus(req, ctx) {
-      const callerId = requireCaller(ctx);
+      const callerId = requireUser(ctx);
       if (req.status !== 'enabled' && req.status !== 'disabled') throw validationFailed('status', 'status must be "enabled" or "disabled"');
       // The token's role claim is not trusted alone: the caller must still be an enabled admin.
       const caller = await users.findById(callerId);
@@ -236,17 +225,13 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
       const status = req.status;
       let ended: string[] = [];
       const updated = await db.transaction(async (trx) => {
-        const target = await trx<UserRow>('users').where({ id: req.userId }).forUpdate().first();
+        const target = await users.lockById(trx, req.userId);
         if (!target) throw notFound('User not found.');
         if (target.role === 'admin') throw permissionDenied("Another admin's status cannot be changed.");
         if (target.status === status) return target;
         const row = await users.setStatus(target.id, status, trx);
         if (status === 'disabled') ended = await tokens.endAllOf(target.id, 'disabled', trx);
-        await enqueueEvent(trx, {
-          type: status === 'disabled' ? 'user.disabled' : 'user.enabled',
-          key: target.id,
-          payload: events.UserStatusChanged.encode({ userId: target.id, status, state: userState(row) }).finish(),
-        });
+        await enqueueEvent(trx, domainEvent(status === 'disabled' ? 'user.disabled' : 'user.enabled', target.id, { userId: target.id, status, state: userState(row) }));
         return row;
       });
       // After commit: the gateways refuse the account's tokens (and close its streams) at once.

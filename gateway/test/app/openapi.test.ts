@@ -1,12 +1,12 @@
 import * as fs from 'node:fs';
-import { apiClient, startStack, type Stack } from '@shutter/testing';
-import { OPENAPI_FILE } from '../../scripts/openapi';
+import { OPENAPI_FILE } from '../../../scripts/openapi';
+import { testApp, type TestApp } from './test-app';
 
-let stack: Stack;
+let t: TestApp;
 beforeAll(async () => {
-  stack = await startStack({ only: ['identity'] });
+  t = await testApp();
 });
-afterAll(() => stack?.stop());
+afterAll(() => t?.stop());
 
 // Every route of docs/api.md, as method + OpenAPI path.
 const API_ROUTES = [
@@ -47,7 +47,7 @@ const API_ROUTES = [
 
 describe('the OpenAPI document', () => {
   it('describes every route of the API contract, each with responses and the bearer scheme where needed', async () => {
-    const doc = (await apiClient(stack.url).get('/openapi.json')).body;
+    const doc = (await t.api.get('/openapi.json')).body;
     const documented = new Set<string>();
     for (const [p, ops] of Object.entries<any>(doc.paths)) {
       for (const [method, op] of Object.entries<any>(ops)) {
@@ -66,7 +66,7 @@ describe('the OpenAPI document', () => {
   });
 
   it('names every operation uniquely and gives every response an example', async () => {
-    const doc = (await apiClient(stack.url).get('/openapi.json')).body;
+    const doc = (await t.api.get('/openapi.json')).body;
     const ids: string[] = [];
     const missing: string[] = [];
     for (const [p, ops] of Object.entries<any>(doc.paths)) {
@@ -86,9 +86,19 @@ describe('the OpenAPI document', () => {
   });
 
   it('is the committed docs/openapi.json (run `make openapi` after changing a route)', async () => {
-    const served = (await apiClient(stack.url).get('/openapi.json')).body;
+    const served = (await t.api.get('/openapi.json')).body;
     const committed = JSON.parse(fs.readFileSync(OPENAPI_FILE, 'utf8'));
     // `servers` is the deployment's own PUBLIC_URL; everything else must match.
     expect({ ...served, servers: undefined }).toEqual({ ...committed, servers: undefined });
+  });
+});
+
+describe('the docs', () => {
+  it('Swagger UI is served at /docs without a token, outside every rate limit', async () => {
+    const res = await t.api.get('/docs');
+    const page = res.status === 302 ? await t.api.get(String(res.headers.get('location'))) : res;
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(page.headers.get('x-ratelimit-limit')).toBeNull();
   });
 });

@@ -1,23 +1,46 @@
-import { apiClient, startStack, type ApiClient, type ApiResponse, type Stack } from '@shutter/testing';
-import { expectError, postsHelpers, type TestUser } from './posts-helpers';
-import { png } from './media-fixtures';
+import { randomUUID } from 'node:crypto';
+import { payloadTooLarge } from '@shutter/kit';
+import { content, identity, notification } from '@shutter/proto';
+import { expectError, png, type ApiClient, type ApiResponse } from '@shutter/testing';
+import { testApp, type TestApp } from './test-app';
 
 /**
  * Every malformed request is a 4xx in the error envelope (docs/api.md *Conventions*), never a 500 or
- * Fastify's own body; every 422 names its field in `detail` and in `errors`.
+ * Fastify's own body; every 422 names its field in `detail` and in `errors`. The gateway refuses
+ * them itself: the fakes behind it answer only the requests that pass.
  */
-let stack: Stack;
+let t: TestApp;
 let api: ApiClient;
-let h: ReturnType<typeof postsHelpers>;
-let user: TestUser;
+let user: { token: string; userId: string };
 
 beforeAll(async () => {
-  stack = await startStack();
-  api = apiClient(stack.url);
-  h = postsHelpers(api, () => stack);
-  user = await h.register();
+  t = await testApp({
+    fakes: {
+      identity: {
+        searchUsers: async () => identity.SearchUsersResponse.fromPartial({ users: [], totalItems: 0 }),
+      },
+      content: {
+        createComment: async () => ({ commentId: randomUUID() }),
+        // Files of a refused form are streamed here first, then discarded.
+        uploadMedia: async (call) => {
+          for await (const _chunk of call) void _chunk;
+          return content.UploadedMedia.fromPartial({ mediaId: randomUUID() });
+        },
+        // content's own rule: a declared size over 20 MiB is refused (the gateway caps what it sends).
+        createMediaUpload: async (req) => {
+          if (req.sizeBytes > 20 * 1024 * 1024) throw payloadTooLarge('File is too large (at most 20 MiB).');
+          return content.MediaUpload.fromPartial({ mediaId: randomUUID(), method: 'POST', url: 'https://s3.test/', fields: {} });
+        },
+        discardMedia: async () => ({}),
+        listPosts: async () => content.ListPostsResponse.fromPartial({ posts: [], hasMore: false }),
+      },
+      notification: { listEvents: async () => notification.ListEventsResponse.fromPartial({ events: [], totalItems: 0 }) },
+    },
+  });
+  api = t.api;
+  user = await t.signIn();
 });
-afterAll(() => stack?.stop());
+afterAll(() => t?.stop());
 
 /** A 422 naming `field` in `errors` and (by its last segment) in `detail`. */
 function expectFieldError(res: ApiResponse, field: string, detail?: RegExp): void {
@@ -49,7 +72,7 @@ describe('bodies', () => {
   });
 
   it('NUL and other control characters in text fields → 422 naming the field', async () => {
-    const post = await h.createPost(user);
+    const post = randomUUID();
     expectFieldError(await api.post(`/api/posts/comment/${post}`, { content: 'a\u0000b' }, { token: user.token }), 'body.content', /control characters/);
     expectFieldError(await api.post(`/api/posts/comment/${post}`, { content: 'bell\u0007' }, { token: user.token }), 'body.content');
     expectFieldError(await api.patch('/api/users', { name: 'x\u0000' }, { token: user.token }), 'body.name');
@@ -140,9 +163,14 @@ describe('multipart', () => {
   const mp = (parts: string) => raw('POST', '/api/posts', parts, { 'content-type': `multipart/form-data; boundary=${boundary}` });
 
   it('eleven images → 422 with errors naming body.images, nothing kept', async () => {
-    const images = Array.from({ length: 11 }, () => ({ bytes: png(2, 2) }));
-    const res = await h.postMultipart(user, 'eleven', images);
+    const form = new FormData();
+    form.append('content', 'eleven');
+    for (let i = 0; i < 11; i++) form.append('images', new Blob([png(2, 2)], { type: 'image/png' }), `image${i}.png`);
+    const res = await api.post('/api/posts', form, { token: user.token });
     expectFieldError(res, 'body.images', /at most 10/);
+    // The ten stored before the eleventh are discarded.
+    const discarded = t.fakes.calls.filter((c) => c.method === 'discardMedia').map((c) => (c.request as { mediaIds: string[] }).mediaIds);
+    expect(discarded.at(-1)).toHaveLength(10);
   });
 
   it('a truncated form, a form without a boundary and a part without a name are 4xx in the envelope', async () => {

@@ -1,10 +1,10 @@
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { accounts, waitFor, type ApiClient, type ApiResponse, type Stack, type TestUser } from '@shutter/testing';
+import { accounts, type TestUser } from './accounts';
+import { waitFor, type ApiClient, type ApiResponse } from './http';
+import type { Stack } from './stack';
 import { png } from './media-fixtures';
 
 /** Helpers of the posts and media API tests: users in every relationship, posts, the bucket. */
-
-export type { TestUser };
 
 export function postsHelpers(api: ApiClient, stack: () => Stack) {
   const { register, adminToken, follow } = accounts(api, () => stack().env);
@@ -47,5 +47,3 @@ export async function listKeys(prefix: string): Promise<string[]> {
     s3.destroy();
   }
 }
-
-export { expectError } from '@shutter/testing';

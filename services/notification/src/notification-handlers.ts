@@ -1,4 +1,4 @@
-import { isUuid, notFound, unauthenticated, validationFailed, type CallContext, type Handlers, type Logger } from '@shutter/kit';
+import { isUuid, notFound, offsetPage, requireUser, requireUuid, validationFailed, type CallContext, type Handlers, type Logger } from '@shutter/kit';
 import type { Knex } from '@shutter/kit/db';
 import type { notification } from '@shutter/proto';
 import type { ActorDirectory } from './actors';
@@ -14,13 +14,7 @@ export interface NotificationDeps {
   log: Logger;
 }
 
-const MAX_PAGE = 100;
 const MAX_REPLAY = 500;
-
-function requireCaller(ctx: CallContext): string {
-  if (!ctx.userId) throw unauthenticated('Not authenticated');
-  return ctx.userId;
-}
 
 export function createNotificationHandlers(deps: NotificationDeps): Handlers<typeof notification.NotificationServiceService> {
   const { db, repo, unread } = deps;
@@ -46,18 +40,15 @@ export function createNotificationHandlers(deps: NotificationDeps): Handlers<typ
 
   return {
     async listEvents(req, ctx) {
-      const userId = requireCaller(ctx);
-      const page = req.page || 1;
-      if (page < 1) throw validationFailed('page', 'page must be at least 1');
-      if (req.limit < 0) throw validationFailed('limit', 'limit must be at least 1');
-      const limit = Math.min(req.limit || 10, MAX_PAGE);
-      const { rows, total } = await repo.list(userId, (page - 1) * limit, limit);
+      const userId = requireUser(ctx);
+      const { offset, limit } = offsetPage(req);
+      const { rows, total } = await repo.list(userId, offset, limit);
       const actors = await currentActors(rows.map((r) => r.actor_id), ctx);
       return { events: rows.map((r) => toProtoEvent(r, actors.get(r.actor_id))), totalItems: total };
     },
 
     async listEventsAfter(req, ctx) {
-      const userId = requireCaller(ctx);
+      const userId = requireUser(ctx);
       if (!isUuid(req.afterEventId)) throw validationFailed('after_event_id', 'Last-Event-ID must be an event id (a UUID)');
       const limit = Math.min(Math.max(req.limit || MAX_REPLAY, 1), MAX_REPLAY);
       const rows = await repo.listAfter(userId, req.afterEventId.toLowerCase(), limit + 1);
@@ -67,9 +58,8 @@ export function createNotificationHandlers(deps: NotificationDeps): Handlers<typ
     },
 
     async markRead(req, ctx) {
-      const userId = requireCaller(ctx);
-      if (!isUuid(req.eventId)) throw validationFailed('event_id', 'event_id must be a UUID');
-      const eventId = req.eventId.toLowerCase();
+      const userId = requireUser(ctx);
+      const eventId = requireUuid('event_id', req.eventId).toLowerCase();
       const { count } = await changeReadState(userId, async (trx) => {
         const outcome = await repo.markRead(trx, userId, eventId);
         // Another user's event is as unknown as a missing one.
@@ -80,7 +70,7 @@ export function createNotificationHandlers(deps: NotificationDeps): Handlers<typ
     },
 
     async markAllRead(_req, ctx) {
-      const userId = requireCaller(ctx);
+      const userId = requireUser(ctx);
       const { result, count } = await changeReadState(userId, async (trx) => {
         const marked = await repo.markAllRead(trx, userId);
         return { result: marked, state: marked > 0 ? await repo.addUnread(trx, userId, -marked) : undefined };
@@ -89,7 +79,7 @@ export function createNotificationHandlers(deps: NotificationDeps): Handlers<typ
     },
 
     async getUnreadCount(_req, ctx) {
-      return { count: await unread.get(requireCaller(ctx)) };
+      return { count: await unread.get(requireUser(ctx)) };
     },
   };
 }
