@@ -1,4 +1,5 @@
-import { iso, presentPost, type content } from '@shutter/proto';
+import { iso, presentPost } from '@shutter/contracts';
+import type { content } from '@shutter/proto';
 
 export { presentPost };
 

@@ -4,5 +4,3 @@ export * as events from './gen/shutter/events/v1/events';
 export * as socialgraph from './gen/shutter/socialgraph/v1/socialgraph';
 export * as content from './gen/shutter/content/v1/content';
 export * as notification from './gen/shutter/notification/v1/notification';
-/** docs/api.md's JSON of a post, where both the gateway and content write it. */
-export { presentPost, iso } from './api-json';

@@ -1,4 +1,5 @@
-import { presentPost, type content } from '@shutter/proto';
+import { presentPost } from '@shutter/contracts';
+import type { content } from '@shutter/proto';
 import type { CommentView } from './comments/comments-repository';
 import type { ImageRow, PostView } from './posts/posts-repository';
 import type { VersionedForms } from './cache/versioned';

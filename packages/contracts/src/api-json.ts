@@ -1,4 +1,4 @@
-import type { Post } from './gen/shutter/content/v1/content';
+import type { content } from '@shutter/proto';
 
 /** A protobuf timestamp as docs/api.md writes it (ISO 8601, UTC). */
 export const iso = (d: Date | undefined) => (d ?? new Date(0)).toISOString();
@@ -8,7 +8,7 @@ export const iso = (d: Date | undefined) => (d ?? new Date(0)).toISOString();
  * which sends list pages already in this JSON (ListPostsResponse.posts_json) for the gateway to
  * pass through.
  */
-export function presentPost(p: Post) {
+export function presentPost(p: content.Post) {
   return {
     post_id: p.postId,
     user_id: p.userId,
