@@ -57,6 +57,10 @@ describe('bench data set', () => {
         const q = async (sql: string) => (await c.query(sql)).rows[0] as Record<string, unknown>;
         expect(await q('SELECT count(*)::int AS n FROM identity.users')).toEqual({ n: first.counts.users });
         expect(await q('SELECT count(*)::int AS n FROM content.authors')).toEqual({ n: first.counts.users });
+        // content's replica of the edges, as its backfill leaves it (no backfill at the run's start).
+        expect(await q('SELECT count(*)::int AS n FROM content.follows')).toEqual({ n: first.counts.follows });
+        expect(await q("SELECT count(*)::int AS n FROM graph.follows g JOIN content.follow_edges e ON e.follows_id = g.id AND e.follower_id = g.follower_id AND e.status = 'agree'")).toEqual({ n: first.counts.follows });
+        expect(await q('SELECT count(*)::int AS n FROM content.replica_state')).toEqual({ n: 2 });
         expect(await q('SELECT count(*)::int AS n FROM content.posts p WHERE p.like_count <> (SELECT count(*) FROM content.likes l WHERE l.post_id = p.id)')).toEqual({ n: 0 });
         expect(await q('SELECT count(*)::int AS n FROM content.posts p WHERE p.comment_count <> (SELECT count(*) FROM content.comments c WHERE c.post_id = p.id)')).toEqual({ n: 0 });
         expect(

@@ -102,8 +102,8 @@ describe('peer services', () => {
   it('a peer calls only the methods listed for it, and never for a user', async () => {
     const graph = clientFor('social-graph');
     const asContent = testSigner('content');
-    const stream = socialgraph.SocialGraphServiceService.streamFollowers;
-    const req = { userId: randomUUID(), pageSize: 10 };
+    const stream = socialgraph.SocialGraphServiceService.streamEdgeSnapshot;
+    const req = { pageSize: 10 };
     expect(await callWith(graph, stream, asContent.sign(stream.path), req)).toBe('OK');
     const follow = socialgraph.SocialGraphServiceService.requestFollow;
     expect(await callWith(graph, follow, asContent.sign(follow.path))).toBe(`PERMISSION_DENIED/${INTERNAL_AUTH_REASON}`);

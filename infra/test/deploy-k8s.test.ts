@@ -74,7 +74,7 @@ withKubectl.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
 
   it('admits exactly the calling pairs between the processes', () => {
     expect(callingPairs(overlay)).toEqual(
-      ['content→identity', 'content→social-graph', 'gateway→content', 'gateway→identity', 'gateway→notification', 'gateway→social-graph', 'notification→identity', 'social-graph→identity'].sort(),
+      ['content→identity', 'content→social-graph', 'gateway→content', 'gateway→identity', 'gateway→notification', 'gateway→social-graph', 'identity→social-graph', 'notification→identity', 'social-graph→identity'].sort(),
     );
   });
 

@@ -120,7 +120,7 @@ export async function startArtifactStack(bundleDir: string, backends: Backends, 
       INTERNAL_AUTH_SECRET_FILE: path.join(bundleDir, 'internal-auth.secret'),
     };
     const envOf = (): Record<ProcessName, Record<string, string>> => ({
-      identity: { JWT_KEY_FILE: jwtKey },
+      identity: { JWT_KEY_FILE: jwtKey, SOCIAL_GRAPH_ADDR: addr('social-graph') },
       'social-graph': { IDENTITY_ADDR: addr('identity') },
       content: {
         IDENTITY_ADDR: addr('identity'),

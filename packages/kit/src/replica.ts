@@ -1,4 +1,7 @@
-import type { Knex } from './db';
+import type { Logger } from 'pino';
+import type { Knex, Migration } from './db';
+import { permissionDenied, validationFailed } from './errors';
+import type { CallContext } from './grpc/server';
 
 /**
  * A versioned replica of another service's subjects (ARCHITECTURE *Events*, replicas): a table
@@ -32,6 +35,11 @@ export interface Replica {
   apply(trx: Knex, state: ReplicaRow, version: number): Promise<{ applied: boolean; before?: ReplicaRow }>;
   /** Applies snapshot rows (each with its version column) from the owner; answers how many were newer. */
   backfill(trx: Knex, rows: ReplicaRow[]): Promise<number>;
+  /**
+   * The backfill of this replica from its owner's snapshot (see `createReplicaBackfill`), by
+   * default applying each row with `apply` at its version column.
+   */
+  backfillFrom<Row = ReplicaRow>(opts: Omit<BackfillOptions<Row>, 'name'> & Partial<Pick<BackfillOptions<Row>, 'name'>>): ReplicaBackfill;
   /** The held row of a subject (or undefined). */
   get(db: Knex, key: ReplicaRow): Promise<ReplicaRow | undefined>;
 }
@@ -70,5 +78,186 @@ export function defineReplica(spec: ReplicaSpec): Replica {
     async get(db, k) {
       return (await db(table).where(keyOf(k)).first()) as ReplicaRow | undefined;
     },
+    backfillFrom(opts) {
+      return createReplicaBackfill({ name: table, ...opts });
+    },
   };
+}
+
+
+/**
+ * `replica_state`: one row per replica of this schema, stamped when its backfill completed. Every
+ * service that keeps a replica lists this migration. Re-running a backfill (docs/operations.md) is
+ * deleting the replica's row and restarting the service.
+ */
+export const replicaStateMigration: Migration = {
+  name: 'kit_replica_state',
+  async up(db) {
+    await db.raw(`
+      CREATE TABLE replica_state (
+        name text PRIMARY KEY,
+        backfilled_at timestamptz NOT NULL,
+        rows bigint NOT NULL
+      )`);
+  },
+};
+
+export interface BackfillOptions<Row = ReplicaRow> {
+  db: Knex;
+  log: Logger;
+  /** The replica's row in replica_state (defineReplica: its table). */
+  name: string;
+  /** The owner's snapshot, page by page; a new stream per attempt, ended early through `signal`. */
+  snapshot: (signal: AbortSignal) => AsyncIterable<Row[]>;
+  /** Applies one snapshot row in `trx` by the rule events use (newer version wins), effects included. */
+  apply: (trx: Knex, row: Row) => Promise<unknown>;
+  /** First retry delay after a failed attempt (doubles up to 30 s). Default 1 s. */
+  retryMs?: number;
+}
+
+export interface ReplicaBackfill {
+  /** Checks replica_state and, unless a backfill completed before, runs one in the background (retried until it completes). */
+  start(): void;
+  /** True once this replica holds everything its owner held when a backfill ran (readiness). */
+  complete(): boolean;
+  /** Resolves when complete (tests, and whoever must wait). */
+  readonly completed: Promise<void>;
+  /** Ends an attempt in progress and the retries. */
+  stop(): Promise<void>;
+}
+
+/** Rows applied per transaction: bounds each transaction's locks (advisory locks share one table). */
+const APPLY_CHUNK = 100;
+const MAX_RETRY_MS = 30_000;
+
+/**
+ * Fills a replica from its owner once in its life (ARCHITECTURE *Events*: a new or empty replica
+ * backfills, then events keep it current). Events are consumed meanwhile (a consumer group reads
+ * the retained stream from its start, so every change made after the snapshot began arrives as an
+ * event); both go through `apply` (newer version wins), so snapshot rows and events converge in any
+ * order and a snapshot row older than an applied event changes nothing. Several processes may start at once: the one holding the
+ * advisory lock backfills, the others wait for replica_state to say complete. Cost: one statement
+ * per start once complete; a backfill reads the owner's whole set once, in pages.
+ */
+export function createReplicaBackfill<Row = ReplicaRow>(opts: BackfillOptions<Row>): ReplicaBackfill {
+  const { db, log, name } = opts;
+  let done = false;
+  let stopped = false;
+  let running: Promise<void> | undefined;
+  let abort = new AbortController();
+  let wake: (() => void) | undefined;
+  let resolveCompleted!: () => void;
+  const completed = new Promise<void>((r) => (resolveCompleted = r));
+  const finish = () => {
+    done = true;
+    resolveCompleted();
+  };
+
+  const isComplete = async (trx: Knex) => Boolean(await trx('replica_state').where({ name }).first('name'));
+
+  /** One attempt: answers false when another process holds the lock (it is backfilling). */
+  async function attempt(signal: AbortSignal): Promise<boolean> {
+    if (await isComplete(db)) return true;
+    // The lock lives in a transaction of its own that stays open while pages commit in others.
+    return db.transaction(async (lock) => {
+      const got = await lock.raw("SELECT pg_try_advisory_xact_lock(hashtextextended('shutter.replica.' || current_schema() || '.' || ?, 0)) AS ok", [name]);
+      if (!(got.rows[0] as { ok: boolean }).ok) return false;
+      if (await isComplete(lock)) return true;
+      const started = Date.now();
+      log.info({ replica: name }, 'replica backfill started');
+      let rows = 0;
+      for await (const page of opts.snapshot(signal)) {
+        for (let i = 0; i < page.length; i += APPLY_CHUNK) {
+          if (signal.aborted) throw new Error('replica backfill stopped');
+          await db.transaction(async (trx) => {
+            for (const row of page.slice(i, i + APPLY_CHUNK)) await opts.apply(trx, row);
+          });
+        }
+        rows += page.length;
+      }
+      await lock('replica_state').insert({ name, backfilled_at: lock.fn.now(), rows });
+      log.info({ replica: name, rows, ms: Date.now() - started }, 'replica backfill complete');
+      return true;
+    });
+  }
+
+  async function loop(): Promise<void> {
+    let delay = opts.retryMs ?? 1000;
+    while (!stopped) {
+      try {
+        if (await attempt(abort.signal)) return finish();
+      } catch (err) {
+        if (stopped) return;
+        log.warn({ err, replica: name, retryInMs: delay }, 'replica backfill failed; retrying');
+      }
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, delay);
+        wake = () => {
+          clearTimeout(t);
+          r();
+        };
+      });
+      delay = Math.min(delay * 2, MAX_RETRY_MS);
+    }
+  }
+
+  return {
+    completed,
+    complete: () => done,
+    start() {
+      if (running || done) return;
+      stopped = false;
+      abort = new AbortController();
+      running = loop().finally(() => (running = undefined));
+    },
+    async stop() {
+      stopped = true;
+      abort.abort();
+      wake?.();
+      await running;
+    },
+  };
+}
+
+/**
+ * Starts a service's backfills and holds its gRPC health NOT_SERVING (Kubernetes readiness) until
+ * every one is complete, so no request reads a replica still being filled. Answers the readiness
+ * part for the side port's /readyz.
+ */
+export function startBackfills(backfills: ReplicaBackfill[], health: { setStatus(service: string, status: 'SERVING' | 'NOT_SERVING'): void }): () => boolean {
+  const complete = () => backfills.every((b) => b.complete());
+  for (const b of backfills) b.start();
+  if (!complete()) {
+    health.setStatus('', 'NOT_SERVING');
+    void Promise.all(backfills.map((b) => b.completed)).then(() => health.setStatus('', 'SERVING'));
+  }
+  return complete;
+}
+
+/** Refuses a snapshot stream to the gateway: snapshots serve peers' replicas only. */
+export function requirePeerCaller(ctx: Pick<CallContext, 'callerService'>): void {
+  if (ctx.callerService === 'gateway') throw permissionDenied('Only peer services read snapshots.', 'internal_only');
+}
+
+const DEFAULT_SNAPSHOT_PAGE = 1000;
+const MAX_SNAPSHOT_PAGE = 10_000;
+
+/**
+ * The owner's side of a backfill: every subject as pages keyset-paged by `key` (ascending), so
+ * memory and each query stay O(page); a server-stream handler yields them (the kit pulls a page
+ * only when the peer has read the last one). Pages are read one by one, not from one snapshot:
+ * a subject changed meanwhile is seen at one version or another, and its event (newer) settles it
+ * on the replica.
+ */
+export async function* snapshotPages<Row>(pageSize: number, page: (after: string | undefined, limit: number) => Promise<Row[]>, key: (row: Row) => string): AsyncGenerator<Row[]> {
+  if (pageSize < 0) throw validationFailed('page_size', 'page_size must be positive');
+  const size = Math.min(pageSize || DEFAULT_SNAPSHOT_PAGE, MAX_SNAPSHOT_PAGE);
+  let after: string | undefined;
+  for (;;) {
+    const rows = await page(after, size);
+    if (rows.length === 0) return;
+    yield rows;
+    if (rows.length < size) return;
+    after = key(rows[rows.length - 1]!);
+  }
 }

@@ -1,5 +1,6 @@
 import { testDb, unique } from '@shutter/testing';
-import { defineReplica, type Knex } from '../src/index-db';
+import { createLogger } from '../src';
+import { defineReplica, replicaStateMigration, type Knex, type ReplicaRow } from '../src/index-db';
 
 /**
  * Property test of the kit's replica helper (ARCHITECTURE *Events*, replicas): random change
@@ -37,6 +38,7 @@ beforeAll(async () => {
   await db.raw('CREATE SCHEMA IF NOT EXISTS ??', [schema]);
   await db.raw('CREATE TABLE owner_items (id int PRIMARY KEY, value text NOT NULL, deleted boolean NOT NULL, version bigint NOT NULL)');
   await db.raw('CREATE TABLE items (id int PRIMARY KEY, value text NOT NULL, deleted boolean NOT NULL, version bigint NOT NULL)');
+  await replicaStateMigration.up(db);
 });
 afterAll(async () => {
   await db?.raw('DROP SCHEMA IF EXISTS ?? CASCADE', [schema]);
@@ -126,4 +128,117 @@ it('a backfill from the owner fills an empty replica and never overwrites a newe
     { id: 1, value: 'a-newer', version: newer.version },
     { id: 2, value: 'b1', version: 1 },
   ]);
+});
+
+describe('backfill from the owner', () => {
+  const log = createLogger('test', 'silent');
+  const PAGE = 4;
+
+  /** The owner's snapshot: pages by id, read one by one (not one snapshot), calling `between` after each page. */
+  function ownerSnapshot(between: () => Promise<void> = async () => undefined, counter = { streams: 0 }) {
+    return async function* (_signal?: AbortSignal): AsyncIterable<ReplicaRow[]> {
+      counter.streams++;
+      let after = -1;
+      for (;;) {
+        const rows = (await db('owner_items').where('id', '>', after).orderBy('id').limit(PAGE).select('id', 'value', 'deleted', 'version')) as Array<ReplicaRow & { id: number }>;
+        if (rows.length === 0) return;
+        yield rows;
+        await between();
+        after = rows[rows.length - 1]!.id;
+      }
+    };
+  }
+  const applyRow = (trx: Knex, r: ReplicaRow) => replica.apply(trx, r, Number(r.version));
+
+  it.each(Array.from({ length: 8 }, (_, i) => i + 1))(
+    'seed %i: an empty replica started against an owner with data converges, with events arriving during the backfill reordered and duplicated',
+    async (seed) => {
+      const rand = prng(1000 + seed);
+      await db('owner_items').delete();
+      await db('items').delete();
+      await db('replica_state').delete();
+      // The owner's existing data, changed before the replica existed: its events are gone (only the snapshot has them).
+      for (let i = 0; i < 40; i++) await ownerChange(Math.floor(rand() * 20), `old${seed}-${i}`, rand() < 0.2);
+
+      // Changes while the snapshot streams: each page is followed by a few owner changes whose events
+      // are delivered now (some), later (some) and twice (some), racing the next pages.
+      const later: Event[] = [];
+      const inFlight: Array<Promise<unknown>> = [];
+      const deliver = (e: Event) => db.transaction((trx) => replica.apply(trx, { id: e.id, value: e.value, deleted: e.deleted }, e.version));
+      let n = 0;
+      const between = async () => {
+        for (let k = 0; k < 3; k++) {
+          const e = await ownerChange(Math.floor(rand() * 24), `new${seed}-${n++}`, rand() < 0.2);
+          if (rand() < 0.5) inFlight.push(deliver(e));
+          else later.push(e);
+          if (rand() < 0.3) later.push(e);
+        }
+      };
+      const backfill = replica.backfillFrom({ db, log, retryMs: 10, snapshot: ownerSnapshot(between), apply: applyRow });
+      backfill.start();
+      await backfill.completed;
+      expect(backfill.complete()).toBe(true);
+      await Promise.all(inFlight);
+      for (let i = later.length - 1; i > 0; i--) {
+        const j = Math.floor(rand() * (i + 1));
+        [later[i], later[j]] = [later[j]!, later[i]!];
+      }
+      for (const e of later) await deliver(e);
+
+      const owner = await db('owner_items').orderBy('id').select('id', 'value', 'deleted', 'version');
+      expect(await db('items').orderBy('id').select('id', 'value', 'deleted', 'version')).toEqual(owner);
+      expect((await db('replica_state').where({ name: 'items' }).first())?.rows).toBeDefined();
+      await backfill.stop();
+    },
+  );
+
+  it('a restart after a completed backfill does not backfill again', async () => {
+    await db('replica_state').delete();
+    const counter = { streams: 0 };
+    const first = replica.backfillFrom({ db, log, snapshot: ownerSnapshot(undefined, counter), apply: applyRow });
+    first.start();
+    await first.completed;
+    await first.stop();
+    expect(counter.streams).toBe(1);
+
+    const again = replica.backfillFrom({ db, log, snapshot: ownerSnapshot(undefined, counter), apply: applyRow });
+    again.start();
+    await again.completed;
+    await again.stop();
+    expect(counter.streams).toBe(1);
+  });
+
+  it('several processes starting at once backfill once, and all report complete', async () => {
+    await db('replica_state').delete();
+    const counter = { streams: 0 };
+    // A slow snapshot, so the others find the lock taken.
+    const slow = ownerSnapshot(() => new Promise((r) => setTimeout(r, 20)), counter);
+    const starts = Array.from({ length: 3 }, () => replica.backfillFrom({ db, log, retryMs: 10, snapshot: slow, apply: applyRow }));
+    for (const b of starts) b.start();
+    await Promise.all(starts.map((b) => b.completed));
+    await Promise.all(starts.map((b) => b.stop()));
+    expect(counter.streams).toBe(1);
+  });
+
+  it('an owner failing mid-stream is retried until the backfill completes', async () => {
+    await db('replica_state').delete();
+    await db('items').delete();
+    let calls = 0;
+    const inner = ownerSnapshot();
+    const flaky = async function* (signal: AbortSignal): AsyncIterable<ReplicaRow[]> {
+      calls++;
+      let pages = 0;
+      for await (const page of inner(signal)) {
+        if (calls === 1 && ++pages === 2) throw new Error('owner unavailable');
+        yield page;
+      }
+    };
+    const b = replica.backfillFrom({ db, log, retryMs: 10, snapshot: flaky, apply: applyRow });
+    b.start();
+    expect(b.complete()).toBe(false);
+    await b.completed;
+    await b.stop();
+    expect(calls).toBe(2);
+    expect(await db('items').orderBy('id').select('id', 'value', 'deleted', 'version')).toEqual(await db('owner_items').orderBy('id').select('id', 'value', 'deleted', 'version'));
+  });
 });

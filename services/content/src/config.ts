@@ -12,8 +12,6 @@ export const contentConfigShape = {
   METRICS_PORT: env.port(9103),
   IDENTITY_ADDR: env.str('127.0.0.1:50051'),
   SOCIAL_GRAPH_ADDR: env.str('127.0.0.1:50052'),
-  /** Deadline of content's own calls to identity and social-graph (read-model fills). */
-  PEER_DEADLINE_MS: env.int(2000),
   /** S3 API endpoint; unset: AWS S3 in S3_REGION. Clients upload to and download from it directly. */
   S3_ENDPOINT: env.optionalStr(),
   S3_REGION: env.str('us-east-1'),
@@ -50,12 +48,6 @@ export const contentConfigShape = {
   FEED_MAX_ITEMS: env.int(800),
   /** Authors with more agree followers than this are not fanned out: merged into feeds at read time. */
   FEED_FANOUT_MAX_FOLLOWERS: env.int(10_000),
-  /**
-   * Fan-out reads followers from content's own `follows` replica (one statement) instead of
-   * social-graph's StreamFollowers. Only for a replica known complete (content consumed every
-   * follow event from the start): edges older than that are loaded per viewer on first read.
-   */
-  FEED_FANOUT_FROM_REPLICA: env.bool(false),
   /** Idle lifetime of a timeline; every read refreshes it, a missing one is rebuilt from Postgres. */
   FEED_TTL_SECONDS: env.int(7 * 24 * 3600),
   /** Lifetime of the versioned copies in Redis (post and author forms, viewers' like and followee sets); changes mark them at once. */

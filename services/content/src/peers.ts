@@ -1,37 +1,29 @@
-import { identity, socialgraph } from '@shutter/proto';
+import { identity, socialgraph, type events } from '@shutter/proto';
 import { createClient, type AssertionSigner, type Metrics } from '@shutter/kit';
 import type { ContentConfig } from './config';
 
+/** A whole snapshot may take long on a big graph; flow control paces it to the replica's writes. */
+const SNAPSHOT_DEADLINE_MS = 60 * 60_000;
+const PAGE_SIZE = 1000;
+
 /**
- * Content's own calls to other services: only to fill its read models on a miss, always in batch
- * (identity: authors and profiles; social-graph: a viewer's followees, once per viewer).
+ * Content's only calls to other services: the owners' snapshots its replicas backfill from, once
+ * in each replica's life (read-models/backfill.ts). No request path and no fan-out calls a peer.
  */
 export function createPeers(config: ContentConfig, metrics: Metrics, auth: AssertionSigner) {
-  const opts = { deadlineMs: config.PEER_DEADLINE_MS, metrics, auth };
+  const opts = { deadlineMs: SNAPSHOT_DEADLINE_MS, metrics, auth };
   const identityClient = createClient(identity.IdentityServiceService, config.IDENTITY_ADDR, { ...opts, service: 'identity' });
   const graphClient = createClient(socialgraph.SocialGraphServiceService, config.SOCIAL_GRAPH_ADDR, { ...opts, service: 'social-graph' });
 
   return {
-    identity: identityClient,
-
-    /** Every account `userId` follows (agree), read page by page from social-graph's stream. */
-    async followees(userId: string, requestId?: string): Promise<string[]> {
-      const ids: string[] = [];
-      for await (const page of graphClient.serverStream('streamFollowing', { userId, pageSize: 5000 }, { requestId })) ids.push(...page.userIds);
-      return ids;
+    /** identity's users, whole state at version, by id. */
+    async *userSnapshot(signal: AbortSignal): AsyncIterable<events.UserState[]> {
+      for await (const page of identityClient.serverStream('streamUserSnapshot', { pageSize: PAGE_SIZE }, { signal })) yield page.users;
     },
 
-    /**
-     * The agree followers of `userId` (social-graph's StreamFollowers), or null as soon as there
-     * are more than `max` of them (the stream is cancelled: a big author is not fanned out).
-     */
-    async followers(userId: string, max: number, requestId?: string): Promise<string[] | null> {
-      const ids: string[] = [];
-      for await (const page of graphClient.serverStream('streamFollowers', { userId, pageSize: Math.min(5000, max + 1) }, { requestId, deadlineMs: 30_000 })) {
-        ids.push(...page.userIds);
-        if (ids.length > max) return null; // leaving the loop cancels the stream
-      }
-      return ids;
+    /** social-graph's live edges at version, by edge id. */
+    async *edgeSnapshot(signal: AbortSignal): AsyncIterable<socialgraph.EdgeState[]> {
+      for await (const page of graphClient.serverStream('streamEdgeSnapshot', { pageSize: PAGE_SIZE }, { signal })) yield page.edges;
     },
 
     close() {

@@ -1,11 +1,11 @@
 import { content } from '@shutter/proto';
 import { createGrpcServer, createRedis, internalAuth, type Logger, type Metrics } from '@shutter/kit';
-import { createDb, createOutboxRelay, backendsReady } from '@shutter/kit/db';
+import { createDb, createOutboxRelay, backendsReady, startBackfills } from '@shutter/kit/db';
 import type { ContentConfig } from './config';
 import { createCommentsRepository } from './comments/comments-repository';
 import { createCommentsService } from './comments/comments-service';
 import { createContentHandlers } from './content-handlers';
-import { createContentEventsConsumer } from './events-consumer';
+import { createContentEventsConsumer, createReplicaAppliers } from './events-consumer';
 import { createPhotoBackfill } from './media/backfill';
 import { createImageProcessor } from './media/image-processor';
 import { createMediaRepository } from './media/media-repository';
@@ -21,14 +21,15 @@ import { createPostReads } from './posts/read-path';
 import { createPostsService } from './posts/posts-service';
 import { createPresenter } from './presenter';
 import { createAuthors } from './read-models/authors';
+import { createReplicaBackfills } from './read-models/backfill';
 import { createFollowGraph } from './read-models/follow-graph';
 import { createMediaStorage } from './storage/media-storage';
 
 export { schema, migrations } from './migrations';
 
 /**
- * Builds the content service: pools, S3, peers, gRPC server, outbox relay, event consumer and
- * media sweeper. Nothing listens until `start`; `stop` closes what was opened, in order.
+ * Builds the content service: pools, S3, peers, gRPC server, outbox relay, event consumer,
+ * replica backfills and media sweeper. Nothing listens until `start`; `stop` closes what was opened, in order.
  */
 export function createContentService(config: ContentConfig, logger: Logger, metrics: Metrics) {
   const db = createDb({ url: config.DATABASE_URL, schema, poolMax: config.DATABASE_POOL_MAX });
@@ -38,8 +39,8 @@ export function createContentService(config: ContentConfig, logger: Logger, metr
   const peers = createPeers(config, metrics, auth.signer);
 
   const reads = createPostReads({ db, redis, log: logger, ttlSeconds: config.POST_CACHE_TTL_SECONDS });
-  const authors = createAuthors({ db, peers, reads, log: logger });
-  const follows = createFollowGraph({ db, peers, reads, log: logger });
+  const authors = createAuthors({ db, reads });
+  const follows = createFollowGraph({ db, reads });
   const media = createMediaRepository(db);
   const presenter = createPresenter({ urls: storage.urls, authors: reads.authors, servedKeys: (keys) => media.processedKeysOf(keys) });
   const idempotency = createIdempotencyKeys(db);
@@ -62,11 +63,10 @@ export function createContentService(config: ContentConfig, logger: Logger, metr
     reads,
     log: logger,
     config: { maxItems: config.FEED_MAX_ITEMS, fanoutMaxFollowers: config.FEED_FANOUT_MAX_FOLLOWERS, ttlSeconds: config.FEED_TTL_SECONDS },
-    followersFromOwner: config.FEED_FANOUT_FROM_REPLICA ? undefined : (authorId, max) => peers.followers(authorId, max),
     metrics,
   });
-  const postsService = createPostsService({ db, posts, reads, feed, comments, media, mediaService, idempotency, authors, follows, presenter, log: logger });
-  const commentsService = createCommentsService({ db, comments, posts, reads, postsService, authors, follows, presenter });
+  const postsService = createPostsService({ db, posts, reads, feed, comments, media, mediaService, idempotency, authors, presenter, log: logger });
+  const commentsService = createCommentsService({ db, comments, posts, reads, postsService, authors, presenter });
 
   const grpc = createGrpcServer({ logger, metrics, auth: auth.keys });
   grpc.add(content.ContentServiceService, createContentHandlers({ posts: postsService, comments: commentsService, media: mediaService, urls: storage.urls }), {
@@ -75,6 +75,8 @@ export function createContentService(config: ContentConfig, logger: Logger, metr
   });
   const relay = createOutboxRelay({ db, schema, redis, log: logger, metrics });
   const consumer = createContentEventsConsumer({ db, redis, log: logger, metrics, authors, follows, media, storage, feed, reads });
+  const replicaBackfills = createReplicaBackfills({ db, log: logger, peers, apply: createReplicaAppliers({ authors, follows, media, storage, feed }) });
+  let replicasComplete = () => false;
   const backfill = createPhotoBackfill({ db, media, storage, photos, reads, keepOriginals: config.MEDIA_KEEP_ORIGINALS, log: logger });
   const sweeper = createSweeper({ db, media, storage, idempotency, log: logger, intervalMs: config.SWEEP_INTERVAL_MS, keepOriginals: config.MEDIA_KEEP_ORIGINALS, photos });
 
@@ -90,10 +92,15 @@ export function createContentService(config: ContentConfig, logger: Logger, metr
       relay.start();
       consumer.start();
       sweeper.start();
-      return grpc.listen(addr);
+      const port = await grpc.listen(addr);
+      replicasComplete = startBackfills(replicaBackfills, grpc.health);
+      return port;
     },
-    ready: backendsReady(db, redis, consumer),
+    /** Resolves when the replicas are complete (tests). */
+    replicasBackfilled: () => Promise.all(replicaBackfills.map((b) => b.completed)),
+    ready: async () => replicasComplete() && (await backendsReady(db, redis, consumer)()),
     async stop(timeoutMs: number): Promise<void> {
+      await Promise.all(replicaBackfills.map((b) => b.stop()));
       await grpc.shutdown(timeoutMs);
       await sweeper.stop();
       await consumer.stop();

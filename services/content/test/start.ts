@@ -7,6 +7,6 @@ import { createContentService } from '../src/server';
 export async function start(ctx: StartContext): Promise<StartedService> {
   const metrics = createMetrics('content');
   const service = createContentService(loadContentConfig(ctx.env), ctx.logger, metrics);
-  const port = await service.start('127.0.0.1:0');
+  const port = await service.start(`127.0.0.1:${ctx.port ?? 0}`);
   return { addrVar: 'CONTENT_ADDR', addr: `127.0.0.1:${port}`, metrics, stop: () => service.stop(1000) };
 }

@@ -5,6 +5,8 @@ export const identityConfigShape = {
   ...commonConfig,
   GRPC_PORT: env.port(50051),
   METRICS_PORT: env.port(9101),
+  /** social-graph, whose edge snapshot the profile replica backfills from once (no request calls it). */
+  SOCIAL_GRAPH_ADDR: env.str('127.0.0.1:50052'),
   /** Ed25519 private key, PKCS#8 PEM. Unset: a key is generated once into JWT_KEY_FILE (development). */
   JWT_PRIVATE_KEY: env.optionalStr(),
   JWT_KEY_FILE: env.str('.data/identity/jwt-ed25519.pem'),

@@ -2,7 +2,7 @@ import * as argon2 from 'argon2';
 import { MAX_EMAIL_CHARS, MAX_NAME_CHARS, MAX_PASSWORD_CHARS, MAX_PROFILE_BYTES, MIN_PASSWORD_CHARS, USERNAME, USERNAME_RULE, domainEvent } from '@shutter/contracts';
 import type { events, identity } from '@shutter/proto';
 import { invalidArgument, notFound, offsetPage, permissionDenied, requireUser, requireUuid, unauthenticated, validationFailed, type Handlers } from '@shutter/kit';
-import { enqueueEvent, type Knex } from '@shutter/kit/db';
+import { enqueueEvent, requirePeerCaller, snapshotPages, type Knex } from '@shutter/kit/db';
 import type { IdentityConfig } from './config';
 import type { LoginThrottle } from './login-throttle';
 import type { ProfileReplicas } from './profile-replicas';
@@ -242,6 +242,11 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
 
     async getPublicKeys() {
       return { jwksJson: JSON.stringify(tokens.jwks()) };
+    },
+
+    async *streamUserSnapshot(req, ctx) {
+      requirePeerCaller(ctx);
+      for await (const rows of snapshotPages(req.pageSize, (after, limit) => users.pageAfter(after, limit), (u) => u.id)) yield { users: rows.map(userState) };
     },
   };
 }

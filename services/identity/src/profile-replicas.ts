@@ -1,6 +1,7 @@
 import { decodeEvent, type EventType } from '@shutter/contracts';
-import type { Logger, Metrics, Redis } from '@shutter/kit';
-import { createEventConsumer, type Knex } from '@shutter/kit/db';
+import type { socialgraph } from '@shutter/proto';
+import type { Client, Logger, Metrics, Redis } from '@shutter/kit';
+import { createEventConsumer, defineReplica, type Knex, type ReplicaBackfill } from '@shutter/kit/db';
 import type { UserRow } from './users-repository';
 
 /** Consumer group of identity on the "events" stream (its idempotency namespace too). */
@@ -8,7 +9,9 @@ export const CONSUMER_GROUP = 'identity';
 
 export const CONSUMED_TYPES = ['follow.requested', 'follow.created', 'follow.accepted', 'follow.removed', 'post.created', 'post.deleted'] as const satisfies readonly EventType[];
 
+/** An edge's status only moves forward, so its rank is its version (as social-graph's snapshot gives it). */
 const RANK: Record<string, number> = { pending: 1, agree: 2, removed: 3 };
+export const edgesReplica = defineReplica({ table: 'follow_edges', key: ['follows_id'], fields: ['follower_id', 'followee_id', 'status'] });
 
 /** What a profile shows beside the user: the viewer's relationship and the user's counts. */
 export interface ProfileFacts {
@@ -22,10 +25,12 @@ export interface ProfileFacts {
 /**
  * Identity's replicas for profile pages (GetProfile answers from them, calling no one):
  *
- * - `follow_edges`: social-graph's edges by edge id. An edge's status only moves forward
- *   (pending → agree → removed; a re-follow is a new edge id, UUIDv7, so newer), and a pair's
- *   relationship is its newest edge. Applying an edge event is therefore commutative and
- *   idempotent: duplicates, reordering, retries and replays all converge to the owner's state.
+ * - `follow_edges`: social-graph's edges by edge id (kit defineReplica, version = status rank). An
+ *   edge's status only moves forward (pending → agree → removed; a re-follow is a new edge id,
+ *   UUIDv7, so newer), and a pair's relationship is its newest edge. Applying an edge event is
+ *   therefore commutative and idempotent: duplicates, reordering, retries and replays all converge
+ *   to the owner's state. Backfilled once from social-graph's edge snapshot (server.ts) through
+ *   the same `applyEdge`, so snapshot rows and events converge too.
  * - `follow_counts`: agree counts, adjusted in the same transaction whenever a pair's effective
  *   agree-ness changes (the pair is locked while it is decided).
  * - `author_posts` / `post_counts`: content's post ids per author, a deleted post kept as a
@@ -53,13 +58,7 @@ export function createProfileReplicas(deps: { db: Knex }) {
     async applyEdge(trx: Knex, e: { followsId: string; followerId: string; followeeId: string; status: 'pending' | 'agree' | 'removed' }): Promise<void> {
       await trx.raw("SELECT pg_advisory_xact_lock(hashtextextended('identity.follow_edges:' || ? || ':' || ?, 0))", [e.followerId, e.followeeId]);
       const before = await agreeOf(trx, e.followerId, e.followeeId);
-      await trx.raw(
-        `INSERT INTO follow_edges (follows_id, follower_id, followee_id, status) VALUES (?, ?, ?, ?)
-           ON CONFLICT (follows_id) DO UPDATE SET status = EXCLUDED.status
-           WHERE (CASE EXCLUDED.status WHEN 'pending' THEN 1 WHEN 'agree' THEN 2 ELSE 3 END)
-               > (CASE follow_edges.status WHEN 'pending' THEN 1 WHEN 'agree' THEN 2 ELSE 3 END)`,
-        [e.followsId, e.followerId, e.followeeId, e.status],
-      );
+      await edgesReplica.apply(trx, { follows_id: e.followsId, follower_id: e.followerId, followee_id: e.followeeId, status: e.status }, RANK[e.status]!);
       const after = await agreeOf(trx, e.followerId, e.followeeId);
       if (before !== after) await bumpCounts(trx, e.followerId, e.followeeId, after ? 1 : -1);
     },
@@ -143,5 +142,22 @@ export function createProfileReplicaConsumer(deps: { db: Knex; redis: Redis; log
       const m = decodeEvent(event.type, event.payload);
       await replicas.applyPost(trx, { postId: m.postId, authorId: m.authorId, deleted: event.type === 'post.deleted' });
     },
+  });
+}
+
+/**
+ * The edge replica's one-time backfill from social-graph's edge snapshot (kit
+ * createReplicaBackfill): each edge through `applyEdge`, counts included, as its event would.
+ */
+export function createEdgeBackfill(deps: { db: Knex; log: Logger; replicas: ProfileReplicas; graph: Pick<Client<typeof socialgraph.SocialGraphServiceService>, 'serverStream'>; retryMs?: number }): ReplicaBackfill {
+  const { graph, replicas } = deps;
+  return edgesReplica.backfillFrom({
+    db: deps.db,
+    log: deps.log,
+    retryMs: deps.retryMs,
+    async *snapshot(signal) {
+      for await (const page of graph.serverStream('streamEdgeSnapshot', { pageSize: 1000 }, { signal })) yield page.edges;
+    },
+    apply: (trx, e) => replicas.applyEdge(trx, { followsId: e.followsId, followerId: e.followerId, followeeId: e.followeeId, status: e.status === 'agree' ? 'agree' : 'pending' }),
   });
 }

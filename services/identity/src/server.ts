@@ -1,11 +1,11 @@
-import { identity } from '@shutter/proto';
-import { createGrpcServer, createRedis, internalAuth, type Logger, type Metrics } from '@shutter/kit';
+import { identity, socialgraph } from '@shutter/proto';
+import { createClient, createGrpcServer, createRedis, internalAuth, type Logger, type Metrics } from '@shutter/kit';
 import { createDb, createOutboxRelay, backendsReady } from '@shutter/kit/db';
 import type { IdentityConfig } from './config';
 import { ensureAdmin } from './admin-bootstrap';
 import { createIdentityHandlers } from './identity-handlers';
 import { createLoginThrottle } from './login-throttle';
-import { createProfileReplicaConsumer, createProfileReplicas } from './profile-replicas';
+import { createEdgeBackfill, createProfileReplicaConsumer, createProfileReplicas } from './profile-replicas';
 import { schema } from './migrations';
 import { createRevocationPublisher, startRevocationSync } from './revocation';
 import { loadSigningKey } from './signing-key';
@@ -34,14 +34,20 @@ export async function createIdentityService(config: IdentityConfig, logger: Logg
   });
   const replicas = createProfileReplicas({ db });
   const revocations = createRevocationPublisher(redis, logger, config.ACCESS_TOKEN_TTL);
-  const grpc = createGrpcServer({ logger, metrics, auth: internalAuth('identity', config).keys });
+  const auth = internalAuth('identity', config);
+  const grpc = createGrpcServer({ logger, metrics, auth: auth.keys });
   grpc.add(identity.IdentityServiceService, createIdentityHandlers({ db, revocations, users, tokens, throttle, config, replicas }), {
-    // Sign-in and token endpoints act before there is a user; look-ups serve peers' read models.
-    withoutUser: ['register', 'login', 'refresh', 'logout', 'getUser', 'batchGetUsers', 'getPublicKeys'],
-    peers: { 'social-graph': ['getUser', 'batchGetUsers'], content: ['batchGetUsers'], notification: ['batchGetUsers'] },
+    // Sign-in and token endpoints act before there is a user; look-ups serve peers' read models;
+    // the user snapshot backfills content's replica (peers only: the handler refuses the gateway).
+    withoutUser: ['register', 'login', 'refresh', 'logout', 'getUser', 'batchGetUsers', 'getPublicKeys', 'streamUserSnapshot'],
+    peers: { 'social-graph': ['getUser', 'batchGetUsers'], content: ['streamUserSnapshot'], notification: ['batchGetUsers'] },
   });
   const consumer = createProfileReplicaConsumer({ db, redis, log: logger, replicas, stream: opts.stream, metrics });
   const relay = createOutboxRelay({ db, schema, redis, log: logger, stream: opts.stream, metrics });
+  // identity's only call to another service: the edge snapshot, once in the replica's life. The
+  // snapshot may take long on a big graph; flow control paces it.
+  const graph = createClient(socialgraph.SocialGraphServiceService, config.SOCIAL_GRAPH_ADDR, { service: 'social-graph', deadlineMs: 60 * 60_000, metrics, auth: auth.signer });
+  const edgeBackfill = createEdgeBackfill({ db, log: logger, replicas, graph });
   let revocation: ReturnType<typeof startRevocationSync> | undefined;
 
   return {
@@ -57,10 +63,17 @@ export async function createIdentityService(config: IdentityConfig, logger: Logg
       await revocation.ready;
       relay.start();
       consumer.start();
+      // Not a readiness condition (unlike content's): social-graph needs identity to start, and
+      // until complete only profile counts and relationships older than the replica can lag.
+      edgeBackfill.start();
       return grpc.listen(addr);
     },
+    /** Resolves when the edge replica is complete (tests). */
+    edgesBackfilled: () => edgeBackfill.completed,
     ready: backendsReady(db, redis),
     async stop(timeoutMs: number): Promise<void> {
+      await edgeBackfill.stop();
+      graph.close();
       await grpc.shutdown(timeoutMs);
       revocation?.stop();
       await consumer.stop();

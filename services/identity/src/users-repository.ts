@@ -115,6 +115,13 @@ export function createUsersRepository(db: Knex) {
       return { loginKey, user: user.id ? (user as UserRow) : undefined };
     },
 
+    /** Every user after id `after`, by id (keyset paging for the snapshot stream). */
+    async pageAfter(after: string | undefined, limit: number): Promise<UserRow[]> {
+      const q = db<UserRow>('users').orderBy('id').limit(limit);
+      if (after !== undefined) q.where('id', '>', after);
+      return q;
+    },
+
     async findMany(ids: string[]): Promise<UserRow[]> {
       if (ids.length === 0) return [];
       return db<UserRow>('users').whereIn('id', ids);

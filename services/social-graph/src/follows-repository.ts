@@ -150,6 +150,13 @@ export function createFollowsRepository(db: Knex) {
       return rows.map((r) => r[side.other]!);
     },
 
+    /** Every live edge after edge id `after`, by id (keyset paging for the snapshot stream). */
+    async edgesAfter(after: string | undefined, limit: number): Promise<Array<Pick<FollowRow, 'id' | 'follower_id' | 'followee_id' | 'status'>>> {
+      const q = db('follows').select('id', 'follower_id', 'followee_id', 'status').orderBy('id').limit(limit);
+      if (after !== undefined) q.where('id', '>', after);
+      return q;
+    },
+
     async markDisabled(trx: Knex.Transaction, userId: string): Promise<void> {
       await trx('disabled_users').insert({ user_id: userId }).onConflict('user_id').ignore();
     },

@@ -26,9 +26,10 @@ export function createSocialGraphService(config: SocialGraphConfig, logger: Logg
   const grpc = createGrpcServer({ logger, metrics, auth: auth.keys });
   grpc.add(socialgraph.SocialGraphServiceService, createSocialGraphHandlers({ service, follows }), {
     // Counts are public facts; BatchRelationships names its viewer in the request; the edge
-    // streams feed content's follow read model and fan-out.
-    withoutUser: ['batchCounts', 'batchRelationships', 'streamFollowers', 'streamFollowing'],
-    peers: { content: ['streamFollowers', 'streamFollowing'] },
+    // snapshot backfills content's and identity's replicas (peers only: the handler refuses the gateway).
+    withoutUser: ['batchCounts', 'batchRelationships', 'streamFollowers', 'streamFollowing', 'streamEdgeSnapshot'],
+    // StreamFollowers/StreamFollowing: no peer reads them since content's replica is complete.
+    peers: { content: ['streamEdgeSnapshot'], identity: ['streamEdgeSnapshot'] },
   });
   const relay = createOutboxRelay({ db, schema, redis, log: logger, metrics });
   const consumer = createIdentityEventsConsumer({ db, redis, log: logger, metrics, users, follows, service });

@@ -1,10 +1,13 @@
 import { MAX_BATCH_IDS } from '@shutter/contracts';
 import { socialgraph } from '@shutter/proto';
 import { offsetPage, requireUser, requireUuid, validationFailed, type Handlers } from '@shutter/kit';
+import { requirePeerCaller, snapshotPages } from '@shutter/kit/db';
 import type { CountsRow, FollowRow, FollowStatus, FollowsRepository } from './follows-repository';
 import type { FollowsService, RespondAction } from './follows-service';
 import { streamNeighbours } from './neighbour-stream';
 
+/** An edge's version is its status's rank: a status only moves forward (follow.removed carries 3). */
+export const EDGE_VERSION: Record<FollowStatus, number> = { pending: 1, agree: 2 };
 
 function oneOf<T extends string>(field: string, value: string, allowed: readonly T[]): T {
   if (!(allowed as readonly string[]).includes(value)) throw validationFailed(field, `${field} must be one of: ${allowed.join(', ')}`);
@@ -107,5 +110,12 @@ export function createSocialGraphHandlers(deps: { service: FollowsService; follo
     streamFollowers: (req) => streamNeighbours(req, follows, 'follower'),
 
     streamFollowing: (req) => streamNeighbours(req, follows, 'following'),
+
+    async *streamEdgeSnapshot(req, ctx) {
+      requirePeerCaller(ctx);
+      for await (const rows of snapshotPages(req.pageSize, (after, limit) => follows.edgesAfter(after, limit), (e) => e.id)) {
+        yield { edges: rows.map((e) => ({ followsId: e.id, followerId: e.follower_id, followeeId: e.followee_id, status: e.status, version: EDGE_VERSION[e.status] })) };
+      }
+    },
   };
 }

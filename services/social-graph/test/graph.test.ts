@@ -41,6 +41,18 @@ async function readStream(method: 'streamFollowers' | 'streamFollowing', req: so
   return pages;
 }
 
+/** As content's replica backfill reads the edge snapshot (services/social-graph/README.md). */
+async function readSnapshot(pageSize: number): Promise<socialgraph.EdgeState[][]> {
+  const asContent = createClient(socialgraph.SocialGraphServiceService, stack.services['social-graph']!.addr, { service: 'social-graph', auth: testSigner('content') });
+  const pages: socialgraph.EdgeState[][] = [];
+  try {
+    for await (const page of asContent.serverStream('streamEdgeSnapshot', { pageSize })) pages.push(page.edges);
+  } finally {
+    asContent.close();
+  }
+  return pages;
+}
+
 const grpcCode = (p: Promise<unknown>) => p.then(() => 'OK', (err: { code: number }) => GrpcStatus[err.code]);
 
 describe('BatchRelationships', () => {
@@ -81,7 +93,7 @@ describe('BatchRelationships', () => {
 });
 
 describe('counts and streams', () => {
-  it('streams agree followers in pages and counts them, for many users in one call', async () => {
+  it('streams agree followers in pages, every live edge with its version, and counts them for many users in one call', async () => {
     const star = await register(true);
     const priv = await register();
     const fans = Array.from({ length: 120 }, () => randomUUID());
@@ -94,6 +106,16 @@ describe('counts and streams', () => {
     expect(await readStream('streamFollowers', { userId: priv, pageSize: 0 })).toEqual([]);
     expect(await readStream('streamFollowing', { userId: fans[0]!, pageSize: 0 })).toEqual([[star]]);
     await expect(readStream('streamFollowers', { userId: 'nope', pageSize: 0 })).rejects.toMatchObject({ code: GrpcStatus.INVALID_ARGUMENT });
+
+    // The snapshot: every live edge (of every test here), keyset pages by edge id, version = status rank.
+    const snapshot = await readSnapshot(50);
+    const all = snapshot.flat();
+    const owner = await db('follows').orderBy('id').select('id', 'follower_id', 'followee_id', 'status');
+    expect(snapshot.slice(0, -1).every((p) => p.length === 50)).toBe(true);
+    expect(all).toEqual(owner.map((e) => ({ followsId: e.id, followerId: e.follower_id, followeeId: e.followee_id, status: e.status, version: e.status === 'agree' ? 2 : 1 })));
+    expect(all.filter((e) => e.followeeId === star)).toHaveLength(120);
+    expect(all.find((e) => e.followeeId === priv)).toMatchObject({ followerId: fans[0], status: 'pending', version: 1 });
+    await expect(readSnapshot(-1)).rejects.toMatchObject({ code: GrpcStatus.INVALID_ARGUMENT });
 
     const nobody = randomUUID();
     const res = await graph.batchCounts({ userIds: [star, fans[0]!, priv, nobody] });

@@ -7,7 +7,6 @@ import type { Caller, PostsService } from '../posts/posts-service';
 import type { PostsRepository } from '../posts/posts-repository';
 import type { PostReads } from '../posts/read-path';
 import type { Authors } from '../read-models/authors';
-import type { FollowGraph } from '../read-models/follow-graph';
 import { checkText } from '../text';
 import { canSeePostsOf } from '../visibility';
 import type { CommentForChange, CommentsRepository } from './comments-repository';
@@ -21,7 +20,6 @@ export interface CommentsServiceDeps {
   reads: PostReads;
   postsService: PostsService;
   authors: Authors;
-  follows: FollowGraph;
   presenter: Presenter;
 }
 
@@ -33,7 +31,7 @@ const commentChanged = (type: 'comment.created' | 'comment.deleted', c: { commen
  * the post's author (moderation). comment_count counts visible comments (authors enabled).
  */
 export function createCommentsService(deps: CommentsServiceDeps) {
-  const { db, comments, posts, reads, postsService, authors, follows, presenter } = deps;
+  const { db, comments, posts, reads, postsService, authors, presenter } = deps;
 
   /** The comment locked for a change; NOT_FOUND unless the caller can see it. */
   async function lockVisible(trx: Knex, caller: Caller, commentId: string): Promise<CommentForChange> {
@@ -54,7 +52,7 @@ export function createCommentsService(deps: CommentsServiceDeps) {
     async create(caller: Caller, req: content.CreateCommentRequest): Promise<string> {
       const text = checkText('content', req.content, MAX_COMMENT_CHARS);
       const post = await postsService.visiblePost(caller, req.postId);
-      if (!(await authors.get([caller.userId], caller.requestId)).has(caller.userId)) throw notFound('User not found.');
+      await authors.own(caller.userId);
       const commentId = newId();
       await db.transaction(async (trx) => {
         if ((await comments.lockAuthorStatus(trx, caller.userId)) !== 'enabled') throw notFound('User not found.');
@@ -73,7 +71,6 @@ export function createCommentsService(deps: CommentsServiceDeps) {
     async update(caller: Caller, req: content.UpdateCommentRequest): Promise<content.Comment> {
       requireUuid('comment_id', req.commentId);
       const text = checkText('content', req.content, MAX_COMMENT_CHARS);
-      await follows.ensureLoaded(caller.userId, caller.requestId);
       await db.transaction(async (trx) => {
         const c = await lockVisible(trx, caller, req.commentId);
         if (c.author_id !== caller.userId) throw permissionDenied('Only the author can edit this comment.');
@@ -90,7 +87,6 @@ export function createCommentsService(deps: CommentsServiceDeps) {
 
     async delete(caller: Caller, commentId: string): Promise<void> {
       requireUuid('comment_id', commentId);
-      await follows.ensureLoaded(caller.userId, caller.requestId);
       await db.transaction(async (trx) => {
         const c = await lockVisible(trx, caller, commentId);
         if (c.author_id !== caller.userId && c.post_author_id !== caller.userId) {

@@ -65,11 +65,6 @@ export function createFeed(deps: {
   reads: PostReads;
   log: Logger;
   config: FeedConfig;
-  /**
-   * Where fan-out reads an author's followers when content's own `follows` replica may be
-   * incomplete (FEED_FANOUT_FROM_REPLICA=false): social-graph's StreamFollowers, null past `max`.
-   */
-  followersFromOwner?: (authorId: string, max: number) => Promise<string[] | null>;
   metrics?: Metrics;
 }) {
   const { redis, posts, reads, log, config } = deps;
@@ -190,12 +185,9 @@ export function createFeed(deps: {
     async postCreated(trx: Knex, postId: string, authorId: string): Promise<void> {
       await addTo(authorId, [postId]);
       if (await posts.isBigAuthor(trx, authorId)) return;
-      // Content's own replica of the graph, one statement; or the owner while the replica may
-      // miss edges made before content consumed the stream (no backfill yet).
-      const followers = deps.followersFromOwner
-        ? await deps.followersFromOwner(authorId, config.fanoutMaxFollowers)
-        : await posts.followerIds(authorId, config.fanoutMaxFollowers, trx);
-      if (followers === null || followers.length > config.fanoutMaxFollowers) {
+      // Content's own complete replica of the graph, one statement (read-models/follow-graph.ts).
+      const followers = await posts.followerIds(authorId, config.fanoutMaxFollowers, trx);
+      if (followers.length > config.fanoutMaxFollowers) {
         await posts.markBigAuthor(trx, authorId);
         // A set without `~` is reloaded from Postgres by the next read, so this add is never lost.
         await redis.sadd(BIG_KEY, authorId);

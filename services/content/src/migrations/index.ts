@@ -1,5 +1,5 @@
 import type { Migration } from '@shutter/kit/db';
-import { outboxMigration, outboxTraceMigration } from '@shutter/kit/db';
+import { outboxMigration, outboxTraceMigration, replicaStateMigration } from '@shutter/kit/db';
 
 export const schema = 'content';
 
@@ -178,6 +178,16 @@ export const migrations: Migration[] = [
           version bigint NOT NULL
         )`);
       await db.raw('CREATE INDEX follow_edges_pair ON follow_edges (follower_id, followee_id, follows_id DESC)');
+    },
+  },
+  // The replicas' backfill record (kit createReplicaBackfill): an existing deployment has none, so
+  // its replicas backfill once from their owners on the first start of this version.
+  replicaStateMigration,
+  {
+    name: '0005_complete_replicas',
+    async up(db) {
+      // Viewers whose followees were loaded from social-graph on first read: the backfilled edge replica replaces it.
+      await db.raw('DROP TABLE follow_sync');
     },
   },
 ];

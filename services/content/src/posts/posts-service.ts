@@ -8,7 +8,6 @@ import type { MediaRepository } from '../media/media-repository';
 import type { MediaService } from '../media/media-service';
 import type { Presenter } from '../presenter';
 import type { Authors } from '../read-models/authors';
-import type { FollowGraph } from '../read-models/follow-graph';
 import { checkText } from '../text';
 import { canSeePostsOf } from '../visibility';
 import { checkIdempotencyKey, fingerprint, replay } from './idempotency';
@@ -28,7 +27,6 @@ export interface PostsServiceDeps {
   mediaService: MediaService;
   idempotency: IdempotencyKeys;
   authors: Authors;
-  follows: FollowGraph;
   presenter: Presenter;
   log: Logger;
 }
@@ -44,7 +42,7 @@ const postChanged = (type: 'post.created' | 'post.deleted', postId: string, auth
 
 /** Posts and likes: creation (with media and idempotency), reads, edits, deletion, likes. */
 export function createPostsService(deps: PostsServiceDeps) {
-  const { db, posts, reads, feed, media, mediaService, idempotency, authors, follows, presenter, log } = deps;
+  const { db, posts, reads, feed, media, mediaService, idempotency, authors, presenter, log } = deps;
 
   const visible = (viewerId: string, v: Pick<PostView, 'author_id' | 'is_public' | 'status' | 'viewer_follows'>) =>
     canSeePostsOf(viewerId, { authorId: v.author_id, isPublic: v.is_public, status: v.status }, v.viewer_follows);
@@ -52,7 +50,6 @@ export function createPostsService(deps: PostsServiceDeps) {
   /** The post if the caller may see it; NOT_FOUND otherwise (private posts do not leak). */
   async function visiblePost(caller: Caller, postId: string): Promise<PostRead> {
     requireUuid('post_id', postId);
-    await follows.ensureLoaded(caller.userId, caller.requestId);
     const [view] = await reads.views([postId], caller.userId);
     if (!view || !visible(caller.userId, view)) throw notFound(POST_NOT_FOUND);
     return view;
@@ -71,7 +68,7 @@ export function createPostsService(deps: PostsServiceDeps) {
     const text = checkText('content', req.content, MAX_POST_CHARS);
     const ids = checkMediaIds(req.mediaIds);
     const key = idempotencyKey === undefined ? undefined : checkIdempotencyKey(idempotencyKey);
-    if (!(await authors.get([caller.userId], caller.requestId)).has(caller.userId)) throw notFound('User not found.');
+    await authors.own(caller.userId);
     const rows = await media.findMany(ids);
     const fp = fingerprint(
       text,
@@ -135,7 +132,6 @@ export function createPostsService(deps: PostsServiceDeps) {
       if (cursor && !(await reads.exist([requireUuid('cursor_post_id', cursor)])).has(cursor)) throw validationFailed('cursor_post_id', 'cursor_post_id is not a known post');
       const search = req.search.trim();
       const viewer = caller.userId;
-      await follows.ensureLoaded(viewer, caller.requestId);
       let ids: string[];
       if (!req.userId && !search) {
         // Home feed: the timeline in Redis; visibility and viewer fields from the read forms.

@@ -1,5 +1,5 @@
 import type { Migration } from '@shutter/kit/db';
-import { outboxMigration, outboxTraceMigration } from '@shutter/kit/db';
+import { outboxMigration, outboxTraceMigration, replicaStateMigration } from '@shutter/kit/db';
 
 export const schema = 'identity';
 
@@ -112,6 +112,17 @@ export const migrations: Migration[] = [
         CREATE FUNCTION bump_version() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN NEW.version := OLD.version + 1; RETURN NEW; END $$`);
       await db.raw('CREATE TRIGGER users_version BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION bump_version()');
+    },
+  },
+  // The backfill record of the edge replica (kit createReplicaBackfill).
+  replicaStateMigration,
+  {
+    name: '0004_edge_versions',
+    async up(db) {
+      // follow_edges becomes a kit replica: its version is the status's rank (an edge only moves forward).
+      await db.raw('ALTER TABLE follow_edges ADD COLUMN version bigint');
+      await db.raw("UPDATE follow_edges SET version = CASE status WHEN 'pending' THEN 1 WHEN 'agree' THEN 2 ELSE 3 END");
+      await db.raw('ALTER TABLE follow_edges ALTER COLUMN version SET NOT NULL');
     },
   },
 ];
