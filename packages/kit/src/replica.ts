@@ -17,7 +17,10 @@ export interface ReplicaSpec {
   table: string;
   /** The subject's key columns (the table's primary key or a unique constraint). */
   key: string[];
-  /** The state columns an event carries whole. */
+  /**
+   * The state columns an event carries whole. Rows reach Postgres as JSON typed by the table's row
+   * type, so a json/jsonb field is given as its value (an object), not as JSON text.
+   */
   fields: string[];
   /** The version column (bigint). Default `version`. */
   version?: string;
@@ -28,18 +31,28 @@ export type ReplicaRow = Record<string, unknown>;
 export interface Replica {
   readonly spec: Required<ReplicaSpec>;
   /**
-   * Applies one subject's state at `version` in `trx`. Answers `applied` false when the replica
-   * already holds this version or a newer one; when applied, `before` is the row it replaced
-   * (undefined for a new subject), locked until `trx` ends, so effects can depend on the change.
+   * Applies one subject's state at `version` in `trx` (`applyMany` with one row). Answers `applied`
+   * false when the replica already holds this version or a newer one; when applied, `before` is the
+   * row it replaced (undefined for a new subject), locked until `trx` ends, so effects can depend on
+   * the change.
    */
   apply(trx: Knex, state: ReplicaRow, version: number): Promise<{ applied: boolean; before?: ReplicaRow }>;
+  /**
+   * Applies many subjects' states (each row with its version column) in `trx` in two statements,
+   * by the same rule as `apply`: a row applies only if newer than the one held, and of several rows
+   * of one subject only the newest can. Answers the rows applied (as now held) with the rows they
+   * replaced, locked until `trx` ends.
+   */
+  applyMany(trx: Knex, rows: ReplicaRow[]): Promise<Array<{ row: ReplicaRow; before?: ReplicaRow }>>;
   /** Applies snapshot rows (each with its version column) from the owner; answers how many were newer. */
   backfill(trx: Knex, rows: ReplicaRow[]): Promise<number>;
   /**
    * The backfill of this replica from its owner's snapshot (see `createReplicaBackfill`), by
-   * default applying each row with `apply` at its version column.
+   * default applying each chunk of rows with `applyMany`.
    */
-  backfillFrom<Row = ReplicaRow>(opts: Omit<BackfillOptions<Row>, 'name'> & Partial<Pick<BackfillOptions<Row>, 'name'>>): ReplicaBackfill;
+  backfillFrom<Row = ReplicaRow>(
+    opts: Omit<BackfillOptions<Row>, 'name' | 'applyMany'> & Partial<Pick<BackfillOptions<Row>, 'name' | 'applyMany'>>,
+  ): ReplicaBackfill;
   /** The held row of a subject (or undefined). */
   get(db: Knex, key: ReplicaRow): Promise<ReplicaRow | undefined>;
 }
@@ -49,41 +62,62 @@ export function defineReplica(spec: ReplicaSpec): Replica {
   const { table, key, fields, version } = full;
   const cols = [...key, ...fields, version];
   const keyOf = (row: ReplicaRow) => Object.fromEntries(key.map((k) => [k, row[k]]));
+  const idOf = (row: ReplicaRow) => JSON.stringify(key.map((k) => String(row[k])));
+  const ids = (alias?: string) => key.map((k) => (alias ? `${alias}.${quote(k)}` : quote(k))).join(', ');
+  const t = quote(table);
+  const v = quote(version);
+  // The rows travel as one JSON parameter, typed by the table's own row type (no column types to declare).
+  const input = `json_populate_recordset(NULL::${t}, ?::json)`;
+  // The held rows of the subjects, locked in key order (two batches never wait on each other in a cycle).
+  const lockSql = `SELECT r.* FROM ${t} r WHERE (${ids('r')}) IN (SELECT ${ids()} FROM ${input}) ORDER BY ${ids('r')} FOR UPDATE OF r`;
+  // One row per subject (its newest: ON CONFLICT may touch a row once a statement), inserted in key
+  // order; a held row is replaced only by a newer version, which also settles a concurrent first apply.
+  const upsertSql = `INSERT INTO ${t} (${cols.map(quote).join(', ')})
+      SELECT DISTINCT ON (${ids()}) ${cols.map(quote).join(', ')} FROM ${input} ORDER BY ${ids()}, ${v} DESC
+      ON CONFLICT (${ids()}) DO UPDATE SET ${[...fields, version].map((c) => `${quote(c)} = EXCLUDED.${quote(c)}`).join(', ')}
+      WHERE ${t}.${v} < EXCLUDED.${v}
+      RETURNING ${t}.*`;
 
-  async function apply(trx: Knex, state: ReplicaRow, v: number): Promise<{ applied: boolean; before?: ReplicaRow }> {
-    for (const k of key) if (state[k] === undefined) throw new Error(`replica ${table}: key ${k} missing`);
-    const before = (await trx(table).where(keyOf(state)).forUpdate().first()) as ReplicaRow | undefined;
-    if (before && Number(before[version]) >= v) return { applied: false };
-    const row = Object.fromEntries(cols.map((c) => [c, c === version ? v : state[c]]));
-    // A concurrent first apply of the same subject is settled by the same rule (ON CONFLICT … WHERE).
-    const res = await trx.raw(
-      `INSERT INTO ?? (${cols.map(() => '??').join(', ')}) VALUES (${cols.map(() => '?').join(', ')})
-         ON CONFLICT (${key.map(() => '??').join(', ')}) DO UPDATE SET ${[...fields, version].map(() => '?? = EXCLUDED.??').join(', ')}
-         WHERE ??.?? < EXCLUDED.??
-         RETURNING 1`,
-      [table, ...cols, ...cols.map((c) => row[c]), ...key, ...[...fields, version].flatMap((c) => [c, c]), table, version, version] as Knex.RawBinding[],
-    );
-    const applied = res.rows.length > 0;
-    return applied ? { applied, before } : { applied };
+  async function applyMany(trx: Knex, rows: ReplicaRow[]): Promise<Array<{ row: ReplicaRow; before?: ReplicaRow }>> {
+    if (rows.length === 0) return [];
+    for (const r of rows) {
+      for (const k of key) if (r[k] === undefined || r[k] === null) throw new Error(`replica ${table}: key ${k} missing`);
+      if (r[version] === undefined || r[version] === null) throw new Error(`replica ${table}: ${version} missing`);
+    }
+    const json = JSON.stringify(rows.map((r) => Object.fromEntries(cols.map((c) => [c, r[c]]))));
+    const held = (await trx.raw(lockSql, [json])).rows as ReplicaRow[];
+    const before = new Map(held.map((r) => [idOf(r), r]));
+    const applied = (await trx.raw(upsertSql, [json])).rows as ReplicaRow[];
+    return applied.map((row) => ({ row, before: before.get(idOf(row)) }));
   }
 
   return {
     spec: full,
-    apply,
+    async apply(trx, state, ver) {
+      const [res] = await applyMany(trx, [{ ...state, [version]: ver }]);
+      return res ? { applied: true, before: res.before } : { applied: false };
+    },
+    applyMany,
     async backfill(trx, rows) {
-      let n = 0;
-      for (const r of rows) if ((await apply(trx, r, Number(r[version]))).applied) n++;
-      return n;
+      return (await applyMany(trx, rows)).length;
     },
     async get(db, k) {
       return (await db(table).where(keyOf(k)).first()) as ReplicaRow | undefined;
     },
     backfillFrom(opts) {
-      return createReplicaBackfill({ name: table, ...opts });
+      const replicaOnly = async (trx: Knex, rows: ReplicaRow[]) => void (await applyMany(trx, rows));
+      return createReplicaBackfill({ name: table, applyMany: replicaOnly, ...opts } as BackfillOptions<never>);
     },
   };
 }
 
+/** An SQL identifier, quoted (a `schema.table` name stays qualified). */
+function quote(name: string): string {
+  return name
+    .split('.')
+    .map((p) => `"${p.replace(/"/g, '""')}"`)
+    .join('.');
+}
 
 /**
  * `replica_state`: one row per replica of this schema, stamped when its backfill completed. Every
@@ -102,6 +136,9 @@ export const replicaStateMigration: Migration = {
   },
 };
 
+/** Work an applier leaves for after its transaction's commit (e.g. dropping caches a concurrent read could refill from the old state). */
+export type AfterCommit = () => Promise<unknown>;
+
 export interface BackfillOptions<Row = ReplicaRow> {
   db: Knex;
   log: Logger;
@@ -109,8 +146,13 @@ export interface BackfillOptions<Row = ReplicaRow> {
   name: string;
   /** The owner's snapshot, page by page; a new stream per attempt, ended early through `signal`. */
   snapshot: (signal: AbortSignal) => AsyncIterable<Row[]>;
-  /** Applies one snapshot row in `trx` by the rule events use (newer version wins), effects included. */
-  apply: (trx: Knex, row: Row) => Promise<unknown>;
+  /**
+   * Applies a chunk of snapshot rows in `trx` by the rule events use (newer version wins), effects
+   * included, set-wise (a few statements a chunk, not a few a row); may answer what to run once
+   * `trx` has committed (a failure fails the attempt, retried). defineReplica's default: its
+   * `applyMany` (the replica alone, no effects).
+   */
+  applyMany: (trx: Knex, rows: Row[]) => Promise<AfterCommit | undefined | void>;
   /** First retry delay after a failed attempt (doubles up to 30 s). Default 1 s. */
   retryMs?: number;
 }
@@ -126,16 +168,21 @@ export interface ReplicaBackfill {
   stop(): Promise<void>;
 }
 
-/** Rows applied per transaction: bounds each transaction's locks (advisory locks share one table). */
-const APPLY_CHUNK = 100;
+/**
+ * Rows applied per transaction (one `applyMany`): half an owner's page. Bounds each transaction's
+ * locks: appliers take an advisory lock per follower or pair, and advisory locks share one table
+ * (max_locks_per_transaction × max_connections, 6 400 by default).
+ */
+const APPLY_CHUNK = 500;
 const MAX_RETRY_MS = 30_000;
 
 /**
  * Fills a replica from its owner once in its life (ARCHITECTURE *Events*: a new or empty replica
  * backfills, then events keep it current). Events are consumed meanwhile (a consumer group reads
  * the retained stream from its start, so every change made after the snapshot began arrives as an
- * event); both go through `apply` (newer version wins), so snapshot rows and events converge in any
- * order and a snapshot row older than an applied event changes nothing. Several processes may start at once: the one holding the
+ * event); both apply by one rule (newer version wins; a chunk of snapshot rows through `applyMany`,
+ * set-wise), so snapshot rows and events converge in any order and a snapshot row older than an
+ * applied event changes nothing. Several processes may start at once: the one holding the
  * advisory lock backfills, the others wait for replica_state to say complete. Cost: one statement
  * per start once complete; a backfill reads the owner's whole set once, in pages.
  */
@@ -169,9 +216,8 @@ export function createReplicaBackfill<Row = ReplicaRow>(opts: BackfillOptions<Ro
       for await (const page of opts.snapshot(signal)) {
         for (let i = 0; i < page.length; i += APPLY_CHUNK) {
           if (signal.aborted) throw new Error('replica backfill stopped');
-          await db.transaction(async (trx) => {
-            for (const row of page.slice(i, i + APPLY_CHUNK)) await opts.apply(trx, row);
-          });
+          const after = await db.transaction((trx) => opts.applyMany(trx, page.slice(i, i + APPLY_CHUNK)));
+          if (after) await after();
         }
         rows += page.length;
       }

@@ -5,7 +5,8 @@ import { defineReplica, replicaStateMigration, type Knex, type ReplicaRow } from
 /**
  * Property test of the kit's replica helper (ARCHITECTURE *Events*, replicas): random change
  * sequences on an owner table, their events delivered to the replica duplicated, reordered,
- * delayed, concurrently, and partly dead-lettered then replayed at the end, always converge to
+ * delayed, concurrently, one by one (`apply`) and in chunks (`applyMany`, as a backfill applies a
+ * snapshot page), and partly dead-lettered then replayed at the end, always converge to
  * the owner's state; and no read of the replica ever sees an older state of a subject than one
  * already applied.
  */
@@ -92,14 +93,30 @@ it.each(Array.from({ length: SEEDS }, (_, i) => i + 1))('seed %i converges and n
   const deliveries = [...live, ...dead.sort(() => rand() - 0.5), ...(rand() < 0.5 ? [pick(events)] : [])];
 
   const applied = new Map<number, number>(); // the newest version applied per subject
+  const record = (id: number, version: number, before?: ReplicaRow) => {
+    if (before) expect(Number(before.version)).toBeLessThan(version);
+    applied.set(id, Math.max(applied.get(id) ?? 0, version));
+  };
+  /** One event (`apply`), or a chunk of the next few deliveries as a snapshot page would bring them (`applyMany`: duplicates and reordering inside). */
+  const unit = (events: Event[]) =>
+    db.transaction(async (trx) => {
+      if (events.length === 1) {
+        const e = events[0]!;
+        const r = await replica.apply(trx, { id: e.id, value: e.value, deleted: e.deleted }, e.version);
+        if (r.applied) record(e.id, e.version, r.before);
+        return;
+      }
+      for (const { row, before } of await replica.applyMany(trx, events.map((e) => ({ ...e })))) record(Number(row.id), Number(row.version), before);
+    });
   for (let i = 0; i < deliveries.length; ) {
-    // Up to 3 deliveries at once: two consumers (or a retry and a new delivery) racing.
-    const batch = deliveries.slice(i, i + 1 + Math.floor(rand() * 3));
-    i += batch.length;
-    const results = await Promise.all(
-      batch.map((e) => db.transaction((trx) => replica.apply(trx, { id: e.id, value: e.value, deleted: e.deleted }, e.version)).then((r) => ({ e, r }))),
-    );
-    for (const { e, r } of results) if (r.applied) applied.set(e.id, Math.max(applied.get(e.id) ?? 0, e.version));
+    // Up to 3 units at once: two consumers (or a retry and a new delivery, or a backfill) racing.
+    const units: Event[][] = [];
+    for (let k = 1 + Math.floor(rand() * 3); k > 0 && i < deliveries.length; k--) {
+      const n = rand() < 0.5 ? 1 : 2 + Math.floor(rand() * 5);
+      units.push(deliveries.slice(i, i + n));
+      i += n;
+    }
+    await Promise.all(units.map(unit));
     // A reader never sees a subject older than what was applied, and always a state the owner had.
     for (const [id, v] of applied) {
       const row = await replica.get(db, { id });
@@ -148,7 +165,7 @@ describe('backfill from the owner', () => {
       }
     };
   }
-  const applyRow = (trx: Knex, r: ReplicaRow) => replica.apply(trx, r, Number(r.version));
+  const applyMany = async (trx: Knex, rows: ReplicaRow[]) => void (await replica.applyMany(trx, rows));
 
   it.each(Array.from({ length: 8 }, (_, i) => i + 1))(
     'seed %i: an empty replica started against an owner with data converges, with events arriving during the backfill reordered and duplicated',
@@ -174,7 +191,7 @@ describe('backfill from the owner', () => {
           if (rand() < 0.3) later.push(e);
         }
       };
-      const backfill = replica.backfillFrom({ db, log, retryMs: 10, snapshot: ownerSnapshot(between), apply: applyRow });
+      const backfill = replica.backfillFrom({ db, log, retryMs: 10, snapshot: ownerSnapshot(between), applyMany });
       backfill.start();
       await backfill.completed;
       expect(backfill.complete()).toBe(true);
@@ -195,13 +212,13 @@ describe('backfill from the owner', () => {
   it('a restart after a completed backfill does not backfill again', async () => {
     await db('replica_state').delete();
     const counter = { streams: 0 };
-    const first = replica.backfillFrom({ db, log, snapshot: ownerSnapshot(undefined, counter), apply: applyRow });
+    const first = replica.backfillFrom({ db, log, snapshot: ownerSnapshot(undefined, counter), applyMany });
     first.start();
     await first.completed;
     await first.stop();
     expect(counter.streams).toBe(1);
 
-    const again = replica.backfillFrom({ db, log, snapshot: ownerSnapshot(undefined, counter), apply: applyRow });
+    const again = replica.backfillFrom({ db, log, snapshot: ownerSnapshot(undefined, counter), applyMany });
     again.start();
     await again.completed;
     await again.stop();
@@ -213,7 +230,7 @@ describe('backfill from the owner', () => {
     const counter = { streams: 0 };
     // A slow snapshot, so the others find the lock taken.
     const slow = ownerSnapshot(() => new Promise((r) => setTimeout(r, 20)), counter);
-    const starts = Array.from({ length: 3 }, () => replica.backfillFrom({ db, log, retryMs: 10, snapshot: slow, apply: applyRow }));
+    const starts = Array.from({ length: 3 }, () => replica.backfillFrom({ db, log, retryMs: 10, snapshot: slow, applyMany }));
     for (const b of starts) b.start();
     await Promise.all(starts.map((b) => b.completed));
     await Promise.all(starts.map((b) => b.stop()));
@@ -233,7 +250,7 @@ describe('backfill from the owner', () => {
         yield page;
       }
     };
-    const b = replica.backfillFrom({ db, log, retryMs: 10, snapshot: flaky, apply: applyRow });
+    const b = replica.backfillFrom({ db, log, retryMs: 10, snapshot: flaky, applyMany });
     b.start();
     expect(b.complete()).toBe(false);
     await b.completed;

@@ -1,11 +1,11 @@
 import { decodeEvent, type EventType } from '@shutter/contracts';
 import type { events } from '@shutter/proto';
 import type { Logger, Metrics, Redis } from '@shutter/kit';
-import { createEventConsumer, type Knex } from '@shutter/kit/db';
+import { createEventConsumer, type AfterCommit, type Knex } from '@shutter/kit/db';
 import type { Feed } from './feed/feed';
 import { objectKeysOf, type MediaRepository } from './media/media-repository';
 import type { Authors } from './read-models/authors';
-import type { EdgeStatus, FollowGraph } from './read-models/follow-graph';
+import type { Edge, FollowGraph } from './read-models/follow-graph';
 import type { PostReads } from './posts/read-path';
 import type { MediaStorage } from './storage/media-storage';
 
@@ -39,30 +39,50 @@ export interface EventsConsumerDeps {
 }
 
 /**
- * How one change of a replicated subject lands in content, whether it came as an event or as a
- * backfilled snapshot row (read-models/backfill.ts): one way, so both converge. A user's state goes
- * to the authors replica (and a replaced avatar content stored is deleted); an edge's to the
- * edges replica, and a pair that became (or stopped being) agree updates the follower's timeline.
+ * How changes of replicated subjects land in content, whether they came as events (one at a time)
+ * or as a backfilled snapshot page (read-models/backfill.ts, many at once, set-wise): one way, so
+ * both converge. A user's state goes to the authors replica (and a replaced avatar content stored
+ * is deleted); an edge's to the edges replica and `follows`.
+ *
+ * Timelines differ by path. An event's pair that became agree fans the followee's recent posts into
+ * the follower's timeline (one pair, a few posts); one that stopped removes them (reads check the
+ * edge anyway). A backfilled page instead drops the timelines of the followers whose pairs changed,
+ * before and again after its commit: the next read rebuilds each from Postgres (feed.ts), which
+ * holds the whole agree set — fanning in posts pair by pair would cost a statement and a Redis
+ * write per edge, most of it for viewers who may never read. The second drop covers a rebuild made
+ * by another, ready, content process between the first drop and the commit (a re-run backfill).
  */
 export function createReplicaAppliers(deps: Pick<EventsConsumerDeps, 'authors' | 'follows' | 'media' | 'storage' | 'feed'>) {
   const { authors, follows, media, storage, feed } = deps;
-  return {
-    async user(trx: Knex, state: events.UserState): Promise<void> {
-      const replaced = await authors.applyState(trx, state);
-      if (!replaced) return;
+
+  async function users(trx: Knex, states: events.UserState[]): Promise<void> {
+    for (const { userId, replaced } of await authors.applyStates(trx, states)) {
       // Only an avatar content stored for this user is ours to delete.
       const row = await media.profileImageByKey(trx, replaced);
-      if (row && row.owner_id === state.userId) {
+      if (row && row.owner_id === userId) {
         await storage.deleteMany(objectKeysOf(row));
         await media.deleteRows(trx, [row.id]);
       }
+    }
+  }
+
+  return {
+    user: (trx: Knex, state: events.UserState) => users(trx, [state]),
+    users,
+
+    async edge(trx: Knex, e: Edge): Promise<void> {
+      for (const c of await follows.applyEdges(trx, [e])) {
+        if (c.present) await feed.followed(trx, c.followerId, c.followeeId);
+        else await feed.unfollowed(trx, c.followerId, c.followeeId);
+      }
     },
 
-    async edge(trx: Knex, e: { followsId: string; followerId: string; followeeId: string; status: EdgeStatus }): Promise<void> {
-      const edge = await follows.applyEdge(trx, e);
-      // Reads check the edge too, so a timeline that still holds an unfollowed author's posts never shows them.
-      if (edge.changed && edge.present) await feed.followed(trx, e.followerId, e.followeeId);
-      else if (edge.changed) await feed.unfollowed(trx, e.followerId, e.followeeId);
+    /** Answers the drop to repeat once `trx` has committed (kit createReplicaBackfill runs it). */
+    async edges(trx: Knex, edges: Edge[]): Promise<AfterCommit | undefined> {
+      const followers = [...new Set((await follows.applyEdges(trx, edges)).map((c) => c.followerId))];
+      if (followers.length === 0) return undefined;
+      await feed.forget(followers);
+      return () => feed.forget(followers);
     },
   };
 }

@@ -8,7 +8,8 @@ import { createFollowGraph, edgesReplica, type EdgeStatus, type FollowGraph } fr
 /**
  * Property test of content's replica of follow edges (what decides who sees a private author's
  * posts): random follow histories on the owner (request, accept, remove, follow again), their
- * events delivered duplicated, reordered, delayed and partly dead-lettered then replayed, always
+ * events delivered one by one and in chunks (as a backfill applies a snapshot page), duplicated,
+ * reordered, delayed and partly dead-lettered then replayed, always
  * converge to the owner's pairs; and after an event is applied the access decision never rests on
  * an older state of the pair than the newest one applied.
  */
@@ -96,11 +97,16 @@ it.each(Array.from({ length: 12 }, (_, i) => i + 1))('seed %i converges and neve
 
   // The newest edge applied so far per pair (edge ids are UUIDv7: newer edges sort higher), at its best rank.
   const newest = new Map<string, { id: string; rank: number; status: EdgeStatus }>();
-  for (const e of deliveries) {
-    await db.transaction((trx) => graph.applyEdge(trx, e));
-    const k = `${e.followerId}>${e.followeeId}`;
-    const cur = newest.get(k);
-    if (!cur || e.followsId > cur.id || (e.followsId === cur.id && RANK[e.status] > cur.rank)) newest.set(k, { id: e.followsId, rank: RANK[e.status], status: e.status });
+  for (let i = 0; i < deliveries.length; ) {
+    // One event, or a chunk of the next few as a backfilled snapshot page brings them (duplicates, reordering inside).
+    const chunk = deliveries.slice(i, i + (rand() < 0.5 ? 1 : 2 + Math.floor(rand() * 4)));
+    i += chunk.length;
+    await db.transaction((trx) => graph.applyEdges(trx, chunk));
+    for (const e of chunk) {
+      const k = `${e.followerId}>${e.followeeId}`;
+      const cur = newest.get(k);
+      if (!cur || e.followsId > cur.id || (e.followsId === cur.id && RANK[e.status] > cur.rank)) newest.set(k, { id: e.followsId, rank: RANK[e.status], status: e.status });
+    }
     // The access decision reflects the newest applied state of every pair, never an older one.
     for (const [pair, n] of newest) {
       const [follower, followee] = pair.split('>');
@@ -137,12 +143,13 @@ it.each(Array.from({ length: 8 }, (_, i) => i + 1))('seed %i: an empty replica b
   expect([...owner.values()].filter((e) => e.status === 'agree' && !touched.has(e.followsId)).length).toBeGreaterThan(0);
 
   const later: EdgeEvent[] = [];
-  const deliver = (e: EdgeEvent) => db.transaction((trx) => graph.applyEdge(trx, e));
-  /** The owner moves on by a few changes; each event is delivered now, later, or both. */
+  const inFlight: Array<Promise<unknown>> = [];
+  const deliver = (e: EdgeEvent) => db.transaction((trx) => graph.applyEdges(trx, [e]));
+  /** The owner moves on by a few changes; each event is delivered now (racing the next page), later, or both. */
   const advance = async (n: number) => {
     for (const e of future.splice(0, n)) {
       step(e);
-      if (rand() < 0.5) await deliver(e);
+      if (rand() < 0.5) inFlight.push(deliver(e));
       else later.push(e);
       if (rand() < 0.3) later.push(e);
     }
@@ -153,17 +160,24 @@ it.each(Array.from({ length: 8 }, (_, i) => i + 1))('seed %i: an empty replica b
     for (;;) {
       const page = [...owner.values()].filter((e) => e.followsId > after).sort((a, b) => (a.followsId < b.followsId ? -1 : 1)).slice(0, PAGE);
       if (page.length === 0) return;
-      yield page;
+      // Applied as one chunk: rows also sent twice, or with an older state of the same edge, in any order.
+      const sent = [...page];
+      for (const e of page) {
+        if (rand() < 0.3) sent.push(e);
+        if (e.status === 'agree' && rand() < 0.3) sent.push({ ...e, status: 'pending' });
+      }
+      yield sent.sort(() => rand() - 0.5);
       await advance(1 + Math.floor(rand() * 3));
       after = page[page.length - 1]!.followsId;
     }
   }
   const name = `follow_edges_${seed}`;
-  const backfill = edgesReplica.backfillFrom({ db, log: createLogger('test', 'silent'), name, snapshot, apply: (trx, e) => graph.applyEdge(trx, e) });
+  const backfill = edgesReplica.backfillFrom({ db, log: createLogger('test', 'silent'), name, snapshot, applyMany: async (trx, edges) => void (await graph.applyEdges(trx, edges)) });
   backfill.start();
   await backfill.completed;
   await backfill.stop();
   await advance(future.length);
+  await Promise.all(inFlight);
   for (let i = later.length - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));
     [later[i], later[j]] = [later[j]!, later[i]!];

@@ -13,6 +13,14 @@ export const CONSUMED_TYPES = ['follow.requested', 'follow.created', 'follow.acc
 const RANK: Record<string, number> = { pending: 1, agree: 2, removed: 3 };
 export const edgesReplica = defineReplica({ table: 'follow_edges', key: ['follows_id'], fields: ['follower_id', 'followee_id', 'status'] });
 
+/** One edge's whole state, as its event or social-graph's snapshot carries it. */
+export interface Edge {
+  followsId: string;
+  followerId: string;
+  followeeId: string;
+  status: 'pending' | 'agree' | 'removed';
+}
+
 /** What a profile shows beside the user: the viewer's relationship and the user's counts. */
 export interface ProfileFacts {
   followStatus: 'none' | 'pending' | 'agree';
@@ -30,39 +38,82 @@ export interface ProfileFacts {
  *   UUIDv7, so newer), and a pair's relationship is its newest edge. Applying an edge event is
  *   therefore commutative and idempotent: duplicates, reordering, retries and replays all converge
  *   to the owner's state. Backfilled once from social-graph's edge snapshot (server.ts) through
- *   the same `applyEdge`, so snapshot rows and events converge too.
+ *   the same `applyEdges`, a chunk at a time, so snapshot rows and events converge too.
  * - `follow_counts`: agree counts, adjusted in the same transaction whenever a pair's effective
- *   agree-ness changes (the pair is locked while it is decided).
+ *   agree-ness changes (the pair is locked while it is decided; see `applyEdges`).
  * - `author_posts` / `post_counts`: content's post ids per author, a deleted post kept as a
  *   tombstone, the count moved only by a real change of a row's liveness.
  */
 export function createProfileReplicas(deps: { db: Knex }) {
   const { db } = deps;
 
-  const agreeOf = async (trx: Knex, follower: string, followee: string) => {
-    const row = await trx('follow_edges').where({ follower_id: follower, followee_id: followee }).orderBy('follows_id', 'desc').first('status');
-    return row?.status === 'agree';
-  };
-
-  async function bumpCounts(trx: Knex, follower: string, followee: string, delta: number): Promise<void> {
+  /**
+   * Applies edges (one event's, or a backfilled snapshot chunk) in `trx`, in five statements
+   * whatever their number: the pairs' locks, their agree-ness before, the replica (kit applyMany),
+   * their agree-ness after, and the counts moved by the pairs whose agree-ness changed.
+   *
+   * Why counts move by deltas, summed per user in one statement, rather than being recomputed for
+   * the touched users: a recount costs each touched user's whole degree on every chunk (a user
+   * with 100 000 followers is in nearly every chunk of a big graph), and it is not safe against
+   * concurrent events unless it locks the count rows before reading the edges (an event's +1
+   * committed after a recount's read and before its write would be overwritten). Deltas stay
+   * correct under concurrency because each pair's change is decided under the pair's lock, the
+   * same lock whether the edge came as an event or in a chunk (taken in key order, so chunks never
+   * deadlock): a second transaction on the pair waits, then sees the first's edges, so its before
+   * equals the first's after and every change of a pair's agree-ness is counted exactly once.
+   * Increments of one user's row by different pairs commute (`count + delta` on the row as
+   * committed), and rows are written in user id order, so two writers never wait in a cycle.
+   */
+  async function applyEdges(trx: Knex, edges: Edge[]): Promise<void> {
+    if (edges.length === 0) return;
+    const pairKeys = [...new Set(edges.map((e) => `${e.followerId}:${e.followeeId}`))].sort();
+    await trx.raw("SELECT pg_advisory_xact_lock(hashtextextended('identity.follow_edges:' || p, 0)) FROM (SELECT unnest(?::text[]) AS p ORDER BY 1) s", [pairKeys]);
+    const pairs = JSON.stringify(pairKeys.map((k) => ({ follower_id: k.slice(0, k.indexOf(':')), followee_id: k.slice(k.indexOf(':') + 1) })));
+    const before = await agreeOf(trx, pairs);
+    await edgesReplica.applyMany(
+      trx,
+      edges.map((e) => ({ follows_id: e.followsId, follower_id: e.followerId, followee_id: e.followeeId, status: e.status, version: RANK[e.status]! })),
+    );
+    const after = await agreeOf(trx, pairs);
+    const deltas = new Map<string, { followers: number; following: number }>();
+    const add = (user: string, followers: number, following: number) => {
+      const d = deltas.get(user) ?? { followers: 0, following: 0 };
+      deltas.set(user, { followers: d.followers + followers, following: d.following + following });
+    };
+    for (const [k, agree] of after) {
+      if (before.get(k) === agree) continue;
+      const d = agree ? 1 : -1;
+      const [follower, followee] = k.split(':') as [string, string];
+      add(followee, d, 0);
+      add(follower, 0, d);
+    }
+    const rows = [...deltas].filter(([, d]) => d.followers || d.following).map(([user_id, d]) => ({ user_id, follower_count: d.followers, following_count: d.following }));
+    if (rows.length === 0) return;
     await trx.raw(
-      `INSERT INTO follow_counts (user_id, follower_count, following_count) VALUES (:followee, :d, 0), (:follower, 0, :d)
+      `INSERT INTO follow_counts (user_id, follower_count, following_count)
+         SELECT * FROM json_to_recordset(?::json) AS c(user_id uuid, follower_count int, following_count int) ORDER BY user_id
          ON CONFLICT (user_id) DO UPDATE SET follower_count = follow_counts.follower_count + EXCLUDED.follower_count,
                                              following_count = follow_counts.following_count + EXCLUDED.following_count`,
-      { followee, follower, d: delta },
+      [JSON.stringify(rows)],
     );
   }
 
+  /** Whether each pair's newest edge is agree (the pairs as JSON `[{follower_id, followee_id}]`). */
+  const agreeOf = async (trx: Knex, pairs: string): Promise<Map<string, boolean>> => {
+    const res = await trx.raw(
+      `SELECT p.follower_id, p.followee_id,
+              (SELECT e.status FROM follow_edges e WHERE e.follower_id = p.follower_id AND e.followee_id = p.followee_id
+                ORDER BY e.follows_id DESC LIMIT 1) = 'agree' AS agree
+         FROM json_to_recordset(?::json) AS p(follower_id uuid, followee_id uuid)`,
+      [pairs],
+    );
+    return new Map((res.rows as Array<{ follower_id: string; followee_id: string; agree: boolean | null }>).map((r) => [`${r.follower_id}:${r.followee_id}`, r.agree === true]));
+  };
+
   return {
     /** Applies one edge event (whole state: edge id, pair, status) in `trx`. */
-    async applyEdge(trx: Knex, e: { followsId: string; followerId: string; followeeId: string; status: 'pending' | 'agree' | 'removed' }): Promise<void> {
-      await trx.raw("SELECT pg_advisory_xact_lock(hashtextextended('identity.follow_edges:' || ? || ':' || ?, 0))", [e.followerId, e.followeeId]);
-      const before = await agreeOf(trx, e.followerId, e.followeeId);
-      await edgesReplica.apply(trx, { follows_id: e.followsId, follower_id: e.followerId, followee_id: e.followeeId, status: e.status }, RANK[e.status]!);
-      const after = await agreeOf(trx, e.followerId, e.followeeId);
-      if (before !== after) await bumpCounts(trx, e.followerId, e.followeeId, after ? 1 : -1);
-    },
-
+    applyEdge: (trx: Knex, e: Edge) => applyEdges(trx, [e]),
+    applyEdges,
     /** post.created (live) / post.deleted (tombstone) in `trx`. */
     async applyPost(trx: Knex, p: { postId: string; authorId: string; deleted: boolean }): Promise<void> {
       const res = await trx.raw(
@@ -147,7 +198,7 @@ export function createProfileReplicaConsumer(deps: { db: Knex; redis: Redis; log
 
 /**
  * The edge replica's one-time backfill from social-graph's edge snapshot (kit
- * createReplicaBackfill): each edge through `applyEdge`, counts included, as its event would.
+ * createReplicaBackfill): each chunk of edges through `applyEdges`, counts included, as their events would.
  */
 export function createEdgeBackfill(deps: { db: Knex; log: Logger; replicas: ProfileReplicas; graph: Pick<Client<typeof socialgraph.SocialGraphServiceService>, 'serverStream'>; retryMs?: number }): ReplicaBackfill {
   const { graph, replicas } = deps;
@@ -158,6 +209,10 @@ export function createEdgeBackfill(deps: { db: Knex; log: Logger; replicas: Prof
     async *snapshot(signal) {
       for await (const page of graph.serverStream('streamEdgeSnapshot', { pageSize: 1000 }, { signal })) yield page.edges;
     },
-    apply: (trx, e) => replicas.applyEdge(trx, { followsId: e.followsId, followerId: e.followerId, followeeId: e.followeeId, status: e.status === 'agree' ? 'agree' : 'pending' }),
+    applyMany: (trx, edges) =>
+      replicas.applyEdges(
+        trx,
+        edges.map((e) => ({ followsId: e.followsId, followerId: e.followerId, followeeId: e.followeeId, status: e.status === 'agree' ? 'agree' : 'pending' })),
+      ),
   });
 }

@@ -1,7 +1,9 @@
-import { createLogger, createMetrics } from '@shutter/kit';
-import type { Knex } from '@shutter/kit/db';
-import { accounts, apiClient, startStack, testDb, waitFor, type ApiClient, type Stack } from '@shutter/testing';
+import { createLogger, createMetrics, newId } from '@shutter/kit';
+import { migrate, type Knex } from '@shutter/kit/db';
+import { accounts, apiClient, startStack, testDb, unique, waitFor, type ApiClient, type Stack } from '@shutter/testing';
 import { loadIdentityConfig } from '../src/config';
+import { migrations } from '../src/migrations';
+import { createProfileReplicas, type Edge } from '../src/profile-replicas';
 import { createIdentityService } from '../src/server';
 
 /**
@@ -83,4 +85,100 @@ it('an empty edge replica backfills from social-graph, with the events made mean
   const again = await startIdentity();
   await again.edgesBackfilled();
   expect(await identity('replica_state').select('name', 'backfilled_at')).toEqual(stamped);
+});
+
+/** mulberry32: a small seeded PRNG, so a failing seed can be replayed. */
+function prng(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * The counts under concurrency, on a schema of its own: random follow histories, their edges
+ * delivered one by one (events) and in chunks (backfilled snapshot pages), duplicated, reordered,
+ * dead-lettered then replayed, several transactions racing. After every round the counts equal
+ * the agree pairs of the replica's own edges (no change of a pair counted twice or lost), and at
+ * the end they equal the owner's.
+ */
+describe('counts with edges applied in chunks and one by one, racing', () => {
+  const schema = unique('identity_counts_');
+  let db: Knex;
+  beforeAll(async () => {
+    db = testDb(schema);
+    await migrate(db, schema, migrations);
+  });
+  afterAll(async () => {
+    await db?.raw('DROP SCHEMA IF EXISTS ?? CASCADE', [schema]);
+    await db?.destroy();
+  });
+
+  /** Counts as the replica's edges say: per user, pairs whose newest edge is agree. */
+  const countsFromEdges = async () =>
+    (
+      await db.raw(
+        `WITH newest AS (SELECT DISTINCT ON (follower_id, followee_id) follower_id, followee_id, status FROM follow_edges ORDER BY follower_id, followee_id, follows_id DESC),
+              agree AS (SELECT * FROM newest WHERE status = 'agree')
+         SELECT u.user_id::text, (SELECT count(*) FROM agree WHERE followee_id = u.user_id)::int AS follower_count,
+                (SELECT count(*) FROM agree WHERE follower_id = u.user_id)::int AS following_count
+           FROM (SELECT follower_id AS user_id FROM agree UNION SELECT followee_id FROM agree) u ORDER BY 1`,
+      )
+    ).rows;
+  const held = async () => db('follow_counts').where('follower_count', '!=', 0).orWhere('following_count', '!=', 0).orderBy('user_id').select(db.raw('user_id::text'), 'follower_count', 'following_count');
+
+  it.each(Array.from({ length: 8 }, (_, i) => i + 1))('seed %i', async (seed) => {
+    const rand = prng(300 + seed);
+    await db('follow_edges').delete();
+    await db('follow_counts').delete();
+    const replicas = createProfileReplicas({ db });
+    const users = Array.from({ length: 4 }, () => newId());
+    const events: Edge[] = [];
+    const live = new Map<string, Edge>(); // the owner: each pair's current edge
+    for (let i = 0; i < 60; i++) {
+      const [f, g] = [users[Math.floor(rand() * users.length)]!, users[Math.floor(rand() * users.length)]!];
+      if (f === g) continue;
+      const cur = live.get(`${f}>${g}`);
+      const next: Edge = !cur
+        ? { followsId: newId(), followerId: f, followeeId: g, status: rand() < 0.5 ? 'pending' : 'agree' }
+        : { ...cur, status: cur.status === 'pending' && rand() < 0.6 ? 'agree' : 'removed' };
+      events.push(next);
+      if (next.status === 'removed') live.delete(`${f}>${g}`);
+      else live.set(`${f}>${g}`, next);
+    }
+    const delivered: Edge[] = [];
+    const dead: Edge[] = [];
+    for (const e of events) {
+      (rand() < 0.15 ? dead : delivered).push(e);
+      if (rand() < 0.2) delivered.push(e);
+    }
+    for (let i = 0; i < delivered.length; i++) {
+      const j = Math.min(delivered.length - 1, i + Math.floor(rand() * 6));
+      [delivered[i], delivered[j]] = [delivered[j]!, delivered[i]!];
+    }
+    const deliveries = [...delivered, ...dead.sort(() => rand() - 0.5)];
+    for (let i = 0; i < deliveries.length; ) {
+      const units: Edge[][] = [];
+      for (let k = 1 + Math.floor(rand() * 3); k > 0 && i < deliveries.length; k--) {
+        const n = rand() < 0.5 ? 1 : 2 + Math.floor(rand() * 6);
+        units.push(deliveries.slice(i, i + n));
+        i += n;
+      }
+      await Promise.all(units.map((u) => db.transaction((trx) => (u.length === 1 ? replicas.applyEdge(trx, u[0]!) : replicas.applyEdges(trx, u)))));
+      expect(await held()).toEqual(await countsFromEdges());
+    }
+    const owner = new Map<string, { follower_count: number; following_count: number }>();
+    const bump = (u: string, k: 'follower_count' | 'following_count') => owner.set(u, { follower_count: 0, following_count: 0, ...owner.get(u), [k]: (owner.get(u)?.[k] ?? 0) + 1 });
+    for (const e of live.values()) {
+      if (e.status !== 'agree') continue;
+      bump(e.followeeId, 'follower_count');
+      bump(e.followerId, 'following_count');
+    }
+    const expected = [...owner].sort(([a], [b]) => (a < b ? -1 : 1)).map(([user_id, c]) => ({ user_id, ...c }));
+    expect(await held()).toEqual(expected);
+  });
 });

@@ -217,9 +217,9 @@ export function createFeed(deps: {
       if (ids.length) await redis.zrem(feedKey(followerId), ...ids);
     },
 
-    /** Drops a timeline (tests, and an operator's tool): the next read rebuilds it. */
-    async forget(userId: string): Promise<void> {
-      await redis.del(feedKey(userId));
+    /** Drops timelines (a backfill's changed followers, tests, an operator's tool): the next read of each rebuilds it. */
+    async forget(userIds: string[]): Promise<void> {
+      if (userIds.length) await redis.unlink(...userIds.map(feedKey));
     },
   };
 }

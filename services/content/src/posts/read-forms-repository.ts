@@ -58,14 +58,15 @@ export function createReadFormsRepository(db: Knex) {
         userId,
       ),
 
-    /** Bumps a per-user set's version in `trx`; answers the new version. */
-    async bumpSetVersion(trx: Knex, set: 'likes' | 'followees', userId: string): Promise<number> {
+    /** Bumps per-user sets' versions in `trx` (one statement, rows locked in id order); answers the new versions. */
+    async bumpSetVersions(trx: Knex, set: 'likes' | 'followees', userIds: string[]): Promise<Array<{ id: string; version: number }>> {
       const [table, column] = set === 'likes' ? ['like_versions', 'user_id'] : ['follow_versions', 'follower_id'];
       const res = await trx.raw(
-        `INSERT INTO ${table} (${column}, version) VALUES (?, 1) ON CONFLICT (${column}) DO UPDATE SET version = ${table}.version + 1 RETURNING version`,
-        [userId],
+        `INSERT INTO ${table} (${column}, version) SELECT u, 1 FROM unnest(?::uuid[]) AS u ORDER BY u
+           ON CONFLICT (${column}) DO UPDATE SET version = ${table}.version + 1 RETURNING ${column} AS id, version`,
+        [[...new Set(userIds)]],
       );
-      return Number((res.rows[0] as { version: string }).version);
+      return (res.rows as Array<{ id: string; version: string }>).map((r) => ({ id: r.id, version: Number(r.version) }));
     },
   };
 }

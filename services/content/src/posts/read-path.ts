@@ -173,12 +173,13 @@ export function createPostReads(deps: { db: Knex; redis: Redis; log: Logger; ttl
 
     /** The user's likes change in `trx`. */
     async likesChanged(trx: Knex, userId: string): Promise<void> {
-      await likes.invalidate(userId, await sql.bumpSetVersion(trx, 'likes', userId));
+      for (const b of await sql.bumpSetVersions(trx, 'likes', [userId])) await likes.invalidate(b.id, b.version);
     },
 
-    /** The user's followees change in `trx`. */
-    async followeesChanged(trx: Knex, followerId: string): Promise<void> {
-      await followees.invalidate(followerId, await sql.bumpSetVersion(trx, 'followees', followerId));
+    /** These users' followees change in `trx` (one statement for all). */
+    async followeesChanged(trx: Knex, followerIds: string[]): Promise<void> {
+      const bumped = await sql.bumpSetVersions(trx, 'followees', followerIds);
+      await Promise.all(bumped.map((b) => followees.invalidate(b.id, b.version)));
     },
   };
 }

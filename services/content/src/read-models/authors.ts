@@ -51,15 +51,33 @@ export function createAuthors(deps: { db: Knex; reads: PostReads }) {
      * avatar key the change replaced (null if none).
      */
     async applyState(trx: Knex, u: events.UserState): Promise<string | null> {
-      const version = Number(u.version);
-      const status = u.status === 'disabled' ? 'disabled' : 'enabled';
-      const state = { id: u.userId, username: u.username, name: u.name, is_public: u.isPublic, status, profile_image_key: u.profileImageKey || null, profile: u.profileJson || '{}' };
-      const res = await authorsReplica.apply(trx, state, version);
-      if (!res.applied) return null;
-      await reads.authorChanged(u.userId, version);
-      const before = res.before as AuthorRow | undefined;
-      if (before && before.status !== status) await recount(trx, u.userId, status);
-      return before?.profile_image_key && before.profile_image_key !== state.profile_image_key ? before.profile_image_key : null;
+      return (await this.applyStates(trx, [u]))[0]?.replaced ?? null;
+    },
+
+    /**
+     * `applyState` for many users at once (a backfilled snapshot page): the replica in two
+     * statements (kit applyMany); a recount only for a user whose status changed. Answers the
+     * users whose change replaced an avatar key, with that key.
+     */
+    async applyStates(trx: Knex, users: events.UserState[]): Promise<Array<{ userId: string; replaced: string }>> {
+      const rows = users.map((u) => ({
+        id: u.userId,
+        username: u.username,
+        name: u.name,
+        is_public: u.isPublic,
+        status: u.status === 'disabled' ? 'disabled' : 'enabled',
+        profile_image_key: u.profileImageKey || null,
+        profile: JSON.parse(u.profileJson || '{}') as unknown, // jsonb: given as its value (kit ReplicaSpec)
+        version: Number(u.version),
+      }));
+      const applied = (await authorsReplica.applyMany(trx, rows)) as unknown as Array<{ row: AuthorRow & { version: string }; before?: AuthorRow }>;
+      await Promise.all(applied.map(({ row }) => reads.authorChanged(row.id, row.version)));
+      const replaced: Array<{ userId: string; replaced: string }> = [];
+      for (const { row, before } of applied) {
+        if (before && before.status !== row.status) await recount(trx, row.id, row.status);
+        if (before?.profile_image_key && before.profile_image_key !== row.profile_image_key) replaced.push({ userId: row.id, replaced: before.profile_image_key });
+      }
+      return replaced;
     },
   };
 

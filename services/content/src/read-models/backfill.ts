@@ -8,8 +8,9 @@ import { edgesReplica } from './follow-graph';
 /**
  * Content's replicas filled from their owners once in their life (kit createReplicaBackfill):
  * `authors` from identity's user snapshot, `follow_edges` (and so `follows`) from social-graph's
- * edge snapshot. Each snapshot row goes through the same applier as an event, so rows and events
- * arriving meanwhile converge in any order. Until both are complete the service is not ready.
+ * edge snapshot. Each chunk of snapshot rows goes through the same appliers as events, set-wise
+ * (a few statements a chunk), so rows and events arriving meanwhile converge in any order. Until
+ * both are complete the service is not ready.
  * An operator re-runs one by deleting its replica_state row and restarting (docs/operations.md).
  */
 export function createReplicaBackfills(deps: {
@@ -21,14 +22,22 @@ export function createReplicaBackfills(deps: {
 }): ReplicaBackfill[] {
   const { db, log, peers, apply, retryMs } = deps;
   return [
-    authorsReplica.backfillFrom({ db, log, retryMs, snapshot: (signal) => peers.userSnapshot(signal), apply: (trx, user) => apply.user(trx, user) }),
+    authorsReplica.backfillFrom({ db, log, retryMs, snapshot: (signal) => peers.userSnapshot(signal), applyMany: (trx, users) => apply.users(trx, users) }),
     edgesReplica.backfillFrom({
       db,
       log,
       retryMs,
       snapshot: (signal) => peers.edgeSnapshot(signal),
-      apply: (trx, e) =>
-        apply.edge(trx, { followsId: e.followsId, followerId: e.followerId, followeeId: e.followeeId, status: e.status === 'agree' ? 'agree' : 'pending' }),
+      applyMany: (trx, edges) =>
+        apply.edges(
+          trx,
+          edges.map((e) => ({
+            followsId: e.followsId,
+            followerId: e.followerId,
+            followeeId: e.followeeId,
+            status: e.status === 'agree' ? 'agree' : 'pending',
+          })),
+        ),
     }),
   ];
 }
