@@ -99,7 +99,8 @@ const postsRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { clients,
       // Content sends the page's posts as docs/api.md's JSON already (presentPost): passed through
       // into the envelope as bytes, with no protobuf tree decoded and no JSON made again.
       const body = Buffer.concat([POSTS_PAGE_HEAD, res.postsJson, Buffer.from(`,"pagination":${JSON.stringify(pagination)}},"message":"ok"}`)]);
-      return reply.type('application/json; charset=utf-8').send(body);
+      // Fastify sends a Buffer as it is, past the serializer; the route's type describes the JSON inside.
+      return reply.type('application/json; charset=utf-8').send(body as never);
     },
   });
 
