@@ -49,7 +49,7 @@ export function createPresenter(deps: { urls: UrlSigner; authors: VersionedForms
     async page(views: PostView[], hasMore: boolean): Promise<content.ListPostsResponse> {
       const posts = await this.posts(views);
       const last = posts[posts.length - 1];
-      return { posts: [], hasMore, postsJson: Buffer.from(JSON.stringify(posts.map(presentPost))), lastPostId: last?.postId ?? '' };
+      return { hasMore, postsJson: Buffer.from(JSON.stringify(posts.map(presentPost))), lastPostId: last?.postId ?? '' };
     },
 
     async comments(rows: CommentView[]): Promise<content.Comment[]> {
