@@ -19,6 +19,8 @@ import {
 import { presentComment, presentPost, presentPostDetail } from '../presenters/posts';
 
 const PostId = Type.Object({ post_id: Uuid });
+/** `ok({ posts, pagination })` up to the posts, as the response schema orders it. */
+const POSTS_PAGE_HEAD = Buffer.from('{"data":{"posts":');
 const CommentId = Type.Object({ comment_id: Uuid });
 const security = [{ bearer: [] }];
 
@@ -89,12 +91,16 @@ const postsRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { clients,
       querystring: ListPostsQuery,
       response: { 200: Ok(Type.Object({ posts: Type.Array(Type.Ref('Post')), pagination: KeysetPagination })), ...errorResponses(401, 403, 404, 422) },
     },
-    handler: async (req) => {
+    handler: async (req, reply) => {
       const q = req.query;
       const limit = clampedLimit(q.limit);
       const res = await queryErrors(content.listPosts({ userId: q.user_id ?? '', search: q.search ?? '', limit, cursorPostId: q.cursor_post_id ?? '' }, grpcOpts(req)));
-      const last = res.posts[res.posts.length - 1];
-      return ok({ posts: res.posts.map(presentPost), pagination: { limit, cursor_post_id: res.hasMore && last ? last.postId : null, has_more: res.hasMore } });
+      const pagination = { limit, cursor_post_id: res.hasMore && res.lastPostId ? res.lastPostId : null, has_more: res.hasMore };
+      // Content sends the page's posts as docs/api.md's JSON already (presentPost): passed through
+      // into the envelope as bytes, with no protobuf tree decoded and no JSON made again.
+      const body = Buffer.concat([POSTS_PAGE_HEAD, res.postsJson, Buffer.from(`,"pagination":${JSON.stringify(pagination)}},"message":"ok"}`)]);
+      // Fastify sends a Buffer as it is, past the serializer; the route's type describes the JSON inside.
+      return reply.type('application/json; charset=utf-8').send(body as never);
     },
   });
 

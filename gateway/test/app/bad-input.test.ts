@@ -32,7 +32,7 @@ beforeAll(async () => {
           return content.MediaUpload.fromPartial({ mediaId: randomUUID(), method: 'POST', url: 'https://s3.test/', fields: {} });
         },
         discardMedia: async () => ({}),
-        listPosts: async () => content.ListPostsResponse.fromPartial({ posts: [], hasMore: false }),
+        listPosts: async () => content.ListPostsResponse.fromPartial({ postsJson: Buffer.from('[]'), hasMore: false }),
       },
       notification: { listEvents: async () => notification.ListEventsResponse.fromPartial({ events: [], totalItems: 0 }) },
     },

@@ -1,3 +1,4 @@
+import { presentPost } from '@shutter/contracts';
 import { content, identity } from '@shutter/proto';
 import { testApp, type TestApp } from './test-app';
 
@@ -115,7 +116,7 @@ beforeAll(async () => {
       },
       content: {
         getPost: async () => post,
-        listPosts: async () => content.ListPostsResponse.fromPartial({ posts: [post], hasMore: true }),
+        listPosts: async () => pageOf([post], true),
       },
       notification: { getUnreadCount: async () => ({ count: 4 }) },
     },
@@ -123,6 +124,10 @@ beforeAll(async () => {
   reader = await t.signIn();
 });
 afterAll(() => t?.stop());
+
+/** A list page as content sends it: the items already in the API's JSON (contracts' presentPost). */
+const pageOf = (posts: content.Post[], hasMore: boolean) =>
+  content.ListPostsResponse.fromPartial({ postsJson: Buffer.from(JSON.stringify(posts.map(presentPost))), lastPostId: posts.at(-1)?.postId ?? '', hasMore });
 
 /** The one read, its JSON, and the calls it made (method names as the fakes record them). */
 async function read(path: string) {
@@ -180,7 +185,7 @@ describe('hot reads: the JSON of one canned reply, one call', () => {
   });
 
   it('a last page: cursor_post_id null', async () => {
-    t.fakes.use({ content: { listPosts: async () => content.ListPostsResponse.fromPartial({ posts: [post], hasMore: false }) } });
+    t.fakes.use({ content: { listPosts: async () => pageOf([post], false) } });
     try {
       expect((await read('/api/posts')).data.pagination).toEqual({ limit: 10, cursor_post_id: null, has_more: false });
     } finally {

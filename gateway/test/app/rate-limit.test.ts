@@ -37,7 +37,7 @@ beforeAll(async () => {
         logout: async () => ({}),
         searchUsers: async () => identity.SearchUsersResponse.fromPartial({ users: [], totalItems: 0 }),
       },
-      content: { listPosts: async () => content.ListPostsResponse.fromPartial({ posts: [], hasMore: false }) },
+      content: { listPosts: async () => content.ListPostsResponse.fromPartial({ postsJson: Buffer.from('[]'), hasMore: false }) },
     },
   });
 });

@@ -1,4 +1,5 @@
 /** The facts every process must agree on, defined once: see README.md. */
+export * from './api-json';
 export * from './events';
 export * from './idempotency';
 export * from './limits';

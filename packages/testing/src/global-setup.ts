@@ -18,6 +18,9 @@ export default async function globalSetup(): Promise<void> {
   const runId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
   process.env.TEST_RUN_ID = runId;
   process.env.TEST_RUN_REDIS_PREFIX = `test:${runId}:`;
+  // Tests run on the oldest Node the code supports; the SDK's notice about its future Node floor
+  // (the images run a current LTS) would repeat once per worker and file.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
   if (process.env.TEST_TIER === 'fast') {
     const redis = await ensureRedis();
     process.env.TEST_REDIS_URL = redis.url;
@@ -40,9 +43,6 @@ export default async function globalSetup(): Promise<void> {
   const redis = await ensureRedis();
   // One local S3 server per run (its files under .data/, removed by global-teardown).
   const s3 = await startLocalS3({ dir: path.join(REPO_ROOT, '.data/test-s3', runId) });
-  // Tests run on the oldest Node the code supports; the SDK's notice about its future Node floor
-  // (the images run a current LTS) would repeat once per worker and file.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
   process.env.TEST_PG_ADMIN_URL = pg.adminUrl;
   process.env.TEST_TEMPLATE_DATABASE = database;
   process.env.TEST_REDIS_URL = redis.url;

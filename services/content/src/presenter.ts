@@ -1,3 +1,4 @@
+import { presentPost } from '@shutter/contracts';
 import type { content } from '@shutter/proto';
 import type { CommentView } from './comments/comments-repository';
 import type { ImageRow, PostView } from './posts/posts-repository';
@@ -39,6 +40,16 @@ export function createPresenter(deps: { urls: UrlSigner; authors: VersionedForms
           comments: comments.get(v.id) ?? [],
         })),
       );
+    },
+
+    /**
+     * A list page as the gateway passes it through: docs/api.md's post items as one JSON array
+     * (the same presentPost the gateway uses for single posts), not a protobuf tree of them.
+     */
+    async page(views: PostView[], hasMore: boolean): Promise<content.ListPostsResponse> {
+      const posts = await this.posts(views);
+      const last = posts[posts.length - 1];
+      return { hasMore, postsJson: Buffer.from(JSON.stringify(posts.map(presentPost))), lastPostId: last?.postId ?? '' };
     },
 
     async comments(rows: CommentView[]): Promise<content.Comment[]> {

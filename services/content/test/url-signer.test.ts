@@ -1,6 +1,6 @@
 import { S3RequestPresigner } from '@aws-sdk/s3-request-presigner';
 import { S3Client } from '@aws-sdk/client-s3';
-import { SIGNING_WINDOW_SECONDS, createUrlSigner } from '../src/storage/url-signer';
+import { CREDENTIALS_REUSE_MS, SIGNING_WINDOW_SECONDS, createUrlSigner } from '../src/storage/url-signer';
 
 const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY', sessionToken: 'session token/+=' };
 const now = Date.UTC(2026, 11, 1, 10, 7, 30);
@@ -50,6 +50,21 @@ describe('presigned GET URLs', () => {
     t = a.reusableUntil.getTime();
     expect((await signer.sign('k')).url).not.toBe(a.url);
     expect(a.url.startsWith('https://b.s3.us-east-1.amazonaws.com/k?')).toBe(true);
+  });
+
+  it('signs anew with renewed credentials within the same window (asked for once a second)', async () => {
+    let creds = credentials;
+    let t = now;
+    const signer = createUrlSigner({ region: 'us-east-1', bucket: 'b', forcePathStyle: false, ttlSeconds: 3600, credentials: async () => creds, now: () => t });
+    const a = await signer.sign('k');
+    expect((await signer.sign('k')).url).toBe(a.url);
+    expect((await signer.sign('other')).url).not.toBe(a.url);
+    creds = { ...credentials, accessKeyId: 'AKIDRENEWED', sessionToken: 'renewed' };
+    t += CREDENTIALS_REUSE_MS; // asked for again at most this often
+    const b = new URL((await signer.sign('k')).url);
+    expect(b.searchParams.get('X-Amz-Credential')?.startsWith('AKIDRENEWED/')).toBe(true);
+    expect(b.searchParams.get('X-Amz-Security-Token')).toBe('renewed');
+    expect(b.searchParams.get('X-Amz-Signature')).not.toBe(new URL(a.url).searchParams.get('X-Amz-Signature'));
   });
 
   it('uses the public base when one is configured', async () => {

@@ -166,11 +166,11 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
     async getProfile(req, ctx) {
       const viewerId = requireUser(ctx);
       requireUuid('user_id', req.userId);
-      const [user, facts] = await Promise.all([users.findById(req.userId), deps.replicas.facts(viewerId, req.userId)]);
+      const found = await deps.replicas.profile(viewerId, req.userId);
       // A disabled account vanishes for everyone but admins (decided here, not by the gateway).
-      if (!user || (user.status !== 'enabled' && ctx.role !== 'admin')) throw notFound('User not found.');
-      const u = toProtoUser(user);
-      return { user: viewerId === user.id ? u : { ...u, email: '' }, ...facts };
+      if (!found || (found.user.status !== 'enabled' && ctx.role !== 'admin')) throw notFound('User not found.');
+      const u = toProtoUser(found.user);
+      return { user: viewerId === found.user.id ? u : { ...u, email: '' }, ...found.facts };
     },
 
     async batchGetUsers(req) {

@@ -2,6 +2,7 @@ import { decodeEvent, type EventType } from '@shutter/contracts';
 import type { socialgraph } from '@shutter/proto';
 import type { Client, Logger, Metrics, Redis } from '@shutter/kit';
 import { createEventConsumer, defineReplica, type Knex, type ReplicaBackfill } from '@shutter/kit/db';
+import type { UserRow } from './users-repository';
 
 /** Consumer group of identity on the "events" stream (its idempotency namespace too). */
 export const CONSUMER_GROUP = 'identity';
@@ -133,24 +134,36 @@ export function createProfileReplicas(deps: { db: Knex }) {
       }
     },
 
-    /** The viewer's relationship to the user and the user's counts: one statement. */
-    async facts(viewerId: string, userId: string): Promise<ProfileFacts> {
+    /**
+     * The user's row with the viewer's relationship to them and their counts: one statement (a
+     * profile is a hot read: two statements cost it ~30 % of its rate against `/me`'s one).
+     */
+    async profile(viewerId: string, userId: string): Promise<{ user: UserRow; facts: ProfileFacts } | undefined> {
       const res = await db.raw(
-        `SELECT (SELECT json_build_object('id', e.follows_id, 'status', e.status) FROM follow_edges e
-                  WHERE e.follower_id = :viewer AND e.followee_id = :user ORDER BY e.follows_id DESC LIMIT 1) AS edge,
-                COALESCE((SELECT follower_count FROM follow_counts WHERE user_id = :user), 0) AS follower_count,
-                COALESCE((SELECT following_count FROM follow_counts WHERE user_id = :user), 0) AS following_count,
-                COALESCE((SELECT post_count FROM post_counts WHERE user_id = :user), 0) AS post_count`,
+        `SELECT u.*,
+                (SELECT json_build_object('id', e.follows_id, 'status', e.status) FROM follow_edges e
+                  WHERE e.follower_id = :viewer AND e.followee_id = u.id ORDER BY e.follows_id DESC LIMIT 1) AS profile_edge,
+                COALESCE((SELECT follower_count FROM follow_counts WHERE user_id = u.id), 0) AS profile_follower_count,
+                COALESCE((SELECT following_count FROM follow_counts WHERE user_id = u.id), 0) AS profile_following_count,
+                COALESCE((SELECT post_count FROM post_counts WHERE user_id = u.id), 0) AS profile_post_count
+           FROM users u WHERE u.id = :user`,
         { viewer: viewerId, user: userId },
       );
-      const row = res.rows[0] as { edge: { id: string; status: string } | null; follower_count: number; following_count: number; post_count: number };
-      const live = row.edge && row.edge.status !== 'removed' ? row.edge : null;
+      const row = res.rows[0] as
+        | (UserRow & { profile_edge: { id: string; status: string } | null; profile_follower_count: number; profile_following_count: number; profile_post_count: number })
+        | undefined;
+      if (!row) return undefined;
+      const { profile_edge: edge, profile_follower_count: followers, profile_following_count: following, profile_post_count: posts, ...user } = row;
+      const live = edge && edge.status !== 'removed' ? edge : null;
       return {
-        followStatus: live ? (live.status as 'pending' | 'agree') : 'none',
-        followsId: live?.id ?? '',
-        followerCount: Number(row.follower_count),
-        followingCount: Number(row.following_count),
-        postCount: Number(row.post_count),
+        user,
+        facts: {
+          followStatus: live ? (live.status as 'pending' | 'agree') : 'none',
+          followsId: live?.id ?? '',
+          followerCount: Number(followers),
+          followingCount: Number(following),
+          postCount: Number(posts),
+        },
       };
     },
   };

@@ -167,15 +167,36 @@ export function createGrpcServer(opts: { logger: Logger; metrics: Metrics; auth:
     return caller;
   }
 
+  /** Each method's and status's metric children, labelled once (not per call). */
+  const observers = new Map<string, { handled: { inc(): void }; duration: { observe(v: number): void } }>();
+  function observerOf(method: string, code: grpc.status) {
+    const id = `${method} ${code}`;
+    let o = observers.get(id);
+    if (!o) {
+      const labels = { grpc_method: method, grpc_code: grpc.status[code] };
+      o = { handled: metrics.grpcServerHandled.labels(labels), duration: metrics.grpcServerDuration.labels(labels) };
+      observers.set(id, o);
+    }
+    return o;
+  }
+
   function wrap(method: string, def: Def, handler: (a: unknown, ctx: CallContext) => unknown, rule: { userRequired: boolean; peers: ReadonlySet<string> }) {
     return (call: AnyCall, callback?: grpc.sendUnaryData<unknown>) => {
       const started = process.hrtime.bigint();
       const abort = new AbortController();
-      call.once('cancelled', () => abort.abort());
+      const unary = !def.requestStream && !def.responseStream;
+      let settled = false;
+      // grpc-js reports every call as cancelled once its status is sent. A unary handler that has
+      // answered has nothing left to abort (and an abort costs a DOMException); a stream's may
+      // still learn of a real cancel only now (requestsOf).
+      call.once('cancelled', () => {
+        if (!unary || !settled) abort.abort();
+      });
       const meta = readMeta(call.metadata);
       const requestId = meta.requestId ?? randomUUID();
       const caller = authenticate(call, def.path, rule);
       const verified = caller instanceof ServiceError ? undefined : caller;
+      let log: Logger | undefined;
       const ctx: CallContext = {
         requestId,
         idempotencyKey: meta.idempotencyKey,
@@ -184,7 +205,10 @@ export function createGrpcServer(opts: { logger: Logger; metrics: Metrics; auth:
         sessionId: verified?.sessionId,
         callerService: verified?.service ?? 'gateway',
         metadata: call.metadata,
-        log: logger.child({ request_id: requestId, method }),
+        // Made when first used: most calls log nothing, and a child logger per call is not free.
+        get log() {
+          return (log ??= logger.child({ request_id: requestId, method }));
+        },
         signal: abort.signal,
       };
       const invoke = (): Promise<unknown> => {
@@ -193,10 +217,12 @@ export function createGrpcServer(opts: { logger: Logger; metrics: Metrics; auth:
         return handler(call.request, ctx) as Promise<unknown>;
       };
       const finish = (code: grpc.status) => {
+        settled = true;
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-        metrics.grpcServerHandled.inc({ grpc_method: method, grpc_code: grpc.status[code] });
-        metrics.grpcServerDuration.observe({ grpc_method: method, grpc_code: grpc.status[code] }, seconds);
-        ctx.log.debug({ code: grpc.status[code], ms: Math.round(seconds * 1e4) / 10 }, 'handled');
+        const o = observerOf(method, code);
+        o.handled.inc();
+        o.duration.observe(seconds);
+        if (logger.isLevelEnabled('debug')) ctx.log.debug({ code: grpc.status[code], ms: Math.round(seconds * 1e4) / 10 }, 'handled');
       };
       if (caller instanceof AssertionError) ctx.log.warn({ why: caller.why }, 'internal credential refused');
       // A span per call, child of the caller's (W3C trace context in the metadata).

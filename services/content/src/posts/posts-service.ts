@@ -142,11 +142,11 @@ export function createPostsService(deps: PostsServiceDeps) {
         });
         if (rows) {
           const page = rows.slice(0, limit);
-          return { posts: await presenter.posts(page), hasMore: rows.length > limit };
+          return presenter.page(page, rows.length > limit);
         }
         // Redis down: the timelines are only a copy; Postgres answers the same page.
         const ids = await posts.homeFeedIds(viewer, limit + 1, cursor);
-        return { posts: await presenter.posts(await posts.views(ids.slice(0, limit), viewer)), hasMore: ids.length > limit };
+        return presenter.page(await posts.views(ids.slice(0, limit), viewer), ids.length > limit);
       }
       if (req.userId) {
         const userId = requireUuid('user_id', req.userId);
@@ -165,7 +165,7 @@ export function createPostsService(deps: PostsServiceDeps) {
         ids = await posts.searchIds(viewer, search, limit + 1, { cursor });
       }
       const page = ids.slice(0, limit);
-      return { posts: await presenter.posts(await reads.views(page, viewer)), hasMore: ids.length > limit };
+      return presenter.page(await reads.views(page, viewer), ids.length > limit);
     },
 
     async update(caller: Caller, req: content.UpdatePostRequest): Promise<content.Post> {

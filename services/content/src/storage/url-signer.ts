@@ -35,58 +35,85 @@ export const SIGNING_WINDOW_SECONDS = 900;
 /** A public base's URLs never change: callers may keep them this long. */
 const PUBLIC_REUSE_MS = 24 * 3600 * 1000;
 
+/** Signed URLs kept per key (about 0.5 KB each): a feed page's images are mostly the same posts'. */
+const MAX_CACHED_URLS = 20_000;
+/**
+ * Credentials are asked for at most this often (a page signs dozens of URLs): renewed ones are
+ * used from then on. The SDK renews them minutes before they expire, so the old ones still work.
+ */
+export const CREDENTIALS_REUSE_MS = 1000;
+
 /**
  * Download URLs for stored keys: `S3_PUBLIC_URL/<key>`, or presigned GETs (AWS Signature V4,
  * query form). Signed here with node:crypto (a few µs) rather than with the SDK's presigner
- * (~0.3–1.5 ms each): a page of posts holds up to a thousand images.
+ * (~0.3–1.5 ms each): a page of posts holds up to a thousand images. A key's URL is the same for
+ * a whole window, so it is signed once per window and credentials (renewed ones sign anew); the
+ * query, the same for every key, once per window too. Cost per cached URL: a Map look-up.
  */
 export function createUrlSigner(opts: UrlSignerOptions) {
   const now = opts.now ?? Date.now;
   const base = objectBase(opts);
   const expires = opts.ttlSeconds + SIGNING_WINDOW_SECONDS;
-  let cachedKey: { scopeDate: string; secret: string; key: Buffer } | undefined;
+  /** What every URL of one window and one set of credentials shares. */
+  let scope: { windowStart: number; creds: SigningCredentials; amzDate: string; scope: string; query: string; key: Buffer; reusableUntil: Date } | undefined;
+  const signed = new Map<string, { windowStart: number; creds: SigningCredentials; url: SignedUrl }>();
+  let current: { creds: SigningCredentials; until: number } | undefined;
+  async function credentials(t: number): Promise<SigningCredentials> {
+    if (current && t < current.until) return current.creds;
+    const creds = await opts.credentials();
+    current = { creds, until: t + CREDENTIALS_REUSE_MS };
+    return creds;
+  }
 
-  function signingKey(secret: string, scopeDate: string): Buffer {
-    if (cachedKey?.scopeDate === scopeDate && cachedKey.secret === secret) return cachedKey.key;
-    const kDate = hmac(`AWS4${secret}`, scopeDate);
+  function scopeOf(windowStart: number, creds: SigningCredentials) {
+    if (scope?.windowStart === windowStart && sameCredentials(scope.creds, creds)) return scope;
+    const amzDate = new Date(windowStart * 1000).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+    const scopeDate = amzDate.slice(0, 8);
+    const credentialScope = `${scopeDate}/${opts.region}/s3/aws4_request`;
+    const params: Array<[string, string]> = [
+      ['X-Amz-Algorithm', 'AWS4-HMAC-SHA256'],
+      ['X-Amz-Content-Sha256', 'UNSIGNED-PAYLOAD'],
+      ['X-Amz-Credential', `${creds.accessKeyId}/${credentialScope}`],
+      ['X-Amz-Date', amzDate],
+      ['X-Amz-Expires', String(expires)],
+      ...(creds.sessionToken ? ([['X-Amz-Security-Token', creds.sessionToken]] as Array<[string, string]>) : []),
+      ['X-Amz-SignedHeaders', 'host'],
+    ];
+    const query = params
+      .map(([k, v]) => [encodeRfc3986(k), encodeRfc3986(v)] as const)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([k, v]) => `${k}=${v}`)
+      .join('&');
+    const kDate = hmac(`AWS4${creds.secretAccessKey}`, scopeDate);
     const key = hmac(hmac(hmac(kDate, opts.region), 's3'), 'aws4_request');
-    cachedKey = { scopeDate, secret, key };
-    return key;
+    scope = { windowStart, creds, amzDate, scope: credentialScope, query, key, reusableUntil: new Date((windowStart + SIGNING_WINDOW_SECONDS) * 1000) };
+    return scope;
   }
 
   return {
     async sign(key: string): Promise<SignedUrl> {
-      const path = `${base.path}/${encodePath(key)}`;
       if (opts.publicUrl) return { url: `${opts.publicUrl.replace(/\/+$/, '')}/${encodePath(key)}`, reusableUntil: new Date(now() + PUBLIC_REUSE_MS) };
-      const windowStart = Math.floor(now() / 1000 / SIGNING_WINDOW_SECONDS) * SIGNING_WINDOW_SECONDS;
-      const amzDate = new Date(windowStart * 1000).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
-      const scopeDate = amzDate.slice(0, 8);
-      const creds = await opts.credentials();
-      const scope = `${scopeDate}/${opts.region}/s3/aws4_request`;
-      const params: Array<[string, string]> = [
-        ['X-Amz-Algorithm', 'AWS4-HMAC-SHA256'],
-        ['X-Amz-Content-Sha256', 'UNSIGNED-PAYLOAD'],
-        ['X-Amz-Credential', `${creds.accessKeyId}/${scope}`],
-        ['X-Amz-Date', amzDate],
-        ['X-Amz-Expires', String(expires)],
-        ...(creds.sessionToken ? ([['X-Amz-Security-Token', creds.sessionToken]] as Array<[string, string]>) : []),
-        ['X-Amz-SignedHeaders', 'host'],
-      ];
-      const query = params
-        .map(([k, v]) => [encodeRfc3986(k), encodeRfc3986(v)] as const)
-        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-        .map(([k, v]) => `${k}=${v}`)
-        .join('&');
-      const canonicalRequest = ['GET', path, query, `host:${base.host}`, '', 'host', 'UNSIGNED-PAYLOAD'].join('\n');
-      const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256Hex(canonicalRequest)].join('\n');
-      const signature = createHmac('sha256', signingKey(creds.secretAccessKey, scopeDate)).update(stringToSign).digest('hex');
-      return {
-        url: `${base.origin}${path}?${query}&X-Amz-Signature=${signature}`,
-        reusableUntil: new Date((windowStart + SIGNING_WINDOW_SECONDS) * 1000),
-      };
+      const t = now();
+      const windowStart = Math.floor(t / 1000 / SIGNING_WINDOW_SECONDS) * SIGNING_WINDOW_SECONDS;
+      const creds = await credentials(t);
+      const hit = signed.get(key);
+      if (hit && hit.windowStart === windowStart && sameCredentials(hit.creds, creds)) return hit.url;
+      const s = scopeOf(windowStart, creds);
+      const path = `${base.path}/${encodePath(key)}`;
+      const canonicalRequest = `GET\n${path}\n${s.query}\nhost:${base.host}\n\nhost\nUNSIGNED-PAYLOAD`;
+      const stringToSign = `AWS4-HMAC-SHA256\n${s.amzDate}\n${s.scope}\n${sha256Hex(canonicalRequest)}`;
+      const signature = createHmac('sha256', s.key).update(stringToSign).digest('hex');
+      const url: SignedUrl = { url: `${base.origin}${path}?${s.query}&X-Amz-Signature=${signature}`, reusableUntil: s.reusableUntil };
+      if (hit) signed.delete(key);
+      else if (signed.size >= MAX_CACHED_URLS) signed.delete(signed.keys().next().value as string);
+      signed.set(key, { windowStart, creds, url });
+      return url;
     },
   };
 }
+
+const sameCredentials = (a: SigningCredentials, b: SigningCredentials) =>
+  a === b || (a.accessKeyId === b.accessKeyId && a.secretAccessKey === b.secretAccessKey && a.sessionToken === b.sessionToken);
 
 export type UrlSigner = ReturnType<typeof createUrlSigner>;
 
