@@ -213,11 +213,14 @@ export async function startArtifactStack(bundleDir: string, backends: Backends, 
       });
       log(`${p} ready (pid ${child.pid})`);
     };
-    // identity first: the others fill their read models from it.
-    start('identity');
-    await ready('identity');
-    for (const p of ['social-graph', 'content', 'notification'] as const) start(p);
-    await Promise.all((['social-graph', 'content', 'notification'] as const).map(ready));
+    // identity first: the others fill their read models from it. Then social-graph: content's
+    // replica of its edges backfills from it, and the port content is given must be its real one.
+    for (const p of ['identity', 'social-graph'] as const) {
+      start(p);
+      await ready(p);
+    }
+    for (const p of ['content', 'notification'] as const) start(p);
+    await Promise.all((['content', 'notification'] as const).map(ready));
     start('gateway');
     await ready('gateway');
 
