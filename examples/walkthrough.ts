@@ -41,11 +41,15 @@ export async function walkthrough(baseUrl: string, log: (line: string) => void =
       log(`${graceUser.username} accepted ${item.username}`);
     }
 
+    // An accepted follow reaches the feed by event, within seconds (docs/api.md): a client shows
+    // the feed it gets and refreshes, as this loop does, until the post is there.
     let feedHasPost = false;
-    for await (const p of ada.posts({ limit: 10 })) {
-      log(`${adaUser.username}'s feed: "${p.content}" by ${p.username}, ${p.images.length} image(s)`);
-      if (p.post_id === post.post_id) feedHasPost = true;
+    for (const until = Date.now() + 20_000; !feedHasPost && Date.now() < until; ) {
+      const feed = await ada.unwrap(ada.api.GET('/api/posts', { params: { query: { limit: 10 } } }));
+      feedHasPost = feed.posts.some((p) => p.post_id === post.post_id);
+      if (!feedHasPost) await new Promise((r) => setTimeout(r, 200));
     }
+    for await (const p of ada.posts({ limit: 10 })) log(`${adaUser.username}'s feed: "${p.content}" by ${p.username}, ${p.images.length} image(s)`);
     await ada.unwrap(ada.api.POST('/api/posts/like/{post_id}', { params: { path: { post_id: post.post_id } } }));
     await ada.unwrap(ada.api.POST('/api/posts/comment/{post_id}', { params: { path: { post_id: post.post_id } }, body: { content: 'Beautiful light!' } }));
     log(`${adaUser.username} liked and commented`);

@@ -19,7 +19,7 @@ export const forbidden = (message = 'You are not allowed to do this.') => new Ht
 export const notFound = (message = 'Not found.') => new HttpError(404, message, 'not_found');
 export const validation = (field: string, message: string) => new HttpError(422, message, 'validation_error', { errors: [{ field, message }] });
 
-/** The one gRPC status → HTTP table (ARCHITECTURE.md *Contracts*). */
+/** The one gRPC status → HTTP table (docs/architecture.md *Contracts*). */
 export const HTTP_STATUS_OF: Readonly<Partial<Record<GrpcStatus, number>>> = {
   [GrpcStatus.INVALID_ARGUMENT]: 400,
   [GrpcStatus.UNAUTHENTICATED]: 401,

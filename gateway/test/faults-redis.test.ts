@@ -4,7 +4,7 @@ import { expectNoInternals, timed } from './fault-helpers';
 import { start as startGateway } from './start';
 
 /**
- * Redis down (ARCHITECTURE.md: Redis holds only rebuildable state). The stack runs on a private
+ * Redis down (docs/architecture.md *Data*: Redis holds only rebuildable state). The stack runs on a private
  * redis-server that the test stops and starts again, empty, on the same port.
  */
 

@@ -2,7 +2,7 @@ import type { Metrics } from '@shutter/kit';
 import { apiClient, postsHelpers, startStack, waitFor, type ApiClient, type Stack, type TestUser } from '@shutter/testing';
 
 /**
- * ARCHITECTURE *Hot paths*: each hot read is one gRPC call from the gateway, and the service that
+ * docs/architecture.md *Hot paths*: each hot read is one gRPC call from the gateway, and the service that
  * answers it calls no other service. Counted with the per-method gRPC metrics every process
  * already exports: the gateway's client histogram (`grpc_client_handling_seconds`) and each
  * service's server counter (`grpc_server_handled_total`) and client histogram.

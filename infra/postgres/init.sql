@@ -1,7 +1,7 @@
 -- Shutter's Postgres, first start only: the official image runs this file (mounted in
 -- /docker-entrypoint-initdb.d/) once, when the data volume is empty, as the superuser, connected to
 -- POSTGRES_DB. It gives each service a login role that owns the schema of the same name, so a
--- service can use its own schema and no other (ARCHITECTURE.md: no service reads another's).
+-- service can use its own schema and no other (docs/architecture.md *Data*: no service reads another's).
 -- Each service still runs `CREATE SCHEMA IF NOT EXISTS <schema>` and its migrations itself at
 -- start; this file only decides who owns what. The roles' passwords come from the environment
 -- (below); to change one later, use ALTER ROLE: this file never runs again.

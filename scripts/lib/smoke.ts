@@ -100,6 +100,9 @@ export async function startArtifactStack(bundleDir: string, backends: Backends, 
     // port picked in advance); the gateway's HTTP and metrics ports are picked here.
     const ports = Object.fromEntries(PROCESSES.map((p) => [p, { main: 0, metrics: 0 }])) as Record<ProcessName, { main: number; metrics: number }>;
     ports.gateway = { main: await freePort(), metrics: await freePort() };
+    // identity starts first yet backfills its edge replica from social-graph: that one address is
+    // known in advance.
+    ports['social-graph'].main = await freePort();
     const nginxPort = await freePort();
     const origin = `http://127.0.0.1:${nginxPort}`;
     const jwtKey = path.join(work, 'jwt-ed25519.pem');
@@ -171,7 +174,7 @@ export async function startArtifactStack(bundleDir: string, backends: Backends, 
         cwd: app,
         env: {
           ...common,
-          ...(p === 'gateway' ? {} : { GRPC_PORT: '0', LOG_LEVEL: 'info' }),
+          ...(p === 'gateway' ? {} : { GRPC_PORT: String(ports[p].main), LOG_LEVEL: 'info' }),
           METRICS_PORT: String(ports[p].metrics),
           NODE_OPTIONS: `--max-old-space-size=${HEAP_MB[p]}`,
           MIGRATIONS: 'skip',
@@ -213,8 +216,8 @@ export async function startArtifactStack(bundleDir: string, backends: Backends, 
       });
       log(`${p} ready (pid ${child.pid})`);
     };
-    // identity first: the others fill their read models from it. Then social-graph: content's
-    // replica of its edges backfills from it, and the port content is given must be its real one.
+    // In dependency order, as compose starts them: content's replicas backfill from identity and
+    // social-graph before it is ready, and it must know their addresses when it starts.
     for (const p of ['identity', 'social-graph'] as const) {
       start(p);
       await ready(p);

@@ -5,7 +5,7 @@ import { testApp, type TestApp } from './test-app';
 /**
  * The hot reads' JSON (docs/api.md), shaped by the gateway from one canned reply each: field names,
  * timestamps, nulls, defaults, what only the owner sees; and each read is exactly one call to the
- * one service that answers it (ARCHITECTURE *Hot paths*; the system test hot-reads.test.ts counts
+ * one service that answers it (docs/architecture.md *Hot paths*; the system test hot-reads.test.ts counts
  * the same calls through the whole stack).
  */
 

@@ -4,7 +4,7 @@ import { permissionDenied, validationFailed } from './errors';
 import type { CallContext } from './grpc/server';
 
 /**
- * A versioned replica of another service's subjects (ARCHITECTURE *Events*, replicas): a table
+ * A versioned replica of another service's subjects (docs/architecture.md *Events*, replicas): a table
  * holding each subject's whole state and the version its owner gave it. The owner increments the
  * version in the transaction that changes the subject and puts the whole new state in the event;
  * the replica applies an event (or a backfilled snapshot row) only when its version is newer than
@@ -177,7 +177,7 @@ const APPLY_CHUNK = 500;
 const MAX_RETRY_MS = 30_000;
 
 /**
- * Fills a replica from its owner once in its life (ARCHITECTURE *Events*: a new or empty replica
+ * Fills a replica from its owner once in its life (docs/architecture.md *Events*: a new or empty replica
  * backfills, then events keep it current). Events are consumed meanwhile (a consumer group reads
  * the retained stream from its start, so every change made after the snapshot began arrives as an
  * event); both apply by one rule (newer version wins; a chunk of snapshot rows through `applyMany`,

@@ -3,7 +3,7 @@ import { createLogger } from '../src';
 import { defineReplica, replicaStateMigration, type Knex, type ReplicaRow } from '../src/index-db';
 
 /**
- * Property test of the kit's replica helper (ARCHITECTURE *Events*, replicas): random change
+ * Property test of the kit's replica helper (docs/architecture.md *Events*, replicas): random change
  * sequences on an owner table, their events delivered to the replica duplicated, reordered,
  * delayed, concurrently, one by one (`apply`) and in chunks (`applyMany`, as a backfill applies a
  * snapshot page), and partly dead-lettered then replayed at the end, always converge to

@@ -98,7 +98,7 @@ async function writeAll(call: AnyCall, responses: AsyncIterable<unknown>, signal
   if (signal.aborted) throw callCancelled();
 }
 
-/** HTTP/2 window of 1 MiB: large responses are not throttled by flow control (ARCHITECTURE.md). */
+/** HTTP/2 window of 1 MiB: large responses are not throttled by flow control (docs/architecture.md *Hot paths*). */
 export const channelOptions: grpc.ChannelOptions = {
   'grpc-node.flow_control_window': 1 << 20,
   'grpc.keepalive_time_ms': 30_000,

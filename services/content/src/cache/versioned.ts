@@ -3,8 +3,8 @@ import type { Knex } from '@shutter/kit/db';
 import { recordPendingMark } from './pending-marks';
 
 /**
- * Versioned copies in Redis of rows whose truth is in content's Postgres (ARCHITECTURE *Hot
- * paths*): the post and author read forms (`<version>|<json>` strings) and per-viewer sets (the
+ * Versioned copies in Redis of rows whose truth is in content's Postgres (docs/architecture.md
+ * *Hot paths*): the post and author read forms (`<version>|<json>` strings) and per-viewer sets (the
  * posts a viewer liked, the authors a viewer follows), each with the version of its row.
  *
  * The invalidation story, one rule for all of them:

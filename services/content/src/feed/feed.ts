@@ -6,7 +6,7 @@ import type { PostRead, PostReads } from '../posts/read-path';
 import { canSeePostsOf } from '../visibility';
 
 /**
- * Home timelines in Redis, fanned out on write (ARCHITECTURE *Feed*).
+ * Home timelines in Redis, fanned out on write (docs/architecture.md *Feed*).
  *
  * `feed:<user>` is a sorted set of post ids scored by their creation time in ms (the UUIDv7
  * timestamp, so score order is id order; equal scores sort by member, which is id order too).

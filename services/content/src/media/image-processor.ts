@@ -38,7 +38,7 @@ const NOT_AN_IMAGE = 'Only JPEG, PNG and WebP images are accepted.';
 const FORMAT_TYPES: Record<string, ImageType> = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp' };
 
 /**
- * The photo pipeline (docs/api.md *Photos*, ARCHITECTURE *Photos*), on libvips through sharp:
+ * The photo pipeline (docs/api.md *Photos*, docs/architecture.md *Photos*), on libvips through sharp:
  *
  * 1. The header alone (sharp `metadata()`, no pixel decoded) gives the dimensions: more than
  *    10 000 px a side or 50 MP → a field error (422). Decoding then runs with

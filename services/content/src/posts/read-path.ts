@@ -43,7 +43,7 @@ export type PostRead = PostView & { comments: CommentForm[] };
 const iso = (d: Date | string) => (d instanceof Date ? d.toISOString() : new Date(d).toISOString());
 
 /**
- * The hot read path of posts (ARCHITECTURE *Hot paths*): a page of posts is MGETs of post and
+ * The hot read path of posts (docs/architecture.md *Hot paths*): a page of posts is MGETs of post and
  * author forms and two SMISMEMBERs (the viewer's likes among the page, the viewer's follows among
  * its authors) — no SQL in the steady state. Every copy is versioned (cache/versioned.ts): the
  * write paths call the `invalidate*` functions in their transactions with the new versions.
