@@ -22,13 +22,24 @@ const signed = typeof kit.deriveInternalKeys === 'function';
 
 async function main(): Promise<void> {
   const Def = identity.IdentityServiceService;
-  const user: identity.User = { userId: '', email: '', username: 'someone', name: 'Some One', isPublic: true, role: 'user', status: 'enabled', profileImageKey: 'k' };
+  const user: identity.User = {
+    userId: '',
+    email: '',
+    username: 'someone',
+    name: 'Some One',
+    isPublic: true,
+    role: 'user',
+    status: 'enabled',
+    profileImageKey: 'k',
+  };
   const handlers: Record<string, unknown> = {};
   for (const name of Object.keys(Def)) handlers[name] = async () => ({});
   handlers.getUser = async (req: identity.GetUserRequest, ctx: { userId?: string }) => ({ ...user, userId: req.userId, name: ctx.userId ?? '' });
   const logger = kit.createLogger('bench', 'silent');
   const metrics = kit.createMetrics('bench');
-  const server = signed ? kit.createGrpcServer({ logger, metrics, auth: kit.deriveInternalKeys(SECRET, 'identity') }) : kit.createGrpcServer({ logger, metrics });
+  const server = signed
+    ? kit.createGrpcServer({ logger, metrics, auth: kit.deriveInternalKeys(SECRET, 'identity') })
+    : kit.createGrpcServer({ logger, metrics });
   server.add(Def, handlers, { withoutUser: ['getUser'] });
   const port: number = await server.listen('127.0.0.1:0');
   const auth = signed ? kit.createAssertionSigner(kit.deriveInternalKeys(SECRET, 'gateway')) : undefined;
@@ -53,7 +64,14 @@ async function main(): Promise<void> {
   const cpu = process.cpuUsage(cpu0);
   const cpuPerCall = (cpu.user + cpu.system) / CALLS;
   console.log(
-    JSON.stringify({ kit: signed ? 'signed' : 'unsigned', users: USERS, calls: CALLS, concurrency: CONCURRENCY, callsPerSecond: Math.round(CALLS / seconds), cpuMicrosPerCall: Math.round(cpuPerCall * 10) / 10 }),
+    JSON.stringify({
+      kit: signed ? 'signed' : 'unsigned',
+      users: USERS,
+      calls: CALLS,
+      concurrency: CONCURRENCY,
+      callsPerSecond: Math.round(CALLS / seconds),
+      cpuMicrosPerCall: Math.round(cpuPerCall * 10) / 10,
+    }),
   );
   client.close();
   await server.shutdown(1000);

@@ -93,7 +93,9 @@ async function main() {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function logRow(key: string, r: RouteResult): void {
-  log(`${key.padEnd(26)} ${String(Math.round(r.rps)).padStart(6)} req/s  p50 ${String(r.p50_ms).padStart(5)} ms  p90 ${String(r.p90_ms).padStart(5)} ms  p99 ${String(r.p99_ms).padStart(5)} ms  errors ${r.errors}`);
+  log(
+    `${key.padEnd(26)} ${String(Math.round(r.rps)).padStart(6)} req/s  p50 ${String(r.p50_ms).padStart(5)} ms  p90 ${String(r.p90_ms).padStart(5)} ms  p99 ${String(r.p99_ms).padStart(5)} ms  errors ${r.errors}`,
+  );
 }
 
 /** Two runs of the same thing as one: rates and percentiles averaged, counts summed. */
@@ -129,7 +131,11 @@ async function pool<T, R>(items: T[], n: number, fn: (t: T) => Promise<R>): Prom
 
 async function login(url: string, email: string): Promise<string> {
   for (let attempt = 0; ; attempt++) {
-    const res = await fetch(`${url}/api/users/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password: PASSWORD }) });
+    const res = await fetch(`${url}/api/users/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email, password: PASSWORD }),
+    });
     const body = (await res.json()) as { data?: { token?: string } };
     if (res.ok && body.data?.token) return body.data.token;
     if (attempt >= 3) throw new Error(`login ${email}: ${res.status} ${JSON.stringify(body)}`);
@@ -142,7 +148,11 @@ async function phonePhoto(): Promise<Buffer> {
   const w = 4032 / 8;
   const h = 3024 / 8;
   const seed = Buffer.from(Array.from({ length: w * h * 3 }, (_, i) => (i * 2654435761) >>> 24));
-  return sharp(seed, { raw: { width: w, height: h, channels: 3 } }).resize(4032, 3024).jpeg({ quality: 90 }).withMetadata({ orientation: 6 }).toBuffer();
+  return sharp(seed, { raw: { width: w, height: h, channels: 3 } })
+    .resize(4032, 3024)
+    .jpeg({ quality: 90 })
+    .withMetadata({ orientation: 6 })
+    .toBuffer();
 }
 
 async function measureAll(stack: Stack, d: Dataset, idleRss: Record<string, number>, children: ChildProcess[]): Promise<Report> {
@@ -193,7 +203,11 @@ async function measureAll(stack: Stack, d: Dataset, idleRss: Record<string, numb
   // The feed beside the monolith, reader for reader, in A-B-B-A halves: the load other work puts
   // on a shared machine drifts by the minute, and this way both sides see the same drift.
   const hello = await startBaseline('hello', {}, children);
-  const monolith = await startBaseline('monolith', { DATABASE_URL: stack.databaseUrl, JWKS_URL: `${stack.gatewayUrl}/.well-known/jwks.json`, ...stack.s3Env }, children);
+  const monolith = await startBaseline(
+    'monolith',
+    { DATABASE_URL: stack.databaseUrl, JWKS_URL: `${stack.gatewayUrl}/.well-known/jwks.json`, ...stack.s3Env },
+    children,
+  );
   const helloRuns = [await measure('baseline hello', { base: hello, next: () => ({ path: '/' }) })];
   const baselineRuns: Record<string, RouteResult> = {};
   const loadRss: Record<string, number> = {};
@@ -248,7 +262,8 @@ async function measureAll(stack: Stack, d: Dataset, idleRss: Record<string, numb
   const reads = ['user_posts', 'post', 'profile', 'me', 'unread_count'];
   const halves: Record<string, RouteResult[]> = {};
   for (const key of reads) await run({ url, next: hotReads[key]!, connections: CONNECTIONS, seconds: WARM_SECONDS });
-  for (const key of [...reads, ...[...reads].reverse()]) (halves[key] ??= []).push(await run({ url, next: hotReads[key]!, connections: CONNECTIONS, seconds: Math.max(1, SECONDS / 2) }));
+  for (const key of [...reads, ...[...reads].reverse()])
+    (halves[key] ??= []).push(await run({ url, next: hotReads[key]!, connections: CONNECTIONS, seconds: Math.max(1, SECONDS / 2) }));
   for (const key of reads) {
     routes[key] = combine(halves[key]![0]!, halves[key]![1]!);
     logRow(key, routes[key]);
@@ -259,7 +274,9 @@ async function measureAll(stack: Stack, d: Dataset, idleRss: Record<string, numb
   let profiledRoute: string | null = null;
   if (PROFILE) {
     profiledRoute = Object.keys(hotReads).sort((a, b) => routes[a]!.rps - routes[b]!.rps)[0]!;
-    const pids = Object.entries(stack.pids()).filter(([name]) => name !== 'nginx' && name !== 'redis').flatMap(([, p]) => p);
+    const pids = Object.entries(stack.pids())
+      .filter(([name]) => name !== 'nginx' && name !== 'redis')
+      .flatMap(([, p]) => p);
     const signal = () => pids.forEach((pid) => process.kill(pid, 'SIGUSR2'));
     signal();
     const r = await run({ url, next: hotReads[profiledRoute]!, connections: CONNECTIONS, seconds: SECONDS });
@@ -291,13 +308,25 @@ async function measureAll(stack: Stack, d: Dataset, idleRss: Record<string, numb
         const followers = d.users.slice(0, k).map((u) => u.id);
         await timeFanout(url, redis, token, form, followers);
         fanout[k] = await timeFanout(url, redis, token, form, followers);
-        log(`fan-out to ${k} timelines: ${fanout[k]!.seconds.toFixed(3)} s from the request, ${fanout[k]!.after_201_s.toFixed(3)} s after the 201 (≥ ${fanout[k]!.entries_per_s} entries/s)`);
+        log(
+          `fan-out to ${k} timelines: ${fanout[k]!.seconds.toFixed(3)} s from the request, ${fanout[k]!.after_201_s.toFixed(3)} s after the 201 (≥ ${fanout[k]!.entries_per_s} entries/s)`,
+        );
       }
-      const r = await measure(`create_post (${k} followers)`, { connections: 2, warm: false, next: () => ({ method: 'POST', path: '/api/posts/', headers: { ...auth(token), 'content-type': form.contentType }, body: form.body }) });
+      const r = await measure(`create_post (${k} followers)`, {
+        connections: 2,
+        warm: false,
+        next: () => ({ method: 'POST', path: '/api/posts/', headers: { ...auth(token), 'content-type': form.contentType }, body: form.body }),
+      });
       postCreateP99[k] = r.p99_ms;
     }
     // The probes' fan-outs drain before the write mix.
-    await timeFanout(url, redis, probeTokens[Math.max(...PROBES)]!, form, d.users.slice(0, Math.max(...PROBES)).map((u) => u.id));
+    await timeFanout(
+      url,
+      redis,
+      probeTokens[Math.max(...PROBES)]!,
+      form,
+      d.users.slice(0, Math.max(...PROBES)).map((u) => u.id),
+    );
   } finally {
     redis.disconnect();
   }
@@ -306,27 +335,65 @@ async function measureAll(stack: Stack, d: Dataset, idleRss: Record<string, numb
   // Last, so the event backlog they leave (fan-outs, notifications) disturbs no other figure.
   const json = (token: string) => ({ ...auth(token), 'content-type': 'application/json' });
   let n = 0;
-  routes.create_post = await measure('create_post', { connections: 8, warm: false, next: () => ({ method: 'POST', path: '/api/posts/', headers: { ...auth(mixAuth()), 'content-type': form.contentType }, body: form.body }) });
+  routes.create_post = await measure('create_post', {
+    connections: 8,
+    warm: false,
+    next: () => ({ method: 'POST', path: '/api/posts/', headers: { ...auth(mixAuth()), 'content-type': form.contentType }, body: form.body }),
+  });
   // The same with a phone photo (12 MP JPEG tagged "rotate 90°"): the photo pipeline's cost on the write path.
   const photoForm = multipartPost('a phone photo from the bench', await phonePhoto());
-  routes.create_post_photo = await measure('create_post (12 MP photo)', { connections: 2, warm: false, next: () => ({ method: 'POST', path: '/api/posts/', headers: { ...auth(mixAuth()), 'content-type': photoForm.contentType }, body: photoForm.body }) });
-  routes.like = await measure('like', { warm: false, next: () => ({ method: 'POST', path: `/api/posts/like/${postSample[(n++ * 13) % postSample.length]}`, headers: auth(mixAuth()) }) });
-  routes.comment = await measure('comment', { warm: false, next: () => ({ method: 'POST', path: `/api/posts/comment/${nextPost()}`, headers: json(mixAuth()), body: '{"content":"nice light!"}' }) });
-  const followTargets = pick(publicAuthors.filter((i) => i >= d.core), 3000).map((i) => d.users[i]!.id);
-  routes.follow = await measure('follow', { warm: false, next: () => ({ method: 'POST', path: `/api/follows/request/${followTargets[(n++ * 17) % followTargets.length]}`, headers: auth(mixAuth()) }) });
+  routes.create_post_photo = await measure('create_post (12 MP photo)', {
+    connections: 2,
+    warm: false,
+    next: () => ({ method: 'POST', path: '/api/posts/', headers: { ...auth(mixAuth()), 'content-type': photoForm.contentType }, body: photoForm.body }),
+  });
+  routes.like = await measure('like', {
+    warm: false,
+    next: () => ({ method: 'POST', path: `/api/posts/like/${postSample[(n++ * 13) % postSample.length]}`, headers: auth(mixAuth()) }),
+  });
+  routes.comment = await measure('comment', {
+    warm: false,
+    next: () => ({ method: 'POST', path: `/api/posts/comment/${nextPost()}`, headers: json(mixAuth()), body: '{"content":"nice light!"}' }),
+  });
+  const followTargets = pick(
+    publicAuthors.filter((i) => i >= d.core),
+    3000,
+  ).map((i) => d.users[i]!.id);
+  routes.follow = await measure('follow', {
+    warm: false,
+    next: () => ({ method: 'POST', path: `/api/follows/request/${followTargets[(n++ * 17) % followTargets.length]}`, headers: auth(mixAuth()) }),
+  });
   const loginBody = cycle(mixTokens.map((_, i) => JSON.stringify({ email: d.users[i]!.email, password: PASSWORD })));
-  routes.login = await measure('login', { connections: 4, warm: false, next: () => ({ method: 'POST', path: '/api/users/login', headers: { 'content-type': 'application/json' }, body: loginBody() }) });
+  routes.login = await measure('login', {
+    connections: 4,
+    warm: false,
+    next: () => ({ method: 'POST', path: '/api/users/login', headers: { 'content-type': 'application/json' }, body: loginBody() }),
+  });
 
   clearInterval(sampler);
 
   const cpu = os.cpus();
   return {
-    machine: { cores: cpu.length, cpu_model: cpu[0]?.model ?? 'unknown', memory_gb: Math.round(os.totalmem() / 2 ** 30), node: process.version, date: new Date().toISOString(), quick: QUICK, shared: true },
+    machine: {
+      cores: cpu.length,
+      cpu_model: cpu[0]?.model ?? 'unknown',
+      memory_gb: Math.round(os.totalmem() / 2 ** 30),
+      node: process.version,
+      date: new Date().toISOString(),
+      quick: QUICK,
+      shared: true,
+    },
     dataset: { users: 0, follows: 0, posts: 0, images: 0, likes: 0, comments: 0, scale: SCALE, load_s: null },
     settings: { seconds_per_route: SECONDS, connections: CONNECTIONS, mix_readers: MIX_READERS, page_size: 10 },
     routes,
     baseline_runs: baselineRuns,
-    baselines: { hello_rps: baseHello.rps, monolith_feed_rps: baseMix.rps, monolith_feed_p50_ms: baseMix.p50_ms, monolith_feed_rps_by_followees: monolithBy, monolith_feed_p50_ms_by_followees: monolithP50By },
+    baselines: {
+      hello_rps: baseHello.rps,
+      monolith_feed_rps: baseMix.rps,
+      monolith_feed_p50_ms: baseMix.p50_ms,
+      monolith_feed_rps_by_followees: monolithBy,
+      monolith_feed_p50_ms_by_followees: monolithP50By,
+    },
     feed_rps_by_followees: Object.fromEntries(READER_FOLLOWEES.map((k) => [k, routes[`feed_${k}`]!.rps])),
     feed_p50_ms_by_followees: Object.fromEntries(READER_FOLLOWEES.map((k) => [k, routes[`feed_${k}`]!.p50_ms])),
     feed_p99_ms_by_followees: Object.fromEntries(READER_FOLLOWEES.map((k) => [k, routes[`feed_${k}`]!.p99_ms])),
@@ -404,7 +471,15 @@ async function measureTracingOverhead(template: string, d: Dataset): Promise<voi
     log(`tracing: the sink took ${exported.requests} exports, ${(exported.bytes / 2 ** 20).toFixed(1)} MiB`);
     const cpu = os.cpus();
     const out = {
-      machine: { cores: cpu.length, cpu_model: cpu[0]?.model ?? 'unknown', node: process.version, date: new Date().toISOString(), quick: QUICK, shared: true, load_avg: os.loadavg() },
+      machine: {
+        cores: cpu.length,
+        cpu_model: cpu[0]?.model ?? 'unknown',
+        node: process.version,
+        date: new Date().toISOString(),
+        quick: QUICK,
+        shared: true,
+        load_avg: os.loadavg(),
+      },
       settings: { seconds_per_route: SECONDS, connections: CONNECTIONS, mix_readers: MIX_READERS, scale: SCALE },
       routes: result,
       sink: exported,
@@ -429,7 +504,11 @@ async function measureTracingOverhead(template: string, d: Dataset): Promise<voi
 /** Posts once as an author whose followers' timelines exist, and times until every one holds the post. */
 async function timeFanout(url: string, redis: Redis, token: string, form: { body: Buffer; contentType: string }, followerIds: string[]) {
   const t0 = performance.now();
-  const res = await fetch(`${url}/api/posts/`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': form.contentType }, body: form.body });
+  const res = await fetch(`${url}/api/posts/`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': form.contentType },
+    body: form.body,
+  });
   const body = (await res.json()) as { data?: { post_id?: string } };
   const postId = body.data?.post_id;
   if (res.status !== 201 || !postId) throw new Error(`fan-out probe post: ${res.status} ${JSON.stringify(body)}`);

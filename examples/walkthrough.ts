@@ -44,7 +44,7 @@ export async function walkthrough(baseUrl: string, log: (line: string) => void =
     // An accepted follow reaches the feed by event, within seconds (docs/api.md): a client shows
     // the feed it gets and refreshes, as this loop does, until the post is there.
     let feedHasPost = false;
-    for (const until = Date.now() + 20_000; !feedHasPost && Date.now() < until; ) {
+    for (const until = Date.now() + 20_000; !feedHasPost && Date.now() < until;) {
       const feed = await ada.unwrap(ada.api.GET('/api/posts', { params: { query: { limit: 10 } } }));
       feedHasPost = feed.posts.some((p) => p.post_id === post.post_id);
       if (!feedHasPost) await new Promise((r) => setTimeout(r, 200));

@@ -39,7 +39,8 @@ export interface FuzzReport {
 }
 
 // Stack frames, file paths, driver and library names: nothing of the kind belongs in an error body.
-const LEAK = /\bat [\w$.<>]+ \(|node_modules|\/src\/|\.ts:\d+|\.js:\d+|ECONNREFUSED|\b(SELECT|INSERT INTO|UPDATE \w+ SET)\b|knex|postgres|ioredis|grpc|\bTypeError\b|\bReferenceError\b|RangeError|FST_[A-Z_]+|"stack"|"statusCode"/i;
+const LEAK =
+  /\bat [\w$.<>]+ \(|node_modules|\/src\/|\.ts:\d+|\.js:\d+|ECONNREFUSED|\b(SELECT|INSERT INTO|UPDATE \w+ SET)\b|knex|postgres|ioredis|grpc|\bTypeError\b|\bReferenceError\b|RangeError|FST_[A-Z_]+|"stack"|"statusCode"/i;
 
 interface Account {
   email: string;
@@ -67,7 +68,10 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
   const call = (method: string, path: string, token?: string, body?: unknown) =>
     fetch(base + path, {
       method,
-      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined && !(body instanceof FormData) ? { 'content-type': 'application/json' } : {}) },
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(body !== undefined && !(body instanceof FormData) ? { 'content-type': 'application/json' } : {}),
+      },
       body: body instanceof FormData ? body : body === undefined ? undefined : JSON.stringify(body),
     });
 
@@ -114,7 +118,9 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
         read(u, `/api/posts/comment/${u === a ? postA : postB}?limit=100`),
         // Follow edges by id only: a request to an account that turns public is accepted by an
         // event handler a moment later (pending → agree) without any request of the fuzzer's.
-        Promise.all(['following', 'follower'].flatMap((type) => ['pending', 'agree'].map((st) => read(u, `/api/follows?type=${type}&status=${st}&limit=100`)))).then((lists) => ({
+        Promise.all(
+          ['following', 'follower'].flatMap((type) => ['pending', 'agree'].map((st) => read(u, `/api/follows?type=${type}&status=${st}&limit=100`))),
+        ).then((lists) => ({
           status: Math.max(...lists.map((l) => l.status)),
           body: lists.flatMap((l) => (l.body?.data?.users ?? []).map((x: { follows_id: string }) => x.follows_id)).sort(),
           own: false,
@@ -217,14 +223,21 @@ function envelopeProblem(status: number, text: string, requestId: string | null)
   if (typeof body.request_id !== 'string' || body.request_id !== requestId) return 'request_id is not X-Request-Id';
   if (status === 422) {
     if (!Array.isArray(body.errors) || body.errors.length === 0) return '422 without errors';
-    for (const e of body.errors) if (typeof e?.field !== 'string' || typeof e?.message !== 'string' || !/^(body|query|path|header)(\.|$)/.test(e.field)) return `bad errors item ${JSON.stringify(e)}`;
+    for (const e of body.errors)
+      if (typeof e?.field !== 'string' || typeof e?.message !== 'string' || !/^(body|query|path|header)(\.|$)/.test(e.field))
+        return `bad errors item ${JSON.stringify(e)}`;
   }
   return null;
 }
 
 function finding(kind: Finding['kind'], req: FuzzRequest, status: number, response: string): Finding {
   const body = req.body === undefined ? undefined : (Buffer.isBuffer(req.body) ? req.body.toString('latin1') : req.body).slice(0, 500);
-  return { kind, request: { method: req.method, url: req.url.slice(0, 500), headers: req.headers, body, tags: req.tags }, status, response: response.slice(0, 800) };
+  return {
+    kind,
+    request: { method: req.method, url: req.url.slice(0, 500), headers: req.headers, body, tags: req.tags },
+    status,
+    response: response.slice(0, 800),
+  };
 }
 
 function diff(before: string, after: string): string {

@@ -42,7 +42,12 @@ export function operationsOf(doc: { paths: Record<string, Record<string, Schema>
     for (const [method, op] of Object.entries(methods)) {
       const key = `${method.toUpperCase()} ${path}`;
       if (SKIPPED.has(key) || !['get', 'post', 'patch', 'delete', 'put'].includes(method)) continue;
-      const params = ((op.parameters as Schema[] | undefined) ?? []).map((p) => ({ in: String(p.in), name: String(p.name), required: Boolean(p.required), schema: resolve(p.schema) }));
+      const params = ((op.parameters as Schema[] | undefined) ?? []).map((p) => ({
+        in: String(p.in),
+        name: String(p.name),
+        required: Boolean(p.required),
+        schema: resolve(p.schema),
+      }));
       const content = ((op.requestBody as Schema | undefined)?.content ?? {}) as Record<string, Schema>;
       const bodies = Object.fromEntries(Object.entries(content).map(([type, c]) => [type, resolve(c.schema)]));
       ops.push({ method: method.toUpperCase(), path, params, bodies, secured: Array.isArray(op.security) && op.security.length > 0 });
@@ -100,7 +105,7 @@ function paramText(rng: Rng, p: Operation['params'][number], pools: Pools, tags:
     return pick(rng, ['%E0%A4%A', '%', '%00', '%ED%A0%80', '%zz', '%FF%FE', '..%2F..%2F', '%2e%2e']);
   }
   const v = valueFor(rng, p.schema, pools, tags);
-  const text = typeof v === 'string' ? v : JSON.stringify(v) ?? '';
+  const text = typeof v === 'string' ? v : (JSON.stringify(v) ?? '');
   return encodeURIComponent(text.replace(/[\ud800-\udfff]/g, '')).slice(0, 8000);
 }
 
@@ -114,12 +119,27 @@ function multipart(rng: Rng, fields: Record<string, unknown>, tags: string[]): {
   const field = (name: string | null, value: string) =>
     parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data${name === null ? '' : `; name="${name}"`}\r\n\r\n${value}\r\n`));
   const file = (name: string, bytes: Buffer, type: string) =>
-    parts.push(Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"; filename="f.png"\r\nContent-Type: ${type}\r\n\r\n`), bytes, Buffer.from('\r\n')]));
-  for (const [k, v] of Object.entries(fields)) field(k, typeof v === 'string' ? v : JSON.stringify(v) ?? '');
+    parts.push(
+      Buffer.concat([
+        Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"; filename="f.png"\r\nContent-Type: ${type}\r\n\r\n`),
+        bytes,
+        Buffer.from('\r\n'),
+      ]),
+    );
+  for (const [k, v] of Object.entries(fields)) field(k, typeof v === 'string' ? v : (JSON.stringify(v) ?? ''));
   const images = chance(rng, 0.1) ? 11 : int(rng, 0, 2);
   for (let i = 0; i < images; i++) {
     const kind = pick(rng, ['png', 'png', 'gif', 'text', 'random', 'truncated-png']);
-    const bytes = kind === 'png' ? PNG : kind === 'gif' ? GIF : kind === 'text' ? Buffer.from('hello') : kind === 'random' ? Buffer.from(Array.from({ length: 64 }, () => int(rng, 0, 255))) : PNG.subarray(0, 20);
+    const bytes =
+      kind === 'png'
+        ? PNG
+        : kind === 'gif'
+          ? GIF
+          : kind === 'text'
+            ? Buffer.from('hello')
+            : kind === 'random'
+              ? Buffer.from(Array.from({ length: 64 }, () => int(rng, 0, 255)))
+              : PNG.subarray(0, 20);
     file(pick(rng, ['images', 'images', 'profile_image', 'other']), bytes, pick(rng, ['image/png', 'image/gif', 'text/plain', 'application/octet-stream']));
     if (kind !== 'png') tags.push(`file-${kind}`);
   }
@@ -147,7 +167,8 @@ export function generate(rng: Rng, op: Operation, pools: Pools, base: string): F
   for (const p of op.params) {
     if (p.in === 'path') path = path.replace(`{${p.name}}`, paramText(rng, p, pools, tags));
     else if (p.in === 'query' && (p.required ? !chance(rng, 0.05) : chance(rng, 0.5))) query.push(`${p.name}=${paramText(rng, p, pools, tags)}`);
-    else if (p.in === 'header' && chance(rng, 0.3)) headers[p.name] = pick(rng, ['key-1', 'k'.repeat(300), ' ', 'ключ'.replace(/[^\x20-\x7e]/g, '?'), `k${int(rng, 0, 5)}`]);
+    else if (p.in === 'header' && chance(rng, 0.3))
+      headers[p.name] = pick(rng, ['key-1', 'k'.repeat(300), ' ', 'ключ'.replace(/[^\x20-\x7e]/g, '?'), `k${int(rng, 0, 5)}`]);
   }
   if (chance(rng, 0.1)) query.push(pick(rng, ['_t=123', 'page=1&page=2', 'search[]=x', 'limit=1e999', 'x=%00', 'search=%']));
   if (chance(rng, 0.05)) path = pick(rng, [path + '/', path.replace(/^\/api/, '/api//'), path.toUpperCase()]);
@@ -173,7 +194,8 @@ export function generate(rng: Rng, op: Operation, pools: Pools, base: string): F
     tags.push('odd-body');
     const kind = pick(rng, ['malformed-json', 'wrong-type', 'empty-json', 'array', 'string', 'huge-number', 'none']);
     if (kind === 'malformed-json') [headers['content-type'], body] = ['application/json', pick(rng, ['{', '{"a":}', '[1,', '{"a":1}}', "{'a':1}", '\u0000'])];
-    else if (kind === 'wrong-type') [headers['content-type'], body] = [pick(rng, ['text/plain', 'application/xml', 'application/x-www-form-urlencoded', 'image/png']), 'a=1&b=2'];
+    else if (kind === 'wrong-type')
+      [headers['content-type'], body] = [pick(rng, ['text/plain', 'application/xml', 'application/x-www-form-urlencoded', 'image/png']), 'a=1&b=2'];
     else if (kind === 'empty-json') [headers['content-type'], body] = ['application/json', ''];
     else if (kind === 'array') [headers['content-type'], body] = ['application/json', '[{"content":"x"}]'];
     else if (kind === 'string') [headers['content-type'], body] = ['application/json', JSON.stringify(pick(rng, NASTY_STRINGS))];

@@ -41,11 +41,21 @@ async function main() {
     console.log(`fuzz: ${url}, ${REQUESTS} requests, seed ${SEED} (FUZZ_SEED=${SEED} replays it)`);
     const report = await runFuzz({ baseUrl: url, seed: SEED, requests: REQUESTS, log: (l) => console.log(`fuzz: ${l}`) });
     fs.writeFileSync(path.join(__dirname, 'results.json'), JSON.stringify({ at: new Date().toISOString(), url, ...report }, null, 2));
-    const statuses = Object.entries(report.byStatus).map(([s, n]) => `${s}×${n}`).join(' ');
-    console.log(`fuzz: ${report.requests} requests in ${Math.round(report.ms / 1000)} s, ${report.serverErrors} × 5xx, ${report.findings.length} findings; statuses ${statuses}`);
+    const statuses = Object.entries(report.byStatus)
+      .map(([s, n]) => `${s}×${n}`)
+      .join(' ');
+    console.log(
+      `fuzz: ${report.requests} requests in ${Math.round(report.ms / 1000)} s, ${report.serverErrors} × 5xx, ${report.findings.length} findings; statuses ${statuses}`,
+    );
     const kinds = report.findings.reduce<Record<string, number>>((acc, f) => ({ ...acc, [f.kind]: (acc[f.kind] ?? 0) + 1 }), {});
     if (report.findings.length) console.log(`fuzz: findings by kind ${JSON.stringify(kinds)} (all in fuzz/results.json); the first ones:`);
-    for (const f of report.findings.slice(0, 10)) console.log(JSON.stringify({ ...f, request: { ...f.request, headers: { ...f.request.headers, authorization: f.request.headers.authorization?.slice(0, 20) } } }).slice(0, 1500));
+    for (const f of report.findings.slice(0, 10))
+      console.log(
+        JSON.stringify({
+          ...f,
+          request: { ...f.request, headers: { ...f.request.headers, authorization: f.request.headers.authorization?.slice(0, 20) } },
+        }).slice(0, 1500),
+      );
     if (report.findings.length || report.requests < REQUESTS * 0.99) process.exitCode = 1;
   } finally {
     if (child) {

@@ -78,7 +78,23 @@ export const NASTY_STRINGS = [
   'y'.repeat(70_000),
 ] as const;
 
-export const NASTY_NUMBERS = [0, -1, 1, 1.5, -0.0001, 100, 101, 2 ** 31 - 1, 2 ** 31, -(2 ** 31) - 1, 2 ** 53 + 1, 1e21, 1e308, -1e308, Number.MAX_SAFE_INTEGER] as const;
+export const NASTY_NUMBERS = [
+  0,
+  -1,
+  1,
+  1.5,
+  -0.0001,
+  100,
+  101,
+  2 ** 31 - 1,
+  2 ** 31,
+  -(2 ** 31) - 1,
+  2 ** 53 + 1,
+  1e21,
+  1e308,
+  -1e308,
+  Number.MAX_SAFE_INTEGER,
+] as const;
 
 /** A value of the wrong kind, or at a boundary, or simply strange. */
 export function nastyValue(rng: Rng, depth = 0): unknown {

@@ -23,20 +23,55 @@ const PROCESSES = Object.freeze({
   gateway: {
     http: 8080,
     metrics: 9100,
-    env: ['PORT', 'METRICS_PORT', 'IDENTITY_ADDR', 'SOCIAL_GRAPH_ADDR', 'CONTENT_ADDR', 'NOTIFICATION_ADDR', 'REDIS_URL', 'CORS_ORIGINS', 'TRUST_PROXY', 'LOG_LEVEL'],
+    env: [
+      'PORT',
+      'METRICS_PORT',
+      'IDENTITY_ADDR',
+      'SOCIAL_GRAPH_ADDR',
+      'CONTENT_ADDR',
+      'NOTIFICATION_ADDR',
+      'REDIS_URL',
+      'CORS_ORIGINS',
+      'TRUST_PROXY',
+      'LOG_LEVEL',
+    ],
   },
   identity: {
     grpc: 50051,
     metrics: 9101,
-    env: ['GRPC_PORT', 'METRICS_PORT', 'DATABASE_URL', 'DATABASE_POOL_MAX', 'REDIS_URL', 'JWT_PRIVATE_KEY', 'ACCESS_TOKEN_TTL', 'REFRESH_TOKEN_TTL', 'ADMIN_EMAIL', 'ADMIN_PASSWORD', 'LOG_LEVEL'],
+    env: [
+      'GRPC_PORT',
+      'METRICS_PORT',
+      'DATABASE_URL',
+      'DATABASE_POOL_MAX',
+      'REDIS_URL',
+      'JWT_PRIVATE_KEY',
+      'ACCESS_TOKEN_TTL',
+      'REFRESH_TOKEN_TTL',
+      'ADMIN_EMAIL',
+      'ADMIN_PASSWORD',
+      'LOG_LEVEL',
+    ],
   },
   'social-graph': { grpc: 50052, metrics: 9102, env: ['GRPC_PORT', 'METRICS_PORT', 'DATABASE_URL', 'REDIS_URL', 'IDENTITY_ADDR'] },
   content: {
     grpc: 50053,
     metrics: 9103,
     env: [
-      'GRPC_PORT', 'METRICS_PORT', 'DATABASE_URL', 'REDIS_URL', 'IDENTITY_ADDR', 'SOCIAL_GRAPH_ADDR', 'S3_ENDPOINT', 'S3_REGION', 'S3_BUCKET',
-      'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY', 'S3_FORCE_PATH_STYLE', 'S3_PUBLIC_URL', 'S3_PRESIGN_TTL',
+      'GRPC_PORT',
+      'METRICS_PORT',
+      'DATABASE_URL',
+      'REDIS_URL',
+      'IDENTITY_ADDR',
+      'SOCIAL_GRAPH_ADDR',
+      'S3_ENDPOINT',
+      'S3_REGION',
+      'S3_BUCKET',
+      'S3_ACCESS_KEY_ID',
+      'S3_SECRET_ACCESS_KEY',
+      'S3_FORCE_PATH_STYLE',
+      'S3_PUBLIC_URL',
+      'S3_PRESIGN_TTL',
     ],
   },
   notification: { grpc: 50054, metrics: 9104, env: ['GRPC_PORT', 'METRICS_PORT', 'DATABASE_URL', 'REDIS_URL', 'IDENTITY_ADDR'] },
@@ -50,9 +85,21 @@ const EXTERNAL_SECRETS = new Map([
   [
     'shutter-secrets',
     [
-      'IDENTITY_DATABASE_URL', 'GRAPH_DATABASE_URL', 'CONTENT_DATABASE_URL', 'NOTIFICATION_DATABASE_URL',
-      'GATEWAY_REDIS_URL', 'IDENTITY_REDIS_URL', 'GRAPH_REDIS_URL', 'CONTENT_REDIS_URL', 'NOTIFICATION_REDIS_URL',
-      'INTERNAL_AUTH_SECRET', 'JWT_PRIVATE_KEY', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY', 'ADMIN_EMAIL', 'ADMIN_PASSWORD',
+      'IDENTITY_DATABASE_URL',
+      'GRAPH_DATABASE_URL',
+      'CONTENT_DATABASE_URL',
+      'NOTIFICATION_DATABASE_URL',
+      'GATEWAY_REDIS_URL',
+      'IDENTITY_REDIS_URL',
+      'GRAPH_REDIS_URL',
+      'CONTENT_REDIS_URL',
+      'NOTIFICATION_REDIS_URL',
+      'INTERNAL_AUTH_SECRET',
+      'JWT_PRIVATE_KEY',
+      'S3_ACCESS_KEY_ID',
+      'S3_SECRET_ACCESS_KEY',
+      'ADMIN_EMAIL',
+      'ADMIN_PASSWORD',
     ],
   ],
 ]);
@@ -110,7 +157,8 @@ function checkManifests(entries) {
     const at = where(d);
     if (!selects(spec.selector, spec.template?.metadata?.labels)) problems.push(`${at}: selector does not select its own pod template`);
     if (typeof pod.terminationGracePeriodSeconds !== 'number') problems.push(`${at}: no terminationGracePeriodSeconds`);
-    if (pod.securityContext?.runAsNonRoot !== true || typeof pod.securityContext?.runAsUser !== 'number') problems.push(`${at}: pod must set runAsNonRoot and a numeric runAsUser`);
+    if (pod.securityContext?.runAsNonRoot !== true || typeof pod.securityContext?.runAsUser !== 'number')
+      problems.push(`${at}: pod must set runAsNonRoot and a numeric runAsUser`);
     for (const c of pod.containers ?? []) {
       const cat = `${at} container ${c.name}`;
       const ports = new Map((c.ports ?? []).map((p) => [p.name, p.containerPort]));
@@ -119,7 +167,8 @@ function checkManifests(entries) {
         const port = c[probe]?.httpGet?.port;
         if (typeof port === 'string' && !ports.has(port)) problems.push(`${cat}: ${probe} uses unknown port ${port}`);
       }
-      if (!c.resources?.requests?.cpu || !c.resources?.requests?.memory || !c.resources?.limits?.memory) problems.push(`${cat}: needs cpu+memory requests and a memory limit`);
+      if (!c.resources?.requests?.cpu || !c.resources?.requests?.memory || !c.resources?.limits?.memory)
+        problems.push(`${cat}: needs cpu+memory requests and a memory limit`);
       const sc = c.securityContext ?? {};
       if (sc.readOnlyRootFilesystem !== true || sc.allowPrivilegeEscalation !== false || !(sc.capabilities?.drop ?? []).includes('ALL')) {
         problems.push(`${cat}: securityContext must be read-only root, no privilege escalation, drop ALL`);
@@ -165,9 +214,11 @@ function checkManifests(entries) {
     }
     const names = new Set((target.doc.spec.template.spec.containers ?? []).flatMap((c) => (c.ports ?? []).map((p) => p.name)));
     for (const p of s.doc.spec.ports ?? []) {
-      if (typeof p.targetPort === 'string' && !names.has(p.targetPort)) problems.push(`${where(s)}: targetPort ${p.targetPort} is not a port of ${target.doc.metadata.name}`);
+      if (typeof p.targetPort === 'string' && !names.has(p.targetPort))
+        problems.push(`${where(s)}: targetPort ${p.targetPort} is not a port of ${target.doc.metadata.name}`);
     }
-    if (PROCESSES[s.doc.metadata.name]?.grpc && s.doc.spec.clusterIP !== 'None') problems.push(`${where(s)}: gRPC Services are headless (client-side balancing)`);
+    if (PROCESSES[s.doc.metadata.name]?.grpc && s.doc.spec.clusterIP !== 'None')
+      problems.push(`${where(s)}: gRPC Services are headless (client-side balancing)`);
   }
 
   for (const h of byKind('HorizontalPodAutoscaler')) {
@@ -182,13 +233,18 @@ function checkManifests(entries) {
     if (d && d.doc.spec?.replicas !== undefined) problems.push(`${where(d)}: sets replicas, but HorizontalPodAutoscaler/${h.doc.metadata.name} owns the count`);
   }
   // Migrations run in a Job, not in serving pods.
-  if (!byKind('Job').some((j) => (j.doc.spec?.template?.spec?.containers ?? []).some((c) => (c.env ?? []).some((v) => v.name === 'MIGRATIONS' && v.value === 'only')))) {
+  if (
+    !byKind('Job').some((j) =>
+      (j.doc.spec?.template?.spec?.containers ?? []).some((c) => (c.env ?? []).some((v) => v.name === 'MIGRATIONS' && v.value === 'only')),
+    )
+  ) {
     problems.push('k8s: no Job runs the migrations (MIGRATIONS=only)');
   }
   for (const d of deployments) {
     if (!PROCESSES[d.doc.metadata.name]?.grpc) continue;
     const c = (d.doc.spec?.template?.spec?.containers ?? [])[0] ?? {};
-    if (!(c.env ?? []).some((v) => v.name === 'MIGRATIONS' && v.value === 'skip')) problems.push(`${where(d)}: a serving pod must not migrate (MIGRATIONS=skip)`);
+    if (!(c.env ?? []).some((v) => v.name === 'MIGRATIONS' && v.value === 'skip'))
+      problems.push(`${where(d)}: a serving pod must not migrate (MIGRATIONS=skip)`);
   }
   for (const d of deployments) {
     const labels = d.doc.spec?.template?.metadata?.labels;
@@ -225,7 +281,8 @@ function checkManifests(entries) {
         const svc = services.get(p.backend?.service?.name);
         const port = p.backend?.service?.port ?? {};
         if (!svc) problems.push(`${where(i)}: ${p.path} goes to a missing Service`);
-        else if (!(svc.spec.ports ?? []).some((sp) => sp.name === port.name || sp.port === port.number)) problems.push(`${where(i)}: ${p.path} uses a port the Service lacks`);
+        else if (!(svc.spec.ports ?? []).some((sp) => sp.name === port.name || sp.port === port.number))
+          problems.push(`${where(i)}: ${p.path} uses a port the Service lacks`);
       }
     }
   }
@@ -235,19 +292,26 @@ function checkManifests(entries) {
 /** k8s/base: the kustomization's resources, every manifest (also k8s/optional/), and checkManifests. */
 function checkK8s(dir = path.join(ROOT, 'k8s/base')) {
   const problems = [];
-  const yamlFiles = (d) => fs.readdirSync(d).filter((f) => /\.ya?ml$/.test(f)).map((f) => path.join(d, f));
+  const yamlFiles = (d) =>
+    fs
+      .readdirSync(d)
+      .filter((f) => /\.ya?ml$/.test(f))
+      .map((f) => path.join(d, f));
   const kustomization = readYaml(path.join(dir, 'kustomization.yaml'), problems)[0]?.doc ?? {};
   const listed = (kustomization.resources ?? []).map((r) => path.join(dir, r));
   for (const file of listed) if (!fs.existsSync(file)) problems.push(`k8s/base/kustomization.yaml: resource ${path.relative(dir, file)} does not exist`);
   for (const file of yamlFiles(dir)) {
-    if (path.basename(file) !== 'kustomization.yaml' && !listed.includes(file)) problems.push(`k8s/base/${path.basename(file)} is not listed in kustomization.yaml`);
+    if (path.basename(file) !== 'kustomization.yaml' && !listed.includes(file))
+      problems.push(`k8s/base/${path.basename(file)} is not listed in kustomization.yaml`);
   }
   const entries = listed.filter((f) => fs.existsSync(f)).flatMap((f) => readYaml(f, problems));
   const optionalDir = path.join(dir, '../optional');
   const optional = fs.existsSync(optionalDir) ? yamlFiles(optionalDir).flatMap((f) => readYaml(f, problems)) : [];
-  for (const e of optional) if (!e.doc.apiVersion || !e.doc.kind || !e.doc.metadata?.name) problems.push(`${e.file}: a document lacks apiVersion, kind or metadata.name`);
+  for (const e of optional)
+    if (!e.doc.apiVersion || !e.doc.kind || !e.doc.metadata?.name) problems.push(`${e.file}: a document lacks apiVersion, kind or metadata.name`);
   const images = new Set(entries.flatMap((e) => (e.doc.spec?.template?.spec?.containers ?? []).map((c) => String(c.image).split(':')[0])));
-  for (const img of kustomization.images ?? []) if (!images.has(img.name)) problems.push(`k8s/base/kustomization.yaml: image ${img.name} is used by no container`);
+  for (const img of kustomization.images ?? [])
+    if (!images.has(img.name)) problems.push(`k8s/base/kustomization.yaml: image ${img.name} is used by no container`);
   return [...problems, ...checkManifests(entries)];
 }
 
@@ -278,7 +342,8 @@ function checkCompose(file = path.join(ROOT, 'docker-compose.yml')) {
     if (!String(s.image ?? '').includes(`/${name}:`)) problems.push(`docker-compose.yml: ${name}'s image must be named ${name}`);
     const env = Object.keys(s.environment ?? {});
     for (const v of proc.env) if (!env.includes(v) && !COMPOSE_GENERATED[name].includes(v)) problems.push(`docker-compose.yml: ${name} does not set ${v}`);
-    if (!(s.volumes ?? []).includes(`secrets-${name}:/run/shutter:ro`)) problems.push(`docker-compose.yml: ${name} must mount its generated env (secrets-${name}:/run/shutter:ro)`);
+    if (!(s.volumes ?? []).includes(`secrets-${name}:/run/shutter:ro`))
+      problems.push(`docker-compose.yml: ${name} must mount its generated env (secrets-${name}:/run/shutter:ro)`);
   }
   for (const [name, s] of Object.entries(services)) {
     const oneShot = s.restart === 'no';

@@ -36,7 +36,12 @@ const CNPG_CLUSTER = {
       properties: {
         instances: { type: 'integer', minimum: 1 },
         imageName: { type: 'string' },
-        storage: { type: 'object', required: ['size'], additionalProperties: false, properties: { size: { type: 'string' }, storageClass: { type: 'string' } } },
+        storage: {
+          type: 'object',
+          required: ['size'],
+          additionalProperties: false,
+          properties: { size: { type: 'string' }, storageClass: { type: 'string' } },
+        },
         resources: { type: 'object', additionalProperties: false, properties: { requests: { type: 'object' }, limits: { type: 'object' } } },
         postgresql: { type: 'object', properties: { parameters: { type: 'object', additionalProperties: { type: 'string' } } } },
         bootstrap: {

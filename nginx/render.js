@@ -112,6 +112,16 @@ if (require.main === module) {
     console.error('usage: node nginx/render.js <gateway host:port> <listen port> <out dir> [--rate 20r/s] [--burst 40] [--max-body 210m] [--retry-after 1]');
     process.exit(2);
   }
-  const { args } = render({ gateway, listen, outDir, rateLimit: flags.rate, burst: flags.burst, maxBodySize: flags['max-body'], retryAfter: flags['retry-after'], s3: flags.s3, bucket: flags.bucket });
+  const { args } = render({
+    gateway,
+    listen,
+    outDir,
+    rateLimit: flags.rate,
+    burst: flags.burst,
+    maxBodySize: flags['max-body'],
+    retryAfter: flags['retry-after'],
+    s3: flags.s3,
+    bucket: flags.bucket,
+  });
   console.log(`nginx ${args.join(' ')} -g 'daemon off;'`);
 }

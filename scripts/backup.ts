@@ -34,12 +34,16 @@ async function main() {
   if (command === 'backup') {
     const out = path.resolve(dirArg || `backups/${new Date().toISOString().replace(/[:.]/g, '-')}`);
     const m = await backup({ databaseUrl, bucket, out, log });
-    console.log(`backup: ${out} (${m.objects.length} objects${m.missing.length ? `; ${m.missing.length} referenced object(s) deleted after the snapshot, see manifest.json` : ''})`);
+    console.log(
+      `backup: ${out} (${m.objects.length} objects${m.missing.length ? `; ${m.missing.length} referenced object(s) deleted after the snapshot, see manifest.json` : ''})`,
+    );
   } else if (command === 'restore') {
     if (!dirArg) throw new Error('make restore BACKUP_DIR=<a backup directory>');
     await restore({ databaseUrl, bucket, from: path.resolve(dirArg), noOwner: e.RESTORE_NO_OWNER === '1', log });
     const r = await reconcile({ databaseUrl, bucket });
-    console.log(`restore: done; ${r.missingObjects.length} row(s) without their object, ${r.unreferencedObjects.length} object(s) no row names (docs/deploy.md)`);
+    console.log(
+      `restore: done; ${r.missingObjects.length} row(s) without their object, ${r.unreferencedObjects.length} object(s) no row names (docs/deploy.md)`,
+    );
   } else if (command === 'check') {
     const r = await reconcile({ databaseUrl, bucket });
     for (const k of r.missingObjects) console.log(`missing object: ${k}`);

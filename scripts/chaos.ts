@@ -33,7 +33,9 @@ const TARGETS = { successPct: 99, recoveryS: 10 };
 
 /** Runs the faults; resolves to the exit code (1 when a target was missed). */
 async function main(): Promise<number> {
-  const wanted = process.env.CHAOS_FAULTS?.split(',').map((s) => s.trim()).filter(Boolean);
+  const wanted = process.env.CHAOS_FAULTS?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const faults = wanted ? FAULTS.filter((f) => wanted.some((w) => f.name === w || f.part === w)) : FAULTS;
   if (!faults.length) throw new Error(`CHAOS_FAULTS=${process.env.CHAOS_FAULTS} names no fault (${FAULTS.map((f) => f.part).join(', ')})`);
   const logFile = path.join(CHAOS_DIR, 'stack.log');
@@ -51,7 +53,12 @@ async function main(): Promise<number> {
   started.stack = stack;
   try {
     console.log(`chaos: stack ready at ${stack.url} after ${((Date.now() - t0) / 1000).toFixed(1)} s; seeding users`);
-    const load = new Load(stack.url, { users: num('CHAOS_USERS', 24), workers: num('CHAOS_WORKERS', 4), pauseMs: num('CHAOS_PAUSE_MS', 100), run: Date.now().toString(36) });
+    const load = new Load(stack.url, {
+      users: num('CHAOS_USERS', 24),
+      workers: num('CHAOS_WORKERS', 4),
+      pauseMs: num('CHAOS_PAUSE_MS', 100),
+      run: Date.now().toString(36),
+    });
     await load.seed();
     const rows: FaultResult[] = [];
     for (const fault of faults) {
@@ -63,7 +70,9 @@ async function main(): Promise<number> {
         previous: rows.at(-1)?.verdict,
       });
       rows.push(row);
-      const failed = Object.entries(row.failedStatuses).map(([k, n]) => `${k}×${n}`).join(', ');
+      const failed = Object.entries(row.failedStatuses)
+        .map(([k, n]) => `${k}×${n}`)
+        .join(', ');
       console.log(
         `chaos:   recovery ${row.recoveryS ?? 'never'} s; unrelated ${row.unrelated.successPct ?? 'n/a'}% of ${row.unrelated.total}; ` +
           `lost writes ${row.lostWrites}, events ${row.lostEvents}; converged after ${row.verdict.convergedAfterS ?? '>bound'} s${failed ? `; failed: ${failed}` : ''}`,
@@ -71,10 +80,14 @@ async function main(): Promise<number> {
       for (const e of row.verdict.missing.examples) console.log(`chaos:   ! ${e}`);
     }
     console.log(`\n${formatTable(rows)}\n`);
-    console.log(`chaos: load ${load.users.length} users, ${num('CHAOS_WORKERS', 4)} workers, ${Math.round(rows.reduce((a, r) => a + r.loadRps, 0) / rows.length)} requests/s on average during the faults`);
+    console.log(
+      `chaos: load ${load.users.length} users, ${num('CHAOS_WORKERS', 4)} workers, ${Math.round(rows.reduce((a, r) => a + r.loadRps, 0) / rows.length)} requests/s on average during the faults`,
+    );
     const misses = rows.flatMap((r) => [
       ...(r.lostWrites || r.lostEvents ? [`${r.fault}: ${r.lostWrites} lost writes, ${r.lostEvents} lost events`] : []),
-      ...(r.unrelated.successPct !== null && r.unrelated.successPct < TARGETS.successPct ? [`${r.fault}: unrelated routes ${r.unrelated.successPct}% < ${TARGETS.successPct}%`] : []),
+      ...(r.unrelated.successPct !== null && r.unrelated.successPct < TARGETS.successPct
+        ? [`${r.fault}: unrelated routes ${r.unrelated.successPct}% < ${TARGETS.successPct}%`]
+        : []),
       ...(r.recoveryS === null || r.recoveryS > TARGETS.recoveryS ? [`${r.fault}: recovery ${r.recoveryS ?? 'never'} s > ${TARGETS.recoveryS} s`] : []),
     ]);
     const results = {

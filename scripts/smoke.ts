@@ -23,7 +23,8 @@ async function main() {
     try {
       for (const step of await smokeFlow(stack.url)) console.log(`  ✓ ${step}`);
       console.log('smoke: memory (MiB) after the journey');
-      for (const [name, m] of Object.entries(stack.memory())) console.log(`  ${name.padEnd(13)} rss ${String(m.rssMiB).padStart(6)}  peak ${String(m.peakMiB).padStart(6)}`);
+      for (const [name, m] of Object.entries(stack.memory()))
+        console.log(`  ${name.padEnd(13)} rss ${String(m.rssMiB).padStart(6)}  peak ${String(m.peakMiB).padStart(6)}`);
       console.log(`smoke: passed in ${Date.now() - t0} ms`);
       if (process.env.SMOKE_KEEP === '1') {
         console.log(`smoke: stack on ${stack.url}; Ctrl-C stops it`);

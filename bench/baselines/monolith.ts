@@ -37,7 +37,15 @@ interface Row {
   like_count: number;
   comment_count: number;
   is_liked: boolean;
-  images: Array<{ image_id: string; key: string; width: number; height: number; order: number; blurhash: string | null; variants: Array<{ key: string; width: number; height: number }> }>;
+  images: Array<{
+    image_id: string;
+    key: string;
+    width: number;
+    height: number;
+    order: number;
+    blurhash: string | null;
+    variants: Array<{ key: string; width: number; height: number }>;
+  }>;
 }
 
 async function main() {
@@ -103,7 +111,15 @@ async function main() {
   });
   const addr = await app.listen({ host: '127.0.0.1', port: Number(e.PORT ?? 0) });
   console.log(`listening ${addr}`);
-  for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, () => void app.close().then(() => pool.end()).then(() => process.exit(0)));
+  for (const s of ['SIGINT', 'SIGTERM'] as const)
+    process.on(
+      s,
+      () =>
+        void app
+          .close()
+          .then(() => pool.end())
+          .then(() => process.exit(0)),
+    );
 }
 
 if (require.main === module) {

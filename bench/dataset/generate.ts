@@ -165,7 +165,12 @@ export function generate(scale: number, seed = 98): Dataset {
     for (let p = 0; p < POSTS_PER_AUTHOR; p++) {
       const t = T_END - DAYS * 86_400_000 + Math.floor(rand() * DAYS * 86_400_000);
       const idx = posts.length;
-      posts.push({ id: uuidv7(t, rand), author: a, content: `photo ${p} by u${a}: ${WORDS[Math.floor(rand() * WORDS.length)]} #${WORDS[Math.floor(rand() * WORDS.length)]}`, createdAt: new Date(t) });
+      posts.push({
+        id: uuidv7(t, rand),
+        author: a,
+        content: `photo ${p} by u${a}: ${WORDS[Math.floor(rand() * WORDS.length)]} #${WORDS[Math.floor(rand() * WORDS.length)]}`,
+        createdAt: new Date(t),
+      });
       const n = 1 + Math.floor(rand() * 3);
       for (let i = 0; i < n; i++) images.push({ post: idx, position: i, object: Math.floor(rand() * OBJECTS), width: 1080, height: 1350 });
     }
@@ -180,11 +185,18 @@ export function generate(scale: number, seed = 98): Dataset {
     const post = posts[i]!;
     const t0 = post.createdAt.getTime();
     const nLikes = likeCounts[i]!;
-    for (const u of pickDistinct(rand, authors, nLikes, post.author)) likes.push({ post: i, user: u, createdAt: new Date(t0 + 1000 + Math.floor(rand() * 86_400_000)) });
+    for (const u of pickDistinct(rand, authors, nLikes, post.author))
+      likes.push({ post: i, user: u, createdAt: new Date(t0 + 1000 + Math.floor(rand() * 86_400_000)) });
     const nComments = commentCounts[i]!;
     for (let c = 0; c < nComments; c++) {
       const t = t0 + 1000 + Math.floor(rand() * 86_400_000);
-      comments.push({ id: uuidv7(t, rand), post: i, author: Math.floor(rand() * authors), content: `${WORDS[Math.floor(rand() * WORDS.length)]}!`, createdAt: new Date(t) });
+      comments.push({
+        id: uuidv7(t, rand),
+        post: i,
+        author: Math.floor(rand() * authors),
+        content: `${WORDS[Math.floor(rand() * WORDS.length)]}!`,
+        createdAt: new Date(t),
+      });
     }
   }
   return { scale, users, core, extra, readers, probes, follows, posts, images, likes, comments };
@@ -209,4 +221,21 @@ function heavyTailedCounts(rand: () => number, n: number, mean: number, cap: num
 /** How many distinct S3 objects the image rows point at (uploaded once by the loader). */
 export const OBJECTS = 4;
 
-const WORDS = ['sunset', 'coffee', 'street', 'harbour', 'forest', 'snow', 'market', 'bridge', 'garden', 'rain', 'night', 'river', 'mountain', 'portrait', 'city', 'beach'];
+const WORDS = [
+  'sunset',
+  'coffee',
+  'street',
+  'harbour',
+  'forest',
+  'snow',
+  'market',
+  'bridge',
+  'garden',
+  'rain',
+  'night',
+  'river',
+  'mountain',
+  'portrait',
+  'city',
+  'beach',
+];

@@ -57,14 +57,20 @@ const SERVICES: Array<{ schema: string; migrations: Migration[] }> = [identityMi
 const SCHEMAS = SERVICES.map((s) => `${s.schema}:${s.migrations.map((m) => m.name).join(',')}`).join(';');
 
 /** Makes sure the data set of this scale is in `url`'s database; answers it and how it got there. */
-export async function ensureDataset(url: string, scale: number, opts: { rebuild: boolean; log: (m: string) => void }): Promise<{ data: Dataset; counts: DatasetCounts; loadedS: number | null }> {
+export async function ensureDataset(
+  url: string,
+  scale: number,
+  opts: { rebuild: boolean; log: (m: string) => void },
+): Promise<{ data: Dataset; counts: DatasetCounts; loadedS: number | null }> {
   const t0 = Date.now();
   const data = generate(scale, SEED);
   const dbName = new URL(url).pathname.slice(1);
   const adminUrl = withDatabase(url, 'postgres');
   const marker = opts.rebuild ? null : await readMarker(url);
   if (marker && marker.version === DATASET_VERSION && marker.scale === scale && marker.seed === SEED && marker.schemas === SCHEMAS) {
-    opts.log(`data set: reusing ${dbName} (version ${DATASET_VERSION}, scale ${scale}, loaded ${marker.loaded_at.toISOString()}); BENCH_REBUILD=1 loads it again`);
+    opts.log(
+      `data set: reusing ${dbName} (version ${DATASET_VERSION}, scale ${scale}, loaded ${marker.loaded_at.toISOString()}); BENCH_REBUILD=1 loads it again`,
+    );
     return { data, counts: marker.counts, loadedS: null };
   }
   opts.log(`data set: loading scale ${scale} into ${dbName}${marker ? ' (replacing the one there)' : ''}`);
@@ -85,8 +91,16 @@ export async function ensureDataset(url: string, scale: number, opts: { rebuild:
     const counts = await insertAll(admin, data, opts.log);
     await admin.query('ANALYZE');
     await admin.query('CREATE SCHEMA IF NOT EXISTS bench');
-    await admin.query('CREATE TABLE bench.dataset (version int NOT NULL, scale real NOT NULL, seed int NOT NULL, schemas text NOT NULL, counts jsonb NOT NULL, loaded_at timestamptz NOT NULL DEFAULT now())');
-    await admin.query('INSERT INTO bench.dataset (version, scale, seed, schemas, counts) VALUES ($1, $2, $3, $4, $5)', [DATASET_VERSION, scale, SEED, SCHEMAS, JSON.stringify(counts)]);
+    await admin.query(
+      'CREATE TABLE bench.dataset (version int NOT NULL, scale real NOT NULL, seed int NOT NULL, schemas text NOT NULL, counts jsonb NOT NULL, loaded_at timestamptz NOT NULL DEFAULT now())',
+    );
+    await admin.query('INSERT INTO bench.dataset (version, scale, seed, schemas, counts) VALUES ($1, $2, $3, $4, $5)', [
+      DATASET_VERSION,
+      scale,
+      SEED,
+      SCHEMAS,
+      JSON.stringify(counts),
+    ]);
     const loadedS = (Date.now() - t0) / 1000;
     opts.log(`data set: loaded in ${loadedS.toFixed(1)} s: ${JSON.stringify(counts)}`);
     return { data, counts, loadedS };
@@ -103,7 +117,9 @@ export async function copyDataset(templateUrl: string, name: string): Promise<st
   return withDatabase(templateUrl, name);
 }
 
-async function readMarker(url: string): Promise<{ version: number; scale: number; seed: number; schemas: string; counts: DatasetCounts; loaded_at: Date } | null> {
+async function readMarker(
+  url: string,
+): Promise<{ version: number; scale: number; seed: number; schemas: string; counts: DatasetCounts; loaded_at: Date } | null> {
   const c = new Client({ connectionString: url });
   try {
     await c.connect();
@@ -145,7 +161,16 @@ async function insertAll(c: Client, d: Dataset, log: (m: string) => void): Promi
     insert(
       c,
       'identity.users',
-      [['id', 'uuid'], ['email', 'text'], ['username', 'text'], ['name', 'text'], ['password_hash', 'text'], ['is_public', 'boolean'], ['created_at', 'timestamptz'], ['updated_at', 'timestamptz']],
+      [
+        ['id', 'uuid'],
+        ['email', 'text'],
+        ['username', 'text'],
+        ['name', 'text'],
+        ['password_hash', 'text'],
+        ['is_public', 'boolean'],
+        ['created_at', 'timestamptz'],
+        ['updated_at', 'timestamptz'],
+      ],
       d.users.map((u) => [u.id, u.email, u.username, `Bench ${u.username}`, hash, u.isPublic, u.createdAt, u.createdAt]),
     ),
   );
@@ -154,7 +179,13 @@ async function insertAll(c: Client, d: Dataset, log: (m: string) => void): Promi
     insert(
       c,
       'content.authors',
-      [['id', 'uuid'], ['username', 'text'], ['name', 'text'], ['is_public', 'boolean'], ['updated_at', 'timestamptz']],
+      [
+        ['id', 'uuid'],
+        ['username', 'text'],
+        ['name', 'text'],
+        ['is_public', 'boolean'],
+        ['updated_at', 'timestamptz'],
+      ],
       d.users.map((u) => [u.id, u.username, `Bench ${u.username}`, u.isPublic, u.createdAt]),
     ),
   );
@@ -167,20 +198,31 @@ async function insertAll(c: Client, d: Dataset, log: (m: string) => void): Promi
   }
   const edgeTime = (i: number) => new Date(Date.parse('2026-06-01T00:00:00.000Z') + i * 1000);
   let n = 0;
-  const rand = () => ((n = (n * 1103515245 + 12345) >>> 0) / 4294967296);
+  const rand = () => (n = (n * 1103515245 + 12345) >>> 0) / 4294967296;
   const edgeIds = d.follows.map((_, i) => uuidv7(edgeTime(i).getTime(), rand));
   await step(`graph.follows (${d.follows.length})`, async () => {
     await insert(
       c,
       'graph.follows',
-      [['id', 'uuid'], ['follower_id', 'uuid'], ['followee_id', 'uuid'], ['status', 'text'], ['created_at', 'timestamptz'], ['updated_at', 'timestamptz']],
+      [
+        ['id', 'uuid'],
+        ['follower_id', 'uuid'],
+        ['followee_id', 'uuid'],
+        ['status', 'text'],
+        ['created_at', 'timestamptz'],
+        ['updated_at', 'timestamptz'],
+      ],
       d.follows.map(([f, t], i) => [edgeIds[i], uid(f), uid(t), 'agree', edgeTime(i), edgeTime(i)]),
     );
     const ids = new Set([...followers.keys(), ...following.keys()]);
     await insert(
       c,
       'graph.follow_counts',
-      [['user_id', 'uuid'], ['follower_count', 'int'], ['following_count', 'int']],
+      [
+        ['user_id', 'uuid'],
+        ['follower_count', 'int'],
+        ['following_count', 'int'],
+      ],
       [...ids].map((i) => [uid(i), followers.get(i) ?? 0, following.get(i) ?? 0]),
     );
   });
@@ -189,11 +231,28 @@ async function insertAll(c: Client, d: Dataset, log: (m: string) => void): Promi
     await insert(
       c,
       'content.follow_edges',
-      [['follows_id', 'uuid'], ['follower_id', 'uuid'], ['followee_id', 'uuid'], ['status', 'text'], ['version', 'bigint']],
+      [
+        ['follows_id', 'uuid'],
+        ['follower_id', 'uuid'],
+        ['followee_id', 'uuid'],
+        ['status', 'text'],
+        ['version', 'bigint'],
+      ],
       d.follows.map(([f, t], i) => [edgeIds[i], uid(f), uid(t), 'agree', 2]),
     );
-    await insert(c, 'content.follows', [['follower_id', 'uuid'], ['followee_id', 'uuid']], d.follows.map(([f, t]) => [uid(f), uid(t)]));
-    await c.query("INSERT INTO content.replica_state (name, backfilled_at, rows) VALUES ('authors', now(), $1), ('follow_edges', now(), $2)", [d.users.length, d.follows.length]);
+    await insert(
+      c,
+      'content.follows',
+      [
+        ['follower_id', 'uuid'],
+        ['followee_id', 'uuid'],
+      ],
+      d.follows.map(([f, t]) => [uid(f), uid(t)]),
+    );
+    await c.query("INSERT INTO content.replica_state (name, backfilled_at, rows) VALUES ('authors', now(), $1), ('follow_edges', now(), $2)", [
+      d.users.length,
+      d.follows.length,
+    ]);
   });
 
   // A handful of media rows, processed (as the photo pipeline leaves them: served object, variants,
@@ -207,29 +266,101 @@ async function insertAll(c: Client, d: Dataset, log: (m: string) => void): Promi
     await insert(
       c,
       'content.media',
-      [['id', 'uuid'], ['owner_id', 'uuid'], ['key', 'text'], ['source', 'text'], ['declared_type', 'text'], ['max_bytes', 'bigint'], ['content_type', 'text'], ['size_bytes', 'bigint'], ['width', 'int'], ['height', 'int'], ['verified_at', 'timestamptz'], ['used_for', 'text'], ['used_at', 'timestamptz'], ['expires_at', 'timestamptz'],
-       ['processed_key', 'text'], ['processed_type', 'text'], ['processed_long_side', 'int'], ['blurhash', 'text'], ['variants', 'jsonb'], ['processed_at', 'timestamptz'], ['original_deleted_at', 'timestamptz']],
-      mediaIds.map((id, i) => [id, uid(0), `bench/original-${i}.jpg`, 'stream', 'image/jpeg', 20 << 20, 'image/jpeg', 400_000, 1080, 1350, new Date(), 'post', new Date(), new Date('2100-01-01T00:00:00Z'),
-        objectKey(i), 'image/png', 1350, BLURHASH, JSON.stringify(variantsOf(i)), new Date(), new Date()]),
+      [
+        ['id', 'uuid'],
+        ['owner_id', 'uuid'],
+        ['key', 'text'],
+        ['source', 'text'],
+        ['declared_type', 'text'],
+        ['max_bytes', 'bigint'],
+        ['content_type', 'text'],
+        ['size_bytes', 'bigint'],
+        ['width', 'int'],
+        ['height', 'int'],
+        ['verified_at', 'timestamptz'],
+        ['used_for', 'text'],
+        ['used_at', 'timestamptz'],
+        ['expires_at', 'timestamptz'],
+        ['processed_key', 'text'],
+        ['processed_type', 'text'],
+        ['processed_long_side', 'int'],
+        ['blurhash', 'text'],
+        ['variants', 'jsonb'],
+        ['processed_at', 'timestamptz'],
+        ['original_deleted_at', 'timestamptz'],
+      ],
+      mediaIds.map((id, i) => [
+        id,
+        uid(0),
+        `bench/original-${i}.jpg`,
+        'stream',
+        'image/jpeg',
+        20 << 20,
+        'image/jpeg',
+        400_000,
+        1080,
+        1350,
+        new Date(),
+        'post',
+        new Date(),
+        new Date('2100-01-01T00:00:00Z'),
+        objectKey(i),
+        'image/png',
+        1350,
+        BLURHASH,
+        JSON.stringify(variantsOf(i)),
+        new Date(),
+        new Date(),
+      ]),
     );
     await insert(
       c,
       'content.posts',
-      [['id', 'uuid'], ['author_id', 'uuid'], ['content', 'text'], ['like_count', 'int'], ['comment_count', 'int'], ['created_at', 'timestamptz'], ['updated_at', 'timestamptz']],
+      [
+        ['id', 'uuid'],
+        ['author_id', 'uuid'],
+        ['content', 'text'],
+        ['like_count', 'int'],
+        ['comment_count', 'int'],
+        ['created_at', 'timestamptz'],
+        ['updated_at', 'timestamptz'],
+      ],
       d.posts.map((p, i) => [p.id, uid(p.author), p.content, likeCount[i], commentCount[i], p.createdAt, p.createdAt]),
     );
     await insert(
       c,
       'content.post_images',
-      [['post_id', 'uuid'], ['position', 'smallint'], ['media_id', 'uuid'], ['key', 'text'], ['width', 'int'], ['height', 'int'], ['blurhash', 'text'], ['variants', 'jsonb']],
-      d.images.map((im) => [d.posts[im.post]!.id, im.position, mediaIds[im.object], objectKey(im.object), im.width, im.height, BLURHASH, JSON.stringify(variantsOf(im.object))]),
+      [
+        ['post_id', 'uuid'],
+        ['position', 'smallint'],
+        ['media_id', 'uuid'],
+        ['key', 'text'],
+        ['width', 'int'],
+        ['height', 'int'],
+        ['blurhash', 'text'],
+        ['variants', 'jsonb'],
+      ],
+      d.images.map((im) => [
+        d.posts[im.post]!.id,
+        im.position,
+        mediaIds[im.object],
+        objectKey(im.object),
+        im.width,
+        im.height,
+        BLURHASH,
+        JSON.stringify(variantsOf(im.object)),
+      ]),
     );
   });
   await step(`content.likes (${d.likes.length})`, () =>
     insert(
       c,
       'content.likes',
-      [['post_id', 'uuid'], ['user_id', 'uuid'], ['created_at', 'timestamptz']],
+      [
+        ['post_id', 'uuid'],
+        ['user_id', 'uuid'],
+        ['created_at', 'timestamptz'],
+      ],
       d.likes.map((l) => [d.posts[l.post]!.id, uid(l.user), l.createdAt]),
     ),
   );
@@ -237,11 +368,25 @@ async function insertAll(c: Client, d: Dataset, log: (m: string) => void): Promi
     insert(
       c,
       'content.comments',
-      [['id', 'uuid'], ['post_id', 'uuid'], ['author_id', 'uuid'], ['content', 'text'], ['created_at', 'timestamptz'], ['updated_at', 'timestamptz']],
+      [
+        ['id', 'uuid'],
+        ['post_id', 'uuid'],
+        ['author_id', 'uuid'],
+        ['content', 'text'],
+        ['created_at', 'timestamptz'],
+        ['updated_at', 'timestamptz'],
+      ],
       d.comments.map((cm) => [cm.id, d.posts[cm.post]!.id, uid(cm.author), cm.content, cm.createdAt, cm.createdAt]),
     ),
   );
-  return { users: d.users.length, follows: d.follows.length, posts: d.posts.length, images: d.images.length, likes: d.likes.length, comments: d.comments.length };
+  return {
+    users: d.users.length,
+    follows: d.follows.length,
+    posts: d.posts.length,
+    images: d.images.length,
+    likes: d.likes.length,
+    comments: d.comments.length,
+  };
 }
 
 /** The bytes of every bench object: a 1×1 PNG (nothing downloads them; the rows describe a photo). */

@@ -56,15 +56,27 @@ export function svg(r: Report): string {
   const followees = Object.keys(r.feed_p50_ms_by_followees).map(Number);
   const by = (m: Record<string, number>) => followees.map((k) => [k, m[k] ?? 0] as [number, number]);
   const body = [
-    panel(70, 'Feed mix: latency by load (served req/s)', 'requests/s served', [
-      { label: 'p50', colour: '#1f77b4', points: sweep.map((s) => [Math.round(s.rps), s.p50_ms]) },
-      { label: 'p99', colour: '#d62728', points: sweep.map((s) => [Math.round(s.rps), s.p99_ms]) },
-    ], { xTicks: rates.length > 1 ? [Math.min(...rates), Math.max(...rates)] : [0, rates[0] ?? 1] }),
-    panel(540, 'Feed latency by followee count', 'followees (log scale)', [
-      { label: 'Shutter p50', colour: '#1f77b4', points: by(r.feed_p50_ms_by_followees) },
-      { label: 'Shutter p99', colour: '#d62728', points: by(r.feed_p99_ms_by_followees) },
-      { label: 'monolith p50', colour: '#2ca02c', points: by(r.baselines.monolith_feed_p50_ms_by_followees) },
-    ], { logX: true, xTicks: followees }),
+    panel(
+      70,
+      'Feed mix: latency by load (served req/s)',
+      'requests/s served',
+      [
+        { label: 'p50', colour: '#1f77b4', points: sweep.map((s) => [Math.round(s.rps), s.p50_ms]) },
+        { label: 'p99', colour: '#d62728', points: sweep.map((s) => [Math.round(s.rps), s.p99_ms]) },
+      ],
+      { xTicks: rates.length > 1 ? [Math.min(...rates), Math.max(...rates)] : [0, rates[0] ?? 1] },
+    ),
+    panel(
+      540,
+      'Feed latency by followee count',
+      'followees (log scale)',
+      [
+        { label: 'Shutter p50', colour: '#1f77b4', points: by(r.feed_p50_ms_by_followees) },
+        { label: 'Shutter p99', colour: '#d62728', points: by(r.feed_p99_ms_by_followees) },
+        { label: 'monolith p50', colour: '#2ca02c', points: by(r.baselines.monolith_feed_p50_ms_by_followees) },
+      ],
+      { logX: true, xTicks: followees },
+    ),
   ].join('\n');
   const note = `Shutter ${r.machine.date.slice(0, 10)}, ${r.machine.cores} cores, ${r.settings.connections} connections (shared machine: compare within a run)`;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">
@@ -79,10 +91,18 @@ export async function writeChart(dir: string, r: Report): Promise<string> {
   const svgFile = path.join(dir, 'latest-feed.svg');
   const text = svg(r);
   fs.writeFileSync(svgFile, text);
-  const executablePath = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p): p is string => Boolean(p) && fs.existsSync(p!));
+  const executablePath = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find(
+    (p): p is string => Boolean(p) && fs.existsSync(p!),
+  );
   if (!executablePath) return svgFile;
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'shutter-bench-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, { executablePath, headless: true, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'], timeout: 20_000, viewport: { width: W, height: H } });
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
+    timeout: 20_000,
+    viewport: { width: W, height: H },
+  });
   try {
     const page = context.pages()[0] ?? (await context.newPage());
     await page.setContent(`<html><body style="margin:0">${text}</body></html>`);

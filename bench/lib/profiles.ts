@@ -25,7 +25,10 @@ interface CpuProfile {
 
 export function summariseProfiles(dir: string, topN = 12): ProfileSummary[] {
   const out: ProfileSummary[] = [];
-  for (const target of fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort()) {
+  for (const target of fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .sort()) {
     const name = target.replace('.cpuprofile', '');
     const prof = JSON.parse(fs.readFileSync(path.join(dir, target), 'utf8')) as CpuProfile;
     const frame = new Map(prof.nodes.map((n) => [n.id, n.callFrame]));

@@ -43,17 +43,27 @@ export function markdown(r: Report): string {
   const b = r.baselines;
   const m = r.machine;
   const lines: string[] = [];
-  lines.push(`Machine: ${m.cores} cores (${m.cpu_model}), ${m.memory_gb} GB, Node ${m.node}; ${m.date.slice(0, 16).replace('T', ' ')} UTC${m.quick ? '; BENCH_QUICK run' : ''}.`);
-  lines.push(`Data set: ${r.dataset.users} users, ${r.dataset.follows} follows, ${r.dataset.posts} posts, ${r.dataset.images} images, ${r.dataset.likes} likes, ${r.dataset.comments} comments (scale ${r.dataset.scale}).`);
-  lines.push(`${r.settings.connections} connections, ${r.settings.seconds_per_route} s per route, feed page ${r.settings.page_size}; feed_mix = ${r.settings.mix_readers} readers round robin.`);
-  lines.push(`Baselines in this run: Fastify hello-world ${Math.round(b.hello_rps)} req/s; one-SQL monolith feed ${Math.round(b.monolith_feed_rps)} req/s (mix, p50 ${b.monolith_feed_p50_ms} ms).`);
+  lines.push(
+    `Machine: ${m.cores} cores (${m.cpu_model}), ${m.memory_gb} GB, Node ${m.node}; ${m.date.slice(0, 16).replace('T', ' ')} UTC${m.quick ? '; BENCH_QUICK run' : ''}.`,
+  );
+  lines.push(
+    `Data set: ${r.dataset.users} users, ${r.dataset.follows} follows, ${r.dataset.posts} posts, ${r.dataset.images} images, ${r.dataset.likes} likes, ${r.dataset.comments} comments (scale ${r.dataset.scale}).`,
+  );
+  lines.push(
+    `${r.settings.connections} connections, ${r.settings.seconds_per_route} s per route, feed page ${r.settings.page_size}; feed_mix = ${r.settings.mix_readers} readers round robin.`,
+  );
+  lines.push(
+    `Baselines in this run: Fastify hello-world ${Math.round(b.hello_rps)} req/s; one-SQL monolith feed ${Math.round(b.monolith_feed_rps)} req/s (mix, p50 ${b.monolith_feed_p50_ms} ms).`,
+  );
   lines.push('');
   lines.push('| route | req/s | p50 ms | p90 ms | p99 ms | errors | ÷ monolith feed | ÷ hello |');
   lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const [key, x] of Object.entries(r.routes)) {
     const k = /^feed_(\d+)$/.exec(key)?.[1];
     const mono = k ? (b.monolith_feed_rps_by_followees[k] ?? 0) : b.monolith_feed_rps;
-    lines.push(`| ${key} | ${Math.round(x.rps)} | ${x.p50_ms} | ${x.p90_ms} | ${x.p99_ms} | ${x.errors} | ${ratio(x.rps, mono)}${k ? ` (of ${Math.round(mono)})` : ''} | ${ratio(x.rps, b.hello_rps)} |`);
+    lines.push(
+      `| ${key} | ${Math.round(x.rps)} | ${x.p50_ms} | ${x.p90_ms} | ${x.p99_ms} | ${x.errors} | ${ratio(x.rps, mono)}${k ? ` (of ${Math.round(mono)})` : ''} | ${ratio(x.rps, b.hello_rps)} |`,
+    );
   }
   lines.push('');
   lines.push('Feed by followee count (Shutter vs the monolith, same reader):');
@@ -63,24 +73,44 @@ export function markdown(r: Report): string {
   for (const k of Object.keys(r.feed_rps_by_followees)) {
     const s = r.feed_rps_by_followees[k]!;
     const mo = b.monolith_feed_rps_by_followees[k] ?? 0;
-    lines.push(`| ${k} | ${Math.round(s)} | ${r.feed_p50_ms_by_followees[k]} | ${r.feed_p99_ms_by_followees[k]} | ${Math.round(mo)} | ${b.monolith_feed_p50_ms_by_followees[k]} | ${ratio(s, mo)} |`);
+    lines.push(
+      `| ${k} | ${Math.round(s)} | ${r.feed_p50_ms_by_followees[k]} | ${r.feed_p99_ms_by_followees[k]} | ${Math.round(mo)} | ${b.monolith_feed_p50_ms_by_followees[k]} | ${ratio(s, mo)} |`,
+    );
   }
   lines.push('');
   const fan = Object.entries(r.fanout_by_followers)
     .map(([k, f]) => `${k} followers ${f.seconds} s from the request, ${f.after_201_s} s after the 201 (≥ ${f.entries_per_s} entries/s)`)
     .join('; ');
-  lines.push(`Post create p99 by the author's follower count: ${Object.entries(r.post_create_p99_ms_by_followers).map(([k, v]) => `${k}: ${v} ms`).join(', ')}. Fan-out until every follower's timeline holds the post: ${fan || '–'}.`);
+  lines.push(
+    `Post create p99 by the author's follower count: ${Object.entries(r.post_create_p99_ms_by_followers)
+      .map(([k, v]) => `${k}: ${v} ms`)
+      .join(', ')}. Fan-out until every follower's timeline holds the post: ${fan || '–'}.`,
+  );
   lines.push('');
-  lines.push(`Feed latency by offered load: ${r.feed_latency_by_load.map((s) => `${s.target_rps}→${Math.round(s.rps)} req/s p50 ${s.p50_ms} / p99 ${s.p99_ms} ms`).join('; ')}.`);
+  lines.push(
+    `Feed latency by offered load: ${r.feed_latency_by_load.map((s) => `${s.target_rps}→${Math.round(s.rps)} req/s p50 ${s.p50_ms} / p99 ${s.p99_ms} ms`).join('; ')}.`,
+  );
   lines.push('');
   const procs = Object.keys(r.idle_rss_mb);
-  lines.push(`RSS MB idle / under the feed mix: ${procs.map((p) => `${p} ${r.idle_rss_mb[p]} / ${r.load_rss_mb[p] ?? '–'}`).join(', ')}. Ready ${r.ready_s} s after start.`);
+  lines.push(
+    `RSS MB idle / under the feed mix: ${procs.map((p) => `${p} ${r.idle_rss_mb[p]} / ${r.load_rss_mb[p] ?? '–'}`).join(', ')}. Ready ${r.ready_s} s after start.`,
+  );
   if (r.profiles.length) {
     lines.push('');
-    lines.push(`CPU profiles of \`${r.profiled_route}\` (the slowest hot read), ${r.settings.seconds_per_route} s under load (self time, share of the process's busy time):`);
+    lines.push(
+      `CPU profiles of \`${r.profiled_route}\` (the slowest hot read), ${r.settings.seconds_per_route} s under load (self time, share of the process's busy time):`,
+    );
     for (const p of r.profiles) {
       lines.push('');
-      lines.push(`- ${p.process} (${p.file}, busy ${(p.busy_ms / 1000).toFixed(1)} s). By package: ${p.by_package.slice(0, 6).map((t) => `${t.package} ${t.share}%`).join(', ')}. Top functions: ${p.top.slice(0, 6).map((t) => `${t.fn} ${t.share}%`).join('; ')}`);
+      lines.push(
+        `- ${p.process} (${p.file}, busy ${(p.busy_ms / 1000).toFixed(1)} s). By package: ${p.by_package
+          .slice(0, 6)
+          .map((t) => `${t.package} ${t.share}%`)
+          .join(', ')}. Top functions: ${p.top
+          .slice(0, 6)
+          .map((t) => `${t.fn} ${t.share}%`)
+          .join('; ')}`,
+      );
     }
   }
   return lines.join('\n') + '\n';

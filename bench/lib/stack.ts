@@ -71,7 +71,12 @@ export async function startStack(opts: {
     S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
     S3_FORCE_PATH_STYLE: 'true',
   };
-  const client = new S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } });
+  const client = new S3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+  });
   for (const key of objectKeys(OBJECTS)) await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: OBJECT_PNG, ContentType: 'image/png' }));
   client.destroy();
 
@@ -108,7 +113,11 @@ export async function startStack(opts: {
   const logFile = fs.openSync(path.join(opts.resultsDir, `stack${suffix}.log`), 'w');
   const t0 = Date.now();
   // As `make dev` runs it: node --require tsx/cjs scripts/dev.ts.
-  const dev = spawn(process.execPath, ['--require', 'tsx/cjs', path.join(REPO_ROOT, 'scripts/dev.ts')], { cwd: REPO_ROOT, env, stdio: ['ignore', logFile, logFile] });
+  const dev = spawn(process.execPath, ['--require', 'tsx/cjs', path.join(REPO_ROOT, 'scripts/dev.ts')], {
+    cwd: REPO_ROOT,
+    env,
+    stdio: ['ignore', logFile, logFile],
+  });
   let readyS: number;
   try {
     await waitOk(`${gatewayUrl}/readyz`, 180_000, dev);
@@ -124,7 +133,15 @@ export async function startStack(opts: {
   // comes from 127.0.0.1.
   const listen = await freePort();
   const nginxDir = fs.mkdtempSync('/tmp/shutter-bench-nginx-');
-  const rendered = render({ gateway: `127.0.0.1:${ports.PORT}`, listen, outDir: nginxDir, rateLimit: '1000000r/s', burst: 1000000, authRateLimit: '1000000r/s', authBurst: 1000000 });
+  const rendered = render({
+    gateway: `127.0.0.1:${ports.PORT}`,
+    listen,
+    outDir: nginxDir,
+    rateLimit: '1000000r/s',
+    burst: 1000000,
+    authRateLimit: '1000000r/s',
+    authBurst: 1000000,
+  });
   const nginxBin = spawnSync('sh', ['-c', 'command -v nginx || echo /usr/sbin/nginx']).stdout.toString().trim();
   const nginx = spawn(nginxBin, [...rendered.args, '-g', 'daemon off;'], { stdio: 'ignore' });
   const url = `http://127.0.0.1:${listen}`;

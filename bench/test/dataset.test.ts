@@ -59,16 +59,28 @@ describe('bench data set', () => {
         expect(await q('SELECT count(*)::int AS n FROM content.authors')).toEqual({ n: first.counts.users });
         // content's replica of the edges, as its backfill leaves it (no backfill at the run's start).
         expect(await q('SELECT count(*)::int AS n FROM content.follows')).toEqual({ n: first.counts.follows });
-        expect(await q("SELECT count(*)::int AS n FROM graph.follows g JOIN content.follow_edges e ON e.follows_id = g.id AND e.follower_id = g.follower_id AND e.status = 'agree'")).toEqual({ n: first.counts.follows });
+        expect(
+          await q(
+            "SELECT count(*)::int AS n FROM graph.follows g JOIN content.follow_edges e ON e.follows_id = g.id AND e.follower_id = g.follower_id AND e.status = 'agree'",
+          ),
+        ).toEqual({ n: first.counts.follows });
         expect(await q('SELECT count(*)::int AS n FROM content.replica_state')).toEqual({ n: 2 });
-        expect(await q('SELECT count(*)::int AS n FROM content.posts p WHERE p.like_count <> (SELECT count(*) FROM content.likes l WHERE l.post_id = p.id)')).toEqual({ n: 0 });
-        expect(await q('SELECT count(*)::int AS n FROM content.posts p WHERE p.comment_count <> (SELECT count(*) FROM content.comments c WHERE c.post_id = p.id)')).toEqual({ n: 0 });
+        expect(
+          await q('SELECT count(*)::int AS n FROM content.posts p WHERE p.like_count <> (SELECT count(*) FROM content.likes l WHERE l.post_id = p.id)'),
+        ).toEqual({ n: 0 });
+        expect(
+          await q('SELECT count(*)::int AS n FROM content.posts p WHERE p.comment_count <> (SELECT count(*) FROM content.comments c WHERE c.post_id = p.id)'),
+        ).toEqual({ n: 0 });
         expect(
           await q(`SELECT count(*)::int AS n FROM graph.follow_counts fc
                     WHERE fc.follower_count <> (SELECT count(*) FROM graph.follows f WHERE f.followee_id = fc.user_id AND f.status = 'agree')
                        OR fc.following_count <> (SELECT count(*) FROM graph.follows f WHERE f.follower_id = fc.user_id AND f.status = 'agree')`),
         ).toEqual({ n: 0 });
-        expect(await q('SELECT count(*)::int AS n FROM content.post_images i LEFT JOIN content.media m ON m.id = i.media_id WHERE m.processed_key IS DISTINCT FROM i.key')).toEqual({ n: 0 });
+        expect(
+          await q(
+            'SELECT count(*)::int AS n FROM content.post_images i LEFT JOIN content.media m ON m.id = i.media_id WHERE m.processed_key IS DISTINCT FROM i.key',
+          ),
+        ).toEqual({ n: 0 });
       } finally {
         await c.end();
       }

@@ -27,7 +27,10 @@ export const fileTooLarge = () => new HttpError(413, 'File is too large (at most
  * (the kit's client stream pulls them with flow control). Throws what ends the upload on this
  * side: busboy's 20 MiB cut-off, the part's error, a form that ends inside the file.
  */
-async function* uploadMessages(file: { stream: Readable; filename: string; mimetype: string }, purpose: 'post' | 'profile'): AsyncGenerator<content.UploadMediaRequest> {
+async function* uploadMessages(
+  file: { stream: Readable; filename: string; mimetype: string },
+  purpose: 'post' | 'profile',
+): AsyncGenerator<content.UploadMediaRequest> {
   const { stream } = file;
   // busboy stops a file at 20 MiB (+1 byte) and says so: content must not keep a part of it.
   let limited = false;
@@ -75,7 +78,9 @@ export function createMedia(client: ServiceClients['content'], metrics?: Metrics
       const res = await client.signMediaUrls({ keys: [...waiting.keys()] });
       for (const u of res.urls) {
         // A processed image carries its BlurHash and variants (docs/api.md: profile images may).
-        const image: ProfileImage = u.blurhash ? { url: u.url, blurhash: u.blurhash, variants: u.variants.map((v) => ({ url: v.url, width: v.width, height: v.height })) } : { url: u.url };
+        const image: ProfileImage = u.blurhash
+          ? { url: u.url, blurhash: u.blurhash, variants: u.variants.map((v) => ({ url: v.url, width: v.width, height: v.height })) }
+          : { url: u.url };
         if (cache.size >= MAX_CACHED_URLS) cache.delete(cache.keys().next().value as string);
         cache.set(u.key, { image, until: u.reusableUntil?.getTime() ?? 0 });
         for (const w of waiting.get(u.key) ?? []) w.resolve(image);

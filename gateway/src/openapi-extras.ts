@@ -76,7 +76,10 @@ type Schema = {
   allOf?: Schema[];
   nullable?: boolean;
 };
-type Doc = { paths?: Record<string, Record<string, { responses?: Record<string, { content?: Record<string, { schema?: Schema; example?: unknown }> }> }>>; components?: { schemas?: Record<string, Schema> } };
+type Doc = {
+  paths?: Record<string, Record<string, { responses?: Record<string, { content?: Record<string, { schema?: Schema; example?: unknown }> }> }>>;
+  components?: { schemas?: Record<string, Schema> };
+};
 
 /** Adds an example to every JSON response: the error envelope by status, successes synthesised from the schema. */
 export function addResponseExamples<D extends object>(doc: D): D {
@@ -89,7 +92,10 @@ export function addResponseExamples<D extends object>(doc: D): D {
           if (media.example !== undefined) continue;
           const error = ERROR_EXAMPLES[status];
           if (error) {
-            media.example = status === '422' ? { ...error, request_id: EXAMPLE_REQUEST_ID, errors: [{ field: 'body.email', message: 'must be an e-mail address' }] } : { ...error, request_id: EXAMPLE_REQUEST_ID };
+            media.example =
+              status === '422'
+                ? { ...error, request_id: EXAMPLE_REQUEST_ID, errors: [{ field: 'body.email', message: 'must be an e-mail address' }] }
+                : { ...error, request_id: EXAMPLE_REQUEST_ID };
           } else if (media.schema) {
             media.example = exampleOf(media.schema, components, 0);
           }

@@ -89,9 +89,18 @@ describe('follow events through the real routes', () => {
     const edge = await requestFollow(frank, erin);
     expect(edge.status).toBe('agree');
     const [item] = await eventsOf(erin, 1);
-    expect(item).toMatchObject({ type: 'follow', message: `${frank.username} started following you`, metadata: { actor: actorOf(frank), follower: actorOf(frank), follows_id: edge.follows_id } });
+    expect(item).toMatchObject({
+      type: 'follow',
+      message: `${frank.username} started following you`,
+      metadata: { actor: actorOf(frank), follower: actorOf(frank), follows_id: edge.follows_id },
+    });
     const [own] = await eventsOf(frank, 1);
-    expect(own).toMatchObject({ type: 'friend_agree', is_read: true, message: `You started following ${erin.username}`, metadata: { following: actorOf(erin), follows_id: edge.follows_id } });
+    expect(own).toMatchObject({
+      type: 'friend_agree',
+      is_read: true,
+      message: `You started following ${erin.username}`,
+      metadata: { following: actorOf(erin), follows_id: edge.follows_id },
+    });
     expect(await unread(frank)).toBe(0);
     expect(await unread(erin)).toBe(1);
   });
@@ -102,14 +111,19 @@ describe('follow events through the real routes', () => {
     await eventsOf(gina, 1);
     await makePublic(gina);
     const [agree] = await eventsOf(hal, 1);
-    expect(agree).toMatchObject({ type: 'friend_agree', message: `${gina.username} accepted your follow request`, metadata: { following: { user_id: gina.id }, follows_id: edge.follows_id } });
+    expect(agree).toMatchObject({
+      type: 'friend_agree',
+      message: `${gina.username} accepted your follow request`,
+      metadata: { following: { user_id: gina.id }, follows_id: edge.follows_id },
+    });
     await eventsOf(gina, 0);
   });
 });
 
 describe('post events through the real routes', () => {
   const h = () => postsHelpers(api, () => stack);
-  const post = (path: string, u: TestUser, body?: unknown) => api.post(path, body, { token: u.token, headers: body ? {} : { 'content-type': 'application/json' } });
+  const post = (path: string, u: TestUser, body?: unknown) =>
+    api.post(path, body, { token: u.token, headers: body ? {} : { 'content-type': 'application/json' } });
 
   async function publicAuthor(): Promise<TestUser> {
     const author = await registerUser(api, 'author');
@@ -117,7 +131,7 @@ describe('post events through the real routes', () => {
     return author;
   }
 
-  it('a like gives the author a like event (live too, with the liker and their avatar); unlike withdraws it; none for one\'s own', async () => {
+  it("a like gives the author a like event (live too, with the liker and their avatar); unlike withdraws it; none for one's own", async () => {
     const [author, fan] = [await publicAuthor(), await registerUser(api, 'fan')];
     const form = new FormData();
     form.append('profile_image', new Blob([jpeg(9, 9)], { type: 'image/jpeg' }), 'me.jpg');
@@ -134,7 +148,10 @@ describe('post events through the real routes', () => {
         type: 'like',
         message: `${fan.username} liked your post`,
         is_read: false,
-        metadata: { post_id: postId, actor: { user_id: fan.id, username: fan.username, metadata: { profile: {}, profile_image: { url: expect.stringMatching(/^http/) } } } },
+        metadata: {
+          post_id: postId,
+          actor: { user_id: fan.id, username: fan.username, metadata: { profile: {}, profile_image: { url: expect.stringMatching(/^http/) } } },
+        },
       });
       await waitFor(() => live.events().length === 1, 10_000);
       expect(live.events()[0]?.id).toBe(like.event_id);
@@ -149,7 +166,7 @@ describe('post events through the real routes', () => {
     }
   });
 
-  it('a comment gives the author a comment event; deleting it (by either side) withdraws it; none on one\'s own post', async () => {
+  it("a comment gives the author a comment event; deleting it (by either side) withdraws it; none on one's own post", async () => {
     const [author, fan] = [await publicAuthor(), await registerUser(api, 'fan')];
     const postId = await h().createPost(author);
     expect((await post(`/api/posts/comment/${postId}`, author, { content: 'my own' })).status).toBe(201);
@@ -159,7 +176,11 @@ describe('post events through the real routes', () => {
     const commentIds = [first.body.data.comment_id, second.body.data.comment_id];
     const items = await eventsOf(author, 2);
     expect(items.map((e) => e.metadata.comment_id).sort()).toEqual([...commentIds].sort());
-    expect(items[0]).toMatchObject({ type: 'comment', message: `${fan.username} commented on your post`, metadata: { post_id: postId, actor: { user_id: fan.id } } });
+    expect(items[0]).toMatchObject({
+      type: 'comment',
+      message: `${fan.username} commented on your post`,
+      metadata: { post_id: postId, actor: { user_id: fan.id } },
+    });
     expect(await unread(author)).toBe(2);
 
     expect((await api.delete(`/api/posts/comment/${commentIds[0]}`, { token: fan.token })).status).toBe(200); // by its author

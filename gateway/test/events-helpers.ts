@@ -15,7 +15,23 @@ export const registerUser = (api: ApiClient, prefix = 'ev'): Promise<TestUser> =
  */
 export async function publishEvent(redis: Redis, type: string, key: string, payload: Uint8Array, opts: { id?: string; stream?: string } = {}): Promise<string> {
   const id = opts.id ?? newId();
-  await redis.xadd(opts.stream ?? 'events', 'MAXLEN', '~', '100000', '*', 'id', id, 'type', type, 'key', key, 'payload', Buffer.from(payload), 'source', 'test');
+  await redis.xadd(
+    opts.stream ?? 'events',
+    'MAXLEN',
+    '~',
+    '100000',
+    '*',
+    'id',
+    id,
+    'type',
+    type,
+    'key',
+    key,
+    'payload',
+    Buffer.from(payload),
+    'source',
+    'test',
+  );
   return id;
 }
 

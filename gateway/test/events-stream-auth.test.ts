@@ -61,7 +61,9 @@ const ticketFor = async (token: string) => {
 
 const likeFor = (author: TestUser, fan: TestUser) => {
   const postId = newId();
-  return publishEvent(redis, 'post.liked', postId, likePayload({ postId, postAuthorId: author.id, userId: fan.id }), { stream: eventsStream }).then(() => postId);
+  return publishEvent(redis, 'post.liked', postId, likePayload({ postId, postAuthorId: author.id, userId: fan.id }), { stream: eventsStream }).then(
+    () => postId,
+  );
 };
 
 describe('an open event stream', () => {

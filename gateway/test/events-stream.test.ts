@@ -34,7 +34,9 @@ async function stream(user: TestUser, headers: Record<string, string> = {}, url 
 /** Something the user is notified of: a like of one of their posts by `fan`. */
 const likeFor = (author: TestUser, fan: TestUser) => {
   const postId = newId();
-  return publishEvent(redis, 'post.liked', postId, likePayload({ postId, postAuthorId: author.id, userId: fan.id }), { stream: eventsStream }).then(() => postId);
+  return publishEvent(redis, 'post.liked', postId, likePayload({ postId, postAuthorId: author.id, userId: fan.id }), { stream: eventsStream }).then(
+    () => postId,
+  );
 };
 
 const subscribers = async (user: TestUser) => {
@@ -58,7 +60,13 @@ describe('GET /api/events/stream', () => {
     expect(s.frames[0]?.data).toBeUndefined();
 
     const followsId = newId();
-    await publishEvent(redis, 'follow.requested', followsId, followPayload({ followsId, followerId: alice.id, followeeId: bob.id, status: 'pending', actorId: alice.id }), { stream: eventsStream });
+    await publishEvent(
+      redis,
+      'follow.requested',
+      followsId,
+      followPayload({ followsId, followerId: alice.id, followeeId: bob.id, status: 'pending', actorId: alice.id }),
+      { stream: eventsStream },
+    );
     await waitFor(() => s.events().length === 1);
     const [live] = s.events();
     const listed = (await api.get('/api/events', { token: bob.token })).body.data.events[0];
@@ -102,7 +110,12 @@ describe('GET /api/events/stream', () => {
     // In the list's order, oldest first (several test workers' consumers may make them in any order).
     const listed = (await api.get('/api/events', { token: author.token })).body.data.events.slice(0, 3).reverse();
     expect(again.events().map((e) => e.item)).toEqual(listed);
-    expect(again.events().map((e) => e.item.metadata.post_id).sort()).toEqual([...missed].sort());
+    expect(
+      again
+        .events()
+        .map((e) => e.item.metadata.post_id)
+        .sort(),
+    ).toEqual([...missed].sort());
     expect(again.frames[0]?.id).toBeUndefined(); // the client already has a cursor
 
     const next = await likeFor(author, fan);
@@ -111,7 +124,7 @@ describe('GET /api/events/stream', () => {
     expect(new Set(again.events().map((e) => e.id)).size).toBe(4);
   });
 
-  it("a stream opened without Last-Event-ID hands out a cursor that replays everything since it opened", async () => {
+  it('a stream opened without Last-Event-ID hands out a cursor that replays everything since it opened', async () => {
     const [author, fan] = [await registerUser(api), await registerUser(api)];
     await likeFor(author, fan); // before the stream: never replayed
     await waitFor(async () => (await api.get('/api/events/unread-count', { token: author.token })).body.data.count === 1);

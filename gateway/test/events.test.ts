@@ -28,7 +28,8 @@ afterAll(async () => {
   await db?.destroy();
 });
 
-const publishEvent = (r: Redis, type: string, key: string, payload: Uint8Array, opts: { id?: string } = {}) => publishOn(r, type, key, payload, { ...opts, stream });
+const publishEvent = (r: Redis, type: string, key: string, payload: Uint8Array, opts: { id?: string } = {}) =>
+  publishOn(r, type, key, payload, { ...opts, stream });
 
 const list = async (u: TestUser, query = '') => {
   const res = await api.get(`/api/events${query}`, { token: u.token });
@@ -42,7 +43,8 @@ const unread = async (u: TestUser): Promise<number> => {
 };
 const eventsOf = async (u: TestUser, n: number) => waitFor(async () => ((await list(u)).events.length === n ? (await list(u)).events : null));
 /** Unread rows in Postgres, the truth the Redis count must equal. */
-const dbUnread = async (u: TestUser) => Number((await db('notifications').where({ recipient_id: u.id, is_read: false }).count<{ count: number }[]>('* as count'))[0]?.count);
+const dbUnread = async (u: TestUser) =>
+  Number((await db('notifications').where({ recipient_id: u.id, is_read: false }).count<{ count: number }[]>('* as count'))[0]?.count);
 const redisUnread = async (u: TestUser) => redis.hget(`notif:unread:${u.id}`, 'c');
 
 const follow = (type: string, follower: TestUser, followee: TestUser, followsId: string, status: 'pending' | 'agree', actor = follower) =>
@@ -120,7 +122,12 @@ describe('events list, read state and unread count', () => {
     await follow('follow.accepted', alice, bob, followsId, 'agree', bob);
     const [agree] = await eventsOf(alice, 1);
     const actor = { user_id: bob.id, username: bob.username, metadata: { profile: {} } };
-    expect(agree).toMatchObject({ type: 'friend_agree', message: `${bob.username} accepted your follow request`, is_read: false, metadata: { actor, following: actor, follows_id: followsId } });
+    expect(agree).toMatchObject({
+      type: 'friend_agree',
+      message: `${bob.username} accepted your follow request`,
+      is_read: false,
+      metadata: { actor, following: actor, follows_id: followsId },
+    });
     expect(agree.metadata.follower).toBeUndefined();
     await eventsOf(bob, 0);
     expect(await unread(bob)).toBe(0);
@@ -152,10 +159,20 @@ describe('events list, read state and unread count', () => {
     await follow('follow.created', alice, bob, followsId, 'agree');
     const [item] = await eventsOf(bob, 1);
     const aliceActor = { user_id: alice.id, username: alice.username, metadata: { profile: {} } };
-    expect(item).toMatchObject({ type: 'follow', message: `${alice.username} started following you`, is_read: false, metadata: { actor: aliceActor, follower: aliceActor, follows_id: followsId } });
+    expect(item).toMatchObject({
+      type: 'follow',
+      message: `${alice.username} started following you`,
+      is_read: false,
+      metadata: { actor: aliceActor, follower: aliceActor, follows_id: followsId },
+    });
     const [own] = await eventsOf(alice, 1);
     const bobActor = { user_id: bob.id, username: bob.username, metadata: { profile: {} } };
-    expect(own).toMatchObject({ type: 'friend_agree', message: `You started following ${bob.username}`, is_read: true, metadata: { following: bobActor, follows_id: followsId } });
+    expect(own).toMatchObject({
+      type: 'friend_agree',
+      message: `You started following ${bob.username}`,
+      is_read: true,
+      metadata: { following: bobActor, follows_id: followsId },
+    });
     expect(await unread(alice)).toBe(0);
     expect(await unread(bob)).toBe(1);
   });
@@ -170,7 +187,11 @@ describe('events list, read state and unread count', () => {
     await publishEvent(redis, 'comment.created', commentId, commentPayload({ commentId, postId, postAuthorId: author.id, userId: fan.id }));
     const byType = Object.fromEntries((await eventsOf(author, 2)).map((e) => [e.type, e]));
     const { comment, like } = byType;
-    expect(like).toMatchObject({ type: 'like', message: `${fan.username} liked your post`, metadata: { post_id: postId, actor: { user_id: fan.id, username: fan.username } } });
+    expect(like).toMatchObject({
+      type: 'like',
+      message: `${fan.username} liked your post`,
+      metadata: { post_id: postId, actor: { user_id: fan.id, username: fan.username } },
+    });
     expect(comment).toMatchObject({ type: 'comment', message: `${fan.username} commented on your post`, metadata: { post_id: postId, comment_id: commentId } });
     expect(await unread(author)).toBe(2);
     expect((await list(fan)).events).toEqual([]);
@@ -207,7 +228,8 @@ describe('events list, read state and unread count', () => {
 
   it('pages newest first with the pagination object', async () => {
     const [author, fan] = [await registerUser(api), await registerUser(api)];
-    for (const postId of Array.from({ length: 5 }, () => newId())) await publishEvent(redis, 'post.liked', postId, likePayload({ postId, postAuthorId: author.id, userId: fan.id }));
+    for (const postId of Array.from({ length: 5 }, () => newId()))
+      await publishEvent(redis, 'post.liked', postId, likePayload({ postId, postAuthorId: author.id, userId: fan.id }));
     const all = (await eventsOf(author, 5)).map((e) => e.event_id);
     expect(all).toEqual([...all].sort().reverse()); // newest first: UUIDv7 ids order by creation
     const page1 = await list(author, '?page=1&limit=2&_t=123');

@@ -2,7 +2,20 @@ import * as grpc from '@grpc/grpc-js';
 import { createLogger } from '@shutter/kit';
 import { socialgraph } from '@shutter/proto';
 import * as path from 'node:path';
-import { REPO_ROOT, accounts, apiClient, expectError, freePort, startStack, unique, waitFor, type StartContext, type StartedGateway, type StartedService, type Stack } from '@shutter/testing';
+import {
+  REPO_ROOT,
+  accounts,
+  apiClient,
+  expectError,
+  freePort,
+  startStack,
+  unique,
+  waitFor,
+  type StartContext,
+  type StartedGateway,
+  type StartedService,
+  type Stack,
+} from '@shutter/testing';
 import { expectNoInternals } from './fault-helpers';
 import { start as startGateway } from './start';
 
@@ -130,7 +143,10 @@ describe('Postgres unreachable for a service', () => {
       const { register } = accounts(apiClient(stack.url), () => stack.env);
       const [a, b] = [await register(), await register()];
       const api = apiClient(gw.url);
-      for (const [method, p] of [['GET', '/api/follows?type=follower&status=agree'], ['POST', `/api/follows/request/${b.id}`]] as const) {
+      for (const [method, p] of [
+        ['GET', '/api/follows?type=follower&status=agree'],
+        ['POST', `/api/follows/request/${b.id}`],
+      ] as const) {
         const res = await api.request(method, p, { token: a.token });
         expectError(res, 503);
         expect(res.body.code).toBe('service_unavailable');

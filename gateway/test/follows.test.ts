@@ -17,7 +17,8 @@ const setPublic = (a: Account, isPublic: boolean) => users().setPublic(a, isPubl
 const adminToken = () => users().adminToken();
 
 /** Seed 000's client: a bodyless POST that still says Content-Type: application/json. */
-const requestFollow = (from: Account, to: string) => api.post(`/api/follows/request/${to}`, undefined, { token: from.token, headers: { 'content-type': 'application/json' } });
+const requestFollow = (from: Account, to: string) =>
+  api.post(`/api/follows/request/${to}`, undefined, { token: from.token, headers: { 'content-type': 'application/json' } });
 const respond = (who: Account, followsId: string, status: string) => api.post(`/api/follows/${followsId}`, { status }, { token: who.token });
 const profile = async (viewer: Account, userId: string) => {
   const res = await api.get(`/api/users/${userId}`, { token: viewer.token });
@@ -49,7 +50,6 @@ async function expectCounts(viewer: Account, userId: string, want: number[]) {
   expect(await counts(viewer, userId)).toEqual(want);
 }
 const list = (viewer: Account, query: string) => api.get(`/api/follows?${query}`, { token: viewer.token });
-
 
 describe('follow requests', () => {
   it('follows a public account at once (201 agree); a repeat answers the same edge with 200', async () => {

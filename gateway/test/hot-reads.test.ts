@@ -28,7 +28,8 @@ async function snapshot(): Promise<Counts> {
     if (!m) throw new Error(`${proc} exports no metrics to the test`);
     for (const metric of await m.registry.getMetricsAsJSON()) {
       if (metric.name === 'grpc_server_handled_total') {
-        for (const v of metric.values) out.set(`${proc} server ${String(v.labels.grpc_method)}`, (out.get(`${proc} server ${String(v.labels.grpc_method)}`) ?? 0) + v.value);
+        for (const v of metric.values)
+          out.set(`${proc} server ${String(v.labels.grpc_method)}`, (out.get(`${proc} server ${String(v.labels.grpc_method)}`) ?? 0) + v.value);
       }
       if (metric.name === 'grpc_client_handling_seconds') {
         for (const v of metric.values as Array<{ metricName?: string; labels: Record<string, string | number>; value: number }>) {
@@ -108,11 +109,17 @@ describe('hot reads: one gRPC call from the gateway, none from the answering ser
     const created = await h.createPost(author, 'fanned out');
     // Fan-out is asynchronous: done once both followers' timelines hold the post.
     for (const u of [viewer, other]) {
-      await waitFor(async () => ((await api.get('/api/posts', { token: u.token })).body.data?.posts as Array<{ post_id: string }> | undefined)?.some((p) => p.post_id === created), 5000);
+      await waitFor(
+        async () =>
+          ((await api.get('/api/posts', { token: u.token })).body.data?.posts as Array<{ post_id: string }> | undefined)?.some((p) => p.post_id === created),
+        5000,
+      );
     }
     const calls = delta(before, await snapshot());
     // Only the gateway calls (create, then the feed reads above); nothing from content, nothing served by social-graph or identity.
-    expect(Object.keys(calls).filter((k) => k.startsWith('content client') || k.startsWith('social-graph server') || k.startsWith('identity server'))).toEqual([]);
+    expect(Object.keys(calls).filter((k) => k.startsWith('content client') || k.startsWith('social-graph server') || k.startsWith('identity server'))).toEqual(
+      [],
+    );
     expect(calls['gateway client content/CreatePost']).toBe(1);
   });
 

@@ -72,12 +72,17 @@ const forgers: Record<string, (def: MethodDef) => string> = {
     createAssertionSigner({ self: 'gateway', privateKey: generateKeyPairSync('ed25519').privateKey }).sign(def.path, { userId: randomUUID(), role: 'admin' }),
   'a tampered payload': (def) => {
     const [, sig] = testSigner().sign(def.path, { userId: randomUUID() }).split('.');
-    const body = Buffer.from(JSON.stringify({ iss: 'gateway', mth: def.path, sub: randomUUID(), rol: 'admin', exp: Math.floor(Date.now() / 1000) + 30 })).toString('base64url');
+    const body = Buffer.from(
+      JSON.stringify({ iss: 'gateway', mth: def.path, sub: randomUUID(), rol: 'admin', exp: Math.floor(Date.now() / 1000) + 30 }),
+    ).toString('base64url');
     return `${body}.${sig}`;
   },
   'an expired assertion': (def) =>
-    createAssertionSigner(deriveInternalKeys(TEST_INTERNAL_AUTH_SECRET, 'gateway'), { now: () => Date.now() - 10 * 60_000 }).sign(def.path, { userId: randomUUID() }),
-  'an assertion for another service (wrong audience)': (def) => testSigner().sign(def.path.replace(/^\/[^/]+/, '/shutter.other.v1.OtherService'), { userId: randomUUID() }),
+    createAssertionSigner(deriveInternalKeys(TEST_INTERNAL_AUTH_SECRET, 'gateway'), { now: () => Date.now() - 10 * 60_000 }).sign(def.path, {
+      userId: randomUUID(),
+    }),
+  'an assertion for another service (wrong audience)': (def) =>
+    testSigner().sign(def.path.replace(/^\/[^/]+/, '/shutter.other.v1.OtherService'), { userId: randomUUID() }),
 };
 
 describe.each(Object.entries(SERVICES))('%s refuses unauthenticated internal calls', (service, definition) => {

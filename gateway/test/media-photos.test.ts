@@ -5,7 +5,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isBlurhashValid } from 'blurhash';
 import sharp from 'sharp';
-import { apiClient, exifTags, expectError, inspect, listKeys, pngChunk, pngClaiming, postsHelpers, startStack, waitFor, withPngChunks, type ApiClient, type Stack, type TestUser } from '@shutter/testing';
+import {
+  apiClient,
+  exifTags,
+  expectError,
+  inspect,
+  listKeys,
+  pngChunk,
+  pngClaiming,
+  postsHelpers,
+  startStack,
+  waitFor,
+  withPngChunks,
+  type ApiClient,
+  type Stack,
+  type TestUser,
+} from '@shutter/testing';
 
 /*
  * The photo pipeline (docs/api.md *Photos*) end to end: real files with real metadata go in through
@@ -42,7 +57,11 @@ const cameraJpeg = () => withCameraExif(halves(1200, 900)).withMetadata({ orient
 async function taggedPng(width: number, height: number): Promise<Buffer> {
   const exif = (await sharp(await withCameraExif(halves(8, 8)).jpeg().toBuffer()).metadata()).exif!.subarray(6); // minus "Exif\0\0"
   const png = await halves(width, height).png().toBuffer();
-  return withPngChunks(png, [pngChunk('eXIf', exif), pngChunk('tEXt', Buffer.from(`Comment\0${SERIAL}`)), pngChunk('iTXt', Buffer.from(`XML:com.adobe.xmp\0\0\0\0\0${XMP}`))]);
+  return withPngChunks(png, [
+    pngChunk('eXIf', exif),
+    pngChunk('tEXt', Buffer.from(`Comment\0${SERIAL}`)),
+    pngChunk('iTXt', Buffer.from(`XML:com.adobe.xmp\0\0\0\0\0${XMP}`)),
+  ]);
 }
 /** A WebP with EXIF and XMP chunks. */
 const taggedWebp = (width: number, height: number) => withCameraExif(halves(width, height)).withXmp(XMP).webp().toBuffer();
@@ -78,7 +97,15 @@ async function expectClean(image: { url: string; width: number; height: number; 
     expect(bytes.includes(SERIAL)).toBe(false);
     expect(bytes.includes('Shutter Test Cam')).toBe(false);
     const meta = await sharp(bytes).metadata();
-    expect([meta.width, meta.height, meta.orientation, meta.exif, meta.xmp, meta.icc, meta.iptc]).toEqual([served.width, served.height, undefined, undefined, undefined, undefined, undefined]);
+    expect([meta.width, meta.height, meta.orientation, meta.exif, meta.xmp, meta.icc, meta.iptc]).toEqual([
+      served.width,
+      served.height,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ]);
   }
   for (const v of image.variants) expect(inspect(await download(v.url)).format).toBe('webp');
 }
@@ -260,7 +287,10 @@ describe('pixel bounds: refused from the header, nothing stored', () => {
 describe('objects go with their post and profile image', () => {
   it('deleting a post deletes its full-size images and every variant; a replaced avatar goes with its variants', async () => {
     const u = await h.register();
-    const res = await h.postMultipart(u, 'to delete', [{ bytes: await halves(1200, 900).png().toBuffer() }, { bytes: await taggedWebp(700, 500), type: 'image/webp' }]);
+    const res = await h.postMultipart(u, 'to delete', [
+      { bytes: await halves(1200, 900).png().toBuffer() },
+      { bytes: await taggedWebp(700, 500), type: 'image/webp' },
+    ]);
     expect(res.status).toBe(201);
     const post = await getPost(u, res.body.data.post_id);
     const urls = post.images.flatMap((im: any) => [im.url, ...im.variants.map((v: any) => v.url)]);
@@ -301,7 +331,9 @@ describe('direct uploads cannot change what is served', () => {
     const served = await Promise.all([before.url, ...before.variants.map((v: any) => v.url)].map(download));
 
     // Same policy, same key, other bytes (smaller than the declared size, so the policy allows it).
-    const replacement = await sharp({ create: { width: 40, height: 40, channels: 3, background: '#0f0' } }).jpeg().toBuffer();
+    const replacement = await sharp({ create: { width: 40, height: 40, channels: 3, background: '#0f0' } })
+      .jpeg()
+      .toBuffer();
     await sendToS3(up.upload, replacement, 'image/jpeg');
 
     const after = (await getPost(u, created.body.data.post_id)).images[0];
@@ -331,8 +363,11 @@ describe('memory', () => {
         return { status: res.status, postId: body.data && body.data.post_id };
       })).then((r) => process.stdout.write(JSON.stringify(r)), (e) => { console.error(e); process.exit(1); });`;
     return new Promise((resolve, reject) => {
-      execFile(process.execPath, ['-e', script], { env: { ...process.env, PHOTO: file, TOKENS: JSON.stringify(tokens), URL: stack.url }, maxBuffer: 1 << 20 }, (err, stdout) =>
-        err ? reject(err) : resolve(JSON.parse(stdout) as Array<{ status: number; postId?: string }>),
+      execFile(
+        process.execPath,
+        ['-e', script],
+        { env: { ...process.env, PHOTO: file, TOKENS: JSON.stringify(tokens), URL: stack.url }, maxBuffer: 1 << 20 },
+        (err, stdout) => (err ? reject(err) : resolve(JSON.parse(stdout) as Array<{ status: number; postId?: string }>)),
       );
     });
   }
@@ -341,7 +376,9 @@ describe('memory', () => {
     const w = 4400;
     const hgt = 3300;
     const file = join(tmpdir(), `shutter-photo-${process.pid}.jpg`);
-    const photo = await sharp(randomBytes(w * hgt * 3), { raw: { width: w, height: hgt, channels: 3 } }).jpeg({ quality: 100 }).toFile(file);
+    const photo = await sharp(randomBytes(w * hgt * 3), { raw: { width: w, height: hgt, channels: 3 } })
+      .jpeg({ quality: 100 })
+      .toFile(file);
     expect(photo.size).toBeGreaterThan(18 * 1024 * 1024);
     expect(photo.size).toBeLessThan(20 * 1024 * 1024);
     const users = await Promise.all(Array.from({ length: 10 }, () => h.register()));
@@ -362,7 +399,9 @@ describe('memory', () => {
       await rm(file, { force: true });
     }
     const growthMiB = (peak - baseline) / 1024 / 1024;
-    console.log(`ten concurrent 19 MiB uploads: server RSS ${Math.round(baseline / 1048576)} → peak ${Math.round(peak / 1048576)} MiB (+${Math.round(growthMiB)})`);
+    console.log(
+      `ten concurrent 19 MiB uploads: server RSS ${Math.round(baseline / 1048576)} → peak ${Math.round(peak / 1048576)} MiB (+${Math.round(growthMiB)})`,
+    );
     expect(growthMiB).toBeLessThan(RSS_GROWTH_BOUND_MIB);
     // Full size and three variants each, nothing else.
     for (const u of users) expect(await keysOf(u)).toHaveLength(4);

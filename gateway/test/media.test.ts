@@ -1,4 +1,19 @@
-import { apiClient, expectError, inspect, jpeg, listKeys, paddedPng, png, postsHelpers, startStack, waitFor, webp, type ApiClient, type Stack, type TestUser } from '@shutter/testing';
+import {
+  apiClient,
+  expectError,
+  inspect,
+  jpeg,
+  listKeys,
+  paddedPng,
+  png,
+  postsHelpers,
+  startStack,
+  waitFor,
+  webp,
+  type ApiClient,
+  type Stack,
+  type TestUser,
+} from '@shutter/testing';
 
 let stack: Stack;
 let api: ApiClient;
@@ -117,13 +132,20 @@ describe('direct uploads: presigned POST, then media_ids', () => {
     expect(expiresIn).toBeGreaterThan(9 * 60_000);
     expect(expiresIn).toBeLessThanOrEqual(10 * 60_000);
     const policy = JSON.parse(Buffer.from(up.upload.fields.Policy!, 'base64').toString());
-    expect(policy.conditions).toEqual(expect.arrayContaining([['content-length-range', 1, bytes.length], ['eq', '$Content-Type', 'image/jpeg']]));
+    expect(policy.conditions).toEqual(
+      expect.arrayContaining([
+        ['content-length-range', 1, bytes.length],
+        ['eq', '$Content-Type', 'image/jpeg'],
+      ]),
+    );
     await sendToS3(up.upload, bytes);
 
     const res = await api.post('/api/posts', { content: 'direct', media_ids: [up.media_id] }, { token: u.token });
     expect(res.status).toBe(201);
     const post = (await api.get(`/api/posts/${res.body.data.post_id}`, { token: u.token })).body.data;
-    expect(post.images).toEqual([{ image_id: up.media_id, url: expect.any(String), width: 16, height: 8, order: 0, blurhash: expect.any(String), variants: [] }]);
+    expect(post.images).toEqual([
+      { image_id: up.media_id, url: expect.any(String), width: 16, height: 8, order: 0, blurhash: expect.any(String), variants: [] },
+    ]);
     expect(inspect((await download(post.images[0].url)).bytes)).toMatchObject({ format: 'jpeg', width: 16, height: 8, metadata: [] });
   });
 

@@ -37,7 +37,9 @@ describe('feed and stream metrics', () => {
     expect((await api.get('/api/posts', { token: reader.token })).status).toBe(200); // now in Redis
     expect(await sample(content, 'feed_timeline_rebuilds_total')).toBe(rebuilds + 1);
     // Exported from the start (the fan-out of the run's posts moves them; see above).
-    expect((await content!.registry.getMetricsAsJSON()).map((m) => m.name)).toEqual(expect.arrayContaining(['feed_fanout_entries_total', 'feed_fanout_lag_seconds']));
+    expect((await content!.registry.getMetricsAsJSON()).map((m) => m.name)).toEqual(
+      expect.arrayContaining(['feed_fanout_entries_total', 'feed_fanout_lag_seconds']),
+    );
 
     expect(await sample(stack.gatewayMetrics, 'gateway_open_event_streams')).toBe(0);
     const live = await openStream(stack.url, reader.token);

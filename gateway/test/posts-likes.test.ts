@@ -38,10 +38,12 @@ describe('likes', () => {
     const author = await h.register();
     const postId = await h.createPost(author);
     const likes = await Promise.all(Array.from({ length: 50 }, () => like(author.token, postId)));
-    for (const res of likes) expect({ status: res.status, data: res.body.data }).toEqual({ status: 200, data: { post_id: postId, is_liked: true, like_count: 1 } });
+    for (const res of likes)
+      expect({ status: res.status, data: res.body.data }).toEqual({ status: 200, data: { post_id: postId, is_liked: true, like_count: 1 } });
     expect((await api.get(`/api/posts/${postId}`, { token: author.token })).body.data).toMatchObject({ is_liked: true, like_count: 1 });
     const unlikes = await Promise.all(Array.from({ length: 50 }, () => unlike(author.token, postId)));
-    for (const res of unlikes) expect({ status: res.status, data: res.body.data }).toEqual({ status: 200, data: { post_id: postId, is_liked: false, like_count: 0 } });
+    for (const res of unlikes)
+      expect({ status: res.status, data: res.body.data }).toEqual({ status: 200, data: { post_id: postId, is_liked: false, like_count: 0 } });
   });
 
   it('concurrent likes by many users are all counted', async () => {

@@ -34,13 +34,32 @@ describe('creating and reading a post', () => {
     expect(res.status).toBe(201);
     expect(res.body).toEqual({ data: { post_id: expect.any(String) }, message: 'ok' });
     const postId = res.body.data.post_id;
-    for (const text of ['first', 'second', 'third']) expect((await api.post(`/api/posts/comment/${postId}`, { content: text }, { token: author.token })).status).toBe(201);
+    for (const text of ['first', 'second', 'third'])
+      expect((await api.post(`/api/posts/comment/${postId}`, { content: text }, { token: author.token })).status).toBe(201);
 
     const got = await get(author, `/api/posts/${postId}`);
     expect(got.status).toBe(200);
     const post = got.body.data;
-    expect(post).toMatchObject({ post_id: postId, user_id: author.id, username: author.username, content: 'Hello world', like_count: 0, comment_count: 3, is_liked: false });
-    expect(post.images).toEqual([{ image_id: expect.any(String), url: expect.stringMatching(/^http/), width: 3, height: 2, order: 0, blurhash: expect.any(String), variants: expect.any(Array) }]);
+    expect(post).toMatchObject({
+      post_id: postId,
+      user_id: author.id,
+      username: author.username,
+      content: 'Hello world',
+      like_count: 0,
+      comment_count: 3,
+      is_liked: false,
+    });
+    expect(post.images).toEqual([
+      {
+        image_id: expect.any(String),
+        url: expect.stringMatching(/^http/),
+        width: 3,
+        height: 2,
+        order: 0,
+        blurhash: expect.any(String),
+        variants: expect.any(Array),
+      },
+    ]);
     expect(post.created_at).toMatch(ISO);
     expect(post.updated_at).toMatch(ISO);
     expect(post.comments.map((c: any) => c.content)).toEqual(['third', 'second']);
@@ -127,7 +146,9 @@ describe('visibility (docs/api.md): author, public, agree follower; everyone els
     // The follow reaches content's copies by event (milliseconds; seconds on a loaded machine).
     const expected = { get: 200, like: 200, unlike: 200, comments: 200, comment: 201, edit: 403, delete: 403 };
     let statuses: Record<string, number> = {};
-    await waitFor(async () => JSON.stringify((statuses = await postRouteStatuses(follower, postId))) === JSON.stringify(expected), 10_000).catch(() => undefined);
+    await waitFor(async () => JSON.stringify((statuses = await postRouteStatuses(follower, postId))) === JSON.stringify(expected), 10_000).catch(
+      () => undefined,
+    );
     expect(statuses).toEqual(expected);
     const list = await get(follower, `/api/posts?user_id=${author.id}`);
     expect(list.status).toBe(200);
@@ -338,7 +359,8 @@ describe('lists: home feed, user timelines, search, keyset paging', () => {
     const c = await h.createPost(priv, `${tag} 100% private`);
     const d = await h.createPost(me, `${tag} my_file`);
     const e = await h.createPost(me, `${tag} myXfile`);
-    const search = async (q: string, extra = '') => (await get(me, `/api/posts?search=${encodeURIComponent(q)}${extra}`)).body.data.posts.map((p: any) => p.post_id);
+    const search = async (q: string, extra = '') =>
+      (await get(me, `/api/posts?search=${encodeURIComponent(q)}${extra}`)).body.data.posts.map((p: any) => p.post_id);
     expect(await search(`${tag} 100%`)).toEqual([a]);
     expect(await search(`${tag.toUpperCase()} 100`)).toEqual([b, a]);
     expect(await search(`${tag} my_f`)).toEqual([d]);

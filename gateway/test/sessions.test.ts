@@ -65,7 +65,10 @@ describe('sessions', () => {
     const [u, bystander] = [await users.register(), await users.register()];
     const other = await signIn(u);
     expectError(await api.post('/api/users/logout-all'), 401, 'Not authenticated');
-    expect((await api.post('/api/users/logout-all', undefined, { token: u.token, headers: { 'content-type': 'application/json' } })).body).toEqual({ data: {}, message: 'ok' });
+    expect((await api.post('/api/users/logout-all', undefined, { token: u.token, headers: { 'content-type': 'application/json' } })).body).toEqual({
+      data: {},
+      message: 'ok',
+    });
     await waitFor(async () => (await refused(u.token)) && (await refused(other.token)), 10_000);
     expectError(await api.post('/api/users/refresh', { refresh_token: other.refreshToken }), 401);
     expect((await me(bystander.token)).status).toBe(200);

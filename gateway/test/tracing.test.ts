@@ -31,11 +31,14 @@ const parentOf = (s: ReadableSpan) => s.parentSpanContext?.spanId;
 const childrenOf = (parent: ReadableSpan, all = spans()) => all.filter((s) => parentOf(s) === parent.spanContext().spanId);
 
 describe('tracing', () => {
-  it("follows a request from the gateway through gRPC to Postgres, and on to the consumer that handled its event", async () => {
+  it('follows a request from the gateway through gRPC to Postgres, and on to the consumer that handled its event', async () => {
     const [alice, bob] = [await registerUser(api, 'alice'), await registerUser(api, 'bob')];
     exporter.reset();
     const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
-    const res = await api.post(`/api/follows/request/${alice.id}`, undefined, { token: bob.token, headers: { 'content-type': 'application/json', traceparent } });
+    const res = await api.post(`/api/follows/request/${alice.id}`, undefined, {
+      token: bob.token,
+      headers: { 'content-type': 'application/json', traceparent },
+    });
     expect(res.status).toBe(201);
     const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
 
@@ -56,14 +59,23 @@ describe('tracing', () => {
     // The event carries the trace: its outbox row holds the request's trace context.
     const graph = testDb('graph');
     try {
-      const row = await graph('outbox').where({ type: 'follow.requested' }).whereRaw('trace_parent LIKE ?', [`00-${traceId}-%`]).first();
+      const row = await graph('outbox')
+        .where({ type: 'follow.requested' })
+        .whereRaw('trace_parent LIKE ?', [`00-${traceId}-%`])
+        .first();
       expect(row).toBeDefined();
     } finally {
       await graph.destroy();
     }
     // Later, in another "process": notification's consumer handled the event within the same trace. The run's other suites share the stream and its consumer groups, so the
     // consumer may be another jest worker's: then this process holds no span of it.
-    const consumed = await waitFor(() => inTrace().find((s) => s.kind === SpanKind.CONSUMER && s.name === 'consume follow.requested' && s.attributes['messaging.consumer.group.name'] === 'notification'), 10_000).catch(() => undefined);
+    const consumed = await waitFor(
+      () =>
+        inTrace().find(
+          (s) => s.kind === SpanKind.CONSUMER && s.name === 'consume follow.requested' && s.attributes['messaging.consumer.group.name'] === 'notification',
+        ),
+      10_000,
+    ).catch(() => undefined);
     if (consumed) expect(childrenOf(consumed, inTrace()).some((s) => s.name.startsWith('pg '))).toBe(true);
 
     // Background work (the relays' polls, which published this event meanwhile) makes no spans of

@@ -25,7 +25,14 @@ describe('register', () => {
     expect(token.split('.')).toHaveLength(3);
     expect(refresh_token.length).toBeGreaterThan(20);
     expect(expires_in).toBe(900);
-    expect(user).toMatchObject({ username: name.toLowerCase(), is_public: false, role: 'user', status: 'enabled', email: `${name}@Example.com`, metadata: { profile: {} } });
+    expect(user).toMatchObject({
+      username: name.toLowerCase(),
+      is_public: false,
+      role: 'user',
+      status: 'enabled',
+      email: `${name}@Example.com`,
+      metadata: { profile: {} },
+    });
     expect(user.created_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     expect(user.metadata.profile_image).toBeUndefined();
     // The payload holds ids and fixed words only, readable with a plain base64 decode.
@@ -38,7 +45,13 @@ describe('register', () => {
 
   it('ignores a role in the body', async () => {
     const name = unique('r');
-    const res = await api.post('/api/users/register', { email: `${name}@example.com`, username: name, password: 'password1', role: 'admin', status: 'disabled' });
+    const res = await api.post('/api/users/register', {
+      email: `${name}@example.com`,
+      username: name,
+      password: 'password1',
+      role: 'admin',
+      status: 'disabled',
+    });
     expect(res.status).toBe(201);
     expect(res.body.data.user).toMatchObject({ role: 'user', status: 'enabled' });
   });
@@ -72,7 +85,11 @@ describe('register', () => {
     const a = await register();
     const dupEmail = await api.post('/api/users/register', { email: a.email.toUpperCase(), username: unique('d'), password: 'password1' });
     expectError(dupEmail, 409, /Email is already registered/);
-    const dupName = await api.post('/api/users/register', { email: `${unique('d')}@example.com`, username: a.user.username.toUpperCase(), password: 'password1' });
+    const dupName = await api.post('/api/users/register', {
+      email: `${unique('d')}@example.com`,
+      username: a.user.username.toUpperCase(),
+      password: 'password1',
+    });
     expectError(dupName, 409, /Username is already taken/);
   });
 });
@@ -142,7 +159,11 @@ describe('profiles and search', () => {
 
   it('updates the own profile by JSON and by multipart; own username is never a conflict', async () => {
     const a = await register();
-    const res = await api.patch('/api/users/', { name: '  Alice A.  ', username: a.user.username, is_public: true, profile: { bio: 'hi' } }, { token: a.token });
+    const res = await api.patch(
+      '/api/users/',
+      { name: '  Alice A.  ', username: a.user.username, is_public: true, profile: { bio: 'hi' } },
+      { token: a.token },
+    );
     expect(res.status).toBe(200);
     expect(res.body.data.user).toMatchObject({ name: 'Alice A.', is_public: true, metadata: { profile: { bio: 'hi' } } });
     const form = new FormData();

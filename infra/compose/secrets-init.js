@@ -76,7 +76,11 @@ const pg = dir('postgres', POSTGRES_UID);
 keep(path.join(pg, 'postgres-password'), POSTGRES_UID, () => hex(24));
 const dbPasswords = Object.fromEntries(Object.values(ROLES).map((role) => [role, keep(path.join(pg, `db-${role}`), POSTGRES_UID, () => hex(24))]));
 // Sourced by infra/postgres/00-secrets.sh before init.sql runs (first start of the volume only).
-write(path.join(pg, 'roles.env'), POSTGRES_UID, envFile(Object.fromEntries(Object.entries(dbPasswords).map(([role, pw]) => [`SHUTTER_DB_PASSWORD_${role.toUpperCase()}`, pw]))));
+write(
+  path.join(pg, 'roles.env'),
+  POSTGRES_UID,
+  envFile(Object.fromEntries(Object.entries(dbPasswords).map(([role, pw]) => [`SHUTTER_DB_PASSWORD_${role.toUpperCase()}`, pw]))),
+);
 
 // Redis with one ACL user per process (infra/redis/acl.js, mounted at ACL_JS): no default user;
 // an `admin` user for the healthcheck and operators.
@@ -86,7 +90,11 @@ const redis = dir('redis', REDIS_UID);
 const redisPasswords = Object.fromEntries(PROCESSES.map((proc) => [proc, keep(path.join(redis, `password-${proc}`), REDIS_UID, () => hex(24))]));
 const redisAdmin = keep(path.join(redis, 'password'), REDIS_UID, () => hex(24));
 const { renderAcl } = require(process.env.ACL_JS ?? '/acl.js');
-write(path.join(redis, 'users.acl'), REDIS_UID, renderAcl({ ...Object.fromEntries(PROCESSES.map((proc) => [ROLE_ENV(proc), redisPasswords[proc]])), REDIS_ADMIN_PASSWORD: redisAdmin }));
+write(
+  path.join(redis, 'users.acl'),
+  REDIS_UID,
+  renderAcl({ ...Object.fromEntries(PROCESSES.map((proc) => [ROLE_ENV(proc), redisPasswords[proc]])), REDIS_ADMIN_PASSWORD: redisAdmin }),
+);
 write(path.join(redis, 'redis.conf'), REDIS_UID, 'aclfile /run/shutter/users.acl\n');
 const redisUrl = (proc) => `redis://${proc}:${redisPasswords[proc]}@${REDIS_HOST}`;
 

@@ -50,7 +50,7 @@ describe('alert rules', () => {
 });
 
 describe('the Grafana dashboard', () => {
-  it("queries valid PromQL (checked by promtool as recording rules)", () => {
+  it('queries valid PromQL (checked by promtool as recording rules)', () => {
     const queries = dashboardQueries();
     expect(queries.length).toBeGreaterThan(20);
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'dashboard-')), 'queries.yml');

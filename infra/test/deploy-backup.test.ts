@@ -1,7 +1,19 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { accounts, apiClient, createDatabase, dropDatabase, startStack, waitFor, withDatabase, png, type ApiClient, type Stack, type TestUser } from '@shutter/testing';
+import {
+  accounts,
+  apiClient,
+  createDatabase,
+  dropDatabase,
+  startStack,
+  waitFor,
+  withDatabase,
+  png,
+  type ApiClient,
+  type Stack,
+  type TestUser,
+} from '@shutter/testing';
 import { startLocalS3, type LocalS3 } from '../../packages/testing/src/s3';
 import { backup, reconcile, restore, type BucketAccess } from '../../scripts/lib/backup';
 
@@ -54,7 +66,8 @@ it('restores every post, image, follow and notification into a fresh database an
   expect((await api.post(`/api/posts/comment/${postId}`, { content: 'a comment to keep' }, { token: reader.token })).status).toBe(201);
   // The notifications the event consumers wrote: like and comment for the author, the accepted
   // follow for the reader (the request itself is resolved once accepted).
-  const eventsOf = async (a: ApiClient, token: string) => ((await a.get('/api/events', { token })).body?.data?.events ?? []) as Array<{ event_id: string; type: string }>;
+  const eventsOf = async (a: ApiClient, token: string) =>
+    ((await a.get('/api/events', { token })).body?.data?.events ?? []) as Array<{ event_id: string; type: string }>;
   const authorEvents = await waitFor(async () => ((await eventsOf(api, author.token)).length >= 2 ? eventsOf(api, author.token) : null), 15_000);
   const readerEvents = await waitFor(async () => ((await eventsOf(api, reader.token)).length >= 1 ? eventsOf(api, reader.token) : null), 15_000);
   expect(authorEvents.map((e) => e.type).sort()).toEqual(['comment', 'like']);
@@ -62,7 +75,9 @@ it('restores every post, image, follow and notification into a fresh database an
 
   // What the source serves (processed images: not the uploaded bytes).
   const served = await api.get(`/api/posts/${postId}`, { token: reader.token });
-  const servedBytes = await Promise.all((served.body.data.images as Array<{ url: string }>).map(async (im) => Buffer.from(await (await fetch(im.url)).arrayBuffer())));
+  const servedBytes = await Promise.all(
+    (served.body.data.images as Array<{ url: string }>).map(async (im) => Buffer.from(await (await fetch(im.url)).arrayBuffer())),
+  );
   expect(servedBytes).toHaveLength(images.length);
 
   const manifest = await backup({ databaseUrl: process.env.TEST_DATABASE_URL!, bucket: sourceBucket(), out: path.join(work, 'b1') });
@@ -75,7 +90,14 @@ it('restores every post, image, follow and notification into a fresh database an
   // A fresh database and a fresh bucket on another S3 server.
   await createDatabase(process.env.TEST_PG_ADMIN_URL!, restoredDb);
   restoredS3 = await startLocalS3({ dir: path.join(work, 's3-restored'), bucket: 'restored-media' });
-  const target: BucketAccess = { endpoint: restoredS3.endpoint, region: restoredS3.region, bucket: restoredS3.bucket, accessKeyId: restoredS3.accessKeyId, secretAccessKey: restoredS3.secretAccessKey, forcePathStyle: true };
+  const target: BucketAccess = {
+    endpoint: restoredS3.endpoint,
+    region: restoredS3.region,
+    bucket: restoredS3.bucket,
+    accessKeyId: restoredS3.accessKeyId,
+    secretAccessKey: restoredS3.secretAccessKey,
+    forcePathStyle: true,
+  };
   const restoredUrl = withDatabase(process.env.TEST_PG_ADMIN_URL!, restoredDb);
   await restore({ databaseUrl: restoredUrl, bucket: target, from: path.join(work, 'b1'), noOwner: true });
   const rec = await reconcile({ databaseUrl: restoredUrl, bucket: target });

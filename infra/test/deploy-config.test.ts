@@ -22,7 +22,16 @@ describe('deployment files', () => {
         },
       },
     ]);
-    for (const want of ['no readinessProbe', 'no livenessProbe', 'cpu+memory requests', 'securityContext', 'no preStop', 'terminationGracePeriodSeconds', 'does not set DATABASE_URL', 'no PodDisruptionBudget']) {
+    for (const want of [
+      'no readinessProbe',
+      'no livenessProbe',
+      'cpu+memory requests',
+      'securityContext',
+      'no preStop',
+      'terminationGracePeriodSeconds',
+      'does not set DATABASE_URL',
+      'no PodDisruptionBudget',
+    ]) {
       expect(problems.some((p: string) => p.includes(want))).toBe(true);
     }
   });

@@ -6,7 +6,10 @@ import * as path from 'node:path';
 import YAML from 'yaml';
 import { HEAP_MB } from '../../scripts/lib/smoke';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { checkManifests, EXTERNAL_SECRETS } = require('../check-deploy') as { checkManifests: (e: Array<{ file: string; doc: unknown }>) => string[]; EXTERNAL_SECRETS: Map<string, string[]> };
+const { checkManifests, EXTERNAL_SECRETS } = require('../check-deploy') as {
+  checkManifests: (e: Array<{ file: string; doc: unknown }>) => string[];
+  EXTERNAL_SECRETS: Map<string, string[]>;
+};
 
 /**
  * Every overlay of k8s/ renders (kubectl kustomize, offline) and validates against the Kubernetes,
@@ -24,7 +27,10 @@ function render(overlay: string): { text: string; docs: Doc[] } {
     text = execFileSync('kubectl', ['kustomize', path.join(ROOT, 'k8s/overlays', overlay)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
     const e = err as { code?: string; stderr?: string };
-    throw new Error(e.code === 'ENOENT' ? 'kubectl is needed to render k8s/ (kubectl kustomize, offline)' : `kubectl kustomize k8s/overlays/${overlay}: ${e.stderr}`, { cause: err });
+    throw new Error(
+      e.code === 'ENOENT' ? 'kubectl is needed to render k8s/ (kubectl kustomize, offline)' : `kubectl kustomize k8s/overlays/${overlay}: ${e.stderr}`,
+      { cause: err },
+    );
   }
   return { text, docs: YAML.parseAllDocuments(text).map((d) => d.toJS() as Doc) };
 }
@@ -46,11 +52,14 @@ function callingPairs(o: string): string[] {
   const procs = ['gateway', ...SERVICES];
   const labels = (p: string) => ({ 'app.kubernetes.io/name': p, 'app.kubernetes.io/component': p === 'gateway' ? 'gateway' : 'service' });
   const selects = (sel: any, l: Record<string, string>) =>
-    Object.entries(sel?.matchLabels ?? {}).every(([k, v]) => l[k] === v) && (sel?.matchExpressions ?? []).every((e: any) => e.operator === 'In' && e.values.includes(l[e.key]));
+    Object.entries(sel?.matchLabels ?? {}).every(([k, v]) => l[k] === v) &&
+    (sel?.matchExpressions ?? []).every((e: any) => e.operator === 'In' && e.values.includes(l[e.key]));
   const allowed = (from: string, to: string, dir: 'ingress' | 'egress') => {
     const subject = dir === 'ingress' ? to : from;
     const peer = dir === 'ingress' ? from : to;
-    const applying = policies.filter((p) => (p.spec.policyTypes ?? []).includes(dir === 'ingress' ? 'Ingress' : 'Egress') && selects(p.spec.podSelector, labels(subject)));
+    const applying = policies.filter(
+      (p) => (p.spec.policyTypes ?? []).includes(dir === 'ingress' ? 'Ingress' : 'Egress') && selects(p.spec.podSelector, labels(subject)),
+    );
     return applying.some((p) =>
       (p.spec[dir] ?? []).some((rule: any) => {
         const peers = rule[dir === 'ingress' ? 'from' : 'to'];
@@ -74,12 +83,28 @@ withKubectl.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
 
   it('admits exactly the calling pairs between the processes', () => {
     expect(callingPairs(overlay)).toEqual(
-      ['content→identity', 'content→social-graph', 'gateway→content', 'gateway→identity', 'gateway→notification', 'gateway→social-graph', 'identity→social-graph', 'notification→identity', 'social-graph→identity'].sort(),
+      [
+        'content→identity',
+        'content→social-graph',
+        'gateway→content',
+        'gateway→identity',
+        'gateway→notification',
+        'gateway→social-graph',
+        'identity→social-graph',
+        'notification→identity',
+        'social-graph→identity',
+      ].sort(),
     );
   });
 
   it('admits the edge from its parameterised namespace only', () => {
-    const edge = { prod: 'envoy-gateway-system', dev: 'envoy-gateway-system', 'in-cluster': 'envoy-gateway-system', ingress: 'haproxy-controller', k3s: 'kube-system' }[overlay];
+    const edge = {
+      prod: 'envoy-gateway-system',
+      dev: 'envoy-gateway-system',
+      'in-cluster': 'envoy-gateway-system',
+      ingress: 'haproxy-controller',
+      k3s: 'kube-system',
+    }[overlay];
     const ns = named(overlay, 'NetworkPolicy', 'gateway')!.spec.ingress[0].from[0].namespaceSelector.matchLabels['kubernetes.io/metadata.name'];
     expect(ns).toBe(edge);
     for (const r of byKind(overlay, 'HTTPRoute')) expect(r.spec.parentRefs[0].namespace).toBe(edge);
@@ -103,7 +128,8 @@ withKubectl.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
   });
 
   it('leaves the count to the HPA, caps every heap below its memory limit', () => {
-    for (const hpa of byKind(overlay, 'HorizontalPodAutoscaler')) expect(named(overlay, 'Deployment', hpa.spec.scaleTargetRef.name)!.spec.replicas).toBeUndefined();
+    for (const hpa of byKind(overlay, 'HorizontalPodAutoscaler'))
+      expect(named(overlay, 'Deployment', hpa.spec.scaleTargetRef.name)!.spec.replicas).toBeUndefined();
     for (const [name, heap] of Object.entries(HEAP_MB)) {
       const c = named(overlay, 'Deployment', name)!.spec.template.spec.containers[0];
       expect(c.env).toContainEqual({ name: 'NODE_OPTIONS', value: `--max-old-space-size=${heap}` });
@@ -126,7 +152,11 @@ withKubectl('k8s routes and backends', () => {
     expect(named('ingress', 'Ingress', 'shutter')!.spec.ingressClassName).toBe('haproxy');
     expect(byKind('k3s', 'HTTPRoute')).toEqual([]);
     expect(byKind('k3s', 'Ingress').every((i) => i.spec.ingressClassName === 'traefik')).toBe(true);
-    expect(byKind('k3s', 'Middleware').map((m) => m.metadata.name).sort()).toEqual(['json-body-limit', 'rate-limit']);
+    expect(
+      byKind('k3s', 'Middleware')
+        .map((m) => m.metadata.name)
+        .sort(),
+    ).toEqual(['json-body-limit', 'rate-limit']);
   });
 
   it.each(['dev', 'in-cluster', 'k3s'])('%s brings its own backends: CloudNativePG, Redis, Garage, generated secrets', (o) => {
@@ -191,14 +221,20 @@ describe('the in-cluster secrets Job (k8s/components/backends/secrets-init.js)',
     const env = { ...process.env, SA_DIR: sa, KUBE_API: `http://127.0.0.1:${(api.address() as { port: number }).port}` };
     const runJob = () =>
       new Promise<string>((resolve, reject) =>
-        execFile(process.execPath, [script], { env }, (err, out, errOut) => (err ? reject(new Error(`${err.message}\n${errOut}`, { cause: err })) : resolve(out))),
+        execFile(process.execPath, [script], { env }, (err, out, errOut) =>
+          err ? reject(new Error(`${err.message}\n${errOut}`, { cause: err })) : resolve(out),
+        ),
       );
     try {
       await runJob();
       expect([...stored.keys()].sort()).toEqual(['shutter-db-init', 'shutter-object-store', 'shutter-redis', 'shutter-secrets']);
       const secrets = stored.get('shutter-secrets')!.stringData;
       // Exactly the keys the Deployments read (infra/check-deploy.js), the optional admin aside.
-      expect(Object.keys(secrets).sort()).toEqual(EXTERNAL_SECRETS.get('shutter-secrets')!.filter((k) => !k.startsWith('ADMIN_')).sort());
+      expect(Object.keys(secrets).sort()).toEqual(
+        EXTERNAL_SECRETS.get('shutter-secrets')!
+          .filter((k) => !k.startsWith('ADMIN_'))
+          .sort(),
+      );
       expect(secrets.CONTENT_REDIS_URL).toMatch(/^redis:\/\/content:[0-9a-f]{48}@redis:6379$/);
       expect(stored.get('shutter-redis')!.stringData['users.acl']).toMatch(/^user default off/);
       const pw = /postgres:\/\/content:([0-9a-f]{48})@/.exec(secrets.CONTENT_DATABASE_URL!)![1];

@@ -2,7 +2,8 @@ import { metricNames, metricsExported, metricsUsed } from './metric-names';
 
 describe('metric names in PromQL', () => {
   it('finds metrics, not functions, keywords, labels, durations or recording rules', () => {
-    const expr = 'sum by (service, route) (rate(http_request_duration_seconds_count{status_code=~"5..", route!="x y"}[5m] offset 1h)) / on (service) group_left shutter:requests:rate5m and up == 0 > 14.4 * 0.01 unless min_over_time(max by (stream) (event_consumer_pending_events)[10m:1m]) > 50';
+    const expr =
+      'sum by (service, route) (rate(http_request_duration_seconds_count{status_code=~"5..", route!="x y"}[5m] offset 1h)) / on (service) group_left shutter:requests:rate5m and up == 0 > 14.4 * 0.01 unless min_over_time(max by (stream) (event_consumer_pending_events)[10m:1m]) > 50';
     expect(metricNames(expr).sort()).toEqual(['event_consumer_pending_events', 'http_request_duration_seconds_count', 'up']);
   });
 

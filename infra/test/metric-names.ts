@@ -20,7 +20,13 @@ export function metricNames(expr: string): string[] {
   for (const m of stripped.matchAll(/(?<![\w.])[a-zA-Z_:][a-zA-Z0-9_:]*/g)) {
     const word = m[0];
     if (KEYWORDS.has(word) || word.includes(':')) continue;
-    if (stripped.slice(m.index + word.length).trimStart().startsWith('(')) continue; // a function or aggregation
+    if (
+      stripped
+        .slice(m.index + word.length)
+        .trimStart()
+        .startsWith('(')
+    )
+      continue; // a function or aggregation
     names.add(word);
   }
   return [...names];
@@ -32,7 +38,9 @@ const INFRA = path.join(__dirname, '..');
 export function metricsUsed(): string[] {
   const rules = fs.readFileSync(path.join(INFRA, 'prometheus/alerts.yml'), 'utf8');
   const exprs = [...rules.matchAll(/^\s+expr: (\|\n(?:\s{10,}.*\n?)+|.*)$/gm)].map((m) => m[1]!.replace(/^\|\n/, ''));
-  const dashboard = JSON.parse(fs.readFileSync(path.join(INFRA, 'grafana/dashboards/shutter.json'), 'utf8')) as { panels: Array<{ targets?: Array<{ expr: string }> }> };
+  const dashboard = JSON.parse(fs.readFileSync(path.join(INFRA, 'grafana/dashboards/shutter.json'), 'utf8')) as {
+    panels: Array<{ targets?: Array<{ expr: string }> }>;
+  };
   exprs.push(...dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)));
   return [...new Set(exprs.flatMap(metricNames))].filter((n) => n !== 'up').sort();
 }

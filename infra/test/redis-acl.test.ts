@@ -6,7 +6,10 @@ import { createEventConsumer, createOutboxRelay, enqueueEvent, migrate, outboxMi
 import { startRedisServer, testDb, unique, waitFor } from '@shutter/testing';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { renderAcl, ROLES } = require('../redis/acl.js') as { renderAcl(env: Record<string, string>, opts?: { outboxSchemas?: Record<string, string> }): string; ROLES: string[] };
+const { renderAcl, ROLES } = require('../redis/acl.js') as {
+  renderAcl(env: Record<string, string>, opts?: { outboxSchemas?: Record<string, string> }): string;
+  ROLES: string[];
+};
 
 /**
  * infra/redis/acl.js against a private redis-server started with it: each process's user does
@@ -34,7 +37,11 @@ function as(role: string, pass = password(role)): Redis {
   conns.push(r);
   return r;
 }
-const refused = (p: Promise<unknown>) => p.then(() => 'allowed', (err: Error) => (/NOPERM|no permissions|can't access|NOAUTH|WRONGPASS/.test(err.message) ? 'refused' : `error: ${err.message}`));
+const refused = (p: Promise<unknown>) =>
+  p.then(
+    () => 'allowed',
+    (err: Error) => (/NOPERM|no permissions|can't access|NOAUTH|WRONGPASS/.test(err.message) ? 'refused' : `error: ${err.message}`),
+  );
 
 beforeAll(async () => {
   producerSchema = unique('acl_producer_');
@@ -89,16 +96,31 @@ describe('Redis ACL (infra/redis/acl.js)', () => {
     const received: string[] = [];
     subscriber.on('message', (_channel: string, message: string) => received.push(message));
     await subscriber.subscribe(`${PREFIX}auth:revocations`, `${PREFIX}notif:live:u1`);
-    await identity.multi().zadd('auth:revoked-sessions', Date.now() + 60_000, 's1').incr('auth:revocations-version').publish(`${PREFIX}auth:revocations`, 'revoked').exec();
+    await identity
+      .multi()
+      .zadd('auth:revoked-sessions', Date.now() + 60_000, 's1')
+      .incr('auth:revocations-version')
+      .publish(`${PREFIX}auth:revocations`, 'revoked')
+      .exec();
     await waitFor(() => received.includes('revoked'));
 
     // gateway: reads the revocation state, counts in its rate-limit script, holds stream slots and
     // tickets, subscribes to live events.
     const [version, disabled] = (await gateway.multi().get('auth:revocations-version').smembers('auth:disabled-users').exec())!;
     expect([version![1], disabled![1]]).toEqual(['1', ['u1']]);
-    const rl = await gateway.eval("local c = redis.call('INCR', KEYS[1]) if c == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end return {c, redis.call('PTTL', KEYS[1])}", 1, 'ratelimit:user:u1', '60000');
+    const rl = await gateway.eval(
+      "local c = redis.call('INCR', KEYS[1]) if c == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end return {c, redis.call('PTTL', KEYS[1])}",
+      1,
+      'ratelimit:user:u1',
+      '60000',
+    );
     expect((rl as number[])[0]).toBe(1);
-    await gateway.multi().zadd('live:streams:u1', Date.now() + 30_000, 'stream-1').zcard('live:streams:u1').pexpire('live:streams:u1', 30_000).exec();
+    await gateway
+      .multi()
+      .zadd('live:streams:u1', Date.now() + 30_000, 'stream-1')
+      .zcard('live:streams:u1')
+      .pexpire('live:streams:u1', 30_000)
+      .exec();
     await gateway.set('live:ticket:abc', '{}', 'EX', 60);
     expect(await gateway.getdel('live:ticket:abc')).toBe('{}');
     await notification.publish(`${PREFIX}notif:live:u1`, 'hello');
@@ -134,7 +156,8 @@ describe('Redis ACL (infra/redis/acl.js)', () => {
     relay.start();
     consumer.start();
     try {
-      for (const key of ['k1', 'poison', 'k2']) await producerDb.transaction((trx) => enqueueEvent(trx, { type: 'test.happened', key, payload: Buffer.from('x') }));
+      for (const key of ['k1', 'poison', 'k2'])
+        await producerDb.transaction((trx) => enqueueEvent(trx, { type: 'test.happened', key, payload: Buffer.from('x') }));
       await waitFor(() => handled.length === 2, 10_000);
       expect(handled).toEqual(['k1', 'k2']);
       const notification = as('notification');
@@ -178,7 +201,9 @@ describe('Redis ACL (infra/redis/acl.js)', () => {
     outcomes['content SUBSCRIBE revocations'] = await refused(as('content').subscribe(`${PREFIX}auth:revocations`));
 
     const producers = new Set(['identity', 'social-graph', 'content']);
-    const expected = Object.fromEntries(Object.keys(outcomes).map((k) => [k, k.endsWith('XADD events') && producers.has(k.split(' ')[0]!) ? 'allowed' : 'refused']));
+    const expected = Object.fromEntries(
+      Object.keys(outcomes).map((k) => [k, k.endsWith('XADD events') && producers.has(k.split(' ')[0]!) ? 'allowed' : 'refused']),
+    );
     expect(outcomes).toEqual(expected);
   });
 });

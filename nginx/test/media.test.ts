@@ -35,8 +35,18 @@ beforeAll(async () => {
   for (let i = 0; i < 400 && !(await canConnect(port)); i++) await new Promise((r) => setTimeout(r, 50));
   origin = `http://127.0.0.1:${port}`;
   // What content does with S3_CLIENT_ENDPOINT: signs for the API's origin, not the store's.
-  signer = new S3Client({ endpoint: origin, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } });
-  const direct = new S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } });
+  signer = new S3Client({
+    endpoint: origin,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+  });
+  const direct = new S3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+  });
   await direct.send(new PutObjectCommand({ Bucket: s3.bucket, Key: 'media/u1/a.png', Body: Buffer.from('an image'), ContentType: 'image/png' }));
   direct.destroy();
 });
@@ -73,7 +83,14 @@ describe('media under the API host', () => {
     await new Promise<void>((r) => store.listen(0, '127.0.0.1', r));
     const port = await freePort();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shutter-media-echo-'));
-    const { args } = render({ gateway: '127.0.0.1:9', listen: port, outDir: dir, workerProcesses: 1, s3: `127.0.0.1:${(store.address() as { port: number }).port}`, bucket: 'shutter-media' });
+    const { args } = render({
+      gateway: '127.0.0.1:9',
+      listen: port,
+      outDir: dir,
+      workerProcesses: 1,
+      s3: `127.0.0.1:${(store.address() as { port: number }).port}`,
+      bucket: 'shutter-media',
+    });
     const edge = spawn(NGINX as string, [...args, '-g', 'daemon off;'], { stdio: 'ignore' });
     try {
       for (let i = 0; i < 400 && !(await canConnect(port)); i++) await new Promise((r) => setTimeout(r, 50));
@@ -91,7 +108,13 @@ describe('media under the API host', () => {
   });
 
   it('takes a presigned direct upload (POST to /<bucket>) and answers the preflight itself', async () => {
-    const post = await createPresignedPost(signer, { Bucket: s3.bucket, Key: 'media/u1/up.png', Conditions: [['content-length-range', 1, 1024]], Fields: { 'Content-Type': 'image/png' }, Expires: 600 });
+    const post = await createPresignedPost(signer, {
+      Bucket: s3.bucket,
+      Key: 'media/u1/up.png',
+      Conditions: [['content-length-range', 1, 1024]],
+      Fields: { 'Content-Type': 'image/png' },
+      Expires: 600,
+    });
     expect(post.url).toBe(`${origin}/${s3.bucket}`);
     const form = new FormData();
     for (const [k, v] of Object.entries(post.fields)) form.append(k, v);

@@ -26,7 +26,16 @@ const started: Edge[] = [];
 
 async function startNginx(
   name: string,
-  opts: { gateway: string; rateLimit?: string; burst?: number; authRateLimit?: string; authBurst?: number; maxBodySize?: string; retryAfter?: number; streamsPerAddr?: number },
+  opts: {
+    gateway: string;
+    rateLimit?: string;
+    burst?: number;
+    authRateLimit?: string;
+    authBurst?: number;
+    maxBodySize?: string;
+    retryAfter?: number;
+    streamsPerAddr?: number;
+  },
 ): Promise<Edge> {
   const port = await freePort();
   const outDir = fs.mkdtempSync(path.join(os.tmpdir(), `shutter-nginx-${name}-`));
@@ -88,7 +97,11 @@ function startUpstream() {
     req.on('end', () => {
       const body = JSON.stringify({ headers: req.headers, method: req.method, url: req.url, received: Buffer.concat(chunks).length, pad: 'x'.repeat(4000) });
       // The gateway sets its own CORS headers and echoes the request id.
-      res.writeHead(200, { 'content-type': 'application/json', 'access-control-allow-origin': 'https://app.example', 'x-request-id': String(req.headers['x-request-id'] ?? '') });
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        'access-control-allow-origin': 'https://app.example',
+        'x-request-id': String(req.headers['x-request-id'] ?? ''),
+      });
       res.end(body);
     });
   });
@@ -164,7 +177,11 @@ describe('nginx edge', () => {
   });
 
   it('answers an over-limit body with a 413 JSON envelope and CORS headers', async () => {
-    const res = await fetch(`${edge.url}/api/posts/`, { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=x' }, body: Buffer.alloc(4096, 1) });
+    const res = await fetch(`${edge.url}/api/posts/`, {
+      method: 'POST',
+      headers: { 'content-type': 'multipart/form-data; boundary=x' },
+      body: Buffer.alloc(4096, 1),
+    });
     await expectEnvelope(res, 413, 'payload_too_large');
     const small = await fetch(`${edge.url}/api/posts/`, { method: 'POST', body: Buffer.alloc(512, 1) });
     expect(((await small.json()) as { received: number }).received).toBe(512);
@@ -216,7 +233,12 @@ describe('nginx edge', () => {
   });
 
   it('limits requests per address with a 429 JSON envelope and Retry-After', async () => {
-    const limited = await startNginx('limited', { gateway: `127.0.0.1:${(upstream.server.address() as { port: number }).port}`, rateLimit: '1r/m', burst: 1, retryAfter: 60 });
+    const limited = await startNginx('limited', {
+      gateway: `127.0.0.1:${(upstream.server.address() as { port: number }).port}`,
+      rateLimit: '1r/m',
+      burst: 1,
+      retryAfter: 60,
+    });
     const statuses: number[] = [];
     for (let i = 0; i < 3; i++) {
       const res = await fetch(`${limited.url}/api/users/me`);
@@ -252,7 +274,12 @@ describe('nginx edge', () => {
   });
 
   it('limits open event streams per address with a 429 JSON envelope', async () => {
-    const edge2 = await startNginx('streams', { gateway: `127.0.0.1:${(upstream.server.address() as { port: number }).port}`, rateLimit: '1000r/s', burst: 1000, streamsPerAddr: 2 });
+    const edge2 = await startNginx('streams', {
+      gateway: `127.0.0.1:${(upstream.server.address() as { port: number }).port}`,
+      rateLimit: '1000r/s',
+      burst: 1000,
+      streamsPerAddr: 2,
+    });
     const holds: AbortController[] = [];
     const hold = async () => {
       const ctrl = new AbortController();

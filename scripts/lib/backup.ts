@@ -114,7 +114,14 @@ export async function backup(opts: { databaseUrl: string; bucket: BucketAccess; 
       objects.push({ key, size: bytes.length, content_type: res.ContentType });
     }
     const have = new Set(objects.map((o) => o.key));
-    const manifest: Manifest = { format: 1, created_at: new Date().toISOString(), bucket: opts.bucket.bucket, objects, referenced: referenced.length, missing: referenced.filter((k) => !have.has(k)).sort() };
+    const manifest: Manifest = {
+      format: 1,
+      created_at: new Date().toISOString(),
+      bucket: opts.bucket.bucket,
+      objects,
+      referenced: referenced.length,
+      missing: referenced.filter((k) => !have.has(k)).sort(),
+    };
     fs.writeFileSync(path.join(opts.out, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
     log(`${objects.length} objects copied; ${manifest.missing.length} referenced key(s) were already gone from the bucket`);
     return manifest;
@@ -127,12 +134,25 @@ export async function backup(opts: { databaseUrl: string; bucket: BucketAccess; 
  * Restores `from` into an empty database and bucket. `noOwner`: the target has no Shutter roles
  * (objects then belong to the restoring user); otherwise the roles must exist (infra/postgres/init.sql).
  */
-export async function restore(opts: { databaseUrl: string; bucket: BucketAccess; from: string; noOwner?: boolean; log?: (m: string) => void }): Promise<{ objects: number }> {
+export async function restore(opts: {
+  databaseUrl: string;
+  bucket: BucketAccess;
+  from: string;
+  noOwner?: boolean;
+  log?: (m: string) => void;
+}): Promise<{ objects: number }> {
   const log = opts.log ?? (() => undefined);
   const manifest = JSON.parse(fs.readFileSync(path.join(opts.from, 'manifest.json'), 'utf8')) as Manifest;
   // --clean --if-exists: a target whose schemas init.sql already made is fine; --exit-on-error:
   // a half restore is an error, not a warning count.
-  await run('pg_restore', ['--clean', '--if-exists', '--exit-on-error', ...(opts.noOwner ? ['--no-owner', '--no-acl'] : []), `--dbname=${opts.databaseUrl}`, path.join(opts.from, 'db.dump')]);
+  await run('pg_restore', [
+    '--clean',
+    '--if-exists',
+    '--exit-on-error',
+    ...(opts.noOwner ? ['--no-owner', '--no-acl'] : []),
+    `--dbname=${opts.databaseUrl}`,
+    path.join(opts.from, 'db.dump'),
+  ]);
   log('database restored');
   const s3 = client(opts.bucket);
   try {

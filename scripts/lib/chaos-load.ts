@@ -43,7 +43,7 @@ const B = ['gateway', 'postgres'] as const;
 
 interface Res {
   status: number;
-  body: any;  
+  body: any;
 }
 
 export class Load {
@@ -91,7 +91,9 @@ export class Load {
   async seed(): Promise<void> {
     for (let i = 0; i < this.opts.users; i++) {
       const username = `chaos_${this.opts.run}_${i}`;
-      const res = await this.call('seed', B, 'POST', '/api/users/register', { body: { email: `${username}@chaos.test`, username, password: 'chaos-password' } });
+      const res = await this.call('seed', B, 'POST', '/api/users/register', {
+        body: { email: `${username}@chaos.test`, username, password: 'chaos-password' },
+      });
       if (res.status !== 201) throw new Error(`register: ${res.status} ${JSON.stringify(res.body)}`);
       const user = { id: res.body.data.user.user_id as string, username, token: res.body.data.token as string };
       const pub = await this.call('seed', B, 'PATCH', '/api/users', { token: user.token, body: { is_public: true } });
@@ -134,7 +136,10 @@ export class Load {
     else if (r < 64) await this.call('GET post', [...B, 'content', 'redis'], 'GET', `/api/posts/${this.somePost()}`, { token: u.token });
     else if (r < 74) await this.call('GET events', [...B, 'notification'], 'GET', '/api/events?limit=10', { token: u.token });
     else if (r < 84) await this.call('GET unread-count', [...B, 'notification', 'redis'], 'GET', '/api/events/unread-count', { token: u.token });
-    else if (r < 92) await this.call('GET following', [...B, 'social-graph', 'identity'], 'GET', `/api/follows?type=following&user_id=${pick(this.users).id}`, { token: u.token });
+    else if (r < 92)
+      await this.call('GET following', [...B, 'social-graph', 'identity'], 'GET', `/api/follows?type=following&user_id=${pick(this.users).id}`, {
+        token: u.token,
+      });
     else await this.call('GET profile', [...B, 'identity', 'social-graph', 'content'], 'GET', `/api/users/${pick(this.users).id}`, { token: u.token });
   }
 
@@ -159,7 +164,10 @@ export class Load {
 
   private async comment(u: User): Promise<void> {
     const postId = this.somePost();
-    const res = await this.call('POST comment', [...B, 'content'], 'POST', `/api/posts/comment/${postId}`, { token: u.token, body: { content: `comment by ${u.username}` } });
+    const res = await this.call('POST comment', [...B, 'content'], 'POST', `/api/posts/comment/${postId}`, {
+      token: u.token,
+      body: { content: `comment by ${u.username}` },
+    });
     if (res.status === 201) this.acked.comments.set(res.body.data.comment_id as string, { postId, userId: u.id });
   }
 

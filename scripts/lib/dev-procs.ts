@@ -47,7 +47,9 @@ export function startNodeProcess(name: string, entry: string, opts: { cwd: strin
   const child = spawn(process.execPath, ['--require', 'tsx/cjs', entry], { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
   if (child.stdout) opts.out.pipe(name, child.stdout);
   if (child.stderr) opts.out.pipe(name, child.stderr);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   return { name, child, exited, running: () => child.exitCode === null && child.signalCode === null };
 }
 

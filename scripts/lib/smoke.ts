@@ -74,7 +74,12 @@ function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM', ms =
  * Postgres server, a key prefix on the Redis server, a local S3 (s3rver), the five processes and
  * nginx. Each process gets only the environment written here.
  */
-export async function startArtifactStack(bundleDir: string, backends: Backends, log: (m: string) => void = () => undefined, opts: { unlimited?: boolean } = {}): Promise<ArtifactStack> {
+export async function startArtifactStack(
+  bundleDir: string,
+  backends: Backends,
+  log: (m: string) => void = () => undefined,
+  opts: { unlimited?: boolean } = {},
+): Promise<ArtifactStack> {
   const runId = `${Date.now().toString(36)}${crypto.randomBytes(3).toString('hex')}`;
   const work = fs.mkdtempSync(path.join(os.tmpdir(), `shutter-smoke-${runId}-`));
   const database = `shutter_smoke_${runId}`;
@@ -166,7 +171,11 @@ export async function startArtifactStack(bundleDir: string, backends: Backends, 
     );
     log('migrations applied (MIGRATIONS=only)');
     // The pods' init container (MIGRATIONS=wait) passes at once on the migrated schema.
-    await run(process.execPath, ['dist/content.js'], { cwd: path.join(bundleDir, 'content', 'app'), env: { ...common, ...envOf().content, MIGRATIONS: 'wait' }, timeout: 20_000 });
+    await run(process.execPath, ['dist/content.js'], {
+      cwd: path.join(bundleDir, 'content', 'app'),
+      env: { ...common, ...envOf().content, MIGRATIONS: 'wait' },
+      timeout: 20_000,
+    });
 
     const start = (p: ProcessName) => {
       const app = path.join(bundleDir, p, 'app');
@@ -230,7 +239,15 @@ export async function startArtifactStack(bundleDir: string, backends: Backends, 
     // The production nginx config, rendered as the image's envsubst step renders it.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { render } = require(path.join(REPO, 'nginx/render.js')) as { render(o: object): { args: string[] } };
-    const { args } = render({ gateway: addr('gateway'), listen: nginxPort, outDir: path.join(work, 'nginx'), s3: new URL(store.endpoint).host, bucket: store.bucket, workerProcesses: 1, ...(opts.unlimited && { rateLimit: '100000r/s', burst: 100000 }) });
+    const { args } = render({
+      gateway: addr('gateway'),
+      listen: nginxPort,
+      outDir: path.join(work, 'nginx'),
+      s3: new URL(store.endpoint).host,
+      bucket: store.bucket,
+      workerProcesses: 1,
+      ...(opts.unlimited && { rateLimit: '100000r/s', burst: 100000 }),
+    });
     const nginxBin = fs.existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx';
     nginx = spawn(nginxBin, [...args, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
     const nginxErr: string[] = [];
@@ -359,7 +376,11 @@ export async function smokeFlow(url: string): Promise<string[]> {
     await waitFor(() => (['like', 'comment'].every((t) => events.some((e) => e.type.includes(t))) ? true : null), 15_000).catch(() => {
       throw new Error(`smoke: the like and the comment never arrived on the stream; got ${JSON.stringify(events.map((e) => e.type))}`);
     });
-    must(true, 'like and comment arrive on the event stream', events.map((e) => e.type));
+    must(
+      true,
+      'like and comment arrive on the event stream',
+      events.map((e) => e.type),
+    );
   } finally {
     await sse.close();
   }

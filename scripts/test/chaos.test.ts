@@ -59,5 +59,10 @@ it('SIGKILL notification under load: restarted, unrelated routes keep answering,
   expect(row.unrelated.total).toBeGreaterThan(0);
   expect(row.unrelated.failed).toBe(0);
   // The supervisor started a new process.
-  expect(stack.processes.find((p) => p.name === 'notification')?.current().running()).toBe(true);
+  expect(
+    stack.processes
+      .find((p) => p.name === 'notification')
+      ?.current()
+      .running(),
+  ).toBe(true);
 }, 300_000);

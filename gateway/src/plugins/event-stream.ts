@@ -195,7 +195,9 @@ export function createEventStreams(app: FastifyInstance, deps: EventStreamDeps) 
       throw new HttpError(503, 'The event stream is unavailable. Try again shortly.', 'service_unavailable');
     }
     if (!acquired) {
-      throw new HttpError(429, `At most ${slots.maxPerUser} event streams may be open at once. Close one and try again.`, 'too_many_streams', { retryAfter: 10 });
+      throw new HttpError(429, `At most ${slots.maxPerUser} event streams may be open at once. Close one and try again.`, 'too_many_streams', {
+        retryAfter: 10,
+      });
     }
     try {
       await attach(req, reply, lastEventId, caller, streamId);

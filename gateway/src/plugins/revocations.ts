@@ -71,7 +71,12 @@ export function createRevocations(redis: Redis, log: Logger, opts: RevocationOpt
     replay = [];
     try {
       const now = Date.now();
-      const res = await redis.multi().get(REVOCATIONS_VERSION_KEY).smembers(DISABLED_USERS_KEY).zrangebyscore(REVOKED_SESSIONS_KEY, now, '+inf', 'WITHSCORES').exec();
+      const res = await redis
+        .multi()
+        .get(REVOCATIONS_VERSION_KEY)
+        .smembers(DISABLED_USERS_KEY)
+        .zrangebyscore(REVOKED_SESSIONS_KEY, now, '+inf', 'WITHSCORES')
+        .exec();
       const [v, members, scored] = (res ?? []).map(([err, value]) => {
         if (err) throw err;
         return value;

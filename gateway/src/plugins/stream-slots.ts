@@ -20,7 +20,13 @@ export function createStreamSlots(redis: Redis, maxPerUser: number) {
     async acquire(userId: string, streamId: string): Promise<boolean> {
       const key = keyOf(userId);
       const now = Date.now();
-      const res = await redis.multi().zremrangebyscore(key, '-inf', now).zadd(key, now + SLOT_LEASE_MS, streamId).zcard(key).pexpire(key, SLOT_LEASE_MS).exec();
+      const res = await redis
+        .multi()
+        .zremrangebyscore(key, '-inf', now)
+        .zadd(key, now + SLOT_LEASE_MS, streamId)
+        .zcard(key)
+        .pexpire(key, SLOT_LEASE_MS)
+        .exec();
       const [err, count] = res?.[2] ?? [new Error('no reply'), 0];
       if (err) throw err;
       if (Number(count) <= maxPerUser) return true;

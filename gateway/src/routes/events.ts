@@ -68,7 +68,12 @@ const eventsRoutes: FastifyPluginAsyncTypebox<EventsRouteDeps> = async (app, dep
       summary: 'Mark every event up to now read',
       security: [{ bearer: [] }],
       response: {
-        200: Ok(Type.Object({ marked: Type.Integer({ description: 'events that were unread' }), unread_count: Type.Integer({ description: 'events that arrived since' }) })),
+        200: Ok(
+          Type.Object({
+            marked: Type.Integer({ description: 'events that were unread' }),
+            unread_count: Type.Integer({ description: 'events that arrived since' }),
+          }),
+        ),
         ...errorResponses(401),
       },
     },

@@ -2,7 +2,8 @@ import type { FastifyRequest } from 'fastify';
 import { HttpError } from '../errors';
 
 // busboy's own errors are plain Errors: these are the ones a malformed form raises.
-const BUSBOY_MALFORMED = /^(Multipart: Boundary not found|Unexpected end of multipart data|.* terminated early due to unexpected end of multipart data|Malformed)/;
+const BUSBOY_MALFORMED =
+  /^(Multipart: Boundary not found|Unexpected end of multipart data|.* terminated early due to unexpected end of multipart data|Malformed)/;
 
 /** A parser error about the form itself (no boundary, truncated) as a 400; anything else: null. */
 export function malformedMultipart(err: unknown): HttpError | null {

@@ -52,7 +52,12 @@ const postsRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { clients,
       security,
       headers: IdempotencyHeaders,
       // Only JSON bodies are validated by schema; a multipart form is read as it streams.
-      body: { content: { 'application/json': { schema: CreatePostJson }, 'multipart/form-data': { schema: Type.Unsafe<unknown>({ ...CreatePostMultipart, type: undefined }) } } } as never,
+      body: {
+        content: {
+          'application/json': { schema: CreatePostJson },
+          'multipart/form-data': { schema: Type.Unsafe<unknown>({ ...CreatePostMultipart, type: undefined }) },
+        },
+      } as never,
       response: { 201: Ok(Type.Object({ post_id: Uuid })), ...errorResponses(401, 404, 409, 413, 415, 422, 429) },
     },
     handler: async (req, reply) => {
@@ -94,7 +99,9 @@ const postsRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { clients,
     handler: async (req, reply) => {
       const q = req.query;
       const limit = clampedLimit(q.limit);
-      const res = await queryErrors(content.listPosts({ userId: q.user_id ?? '', search: q.search ?? '', limit, cursorPostId: q.cursor_post_id ?? '' }, grpcOpts(req)));
+      const res = await queryErrors(
+        content.listPosts({ userId: q.user_id ?? '', search: q.search ?? '', limit, cursorPostId: q.cursor_post_id ?? '' }, grpcOpts(req)),
+      );
       const pagination = { limit, cursor_post_id: res.hasMore && res.lastPostId ? res.lastPostId : null, has_more: res.hasMore };
       // Content sends the page's posts as docs/api.md's JSON already (presentPost): passed through
       // into the envelope as bytes, with no protobuf tree decoded and no JSON made again.

@@ -8,20 +8,32 @@ import type { Revocations } from '../plugins/revocations';
 import { publicUrl } from '../plugins/docs';
 
 /** Outside /api: `/`, liveness, readiness, the JWKS. */
-const rootRoutes: FastifyPluginAsyncTypebox<{ config: GatewayConfig; clients: ServiceClients; redis: Redis; verifier: TokenVerifier; revocations: Revocations }> = async (
-  app,
-  { config, redis, verifier, revocations },
-) => {
-  app.get('/', { config: { public: true }, schema: { tags: ['meta'], response: { 200: Type.Object({ message: Type.String(), docs: Type.String() }) } } }, async () => ({
-    message: 'Shutter API. Documentation: /docs',
-    docs: `${publicUrl(config)}/docs`,
-  }));
+const rootRoutes: FastifyPluginAsyncTypebox<{
+  config: GatewayConfig;
+  clients: ServiceClients;
+  redis: Redis;
+  verifier: TokenVerifier;
+  revocations: Revocations;
+}> = async (app, { config, redis, verifier, revocations }) => {
+  app.get(
+    '/',
+    { config: { public: true }, schema: { tags: ['meta'], response: { 200: Type.Object({ message: Type.String(), docs: Type.String() }) } } },
+    async () => ({
+      message: 'Shutter API. Documentation: /docs',
+      docs: `${publicUrl(config)}/docs`,
+    }),
+  );
 
-  app.get('/healthz', { config: { public: true }, schema: { tags: ['meta'], response: { 200: Type.Object({ status: Type.String() }) } } }, async () => ({ status: 'ok' }));
+  app.get('/healthz', { config: { public: true }, schema: { tags: ['meta'], response: { 200: Type.Object({ status: Type.String() }) } } }, async () => ({
+    status: 'ok',
+  }));
 
   app.get(
     '/readyz',
-    { config: { public: true }, schema: { tags: ['meta'], response: { 200: Type.Object({ status: Type.String() }), 503: Type.Object({ status: Type.String(), detail: Type.String() }) } } },
+    {
+      config: { public: true },
+      schema: { tags: ['meta'], response: { 200: Type.Object({ status: Type.String() }), 503: Type.Object({ status: Type.String(), detail: Type.String() }) } },
+    },
     async (_req, reply) => {
       try {
         await Promise.all([redis.ping(), verifier.jwks()]);
@@ -34,7 +46,9 @@ const rootRoutes: FastifyPluginAsyncTypebox<{ config: GatewayConfig; clients: Se
     },
   );
 
-  app.get('/.well-known/jwks.json', { config: { public: true }, schema: { tags: ['meta'], summary: 'Public keys that verify access tokens' } }, async () => verifier.jwks());
+  app.get('/.well-known/jwks.json', { config: { public: true }, schema: { tags: ['meta'], summary: 'Public keys that verify access tokens' } }, async () =>
+    verifier.jwks(),
+  );
 };
 
 export default rootRoutes;

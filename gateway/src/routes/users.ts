@@ -30,7 +30,11 @@ export const ProfileUpdate = Type.Object({
   profile_image_media_id: Type.Optional(Uuid),
 });
 
-const tokensJson = (t: identity.TokenPair | undefined) => ({ token: t?.accessToken ?? '', refresh_token: t?.refreshToken ?? '', expires_in: t?.expiresIn ?? 0 });
+const tokensJson = (t: identity.TokenPair | undefined) => ({
+  token: t?.accessToken ?? '',
+  refresh_token: t?.refreshToken ?? '',
+  expires_in: t?.expiresIn ?? 0,
+});
 
 /** Users and auth (docs/api.md). */
 const usersRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { clients, media }) => {
@@ -120,7 +124,12 @@ const usersRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { clients,
   });
 
   app.get('/api/users/me', {
-    schema: { tags: ['users'], summary: 'The caller', security: [{ bearer: [] }], response: { 200: Ok(Type.Object({ user: Type.Ref('User') })), ...errorResponses(401) } },
+    schema: {
+      tags: ['users'],
+      summary: 'The caller',
+      security: [{ bearer: [] }],
+      response: { 200: Ok(Type.Object({ user: Type.Ref('User') })), ...errorResponses(401) },
+    },
     handler: async (req) => {
       const { userId } = callerOf(req);
       const user = await clients.identity.getUser({ userId }, grpcOpts(req));
@@ -167,7 +176,10 @@ const usersRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { clients,
     handler: async (req) => {
       const { page, limit, offset } = pageParams(req.query);
       if (offset >= SEARCH_MAX_RESULTS) {
-        throw validation('query.page', `page must be at most ${Math.ceil(SEARCH_MAX_RESULTS / limit)} with limit ${limit} (a search answers its first ${SEARCH_MAX_RESULTS} matches)`);
+        throw validation(
+          'query.page',
+          `page must be at most ${Math.ceil(SEARCH_MAX_RESULTS / limit)} with limit ${limit} (a search answers its first ${SEARCH_MAX_RESULTS} matches)`,
+        );
       }
       const res = await clients.identity.searchUsers({ query: req.query.search ?? '', page, limit }, grpcOpts(req));
       const viewer = callerOf(req).userId;

@@ -21,7 +21,10 @@ export const EventItem = Type.Object(
         post_id: Type.Optional(Uuid),
         comment_id: Type.Optional(Uuid),
       },
-      { description: "seed 000's keys: friend_request and follow have follower + follows_id, friend_agree following + follows_id, like post_id, comment post_id + comment_id" },
+      {
+        description:
+          "seed 000's keys: friend_request and follow have follower + follows_id, friend_agree following + follows_id, like post_id, comment post_id + comment_id",
+      },
     ),
     created_at: Timestamp,
   },

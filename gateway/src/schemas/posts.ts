@@ -21,7 +21,9 @@ export const Image = Type.Object({
   height: Type.Integer({ description: 'as displayed' }),
   order: Type.Integer({ description: '0-based, in upload (or media_ids) order' }),
   blurhash: Type.String({ description: 'a BlurHash of the image, for a placeholder while it loads' }),
-  variants: Type.Array(ImageVariant, { description: 'WebP, one for each of the widths 320, 640 and 1080 narrower than the full-size image, narrowest first; [] for a small image' }),
+  variants: Type.Array(ImageVariant, {
+    description: 'WebP, one for each of the widths 320, 640 and 1080 narrower than the full-size image, narrowest first; [] for a small image',
+  }),
 });
 
 const postFields = {

@@ -38,6 +38,10 @@ export const Tokens = {
   expires_in: Type.Integer({ description: "the access token's lifetime in seconds" }),
 };
 
-export const Email = Type.String({ format: 'email', maxLength: MAX_EMAIL_CHARS, errorMessage: `email must be a valid email address (at most ${MAX_EMAIL_CHARS} characters)` });
+export const Email = Type.String({
+  format: 'email',
+  maxLength: MAX_EMAIL_CHARS,
+  errorMessage: `email must be a valid email address (at most ${MAX_EMAIL_CHARS} characters)`,
+});
 export const Username = Type.String({ pattern: USERNAME_PATTERN, errorMessage: USERNAME_RULE });
 export const Password = Type.String({ minLength: MIN_PASSWORD_CHARS, maxLength: MAX_PASSWORD_CHARS });

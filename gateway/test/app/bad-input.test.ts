@@ -66,7 +66,11 @@ describe('bodies', () => {
   });
 
   it('a body of the wrong JSON type or an unknown content type is a 4xx in the envelope', async () => {
-    expectFieldError(await raw('POST', '/api/posts/comment/0190a8d2-0000-7000-8000-000000000000', '[1,2]', { 'content-type': 'application/json' }), 'body', /request body must be an object/);
+    expectFieldError(
+      await raw('POST', '/api/posts/comment/0190a8d2-0000-7000-8000-000000000000', '[1,2]', { 'content-type': 'application/json' }),
+      'body',
+      /request body must be an object/,
+    );
     expectError(await raw('POST', '/api/posts', 'hello', { 'content-type': 'text/plain' }), 415);
     expectError(await raw('POST', '/api/users/login', '{"email":', { 'content-type': 'application/json' }), 400);
   });
@@ -174,7 +178,9 @@ describe('multipart', () => {
   });
 
   it('a truncated form, a form without a boundary and a part without a name are 4xx in the envelope', async () => {
-    const truncated = await mp(`--${boundary}\r\nContent-Disposition: form-data; name="content"\r\n\r\nhello\r\n--${boundary}\r\nContent-Disposition: form-data; name="images"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n\x89PNG`);
+    const truncated = await mp(
+      `--${boundary}\r\nContent-Disposition: form-data; name="content"\r\n\r\nhello\r\n--${boundary}\r\nContent-Disposition: form-data; name="images"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n\x89PNG`,
+    );
     expect(truncated.status).toBeGreaterThanOrEqual(400);
     expect(truncated.status).toBeLessThan(500);
     expectError(truncated, truncated.status);
@@ -197,7 +203,9 @@ describe('multipart', () => {
   });
 
   it('a broken profile form is a 4xx in the envelope', async () => {
-    const res = await raw('PATCH', '/api/users', `--${boundary}\r\nContent-Disposition: form-data; name="name"\r\n\r\nabc`, { 'content-type': `multipart/form-data; boundary=${boundary}` });
+    const res = await raw('PATCH', '/api/users', `--${boundary}\r\nContent-Disposition: form-data; name="name"\r\n\r\nabc`, {
+      'content-type': `multipart/form-data; boundary=${boundary}`,
+    });
     expect(res.status).toBeGreaterThanOrEqual(400);
     expect(res.status).toBeLessThan(500);
     expectError(res, res.status);

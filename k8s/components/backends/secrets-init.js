@@ -36,7 +36,15 @@ const PROCESSES = { gateway: 'GATEWAY', identity: 'IDENTITY', 'social-graph': 'G
 function api(method, path, body) {
   return new Promise((resolve, reject) => {
     const req = (API.protocol === 'https:' ? https : http).request(
-      { host: API.hostname, port: API.port || (API.protocol === 'https:' ? 443 : 80), method, path, ca: CA, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, timeout: 10_000 },
+      {
+        host: API.hostname,
+        port: API.port || (API.protocol === 'https:' ? 443 : 80),
+        method,
+        path,
+        ca: CA,
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        timeout: 10_000,
+      },
       (res) => {
         let text = '';
         res.on('data', (c) => (text += c));
@@ -75,14 +83,22 @@ async function main() {
     'CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public;',
   ].join('\n');
   const redisPw = Object.fromEntries(Object.keys(PROCESSES).map((p) => [p, hex(24)]));
-  const acl = renderAcl({ ...Object.fromEntries(Object.keys(PROCESSES).map((p) => [`REDIS_PASSWORD_${p.toUpperCase().replace(/-/g, '_')}`, redisPw[p]])), REDIS_ADMIN_PASSWORD: hex(24) });
+  const acl = renderAcl({
+    ...Object.fromEntries(Object.keys(PROCESSES).map((p) => [`REDIS_PASSWORD_${p.toUpperCase().replace(/-/g, '_')}`, redisPw[p]])),
+    REDIS_ADMIN_PASSWORD: hex(24),
+  });
   const keyId = `GK${hex(12)}`;
   const keySecret = hex(32);
   const { privateKey } = crypto.generateKeyPairSync('ed25519');
 
   await put('shutter-db-init', { 'init.sql': `${sql}\n` });
   await put('shutter-redis', { 'redis.conf': 'aclfile /etc/redis/users.acl\n', 'users.acl': acl });
-  await put('shutter-object-store', { 'rpc-secret': hex(32), 'admin-token': crypto.randomBytes(32).toString('base64'), 'content-key-id': keyId, 'content-key-secret': keySecret });
+  await put('shutter-object-store', {
+    'rpc-secret': hex(32),
+    'admin-token': crypto.randomBytes(32).toString('base64'),
+    'content-key-id': keyId,
+    'content-key-secret': keySecret,
+  });
   const url = (role) => `postgres://${role}:${pw[role]}@${DB_HOST}/shutter`;
   await put('shutter-secrets', {
     IDENTITY_DATABASE_URL: url('identity'),

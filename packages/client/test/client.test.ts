@@ -30,7 +30,9 @@ describe('@shutter/client', () => {
   it('throws the error envelope as a ShutterError', async () => {
     const client = createShutterClient({ baseUrl: stack.url });
     await client.register({ email: `e${Date.now()}@example.com`, username: `e_${Date.now().toString(36)}`, password: 'correct horse battery' });
-    const err = await client.unwrap(client.api.GET('/api/users/{user_id}', { params: { path: { user_id: '00000000-0000-4000-8000-000000000000' } } })).catch((e: unknown) => e);
+    const err = await client
+      .unwrap(client.api.GET('/api/users/{user_id}', { params: { path: { user_id: '00000000-0000-4000-8000-000000000000' } } }))
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ShutterError);
     expect(err).toMatchObject({ status: 404, code: 'not_found' });
     expect((err as ShutterError).requestId).toMatch(/\S/);
@@ -43,7 +45,11 @@ describe('@shutter/client', () => {
     const user = await first.register({ email: `r${Date.now()}@example.com`, username: `r_${Date.now().toString(36)}`, password: 'correct horse battery' });
     const seen: Array<Tokens | null> = [];
     // An app restarting with a stale access token and a good refresh token.
-    const client = createShutterClient({ baseUrl: stack.url, tokens: { token: 'stale', refresh_token: first.tokens!.refresh_token }, onTokens: (t) => seen.push(t) });
+    const client = createShutterClient({
+      baseUrl: stack.url,
+      tokens: { token: 'stale', refresh_token: first.tokens!.refresh_token },
+      onTokens: (t) => seen.push(t),
+    });
     const [a, b] = await Promise.all([client.unwrap(client.api.GET('/api/users/me')), client.unwrap(client.api.GET('/api/users/me'))]);
     expect(a.user.user_id).toBe(user.user_id);
     expect(b.user.user_id).toBe(user.user_id);
@@ -51,7 +57,11 @@ describe('@shutter/client', () => {
     expect(seen[0]!.token).not.toBe('stale');
 
     // The refresh token `first` holds was rotated away: presenting it again ends the session.
-    const reused = createShutterClient({ baseUrl: stack.url, tokens: { token: 'stale', refresh_token: first.tokens!.refresh_token }, onTokens: (t) => seen.push(t) });
+    const reused = createShutterClient({
+      baseUrl: stack.url,
+      tokens: { token: 'stale', refresh_token: first.tokens!.refresh_token },
+      onTokens: (t) => seen.push(t),
+    });
     const err = await reused.unwrap(reused.api.GET('/api/users/me')).catch((e: unknown) => e);
     expect(err).toMatchObject({ status: 401 });
     expect(reused.tokens).toBeNull();

@@ -34,7 +34,11 @@ export function loadConfig<S extends z.ZodRawShape>(shape: S, env: NodeJS.Proces
 /** Env helpers: every variable is a string; these turn them into typed values with defaults. */
 export const env = {
   str: (def?: string) => (def === undefined ? z.string().min(1) : z.string().min(1).default(def)),
-  optionalStr: () => z.string().optional().transform((v) => (v === '' ? undefined : v)),
+  optionalStr: () =>
+    z
+      .string()
+      .optional()
+      .transform((v) => (v === '' ? undefined : v)),
   int: (def: number) => z.coerce.number().int().default(def),
   port: (def: number) => z.coerce.number().int().min(0).max(65535).default(def),
   bool: (def: boolean) =>

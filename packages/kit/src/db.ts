@@ -26,7 +26,9 @@ type QueryEvent = { __knexQueryUid?: string; sql?: string; method?: string };
 function traceQueries(db: Knex, schema: string): void {
   const open = new Map<string, Span>();
   db.on('query', (q: QueryEvent) => {
-    const span = q.__knexQueryUid ? childSpan(`pg ${q.method ?? 'query'}`, { 'db.system.name': 'postgresql', 'db.namespace': schema, 'db.query.text': q.sql ?? '' }) : null;
+    const span = q.__knexQueryUid
+      ? childSpan(`pg ${q.method ?? 'query'}`, { 'db.system.name': 'postgresql', 'db.namespace': schema, 'db.query.text': q.sql ?? '' })
+      : null;
     if (span && q.__knexQueryUid) open.set(q.__knexQueryUid, span);
   });
   const end = (q: QueryEvent, err?: unknown) => {

@@ -66,7 +66,11 @@ function traceCommands(redis: Redis): void {
   const send = redis.sendCommand.bind(redis);
   redis.sendCommand = ((command: Command, stream?: unknown) => {
     const span = childSpan(`redis ${command.name}`, { 'db.system.name': 'redis', 'db.operation.name': command.name });
-    if (span) command.promise.then(() => span.end(), (err: unknown) => (failed(span, err), span.end()));
+    if (span)
+      command.promise.then(
+        () => span.end(),
+        (err: unknown) => (failed(span, err), span.end()),
+      );
     return send(command, stream as never);
   }) as typeof redis.sendCommand;
 }

@@ -295,7 +295,11 @@ const MAX_SNAPSHOT_PAGE = 10_000;
  * a subject changed meanwhile is seen at one version or another, and its event (newer) settles it
  * on the replica.
  */
-export async function* snapshotPages<Row>(pageSize: number, page: (after: string | undefined, limit: number) => Promise<Row[]>, key: (row: Row) => string): AsyncGenerator<Row[]> {
+export async function* snapshotPages<Row>(
+  pageSize: number,
+  page: (after: string | undefined, limit: number) => Promise<Row[]>,
+  key: (row: Row) => string,
+): AsyncGenerator<Row[]> {
   if (pageSize < 0) throw validationFailed('page_size', 'page_size must be positive');
   const size = Math.min(pageSize || DEFAULT_SNAPSHOT_PAGE, MAX_SNAPSHOT_PAGE);
   let after: string | undefined;

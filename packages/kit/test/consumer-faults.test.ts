@@ -48,7 +48,9 @@ describe('a consumer restarted after a crash', () => {
     const live = `${os.hostname()}-${process.pid}`;
     await redis.call('xgroup', 'CREATE', `${redis.options.keyPrefix ?? ''}${stream}`, 'g', '0', 'MKSTREAM');
     await redis.xreadgroup('GROUP', 'g', live, 'COUNT', 10, 'STREAMS', stream, '>');
-    const consumer = open.stopLater(createEventConsumer({ db, redis, stream, log, group: 'g', consumer: 'other', blockMs: 100, claimIdleMs: 60_000, handle: recordEffect('g') }));
+    const consumer = open.stopLater(
+      createEventConsumer({ db, redis, stream, log, group: 'g', consumer: 'other', blockMs: 100, claimIdleMs: 60_000, handle: recordEffect('g') }),
+    );
     consumer.start();
     // A later event applied means the consumer has turned (each start begins with a claim pass).
     const later = await commitEvent(db, 'later');
@@ -66,7 +68,14 @@ describe('a consumer restarted after a crash', () => {
     let calls = 0;
     const consumer = open.stopLater(
       createEventConsumer({
-        db, redis, stream, log, group: 'g', blockMs: 100, claimIdleMs: 60_000, maxDeliveries: 2,
+        db,
+        redis,
+        stream,
+        log,
+        group: 'g',
+        blockMs: 100,
+        claimIdleMs: 60_000,
+        maxDeliveries: 2,
         handle: async (e, trx) => {
           calls++;
           // A gRPC peer restarting: UNAVAILABLE, three times.

@@ -27,13 +27,22 @@ describe('event flow metrics', () => {
     await waitFor('outbox drained', async () => (await sample(metrics, 'outbox_unsent_events', { schema })) === 0);
     expect(await sample(metrics, 'outbox_oldest_unsent_age_seconds', { schema })).toBe(0);
 
-    const consumer = open.stopLater(createEventConsumer({
-      db, redis, stream, log, metrics, group: 'g', maxDeliveries: 2, ...FAST_CONSUMER,
-      handle: async (e, trx) => {
-        if (e.key === 'poison') throw new Error('cannot apply');
-        await recordEffect('g')(e, trx);
-      },
-    }));
+    const consumer = open.stopLater(
+      createEventConsumer({
+        db,
+        redis,
+        stream,
+        log,
+        metrics,
+        group: 'g',
+        maxDeliveries: 2,
+        ...FAST_CONSUMER,
+        handle: async (e, trx) => {
+          if (e.key === 'poison') throw new Error('cannot apply');
+          await recordEffect('g')(e, trx);
+        },
+      }),
+    );
     consumer.start();
     await waitFor('poison dead-lettered', async () => (await sample(metrics, 'event_dead_letters', { stream })) === 1);
     expect(await sample(metrics, 'event_consumer_events_total', { group: 'g', outcome: 'applied' })).toBe(2);
@@ -63,7 +72,13 @@ describe('event flow metrics', () => {
     const released = new Promise<void>((r) => (release = r));
     let entered = false;
     const consumer = createEventConsumer({
-      db, redis, stream, log, metrics, group: 'g', ...FAST_CONSUMER,
+      db,
+      redis,
+      stream,
+      log,
+      metrics,
+      group: 'g',
+      ...FAST_CONSUMER,
       handle: async (e, trx) => {
         entered = true;
         await released;

@@ -2,7 +2,18 @@ import * as grpc from '@grpc/grpc-js';
 import { content, socialgraph } from '@shutter/proto';
 import { randomUUID } from 'node:crypto';
 import { waitFor } from '@shutter/testing';
-import { createAssertionSigner, createClient, createGrpcServer, createLogger, createMetrics, deriveInternalKeys, invalidArgument, notFound, type CallContext, type Handlers } from '../src';
+import {
+  createAssertionSigner,
+  createClient,
+  createGrpcServer,
+  createLogger,
+  createMetrics,
+  deriveInternalKeys,
+  invalidArgument,
+  notFound,
+  type CallContext,
+  type Handlers,
+} from '../src';
 
 /**
  * The kit's streams over real gRPC on loopback. social-graph's and content's contracts serve as
@@ -82,7 +93,8 @@ const secret = 'kit-streams-test-secret-0123456789abcdef';
 const gateway = createAssertionSigner(deriveInternalKeys(secret, 'gateway'));
 const server = createGrpcServer({ logger: createLogger('kit-test', 'silent'), metrics, auth: deriveInternalKeys(secret, 'social-graph') });
 const unused = async () => ({});
-const complete = <D extends object>(def: D, handlers: Partial<Handlers<D>>) => ({ ...Object.fromEntries(Object.keys(def).map((k) => [k, unused])), ...handlers }) as Handlers<D>;
+const complete = <D extends object>(def: D, handlers: Partial<Handlers<D>>) =>
+  ({ ...Object.fromEntries(Object.keys(def).map((k) => [k, unused])), ...handlers }) as Handlers<D>;
 server.add(Graph, complete(Graph, graphHandlers), { withoutUser: ['streamFollowing'], peers: { content: ['streamFollowing'] } });
 server.add(Content, complete(Content, contentHandlers), { withoutUser: [] });
 
@@ -102,7 +114,11 @@ afterAll(async () => {
 });
 
 const user = { userId: randomUUID() };
-const failure = (p: Promise<unknown>) => p.then(() => Promise.reject(new Error('expected failure')), (e: { code?: number; name?: string; details?: string }) => e);
+const failure = (p: Promise<unknown>) =>
+  p.then(
+    () => Promise.reject(new Error('expected failure')),
+    (e: { code?: number; name?: string; details?: string }) => e,
+  );
 /** Reads a stream to its end, keeping what came before a failure. */
 async function drain<T>(it: AsyncIterable<T>, into: T[] = []): Promise<T[]> {
   for await (const x of it) into.push(x);
@@ -239,20 +255,27 @@ describe('client streams', () => {
 describe('the same rules as unary calls', () => {
   it('enforces the caller assertion on streams: a user where one is required, only the allowed peers', async () => {
     expect((await failure(drain(graph.serverStream('streamFollowers', { userId: 'pages', pageSize: 1 })))).code).toBe(grpc.status.UNAUTHENTICATED);
-    expect((await failure(media.clientStream('uploadMedia', upload('d.png', 1, 1))))).toMatchObject({ code: grpc.status.UNAUTHENTICATED });
-    const asPeer = (self: 'content' | 'identity') => createClient(Graph, addr, { service: self, auth: createAssertionSigner(deriveInternalKeys(secret, self)) });
+    expect(await failure(media.clientStream('uploadMedia', upload('d.png', 1, 1)))).toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+    const asPeer = (self: 'content' | 'identity') =>
+      createClient(Graph, addr, { service: self, auth: createAssertionSigner(deriveInternalKeys(secret, self)) });
     const content = asPeer('content');
     const identity = asPeer('identity');
     expect(await drain(content.serverStream('streamFollowing', { userId: 'x', pageSize: 0 }))).toHaveLength(1);
     expect((await failure(drain(identity.serverStream('streamFollowing', { userId: 'x', pageSize: 0 })))).code).toBe(grpc.status.PERMISSION_DENIED);
-    const forged = createClient(Graph, addr, { service: 'forged', auth: createAssertionSigner(deriveInternalKeys('another-secret-0123456789abcdefghijkl', 'gateway')) });
+    const forged = createClient(Graph, addr, {
+      service: 'forged',
+      auth: createAssertionSigner(deriveInternalKeys('another-secret-0123456789abcdefghijkl', 'gateway')),
+    });
     expect((await failure(drain(forged.serverStream('streamFollowers', { userId: 'pages', pageSize: 1 }, user)))).code).toBe(grpc.status.UNAUTHENTICATED);
     for (const c of [content, identity, forged]) c.close();
   });
 
   it('counts stream calls per method and outcome, on both sides', async () => {
     const client = await clientMetrics.registry.metrics();
-    const count = (method: string, code: string) => new RegExp(`grpc_client_handling_seconds_count\\{service="kit-streams-client",grpc_service="(graph|media)",grpc_method="${method}",grpc_code="${code}"\\} [1-9]`);
+    const count = (method: string, code: string) =>
+      new RegExp(
+        `grpc_client_handling_seconds_count\\{service="kit-streams-client",grpc_service="(graph|media)",grpc_method="${method}",grpc_code="${code}"\\} [1-9]`,
+      );
     expect(client).toMatch(count('StreamFollowers', 'OK'));
     expect(client).toMatch(count('StreamFollowers', 'CANCELLED'));
     expect(client).toMatch(count('StreamFollowers', 'DEADLINE_EXCEEDED'));

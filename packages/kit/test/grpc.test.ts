@@ -1,11 +1,30 @@
 import { status } from '@grpc/grpc-js';
 import { identity } from '@shutter/proto';
-import { createAssertionSigner, createClient, createGrpcServer, createLogger, createMetrics, deriveInternalKeys, notFound, type CallContext, type Handlers } from '../src';
+import {
+  createAssertionSigner,
+  createClient,
+  createGrpcServer,
+  createLogger,
+  createMetrics,
+  deriveInternalKeys,
+  notFound,
+  type CallContext,
+  type Handlers,
+} from '../src';
 
 // identity's contract serves as a test double's shape: the handlers below are the test's own.
 const Def = identity.IdentityServiceService;
 const seen: CallContext[] = [];
-const user = (id: string): identity.User => ({ userId: id, email: '', username: 'x', name: '', isPublic: false, role: 'user', status: 'enabled', profileImageKey: '' });
+const user = (id: string): identity.User => ({
+  userId: id,
+  email: '',
+  username: 'x',
+  name: '',
+  isPublic: false,
+  role: 'user',
+  status: 'enabled',
+  profileImageKey: '',
+});
 
 const handlers = {
   getUser: async (req: identity.GetUserRequest, ctx: CallContext) => {
@@ -34,7 +53,11 @@ afterAll(async () => {
   await server.shutdown(500);
 });
 
-const failure = (p: Promise<unknown>) => p.then(() => Promise.reject(new Error('expected failure')), (e: { code: number; details: string; metadata: any }) => e);
+const failure = (p: Promise<unknown>) =>
+  p.then(
+    () => Promise.reject(new Error('expected failure')),
+    (e: { code: number; details: string; metadata: any }) => e,
+  );
 
 describe('kit gRPC server and client', () => {
   it('passes request id in metadata and the caller in the signed assertion', async () => {

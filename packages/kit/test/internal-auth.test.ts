@@ -22,7 +22,16 @@ import {
 const Def = identity.IdentityServiceService;
 const SECRET = 'kit-internal-auth-test-secret-0123456789';
 const GET_USER = Def.getUser.path;
-const user = (id: string): identity.User => ({ userId: id, email: '', username: 'x', name: '', isPublic: false, role: 'user', status: 'enabled', profileImageKey: '' });
+const user = (id: string): identity.User => ({
+  userId: id,
+  email: '',
+  username: 'x',
+  name: '',
+  isPublic: false,
+  role: 'user',
+  status: 'enabled',
+  profileImageKey: '',
+});
 
 const seen: CallContext[] = [];
 const handlers = Object.fromEntries(
@@ -35,7 +44,11 @@ const handlers = Object.fromEntries(
   ]),
 ) as unknown as Handlers<typeof Def>;
 
-const server = createGrpcServer({ logger: createLogger('kit-test', 'silent'), metrics: createMetrics('kit-auth-test'), auth: deriveInternalKeys(SECRET, 'identity') });
+const server = createGrpcServer({
+  logger: createLogger('kit-test', 'silent'),
+  metrics: createMetrics('kit-auth-test'),
+  auth: deriveInternalKeys(SECRET, 'identity'),
+});
 server.add(Def, handlers, { withoutUser: ['getUser', 'batchGetUsers'], peers: { content: ['batchGetUsers'] } });
 let addr: string;
 /** A client that sends whatever metadata a test gives it (no signer of its own). */
@@ -54,7 +67,9 @@ afterAll(async () => {
 function call(method: 'getUser' | 'updateProfile' | 'batchGetUsers', md: grpc.Metadata): Promise<string> {
   const def = Def[method] as unknown as { path: string; requestSerialize: (v: unknown) => Buffer; responseDeserialize: (b: Buffer) => unknown };
   return new Promise((resolve) => {
-    bare.makeUnaryRequest(def.path, def.requestSerialize, def.responseDeserialize, { userIds: [] }, md, { deadline: Date.now() + 2000 }, (err) => resolve(grpc.status[err?.code ?? 0] ?? 'UNKNOWN'));
+    bare.makeUnaryRequest(def.path, def.requestSerialize, def.responseDeserialize, { userIds: [] }, md, { deadline: Date.now() + 2000 }, (err) =>
+      resolve(grpc.status[err?.code ?? 0] ?? 'UNKNOWN'),
+    );
   });
 }
 const withToken = (token: string) => {
@@ -75,7 +90,9 @@ describe('internal call authentication', () => {
   it('refuses a forged assertion: bad signature, other key, expired, another method, unknown issuer', async () => {
     const good = gateway.sign(GET_USER, { userId: 'u1' });
     const [body, sig] = good.split('.') as [string, string];
-    const tampered = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(body, 'base64url').toString()), sub: 'admin-id', rol: 'admin' })).toString('base64url');
+    const tampered = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(body, 'base64url').toString()), sub: 'admin-id', rol: 'admin' })).toString(
+      'base64url',
+    );
     expect(await call('getUser', withToken(`${tampered}.${sig}`))).toBe('UNAUTHENTICATED');
     expect(await call('getUser', withToken(`${body}.${Buffer.alloc(64).toString('base64url')}`))).toBe('UNAUTHENTICATED');
 
@@ -118,7 +135,11 @@ describe('internal call authentication', () => {
   it("turns a peer's refused credential into INTERNAL for its own caller (a deployment fault, never 401/403)", async () => {
     // A notification server whose handler calls identity as notification, which identity does not list for getUser.
     const asNotification = createClient(Def, addr, { service: 'identity', auth: createAssertionSigner(deriveInternalKeys(SECRET, 'notification')) });
-    const middle = createGrpcServer({ logger: createLogger('kit-test', 'silent'), metrics: createMetrics('kit-auth-middle'), auth: deriveInternalKeys(SECRET, 'notification') });
+    const middle = createGrpcServer({
+      logger: createLogger('kit-test', 'silent'),
+      metrics: createMetrics('kit-auth-middle'),
+      auth: deriveInternalKeys(SECRET, 'notification'),
+    });
     const relay = { ...handlers, getUser: (req: identity.GetUserRequest) => asNotification.getUser(req) } as Handlers<typeof Def>;
     middle.add(Def, relay, { withoutUser: ['getUser'] });
     const port = await middle.listen('127.0.0.1:0');
@@ -134,7 +155,10 @@ describe('internal call authentication', () => {
 
   it('works through the kit client, and refuses one signing with the wrong keys', async () => {
     const client = createClient(Def, addr, { service: 'identity', auth: gateway });
-    const stranger = createClient(Def, addr, { service: 'identity', auth: createAssertionSigner(deriveInternalKeys('wrong-secret-wrong-secret-0123456789', 'gateway')) });
+    const stranger = createClient(Def, addr, {
+      service: 'identity',
+      auth: createAssertionSigner(deriveInternalKeys('wrong-secret-wrong-secret-0123456789', 'gateway')),
+    });
     try {
       expect(await client.getUser({ userId: 'u2' }, { userId: 'caller' })).toMatchObject({ userId: 'u2' });
       await expect(stranger.getUser({ userId: 'u2' })).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
@@ -167,9 +191,15 @@ describe('assertion signer and verifier', () => {
     const pem = (k: typeof gw) => (k.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string).replace(/\n/g, '\\n');
     const publicKeys = `gateway=${publicKeyToBase64(gw.privateKey)}, content=${publicKeyToBase64(content.privateKey)}`;
     const file = path.join(os.tmpdir(), 'unused');
-    const idKeys = loadInternalKeys('identity', { INTERNAL_AUTH_PRIVATE_KEY: pem(generateKeyPairSync('ed25519')), INTERNAL_AUTH_PUBLIC_KEYS: publicKeys, INTERNAL_AUTH_SECRET_FILE: file });
+    const idKeys = loadInternalKeys('identity', {
+      INTERNAL_AUTH_PRIVATE_KEY: pem(generateKeyPairSync('ed25519')),
+      INTERNAL_AUTH_PUBLIC_KEYS: publicKeys,
+      INTERNAL_AUTH_SECRET_FILE: file,
+    });
     const verifier = createAssertionVerifier(idKeys.publicKeys);
-    const asContent = createAssertionSigner(loadInternalKeys('content', { INTERNAL_AUTH_PRIVATE_KEY: pem(content), INTERNAL_AUTH_PUBLIC_KEYS: publicKeys, INTERNAL_AUTH_SECRET_FILE: file }));
+    const asContent = createAssertionSigner(
+      loadInternalKeys('content', { INTERNAL_AUTH_PRIVATE_KEY: pem(content), INTERNAL_AUTH_PUBLIC_KEYS: publicKeys, INTERNAL_AUTH_SECRET_FILE: file }),
+    );
     expect(verifier.verify(asContent.sign(GET_USER), GET_USER)).toEqual({ service: 'content' });
     const forged = createAssertionSigner({ self: 'gateway', privateKey: content.privateKey });
     expect(() => verifier.verify(forged.sign(GET_USER), GET_USER)).toThrow(/credential/);

@@ -14,12 +14,15 @@ export async function waitFor(what: string, fn: () => Promise<boolean> | boolean
 /** A pino logger that keeps its lines, so tests can wait for "it tried and failed". */
 export function memoryLog(): { log: Logger; lines: Array<{ msg?: string; level: number; err?: { message?: string } }> } {
   const lines: Array<{ msg?: string; level: number }> = [];
-  const log = pino({ level: 'debug' }, {
-    write: (s: string) => {
-      lines.push(JSON.parse(s));
-      if (process.env.OUTBOX_TEST_LOG) process.stderr.write(s);
+  const log = pino(
+    { level: 'debug' },
+    {
+      write: (s: string) => {
+        lines.push(JSON.parse(s));
+        if (process.env.OUTBOX_TEST_LOG) process.stderr.write(s);
+      },
     },
-  });
+  );
   return { log, lines };
 }
 

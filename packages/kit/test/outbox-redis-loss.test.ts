@@ -1,7 +1,21 @@
 import { startRedisServer, unique } from '@shutter/testing';
 import { blockingConnection, createRedis, type Redis } from '../src';
 import { createEventConsumer, createOutboxRelay, type Knex } from '../src/index-db';
-import { closers, commitEvent, effects, FAST_CONSUMER, FAST_RELAY, freshSchema, groupInfo, memoryLog, pendingCount, recordEffect, redisPrefix, streamEntries, waitFor } from './outbox-helpers';
+import {
+  closers,
+  commitEvent,
+  effects,
+  FAST_CONSUMER,
+  FAST_RELAY,
+  freshSchema,
+  groupInfo,
+  memoryLog,
+  pendingCount,
+  recordEffect,
+  redisPrefix,
+  streamEntries,
+  waitFor,
+} from './outbox-helpers';
 
 // These tests stop and restart a private redis-server (no persistence: a restart loses everything);
 // the shared Redis of the run is never touched.
@@ -57,13 +71,20 @@ describe('outbox across Redis failures', () => {
     const { log, lines } = memoryLog();
     const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, ...FAST_RELAY }));
     let handled = 0;
-    const consumer = open.stopLater(createEventConsumer({
-      db, redis, stream, log, group: 'g', ...FAST_CONSUMER,
-      handle: async (e, trx) => {
-        handled++;
-        await recordEffect('g')(e, trx);
-      },
-    }));
+    const consumer = open.stopLater(
+      createEventConsumer({
+        db,
+        redis,
+        stream,
+        log,
+        group: 'g',
+        ...FAST_CONSUMER,
+        handle: async (e, trx) => {
+          handled++;
+          await recordEffect('g')(e, trx);
+        },
+      }),
+    );
     const ids = [await commitEvent(db, 'a'), await commitEvent(db, 'b'), await commitEvent(db, 'c')];
     relay.start();
     consumer.start();
@@ -99,7 +120,9 @@ describe('outbox across Redis failures', () => {
     const noAckRedis = createRedis(`redis://noack:secret@127.0.0.1:${server.port}`, redisPrefix());
     open.add(() => noAckRedis.quit());
     const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, ...FAST_RELAY }));
-    const a = open.stopLater(createEventConsumer({ db, redis: noAckRedis, stream, log, group: 'g', consumer: 'a', handle: recordEffect('g'), ...FAST_CONSUMER, claimEveryMs: 60_000 }));
+    const a = open.stopLater(
+      createEventConsumer({ db, redis: noAckRedis, stream, log, group: 'g', consumer: 'a', handle: recordEffect('g'), ...FAST_CONSUMER, claimEveryMs: 60_000 }),
+    );
     const id = await commitEvent(db, 'once');
     relay.start();
     a.start();
@@ -109,13 +132,21 @@ describe('outbox across Redis failures', () => {
     expect(await pendingCount(redis, stream, 'g')).toBe(1);
 
     let calls = 0;
-    const b = open.stopLater(createEventConsumer({
-      db, redis, stream, log, group: 'g', consumer: 'b', ...FAST_CONSUMER,
-      handle: async (e, trx) => {
-        calls++;
-        await recordEffect('g')(e, trx);
-      },
-    }));
+    const b = open.stopLater(
+      createEventConsumer({
+        db,
+        redis,
+        stream,
+        log,
+        group: 'g',
+        consumer: 'b',
+        ...FAST_CONSUMER,
+        handle: async (e, trx) => {
+          calls++;
+          await recordEffect('g')(e, trx);
+        },
+      }),
+    );
     b.start();
     await waitFor('B claimed and acknowledged it', async () => (await pendingCount(redis, stream, 'g')) === 0);
     expect(calls).toBe(0);

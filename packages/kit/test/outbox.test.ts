@@ -1,5 +1,17 @@
 import { createEventConsumer, createOutboxRelay, enqueueEvent, type StreamEvent } from '../src/index-db';
-import { commitEvent, effects, FAST_CONSUMER, FAST_RELAY, groupInfo, memoryLog, outboxFixture, pendingCount, recordEffect, streamEntries, waitFor } from './outbox-helpers';
+import {
+  commitEvent,
+  effects,
+  FAST_CONSUMER,
+  FAST_RELAY,
+  groupInfo,
+  memoryLog,
+  outboxFixture,
+  pendingCount,
+  recordEffect,
+  streamEntries,
+  waitFor,
+} from './outbox-helpers';
 
 describe('outbox relay and event consumer', () => {
   const fx = outboxFixture();
@@ -22,13 +34,21 @@ describe('outbox relay and event consumer', () => {
 
     const seen: StreamEvent[] = [];
     const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, ...FAST_RELAY }));
-    const consumer = open.stopLater(createEventConsumer({
-      db, redis, stream, log, group: 'g', types: ['test.happened'], ...FAST_CONSUMER,
-      handle: async (e, trx) => {
-        seen.push(e);
-        await recordEffect('g')(e, trx);
-      },
-    }));
+    const consumer = open.stopLater(
+      createEventConsumer({
+        db,
+        redis,
+        stream,
+        log,
+        group: 'g',
+        types: ['test.happened'],
+        ...FAST_CONSUMER,
+        handle: async (e, trx) => {
+          seen.push(e);
+          await recordEffect('g')(e, trx);
+        },
+      }),
+    );
     relay.start();
     consumer.start();
 
@@ -69,13 +89,20 @@ describe('outbox relay and event consumer', () => {
     const first = await add();
     const second = await add();
     let calls = 0;
-    const consumer = open.stopLater(createEventConsumer({
-      db, redis, stream, log, group: 'g', ...FAST_CONSUMER,
-      handle: async (e, trx) => {
-        calls++;
-        await recordEffect('g')(e, trx);
-      },
-    }));
+    const consumer = open.stopLater(
+      createEventConsumer({
+        db,
+        redis,
+        stream,
+        log,
+        group: 'g',
+        ...FAST_CONSUMER,
+        handle: async (e, trx) => {
+          calls++;
+          await recordEffect('g')(e, trx);
+        },
+      }),
+    );
     consumer.start();
     await waitFor('both entries read and acknowledged', async () => {
       const info = await groupInfo(redis, stream, 'g');
@@ -93,17 +120,25 @@ describe('outbox relay and event consumer', () => {
     const good = await commitEvent(db, 'good');
     let attempts = 0;
     const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, ...FAST_RELAY }));
-    const consumer = open.stopLater(createEventConsumer({
-      db, redis, stream, log, group: 'g', maxDeliveries: 3, ...FAST_CONSUMER,
-      handle: async (e, trx) => {
-        if (e.type === 'test.poison') {
-          attempts++;
-          await trx('effects').insert({ consumer: 'g', event_id: e.id, key: 'partial' }); // rolled back
-          throw new Error('cannot apply poison');
-        }
-        await recordEffect('g')(e, trx);
-      },
-    }));
+    const consumer = open.stopLater(
+      createEventConsumer({
+        db,
+        redis,
+        stream,
+        log,
+        group: 'g',
+        maxDeliveries: 3,
+        ...FAST_CONSUMER,
+        handle: async (e, trx) => {
+          if (e.type === 'test.poison') {
+            attempts++;
+            await trx('effects').insert({ consumer: 'g', event_id: e.id, key: 'partial' }); // rolled back
+            throw new Error('cannot apply poison');
+          }
+          await recordEffect('g')(e, trx);
+        },
+      }),
+    );
     relay.start();
     consumer.start();
 

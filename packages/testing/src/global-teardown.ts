@@ -18,7 +18,8 @@ export default async function globalTeardown(): Promise<void> {
     } while (cursor !== '0');
     await redis.quit();
   }
-  if (handles.pg && process.env.KEEP_TEST_DB !== '1') await dropDatabases(handles.pg.adminUrl, `${process.env.TEST_TEMPLATE_DATABASE ?? ''}%`).catch(() => undefined);
+  if (handles.pg && process.env.KEEP_TEST_DB !== '1')
+    await dropDatabases(handles.pg.adminUrl, `${process.env.TEST_TEMPLATE_DATABASE ?? ''}%`).catch(() => undefined);
   await handles.redis.stop();
   await handles.s3?.stop();
   if (process.env.TEST_S3_DIR) fs.rmSync(process.env.TEST_S3_DIR, { recursive: true, force: true });

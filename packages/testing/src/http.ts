@@ -13,7 +13,12 @@ export interface RequestOptions {
 }
 
 /** What a transport answers: the status, the body as text, the headers. */
-type Send = (method: string, path: string, headers: Record<string, string>, body: RequestInit['body']) => Promise<{ status: number; text: string; headers: Headers }>;
+type Send = (
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body: RequestInit['body'],
+) => Promise<{ status: number; text: string; headers: Headers }>;
 
 /** Real requests over loopback to `baseUrl` (a started gateway or nginx). */
 export function apiClient(baseUrl: string) {

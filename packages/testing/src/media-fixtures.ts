@@ -23,7 +23,12 @@ export function png(width: number, height: number): Buffer {
   ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB, deflate, no filter, no interlace
   const row = Buffer.concat([Buffer.from([0]), Buffer.alloc(width * 3, 0x80)]);
   const raw = Buffer.concat(Array.from({ length: height }, () => row));
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', zlib.deflateSync(raw)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 /** A baseline greyscale JPEG, mid grey. */
@@ -33,9 +38,10 @@ export function jpeg(width: number, height: number): Buffer {
   // Each block: DC category 0 (code "0") then AC end-of-block (code "0"): two zero bits.
   const bits = blocks * 2;
   const scan = new Array<number>(Math.ceil(bits / 8)).fill(0);
-  if (bits % 8) scan[scan.length - 1] = 0xff >> bits % 8; // pad the last byte with 1s
+  if (bits % 8) scan[scan.length - 1] = 0xff >> (bits % 8); // pad the last byte with 1s
   const bytes = [
-    0xff, 0xd8, // SOI
+    0xff,
+    0xd8, // SOI
     ...segment(0xe0, [0x4a, 0x46, 0x49, 0x46, 0x00, 1, 1, 0, 0, 1, 0, 1, 0, 0]), // JFIF
     ...segment(0xdb, [0x00, ...new Array<number>(64).fill(1)]), // quantisation table 0
     ...segment(0xc0, [8, height >> 8, height & 0xff, width >> 8, width & 0xff, 1, 1, 0x11, 0]), // SOF0, one component
@@ -43,7 +49,8 @@ export function jpeg(width: number, height: number): Buffer {
     ...segment(0xc4, [0x10, 1, ...new Array<number>(15).fill(0), 0x00]), // AC table 0: EOB, length 1
     ...segment(0xda, [1, 1, 0x00, 0, 63, 0]), // SOS
     ...scan,
-    0xff, 0xd9, // EOI
+    0xff,
+    0xd9, // EOI
   ];
   return Buffer.from(bytes);
 }

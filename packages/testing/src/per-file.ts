@@ -14,7 +14,10 @@ const runId = process.env.TEST_RUN_ID;
 const adminUrl = process.env.TEST_PG_ADMIN_URL;
 const template = process.env.TEST_TEMPLATE_DATABASE;
 if (runId) {
-  const file = createHash('sha1').update(expect.getState().testPath ?? String(Math.random())).digest('hex').slice(0, 10);
+  const file = createHash('sha1')
+    .update(expect.getState().testPath ?? String(Math.random()))
+    .digest('hex')
+    .slice(0, 10);
   process.env.TEST_REDIS_PREFIX = `${process.env.TEST_RUN_REDIS_PREFIX ?? `test:${runId}:`}${file}:`;
   // The fast tier (TEST_TIER=fast) has no database.
   if (adminUrl && template) {

@@ -10,7 +10,12 @@ export function postsHelpers(api: ApiClient, stack: () => Stack) {
   const { register, adminToken, follow } = accounts(api, () => stack().env);
 
   /** A multipart post with the given images (default: one PNG). */
-  async function postMultipart(user: TestUser, content = 'a post', images: Array<{ bytes: Buffer; type?: string; name?: string }> = [{ bytes: png(3, 2) }], headers: Record<string, string> = {}): Promise<ApiResponse> {
+  async function postMultipart(
+    user: TestUser,
+    content = 'a post',
+    images: Array<{ bytes: Buffer; type?: string; name?: string }> = [{ bytes: png(3, 2) }],
+    headers: Record<string, string> = {},
+  ): Promise<ApiResponse> {
     const form = new FormData();
     form.append('content', content);
     images.forEach((im, i) => form.append('images', new Blob([im.bytes], { type: im.type ?? 'image/png' }), im.name ?? `image${i}.png`));

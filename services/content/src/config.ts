@@ -37,7 +37,12 @@ export const contentConfigShape = {
    * cores less one (a core stays free for every other request), 1 to 2 (each costs up to ~60 MB
    * for a 12–15 MP JPEG, ~150 MB for a 50 MP PNG turned 90°).
    */
-  IMAGE_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(Math.max(1, Math.min(availableParallelism() - 1, 2))),
+  IMAGE_CONCURRENCY: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(64)
+    .default(Math.max(1, Math.min(availableParallelism() - 1, 2))),
   /** Keep each uploaded file (never served) at its media key after processing; default: deleted. */
   MEDIA_KEEP_ORIGINALS: env.bool(false),
   /** Where multipart uploads and direct uploads are spooled while processed (at most 20 MiB per image in flight). */

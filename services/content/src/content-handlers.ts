@@ -22,7 +22,10 @@ export function createContentHandlers(deps: {
     uploadMedia: (requests, ctx) => media.upload(requests, callerOf(ctx).userId),
     createMediaUpload: async (req, ctx) => media.createUpload(callerOf(ctx).userId, req),
     async discardMedia(req, ctx) {
-      await media.discard(callerOf(ctx).userId, req.mediaIds.filter((id) => requireUuid('media_ids', id)));
+      await media.discard(
+        callerOf(ctx).userId,
+        req.mediaIds.filter((id) => requireUuid('media_ids', id)),
+      );
       return {};
     },
     async claimProfileImage(req, ctx) {
@@ -37,7 +40,9 @@ export function createContentHandlers(deps: {
         urls: await Promise.all(
           keys.map(async (key) => {
             const image = served.get(key);
-            const variants = await Promise.all((image?.variants ?? []).map(async (v) => ({ url: (await urls.sign(v.key)).url, width: v.width, height: v.height })));
+            const variants = await Promise.all(
+              (image?.variants ?? []).map(async (v) => ({ url: (await urls.sign(v.key)).url, width: v.width, height: v.height })),
+            );
             return { key, ...(await urls.sign(image?.servedKey ?? key)), blurhash: image?.blurhash ?? '', variants };
           }),
         ),

@@ -80,7 +80,16 @@ export function createPresenter(deps: { urls: UrlSigner; authors: VersionedForms
       const rows: CommentView[] = [];
       for (const c of forms) {
         const a = byId.get(c.author_id);
-        if (a) rows.push({ ...c, created_at: new Date(c.created_at), updated_at: new Date(c.updated_at), username: a.username, name: a.name, profile_image_key: a.profile_image_key, profile: a.profile });
+        if (a)
+          rows.push({
+            ...c,
+            created_at: new Date(c.created_at),
+            updated_at: new Date(c.updated_at),
+            username: a.username,
+            name: a.name,
+            profile_image_key: a.profile_image_key,
+            profile: a.profile,
+          });
       }
       return this.comments(rows);
     },

@@ -81,7 +81,16 @@ export function createContentService(config: ContentConfig, logger: Logger, metr
   const replicaBackfills = createReplicaBackfills({ db, log: logger, peers, apply: createReplicaAppliers({ authors, follows, media, storage, feed }) });
   let replicasComplete = () => false;
   const backfill = createPhotoBackfill({ db, media, storage, photos, reads, keepOriginals: config.MEDIA_KEEP_ORIGINALS, log: logger });
-  const sweeper = createSweeper({ db, media, storage, idempotency, log: logger, intervalMs: config.SWEEP_INTERVAL_MS, keepOriginals: config.MEDIA_KEEP_ORIGINALS, photos });
+  const sweeper = createSweeper({
+    db,
+    media,
+    storage,
+    idempotency,
+    log: logger,
+    intervalMs: config.SWEEP_INTERVAL_MS,
+    keepOriginals: config.MEDIA_KEEP_ORIGINALS,
+    photos,
+  });
 
   return {
     db,

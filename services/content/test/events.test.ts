@@ -20,7 +20,15 @@ afterAll(async () => {
 
 /** Events on the stream about one aggregate (its key), oldest first, as {type, payload}. */
 async function eventsAbout(key: string): Promise<Array<{ type: string; payload: Buffer }>> {
-  const entries = (await (redis as unknown as { xrevrangeBuffer(...a: Array<string | number>): Promise<Array<[Buffer, Buffer[]]>> }).xrevrangeBuffer('events', '+', '-', 'COUNT', 5000)).reverse();
+  const entries = (
+    await (redis as unknown as { xrevrangeBuffer(...a: Array<string | number>): Promise<Array<[Buffer, Buffer[]]>> }).xrevrangeBuffer(
+      'events',
+      '+',
+      '-',
+      'COUNT',
+      5000,
+    )
+  ).reverse();
   const out: Array<{ type: string; payload: Buffer }> = [];
   for (const [, fields] of entries) {
     const f = new Map<string, Buffer>();

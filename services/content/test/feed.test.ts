@@ -152,7 +152,13 @@ describe('big authors: merged at read time, not fanned out', () => {
     const log = createLogger('test', 'silent');
     const reads = createPostReads({ db, redis, log, ttlSeconds: config.POST_CACHE_TTL_SECONDS });
     feed = (maxFollowers) =>
-      createFeed({ redis, posts, reads, log, config: { maxItems: config.FEED_MAX_ITEMS, fanoutMaxFollowers: maxFollowers, ttlSeconds: config.FEED_TTL_SECONDS } });
+      createFeed({
+        redis,
+        posts,
+        reads,
+        log,
+        config: { maxItems: config.FEED_MAX_ITEMS, fanoutMaxFollowers: maxFollowers, ttlSeconds: config.FEED_TTL_SECONDS },
+      });
     expect(config.FEED_FANOUT_MAX_FOLLOWERS).toBe(2);
   });
 

@@ -84,7 +84,12 @@ describe('backfill-photos', () => {
     // The post image now points at its processed copy: oriented, bounded, clean, with variants.
     const [image] = await service.db('post_images').where({ post_id: postId });
     expect(image.key).not.toBe(postImage.key);
-    expect([image.width, image.height, image.variants.map((v: { width: number }) => v.width), typeof image.blurhash]).toEqual([900, 1200, [320, 640], 'string']);
+    expect([image.width, image.height, image.variants.map((v: { width: number }) => v.width), typeof image.blurhash]).toEqual([
+      900,
+      1200,
+      [320, 640],
+      'string',
+    ]);
     expect(inspect(await readObject(image.key))).toMatchObject({ format: 'jpeg', width: 900, height: 1200, metadata: [] });
     // The avatar keeps identity's key, which now resolves to a 1024-px processed copy.
     const served = await service.db('media').where({ id: avatar.id }).first();

@@ -13,7 +13,15 @@ async function sdkSignature(opts: { host: string; path: string }) {
     const windowStart = Math.floor(now / 1000 / SIGNING_WINDOW_SECONDS) * SIGNING_WINDOW_SECONDS;
     const [hostname, port] = opts.host.split(':');
     const signed = await presigner.presign(
-      { protocol: 'http:', hostname: hostname!, port: port ? Number(port) : undefined, method: 'GET', path: opts.path, query: {}, headers: { host: opts.host } },
+      {
+        protocol: 'http:',
+        hostname: hostname!,
+        port: port ? Number(port) : undefined,
+        method: 'GET',
+        path: opts.path,
+        query: {},
+        headers: { host: opts.host },
+      },
       { expiresIn: 3600 + SIGNING_WINDOW_SECONDS, signingDate: new Date(windowStart * 1000) },
     );
     return signed.query?.['X-Amz-Signature'];
@@ -27,7 +35,15 @@ describe('presigned GET URLs', () => {
     [true, 's3.local:9000', '/my-bucket/media/a%20b/c'],
     [false, 'my-bucket.s3.local:9000', '/media/a%20b/c'],
   ])('match the AWS SDK presigner byte for byte (path style %s)', async (forcePathStyle, host, path) => {
-    const signer = createUrlSigner({ endpoint: 'http://s3.local:9000', region: 'eu-west-3', bucket: 'my-bucket', forcePathStyle, ttlSeconds: 3600, credentials: async () => credentials, now: () => now });
+    const signer = createUrlSigner({
+      endpoint: 'http://s3.local:9000',
+      region: 'eu-west-3',
+      bucket: 'my-bucket',
+      forcePathStyle,
+      ttlSeconds: 3600,
+      credentials: async () => credentials,
+      now: () => now,
+    });
     const { url, reusableUntil } = await signer.sign('media/a b/c');
     const u = new URL(url);
     expect(u.host).toBe(host);
@@ -36,14 +52,23 @@ describe('presigned GET URLs', () => {
     expect(u.searchParams.get('X-Amz-Security-Token')).toBe(credentials.sessionToken);
     expect(u.searchParams.get('X-Amz-Signature')).toBe(await sdkSignature({ host, path }));
     // Handed out only while it still has at least the TTL to live.
-    const validUntil = Date.parse(`${u.searchParams.get('X-Amz-Date')!.replace(/(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z/, '$1-$2-$3T$4:$5:$6Z')}`) + (3600 + SIGNING_WINDOW_SECONDS) * 1000;
+    const validUntil =
+      Date.parse(`${u.searchParams.get('X-Amz-Date')!.replace(/(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z/, '$1-$2-$3T$4:$5:$6Z')}`) +
+      (3600 + SIGNING_WINDOW_SECONDS) * 1000;
     expect(validUntil - reusableUntil.getTime()).toBeGreaterThanOrEqual(3600 * 1000);
     expect(reusableUntil.getTime()).toBeGreaterThan(now);
   });
 
   it('is the same URL within a window (client caches hit) and a new one after', async () => {
     let t = now;
-    const signer = createUrlSigner({ region: 'us-east-1', bucket: 'b', forcePathStyle: false, ttlSeconds: 3600, credentials: async () => credentials, now: () => t });
+    const signer = createUrlSigner({
+      region: 'us-east-1',
+      bucket: 'b',
+      forcePathStyle: false,
+      ttlSeconds: 3600,
+      credentials: async () => credentials,
+      now: () => t,
+    });
     const a = await signer.sign('k');
     t += 1000;
     expect((await signer.sign('k')).url).toBe(a.url);
@@ -68,7 +93,14 @@ describe('presigned GET URLs', () => {
   });
 
   it('uses the public base when one is configured', async () => {
-    const signer = createUrlSigner({ region: 'us-east-1', bucket: 'b', forcePathStyle: true, publicUrl: 'https://cdn.example.com/media/', ttlSeconds: 3600, credentials: async () => credentials });
+    const signer = createUrlSigner({
+      region: 'us-east-1',
+      bucket: 'b',
+      forcePathStyle: true,
+      publicUrl: 'https://cdn.example.com/media/',
+      ttlSeconds: 3600,
+      credentials: async () => credentials,
+    });
     expect((await signer.sign('media/u/1')).url).toBe('https://cdn.example.com/media/media/u/1');
   });
 });

@@ -1,7 +1,26 @@
 import * as argon2 from 'argon2';
-import { MAX_EMAIL_CHARS, MAX_NAME_CHARS, MAX_PASSWORD_CHARS, MAX_PROFILE_BYTES, MIN_PASSWORD_CHARS, USERNAME, USERNAME_RULE, domainEvent } from '@shutter/contracts';
+import {
+  MAX_EMAIL_CHARS,
+  MAX_NAME_CHARS,
+  MAX_PASSWORD_CHARS,
+  MAX_PROFILE_BYTES,
+  MIN_PASSWORD_CHARS,
+  USERNAME,
+  USERNAME_RULE,
+  domainEvent,
+} from '@shutter/contracts';
 import type { events, identity } from '@shutter/proto';
-import { invalidArgument, notFound, offsetPage, permissionDenied, requireUser, requireUuid, unauthenticated, validationFailed, type Handlers } from '@shutter/kit';
+import {
+  invalidArgument,
+  notFound,
+  offsetPage,
+  permissionDenied,
+  requireUser,
+  requireUuid,
+  unauthenticated,
+  validationFailed,
+  type Handlers,
+} from '@shutter/kit';
 import { enqueueEvent, requirePeerCaller, snapshotPages, type Knex } from '@shutter/kit/db';
 import type { IdentityConfig } from './config';
 import type { LoginThrottle } from './login-throttle';
@@ -95,7 +114,10 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
       const passwordHash = await argon2.hash(req.password, ARGON2_OPTIONS);
       return db.transaction(async (trx) => {
         const user = await users.insert({ email, username, passwordHash }, trx);
-        await enqueueEvent(trx, domainEvent('user.created', user.id, { userId: user.id, username: user.username, isPublic: user.is_public, state: userState(user) }));
+        await enqueueEvent(
+          trx,
+          domainEvent('user.created', user.id, { userId: user.id, username: user.username, isPublic: user.is_public, state: userState(user) }),
+        );
         return { tokens: await tokens.issue(user, trx), user: toProtoUser(user) };
       });
     },
@@ -209,7 +231,8 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
         if (Object.keys(changes).length === 0) return toProtoUser(before);
         const after = await users.update(id, changes, trx);
         const visible =
-          (['username', 'name', 'is_public', 'profile_image_key'] as const).some((k) => before[k] !== after[k]) || JSON.stringify(before.profile) !== JSON.stringify(after.profile);
+          (['username', 'name', 'is_public', 'profile_image_key'] as const).some((k) => before[k] !== after[k]) ||
+          JSON.stringify(before.profile) !== JSON.stringify(after.profile);
         if (visible) await enqueueEvent(trx, userUpdated(after, before.is_public));
         return toProtoUser(after);
       });
@@ -231,7 +254,10 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
         if (target.status === status) return target;
         const row = await users.setStatus(target.id, status, trx);
         if (status === 'disabled') ended = await tokens.endAllOf(target.id, 'disabled', trx);
-        await enqueueEvent(trx, domainEvent(status === 'disabled' ? 'user.disabled' : 'user.enabled', target.id, { userId: target.id, status, state: userState(row) }));
+        await enqueueEvent(
+          trx,
+          domainEvent(status === 'disabled' ? 'user.disabled' : 'user.enabled', target.id, { userId: target.id, status, state: userState(row) }),
+        );
         return row;
       });
       // After commit: the gateways refuse the account's tokens (and close its streams) at once.
@@ -246,7 +272,12 @@ export function createIdentityHandlers(deps: IdentityDeps): Handlers<typeof iden
 
     async *streamUserSnapshot(req, ctx) {
       requirePeerCaller(ctx);
-      for await (const rows of snapshotPages(req.pageSize, (after, limit) => users.pageAfter(after, limit), (u) => u.id)) yield { users: rows.map(userState) };
+      for await (const rows of snapshotPages(
+        req.pageSize,
+        (after, limit) => users.pageAfter(after, limit),
+        (u) => u.id,
+      ))
+        yield { users: rows.map(userState) };
     },
   };
 }

@@ -31,7 +31,10 @@ export interface LoginThrottleOptions {
 export function createLoginThrottle(redis: Redis, opts: LoginThrottleOptions) {
   const pair = new RateLimiterRedis({ storeClient: redis, keyPrefix: 'login:pair', points: opts.maxAttempts, duration: opts.windowSeconds });
   const address = new RateLimiterRedis({ storeClient: redis, keyPrefix: 'login:addr', points: opts.addressMaxAttempts, duration: opts.addressWindowSeconds });
-  const pairKey = (account: string, ip: string) => createHash('sha256').update(`${account}\u0000${ip || 'unknown'}`).digest('base64url');
+  const pairKey = (account: string, ip: string) =>
+    createHash('sha256')
+      .update(`${account}\u0000${ip || 'unknown'}`)
+      .digest('base64url');
   const addressKey = (ip: string) => ip || 'unknown';
 
   const refuse = (res: RateLimiterRes) =>

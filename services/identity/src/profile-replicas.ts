@@ -7,7 +7,14 @@ import type { UserRow } from './users-repository';
 /** Consumer group of identity on the "events" stream (its idempotency namespace too). */
 export const CONSUMER_GROUP = 'identity';
 
-export const CONSUMED_TYPES = ['follow.requested', 'follow.created', 'follow.accepted', 'follow.removed', 'post.created', 'post.deleted'] as const satisfies readonly EventType[];
+export const CONSUMED_TYPES = [
+  'follow.requested',
+  'follow.created',
+  'follow.accepted',
+  'follow.removed',
+  'post.created',
+  'post.deleted',
+] as const satisfies readonly EventType[];
 
 /** An edge's status only moves forward, so its rank is its version (as social-graph's snapshot gives it). */
 const RANK: Record<string, number> = { pending: 1, agree: 2, removed: 3 };
@@ -67,7 +74,9 @@ export function createProfileReplicas(deps: { db: Knex }) {
   async function applyEdges(trx: Knex, edges: Edge[]): Promise<void> {
     if (edges.length === 0) return;
     const pairKeys = [...new Set(edges.map((e) => `${e.followerId}:${e.followeeId}`))].sort();
-    await trx.raw("SELECT pg_advisory_xact_lock(hashtextextended('identity.follow_edges:' || p, 0)) FROM (SELECT unnest(?::text[]) AS p ORDER BY 1) s", [pairKeys]);
+    await trx.raw("SELECT pg_advisory_xact_lock(hashtextextended('identity.follow_edges:' || p, 0)) FROM (SELECT unnest(?::text[]) AS p ORDER BY 1) s", [
+      pairKeys,
+    ]);
     const pairs = JSON.stringify(pairKeys.map((k) => ({ follower_id: k.slice(0, k.indexOf(':')), followee_id: k.slice(k.indexOf(':') + 1) })));
     const before = await agreeOf(trx, pairs);
     await edgesReplica.applyMany(
@@ -87,7 +96,9 @@ export function createProfileReplicas(deps: { db: Knex }) {
       add(followee, d, 0);
       add(follower, 0, d);
     }
-    const rows = [...deltas].filter(([, d]) => d.followers || d.following).map(([user_id, d]) => ({ user_id, follower_count: d.followers, following_count: d.following }));
+    const rows = [...deltas]
+      .filter(([, d]) => d.followers || d.following)
+      .map(([user_id, d]) => ({ user_id, follower_count: d.followers, following_count: d.following }));
     if (rows.length === 0) return;
     await trx.raw(
       `INSERT INTO follow_counts (user_id, follower_count, following_count)
@@ -107,7 +118,12 @@ export function createProfileReplicas(deps: { db: Knex }) {
          FROM json_to_recordset(?::json) AS p(follower_id uuid, followee_id uuid)`,
       [pairs],
     );
-    return new Map((res.rows as Array<{ follower_id: string; followee_id: string; agree: boolean | null }>).map((r) => [`${r.follower_id}:${r.followee_id}`, r.agree === true]));
+    return new Map(
+      (res.rows as Array<{ follower_id: string; followee_id: string; agree: boolean | null }>).map((r) => [
+        `${r.follower_id}:${r.followee_id}`,
+        r.agree === true,
+      ]),
+    );
   };
 
   return {
@@ -127,10 +143,10 @@ export function createProfileReplicas(deps: { db: Knex }) {
       // A live row inserted: +1. A live row turned tombstone: -1. A tombstone inserted: no change.
       const delta = row.inserted ? (row.deleted ? 0 : 1) : -1;
       if (delta) {
-        await trx.raw('INSERT INTO post_counts (user_id, post_count) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET post_count = post_counts.post_count + EXCLUDED.post_count', [
-          p.authorId,
-          delta,
-        ]);
+        await trx.raw(
+          'INSERT INTO post_counts (user_id, post_count) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET post_count = post_counts.post_count + EXCLUDED.post_count',
+          [p.authorId, delta],
+        );
       }
     },
 
@@ -150,7 +166,12 @@ export function createProfileReplicas(deps: { db: Knex }) {
         { viewer: viewerId, user: userId },
       );
       const row = res.rows[0] as
-        | (UserRow & { profile_edge: { id: string; status: string } | null; profile_follower_count: number; profile_following_count: number; profile_post_count: number })
+        | (UserRow & {
+            profile_edge: { id: string; status: string } | null;
+            profile_follower_count: number;
+            profile_following_count: number;
+            profile_post_count: number;
+          })
         | undefined;
       if (!row) return undefined;
       const { profile_edge: edge, profile_follower_count: followers, profile_following_count: following, profile_post_count: posts, ...user } = row;
@@ -200,7 +221,13 @@ export function createProfileReplicaConsumer(deps: { db: Knex; redis: Redis; log
  * The edge replica's one-time backfill from social-graph's edge snapshot (kit
  * createReplicaBackfill): each chunk of edges through `applyEdges`, counts included, as their events would.
  */
-export function createEdgeBackfill(deps: { db: Knex; log: Logger; replicas: ProfileReplicas; graph: Pick<Client<typeof socialgraph.SocialGraphServiceService>, 'serverStream'>; retryMs?: number }): ReplicaBackfill {
+export function createEdgeBackfill(deps: {
+  db: Knex;
+  log: Logger;
+  replicas: ProfileReplicas;
+  graph: Pick<Client<typeof socialgraph.SocialGraphServiceService>, 'serverStream'>;
+  retryMs?: number;
+}): ReplicaBackfill {
   const { graph, replicas } = deps;
   return edgesReplica.backfillFrom({
     db: deps.db,

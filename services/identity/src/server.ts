@@ -46,7 +46,12 @@ export async function createIdentityService(config: IdentityConfig, logger: Logg
   const relay = createOutboxRelay({ db, schema, redis, log: logger, stream: opts.stream, metrics });
   // identity's only call to another service: the edge snapshot, once in the replica's life. The
   // snapshot may take long on a big graph; flow control paces it.
-  const graph = createClient(socialgraph.SocialGraphServiceService, config.SOCIAL_GRAPH_ADDR, { service: 'social-graph', deadlineMs: 60 * 60_000, metrics, auth: auth.signer });
+  const graph = createClient(socialgraph.SocialGraphServiceService, config.SOCIAL_GRAPH_ADDR, {
+    service: 'social-graph',
+    deadlineMs: 60 * 60_000,
+    metrics,
+    auth: auth.signer,
+  });
   const edgeBackfill = createEdgeBackfill({ db, log: logger, replicas, graph });
   let revocation: ReturnType<typeof startRevocationSync> | undefined;
 

@@ -162,7 +162,10 @@ export function createUsersRepository(db: Knex) {
     },
 
     async setStatus(id: string, status: UserRow['status'], trx: Knex): Promise<UserRow> {
-      const [row] = await trx<UserRow>('users').where({ id }).update({ status, updated_at: db.fn.now() as never }).returning('*');
+      const [row] = await trx<UserRow>('users')
+        .where({ id })
+        .update({ status, updated_at: db.fn.now() as never })
+        .returning('*');
       return row as UserRow;
     },
 

@@ -16,9 +16,14 @@ let service: Awaited<ReturnType<typeof createIdentityService>>;
 let client: Client<typeof identity.IdentityServiceService>;
 
 beforeAll(async () => {
-  service = await createIdentityService(loadIdentityConfig(testEnv({ LOG_LEVEL: 'silent' })), createLogger('identity-test', 'silent'), createMetrics('identity'), {
-    stream: unique('events-'),
-  });
+  service = await createIdentityService(
+    loadIdentityConfig(testEnv({ LOG_LEVEL: 'silent' })),
+    createLogger('identity-test', 'silent'),
+    createMetrics('identity'),
+    {
+      stream: unique('events-'),
+    },
+  );
   client = createClient(identity.IdentityServiceService, `127.0.0.1:${await service.start('127.0.0.1:0')}`, { service: 'identity', auth: testSigner() });
 });
 afterAll(async () => {
@@ -58,7 +63,9 @@ describe('admin bootstrap', () => {
     const email = `${name}@example.com`;
     await client.register({ email, username: name, password: 'the squatter password' });
     const { log, lines } = recordingLogger();
-    expect(await ensureAdmin(service.users, { email: email.toUpperCase(), password: 'the operator password', username: unique('adm') }, log)).toBe('password_mismatch');
+    expect(await ensureAdmin(service.users, { email: email.toUpperCase(), password: 'the operator password', username: unique('adm') }, log)).toBe(
+      'password_mismatch',
+    );
     expect(await roleOf(email)).toBe('user');
     expect(lines).toEqual([{ level: 'error', msg: expect.stringMatching(/ADMIN_EMAIL .* NOT promoted/) }]);
     // Its tokens keep saying "user": a sign-in answers the same role.
@@ -88,7 +95,9 @@ describe('admin bootstrap', () => {
     const taken = unique('admin');
     await client.register({ email: `${taken}@example.com`, username: taken, password: 'somebody else' });
     const env = testEnv({ LOG_LEVEL: 'silent', ADMIN_EMAIL: `${unique('a')}@example.com`, ADMIN_PASSWORD: 'admin password 1', ADMIN_USERNAME: taken });
-    const other = await createIdentityService(loadIdentityConfig(env), createLogger('identity-test', 'silent'), createMetrics('identity'), { stream: unique('events-') });
+    const other = await createIdentityService(loadIdentityConfig(env), createLogger('identity-test', 'silent'), createMetrics('identity'), {
+      stream: unique('events-'),
+    });
     try {
       const port = await other.start('127.0.0.1:0');
       const c = createClient(identity.IdentityServiceService, `127.0.0.1:${port}`, { service: 'identity', auth: testSigner() });

@@ -129,7 +129,12 @@ describe('counts with edges applied in chunks and one by one, racing', () => {
            FROM (SELECT follower_id AS user_id FROM agree UNION SELECT followee_id FROM agree) u ORDER BY 1`,
       )
     ).rows;
-  const held = async () => db('follow_counts').where('follower_count', '!=', 0).orWhere('following_count', '!=', 0).orderBy('user_id').select(db.raw('user_id::text'), 'follower_count', 'following_count');
+  const held = async () =>
+    db('follow_counts')
+      .where('follower_count', '!=', 0)
+      .orWhere('following_count', '!=', 0)
+      .orderBy('user_id')
+      .select(db.raw('user_id::text'), 'follower_count', 'following_count');
 
   it.each(Array.from({ length: 8 }, (_, i) => i + 1))('seed %i', async (seed) => {
     const rand = prng(300 + seed);
@@ -161,7 +166,7 @@ describe('counts with edges applied in chunks and one by one, racing', () => {
       [delivered[i], delivered[j]] = [delivered[j]!, delivered[i]!];
     }
     const deliveries = [...delivered, ...dead.sort(() => rand() - 0.5)];
-    for (let i = 0; i < deliveries.length; ) {
+    for (let i = 0; i < deliveries.length;) {
       const units: Edge[][] = [];
       for (let k = 1 + Math.floor(rand() * 3); k > 0 && i < deliveries.length; k--) {
         const n = rand() < 0.5 ? 1 : 2 + Math.floor(rand() * 6);
@@ -172,7 +177,8 @@ describe('counts with edges applied in chunks and one by one, racing', () => {
       expect(await held()).toEqual(await countsFromEdges());
     }
     const owner = new Map<string, { follower_count: number; following_count: number }>();
-    const bump = (u: string, k: 'follower_count' | 'following_count') => owner.set(u, { follower_count: 0, following_count: 0, ...owner.get(u), [k]: (owner.get(u)?.[k] ?? 0) + 1 });
+    const bump = (u: string, k: 'follower_count' | 'following_count') =>
+      owner.set(u, { follower_count: 0, following_count: 0, ...owner.get(u), [k]: (owner.get(u)?.[k] ?? 0) + 1 });
     for (const e of live.values()) {
       if (e.status !== 'agree') continue;
       bump(e.followeeId, 'follower_count');

@@ -24,7 +24,9 @@ beforeAll(async () => {
     // Its own key space: the counters of other test files never meet these.
     REDIS_KEY_PREFIX: `${testBackends().redisPrefix}${unique('lt')}:`,
   });
-  service = await createIdentityService(loadIdentityConfig(env), createLogger('identity-test', 'silent'), createMetrics('identity'), { stream: `events-lt-${unique()}` });
+  service = await createIdentityService(loadIdentityConfig(env), createLogger('identity-test', 'silent'), createMetrics('identity'), {
+    stream: `events-lt-${unique()}`,
+  });
   const port = await service.start('127.0.0.1:0');
   client = createClient(identity.IdentityServiceService, `127.0.0.1:${port}`, { service: 'identity', auth: testSigner() });
 });
@@ -104,7 +106,12 @@ describe('login throttle', () => {
     await db.destroy();
     const dotted = rows[0]?.l === 'i';
     const ip = newAddress();
-    const variants = [`IX${local.slice(2)}@EXAMPLE.COM`, email, `iX${local.slice(2)}@Example.com`, ...(dotted ? [`İX${local.slice(2)}@example.com`, `İx${local.slice(2)}@EXAMPLE.com`] : [])];
+    const variants = [
+      `IX${local.slice(2)}@EXAMPLE.COM`,
+      email,
+      `iX${local.slice(2)}@Example.com`,
+      ...(dotted ? [`İX${local.slice(2)}@example.com`, `İx${local.slice(2)}@EXAMPLE.com`] : []),
+    ];
     // Each spelling signs in to the same account (the lookup joins them)…
     for (const v of variants) expect(await login(v, PASSWORD, newAddress())).toBe(status.OK);
     // …so wrong guesses spread over the spellings exhaust one budget, not one each.

@@ -17,7 +17,9 @@ const messages: RevocationMessage[] = [];
 
 beforeAll(async () => {
   const env = testEnv({ LOG_LEVEL: 'silent', ACCESS_TOKEN_TTL: String(ACCESS_TTL), REVOCATION_CHECK_MS: '100' });
-  service = await createIdentityService(loadIdentityConfig(env), createLogger('identity-test', 'silent'), createMetrics('identity'), { stream: unique('events-') });
+  service = await createIdentityService(loadIdentityConfig(env), createLogger('identity-test', 'silent'), createMetrics('identity'), {
+    stream: unique('events-'),
+  });
   client = createClient(identity.IdentityServiceService, `127.0.0.1:${await service.start('127.0.0.1:0')}`, { service: 'identity', auth: testSigner() });
   redis = testRedis();
   sub = redis.duplicate();

@@ -57,12 +57,15 @@ async function plan(q: string): Promise<PlanNode[]> {
 }
 
 describe('user search cost', () => {
-  it.each(['', 'm', 'ma', 'mar', 'marco', 'marco_1', 'Rcosa', 'sa_', 'a%b', '___', '...', 'zzzz', 'ñañ', 'jo 12'])('reads users through an index for %p', async (q) => {
-    const scanned = (await plan(q.toLowerCase())).filter((n) => n['Relation Name'] === 'users');
-    expect(scanned.length).toBeGreaterThan(0);
-    if (process.env.SEARCH_PLAN_DEBUG) console.log(q, JSON.stringify(scanned.map((n) => n['Node Type'])));
-    for (const n of scanned) expect(n['Node Type']).not.toBe('Seq Scan');
-  });
+  it.each(['', 'm', 'ma', 'mar', 'marco', 'marco_1', 'Rcosa', 'sa_', 'a%b', '___', '...', 'zzzz', 'ñañ', 'jo 12'])(
+    'reads users through an index for %p',
+    async (q) => {
+      const scanned = (await plan(q.toLowerCase())).filter((n) => n['Relation Name'] === 'users');
+      expect(scanned.length).toBeGreaterThan(0);
+      if (process.env.SEARCH_PLAN_DEBUG) console.log(q, JSON.stringify(scanned.map((n) => n['Node Type'])));
+      for (const n of scanned) expect(n['Node Type']).not.toBe('Seq Scan');
+    },
+  );
 
   it('caps the count and the depth at SEARCH_MAX_RESULTS', async () => {
     const all = await users.search('', 0, 10);

@@ -44,7 +44,13 @@ export function createNotificationConsumer(deps: NotificationConsumerDeps): Even
 
   async function apply(event: StreamEvent, trx: Knex.Transaction): Promise<void> {
     const plan = planFor(event.type, event.payload);
-    const actors = plan.create.length > 0 ? await actorsOf(plan.create.map((c) => c.actorId), event.id) : new Map<string, ActorSnapshot>();
+    const actors =
+      plan.create.length > 0
+        ? await actorsOf(
+            plan.create.map((c) => c.actorId),
+            event.id,
+          )
+        : new Map<string, ActorSnapshot>();
     if (plan.subject && !(await repo.claimSubject(trx, plan.subject, event.id))) {
       log.info({ eventId: event.id, type: event.type, subject: plan.subject }, 'stale event skipped: a newer one about the same subject was applied');
       return;

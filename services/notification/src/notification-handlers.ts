@@ -31,7 +31,10 @@ export function createNotificationHandlers(deps: NotificationDeps): Handlers<typ
   }
 
   /** Runs a change of read state, then publishes the new count once it is committed. */
-  async function changeReadState<T>(userId: string, work: (trx: Knex.Transaction) => Promise<{ result: T; state?: UnreadState }>): Promise<{ result: T; count: number }> {
+  async function changeReadState<T>(
+    userId: string,
+    work: (trx: Knex.Transaction) => Promise<{ result: T; state?: UnreadState }>,
+  ): Promise<{ result: T; count: number }> {
     const { result, state } = await db.transaction(work);
     if (!state) return { result, count: await unread.get(userId) };
     await unread.committed(userId, state);
@@ -43,7 +46,10 @@ export function createNotificationHandlers(deps: NotificationDeps): Handlers<typ
       const userId = requireUser(ctx);
       const { offset, limit } = offsetPage(req);
       const { rows, total } = await repo.list(userId, offset, limit);
-      const actors = await currentActors(rows.map((r) => r.actor_id), ctx);
+      const actors = await currentActors(
+        rows.map((r) => r.actor_id),
+        ctx,
+      );
       return { events: rows.map((r) => toProtoEvent(r, actors.get(r.actor_id))), totalItems: total };
     },
 
@@ -53,7 +59,10 @@ export function createNotificationHandlers(deps: NotificationDeps): Handlers<typ
       const limit = Math.min(Math.max(req.limit || MAX_REPLAY, 1), MAX_REPLAY);
       const rows = await repo.listAfter(userId, req.afterEventId.toLowerCase(), limit + 1);
       const page = rows.slice(0, limit);
-      const actors = await currentActors(page.map((r) => r.actor_id), ctx);
+      const actors = await currentActors(
+        page.map((r) => r.actor_id),
+        ctx,
+      );
       return { events: page.map((r) => toProtoEvent(r, actors.get(r.actor_id))), hasMore: rows.length > limit };
     },
 

@@ -118,7 +118,10 @@ export function createNotificationsRepository(db: Knex) {
 
     /** 'marked' when it was unread, 'already' when read, 'missing' when not the recipient's. */
     async markRead(trx: Knex.Transaction, recipientId: string, id: string): Promise<'marked' | 'already' | 'missing'> {
-      const marked = await table(trx).where({ id, recipient_id: recipientId, is_read: false }).update({ is_read: true, read_at: trx.fn.now() as never }).returning('id');
+      const marked = await table(trx)
+        .where({ id, recipient_id: recipientId, is_read: false })
+        .update({ is_read: true, read_at: trx.fn.now() as never })
+        .returning('id');
       if (marked.length > 0) return 'marked';
       const exists = await table(trx).where({ id, recipient_id: recipientId }).first('id');
       return exists ? 'already' : 'missing';
@@ -126,7 +129,10 @@ export function createNotificationsRepository(db: Knex) {
 
     /** Marks every unread notification the recipient has now; answers how many. */
     async markAllRead(trx: Knex.Transaction, recipientId: string): Promise<number> {
-      const rows = await table(trx).where({ recipient_id: recipientId, is_read: false }).update({ is_read: true, read_at: trx.fn.now() as never }).returning('id');
+      const rows = await table(trx)
+        .where({ recipient_id: recipientId, is_read: false })
+        .update({ is_read: true, read_at: trx.fn.now() as never })
+        .returning('id');
       return rows.length;
     },
   };

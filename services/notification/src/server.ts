@@ -38,7 +38,18 @@ export function createNotificationService(config: NotificationConfig, logger: Lo
   const grpc = createGrpcServer({ logger, metrics, auth: auth.keys });
   // Every method reads or changes one user's notifications: none runs without that user.
   grpc.add(notification.NotificationServiceService, createNotificationHandlers({ db, repo, actors, unread, log: logger }), { withoutUser: [] });
-  const consumer = createNotificationConsumer({ db, redis, log: logger, repo, actors, unread, live, stream: config.EVENTS_STREAM, tuning: opts.consumerTuning, metrics });
+  const consumer = createNotificationConsumer({
+    db,
+    redis,
+    log: logger,
+    repo,
+    actors,
+    unread,
+    live,
+    stream: config.EVENTS_STREAM,
+    tuning: opts.consumerTuning,
+    metrics,
+  });
 
   return {
     db,

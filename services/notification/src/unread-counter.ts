@@ -23,7 +23,14 @@ type WithScript = Redis & { notifSetUnread(key: string, count: number, version: 
  * transaction as the notifications); after each commit the new (count, version) is written here,
  * and a miss (expired, evicted, Redis restarted) is rebuilt from Postgres.
  */
-export function createUnreadCounter(opts: { redis: Redis; repo: NotificationsRepository; ttlSeconds: number; log: Logger; retryEveryMs?: number; metrics?: Metrics }) {
+export function createUnreadCounter(opts: {
+  redis: Redis;
+  repo: NotificationsRepository;
+  ttlSeconds: number;
+  log: Logger;
+  retryEveryMs?: number;
+  metrics?: Metrics;
+}) {
   const { repo, ttlSeconds, log } = opts;
   const count = cacheCounter(opts.metrics, 'unread_count');
   const redis = opts.redis as WithScript;

@@ -5,7 +5,8 @@ import { planFor, renderMessage } from '../src/event-mapper';
 /** The mapping from domain events to notifications (pure logic: unit tests). */
 
 const [a, b] = [newId(), newId()];
-const follow = (status: 'pending' | 'agree', actorId = a) => events.FollowChanged.encode({ followsId: 'f0000000-0000-7000-8000-000000000000', followerId: a, followeeId: b, status, actorId }).finish();
+const follow = (status: 'pending' | 'agree', actorId = a) =>
+  events.FollowChanged.encode({ followsId: 'f0000000-0000-7000-8000-000000000000', followerId: a, followeeId: b, status, actorId }).finish();
 const fid = 'f0000000-0000-7000-8000-000000000000';
 
 describe('planFor', () => {
@@ -44,7 +45,9 @@ describe('planFor', () => {
     expect(planFor('post.unliked', like(a)).withdraw).toEqual([{ subject: `like:${post}:${a}`, type: 'like' }]);
     const comment = newId();
     const c = (userId: string) => events.CommentChanged.encode({ commentId: comment, postId: post, postAuthorId: b, userId, actorId: userId }).finish();
-    expect(planFor('comment.created', c(a)).create).toEqual([{ recipientId: b, type: 'comment', template: 'comment', actorId: a, postId: post, commentId: comment }]);
+    expect(planFor('comment.created', c(a)).create).toEqual([
+      { recipientId: b, type: 'comment', template: 'comment', actorId: a, postId: post, commentId: comment },
+    ]);
     expect(planFor('comment.created', c(b)).create).toEqual([]);
     expect(planFor('comment.deleted', c(a)).withdraw).toEqual([{ subject: `comment:${comment}`, type: 'comment' }]);
   });

@@ -79,7 +79,9 @@ describe('notification service', () => {
         await waitFor(async () => (await second.client.getUnreadCount({}, { userId: author.id })).count === 6);
         const listed = await second.client.listEvents({ page: 1, limit: 10 }, { userId: author.id });
         expect(listed.totalItems).toBe(6);
-        expect(listed.events.every((e) => e.type === 'like' && e.actor?.username === fan.username && e.message === `${fan.username} liked your post`)).toBe(true);
+        expect(listed.events.every((e) => e.type === 'like' && e.actor?.username === fan.username && e.message === `${fan.username} liked your post`)).toBe(
+          true,
+        );
       } finally {
         await second.stop();
       }
@@ -92,7 +94,20 @@ describe('notification service', () => {
     const stream = unique('events_');
     const [author, fan] = [await register(), await register()];
     const postId = newId();
-    await redis.xadd(stream, '*', 'id', newId(), 'type', 'post.liked', 'key', postId, 'payload', Buffer.from(events.PostLikeChanged.encode({ postId, postAuthorId: author.id, userId: fan.id }).finish()), 'source', 'test');
+    await redis.xadd(
+      stream,
+      '*',
+      'id',
+      newId(),
+      'type',
+      'post.liked',
+      'key',
+      postId,
+      'payload',
+      Buffer.from(events.PostLikeChanged.encode({ postId, postAuthorId: author.id, userId: fan.id }).finish()),
+      'source',
+      'test',
+    );
     // identity unreachable for the consumer's lookup at creation
     const offline = await running(startService(stream, { IDENTITY_ADDR: '127.0.0.1:1', GRPC_DEADLINE_MS: '300' }));
     try {

@@ -9,6 +9,12 @@ export type FollowEventType = Extract<EventType, `follow.${string}`>;
  * Writes a follow event into the outbox in the change's transaction. `status` is the edge's
  * status after the change, or for follow.removed the status it had before.
  */
-export async function emitFollowChanged(trx: Knex.Transaction, type: FollowEventType, edge: FollowRow, actorId: string, status: FollowStatus = edge.status): Promise<void> {
+export async function emitFollowChanged(
+  trx: Knex.Transaction,
+  type: FollowEventType,
+  edge: FollowRow,
+  actorId: string,
+  status: FollowStatus = edge.status,
+): Promise<void> {
   await enqueueEvent(trx, domainEvent(type, edge.id, { followsId: edge.id, followerId: edge.follower_id, followeeId: edge.followee_id, status, actorId }));
 }

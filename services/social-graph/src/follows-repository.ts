@@ -64,7 +64,10 @@ export function createFollowsRepository(db: Knex) {
     },
 
     async accept(trx: Knex.Transaction, id: string): Promise<FollowRow> {
-      const [row] = await trx<FollowRow>('follows').where({ id }).update({ status: 'agree', updated_at: trx.fn.now() as never }).returning('*');
+      const [row] = await trx<FollowRow>('follows')
+        .where({ id })
+        .update({ status: 'agree', updated_at: trx.fn.now() as never })
+        .returning('*');
       return row as FollowRow;
     },
 
@@ -118,7 +121,15 @@ export function createFollowsRepository(db: Knex) {
           q.select(db.raw('1')).from('disabled_users as d').whereRaw(`d.user_id = f.${side.other}`);
         });
       const [rows, count] = await Promise.all([
-        base.clone().select('f.*').orderBy([{ column: 'f.created_at', order: 'desc' }, { column: 'f.id', order: 'desc' }]).offset(offset).limit(limit),
+        base
+          .clone()
+          .select('f.*')
+          .orderBy([
+            { column: 'f.created_at', order: 'desc' },
+            { column: 'f.id', order: 'desc' },
+          ])
+          .offset(offset)
+          .limit(limit),
         base.clone().count<Array<{ count: number }>>('* as count'),
       ]);
       return { rows, total: Number(count[0]?.count ?? 0) };

@@ -14,7 +14,15 @@ export const CONSUMED_TYPES = ['user.updated', 'user.disabled', 'user.enabled'] 
  * accepts every pending request; disable/enable keep the `disabled_users` read model that
  * follow lists filter on.
  */
-export function createIdentityEventsConsumer(deps: { db: Knex; redis: Redis; log: Logger; metrics?: Metrics; users: UserDirectory; follows: FollowsRepository; service: FollowsService }) {
+export function createIdentityEventsConsumer(deps: {
+  db: Knex;
+  redis: Redis;
+  log: Logger;
+  metrics?: Metrics;
+  users: UserDirectory;
+  follows: FollowsRepository;
+  service: FollowsService;
+}) {
   const { users, follows, service, log } = deps;
   return createEventConsumer({
     db: deps.db,

@@ -53,7 +53,10 @@ function countsOf(userIds: string[], rows: CountsRow[]): socialgraph.Counts[] {
   return userIds.map((id) => ({ userId: id, followerCount: byUser.get(id)?.follower_count ?? 0, followingCount: byUser.get(id)?.following_count ?? 0 }));
 }
 
-export function createSocialGraphHandlers(deps: { service: FollowsService; follows: FollowsRepository }): Handlers<typeof socialgraph.SocialGraphServiceService> {
+export function createSocialGraphHandlers(deps: {
+  service: FollowsService;
+  follows: FollowsRepository;
+}): Handlers<typeof socialgraph.SocialGraphServiceService> {
   const { service, follows } = deps;
 
   async function relationships(viewerId: string, userIds: string[]): Promise<socialgraph.Relationship[]> {
@@ -113,8 +116,20 @@ export function createSocialGraphHandlers(deps: { service: FollowsService; follo
 
     async *streamEdgeSnapshot(req, ctx) {
       requirePeerCaller(ctx);
-      for await (const rows of snapshotPages(req.pageSize, (after, limit) => follows.edgesAfter(after, limit), (e) => e.id)) {
-        yield { edges: rows.map((e) => ({ followsId: e.id, followerId: e.follower_id, followeeId: e.followee_id, status: e.status, version: EDGE_VERSION[e.status] })) };
+      for await (const rows of snapshotPages(
+        req.pageSize,
+        (after, limit) => follows.edgesAfter(after, limit),
+        (e) => e.id,
+      )) {
+        yield {
+          edges: rows.map((e) => ({
+            followsId: e.id,
+            followerId: e.follower_id,
+            followeeId: e.followee_id,
+            status: e.status,
+            version: EDGE_VERSION[e.status],
+          })),
+        };
       }
     },
   };

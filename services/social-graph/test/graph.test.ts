@@ -43,7 +43,10 @@ async function readStream(method: 'streamFollowers' | 'streamFollowing', req: so
 
 /** As content's replica backfill reads the edge snapshot (services/social-graph/README.md). */
 async function readSnapshot(pageSize: number): Promise<socialgraph.EdgeState[][]> {
-  const asContent = createClient(socialgraph.SocialGraphServiceService, stack.services['social-graph']!.addr, { service: 'social-graph', auth: testSigner('content') });
+  const asContent = createClient(socialgraph.SocialGraphServiceService, stack.services['social-graph']!.addr, {
+    service: 'social-graph',
+    auth: testSigner('content'),
+  });
   const pages: socialgraph.EdgeState[][] = [];
   try {
     for await (const page of asContent.serverStream('streamEdgeSnapshot', { pageSize })) pages.push(page.edges);
@@ -53,7 +56,11 @@ async function readSnapshot(pageSize: number): Promise<socialgraph.EdgeState[][]
   return pages;
 }
 
-const grpcCode = (p: Promise<unknown>) => p.then(() => 'OK', (err: { code: number }) => GrpcStatus[err.code]);
+const grpcCode = (p: Promise<unknown>) =>
+  p.then(
+    () => 'OK',
+    (err: { code: number }) => GrpcStatus[err.code],
+  );
 
 describe('BatchRelationships', () => {
   it("answers the viewer's relationship to many users in one call, in request order", async () => {
@@ -65,7 +72,10 @@ describe('BatchRelationships', () => {
     const fan = randomUUID();
     const incoming = (await follow(fan, viewer)).follow!;
     expect(incoming.status).toBe('pending');
-    expect(await graph.respondFollow({ followsId: incoming.followsId, action: 'agree' }, { userId: viewer })).toEqual({ followsId: incoming.followsId, status: 'agree' });
+    expect(await graph.respondFollow({ followsId: incoming.followsId, action: 'agree' }, { userId: viewer })).toEqual({
+      followsId: incoming.followsId,
+      status: 'agree',
+    });
     const strangers = Array.from({ length: 200 }, () => randomUUID());
 
     const res = await graph.batchRelationships({ viewerId: viewer, userIds: [pub, ...strangers, priv, fan, pub] });
@@ -112,7 +122,9 @@ describe('counts and streams', () => {
     const all = snapshot.flat();
     const owner = await db('follows').orderBy('id').select('id', 'follower_id', 'followee_id', 'status');
     expect(snapshot.slice(0, -1).every((p) => p.length === 50)).toBe(true);
-    expect(all).toEqual(owner.map((e) => ({ followsId: e.id, followerId: e.follower_id, followeeId: e.followee_id, status: e.status, version: e.status === 'agree' ? 2 : 1 })));
+    expect(all).toEqual(
+      owner.map((e) => ({ followsId: e.id, followerId: e.follower_id, followeeId: e.followee_id, status: e.status, version: e.status === 'agree' ? 2 : 1 })),
+    );
     expect(all.filter((e) => e.followeeId === star)).toHaveLength(120);
     expect(all.find((e) => e.followeeId === priv)).toMatchObject({ followerId: fans[0], status: 'pending', version: 1 });
     await expect(readSnapshot(-1)).rejects.toMatchObject({ code: GrpcStatus.INVALID_ARGUMENT });

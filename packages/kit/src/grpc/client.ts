@@ -6,7 +6,13 @@ import { channelOptions } from './server';
 import { MD_IDEMPOTENCY_KEY, MD_REQUEST_ID, type CallMeta } from './context';
 import { MD_CALLER, type AssertionSigner } from './internal-auth';
 
-type Def = { path: string; requestStream: boolean; responseStream: boolean; requestSerialize: (v: never) => Buffer; responseDeserialize: (b: Buffer) => unknown };
+type Def = {
+  path: string;
+  requestStream: boolean;
+  responseStream: boolean;
+  requestSerialize: (v: never) => Buffer;
+  responseDeserialize: (b: Buffer) => unknown;
+};
 type Req<M> = M extends { requestSerialize: (v: infer R) => Buffer } ? R : never;
 type Res<M> = M extends { responseDeserialize: (b: Buffer) => infer R } ? R : never;
 type MethodsOf<D, Shape> = { [K in keyof D]: D[K] extends Shape ? K : never }[keyof D] & string;
@@ -25,10 +31,7 @@ export interface StreamOptions extends CallOptions {
 
 /** Promise-returning unary methods, and the streaming ones through `serverStream`/`clientStream`. */
 export type Client<D> = {
-  [K in keyof D as D[K] extends { requestStream: false; responseStream: false } ? K : never]: (
-    req: Req<D[K]>,
-    opts?: CallOptions,
-  ) => Promise<Res<D[K]>>;
+  [K in keyof D as D[K] extends { requestStream: false; responseStream: false } ? K : never]: (req: Req<D[K]>, opts?: CallOptions) => Promise<Res<D[K]>>;
 } & {
   /**
    * The responses of a server stream. The call starts when iteration starts; leaving the loop
@@ -104,7 +107,10 @@ export function createClient<D extends Record<string, Def>>(definition: D, addr:
   const timer = (def: Def) => {
     const started = process.hrtime.bigint();
     return (code: string) =>
-      opts.metrics?.grpcClientDuration.observe({ grpc_service: opts.service, grpc_method: methodOf(def), grpc_code: code }, Number(process.hrtime.bigint() - started) / 1e9);
+      opts.metrics?.grpcClientDuration.observe(
+        { grpc_service: opts.service, grpc_method: methodOf(def), grpc_code: code },
+        Number(process.hrtime.bigint() - started) / 1e9,
+      );
   };
   /** Whether a failed attempt may be made again (the caller knows nothing reached it yet). */
   const retryDelay = (def: Def, err: unknown, attempt: number, until: Date): number | undefined => {
@@ -133,8 +139,14 @@ export function createClient<D extends Record<string, Def>>(definition: D, addr:
     if (def.requestStream || def.responseStream) continue;
     const once = (req: unknown, o: CallOptions | undefined, until: Date) =>
       new Promise<unknown>((resolve, reject) => {
-        raw.makeUnaryRequest(def.path, def.requestSerialize as (v: unknown) => Buffer, def.responseDeserialize, req, metadata(def, o), { deadline: until }, (err, res) =>
-          err ? reject(err) : resolve(res),
+        raw.makeUnaryRequest(
+          def.path,
+          def.requestSerialize as (v: unknown) => Buffer,
+          def.responseDeserialize,
+          req,
+          metadata(def, o),
+          { deadline: until },
+          (err, res) => (err ? reject(err) : resolve(res)),
         );
       });
     client[name] = (req: unknown, o?: CallOptions) =>
@@ -167,7 +179,11 @@ export function createClient<D extends Record<string, Def>>(definition: D, addr:
     let received = false;
     try {
       for (let attempt = 0; ; attempt++) {
-        const c = span.within(() => raw.makeServerStreamRequest(def.path, def.requestSerialize as (v: unknown) => Buffer, def.responseDeserialize, req, metadata(def, o), { deadline: until }));
+        const c = span.within(() =>
+          raw.makeServerStreamRequest(def.path, def.requestSerialize as (v: unknown) => Buffer, def.responseDeserialize, req, metadata(def, o), {
+            deadline: until,
+          }),
+        );
         call = c;
         // grpc-js tells the outcome in 'status' (after 'error' for a failure): the end of the
         // messages alone does not tell a complete stream from one cut short.
@@ -222,12 +238,19 @@ export function createClient<D extends Record<string, Def>>(definition: D, addr:
         return await new Promise<unknown>((resolve, reject) => {
           let answered = false;
           let wake: (() => void) | undefined; // a pipe waiting for 'drain' also wakes when the call is over
-          const c = raw.makeClientStreamRequest(def.path, def.requestSerialize as (v: unknown) => Buffer, def.responseDeserialize, metadata(def, o), { deadline: deadline(o) }, (err, res) => {
-            answered = true;
-            wake?.();
-            if (err) reject(signal?.aborted ? signal.reason : err);
-            else resolve(res);
-          });
+          const c = raw.makeClientStreamRequest(
+            def.path,
+            def.requestSerialize as (v: unknown) => Buffer,
+            def.responseDeserialize,
+            metadata(def, o),
+            { deadline: deadline(o) },
+            (err, res) => {
+              answered = true;
+              wake?.();
+              if (err) reject(signal?.aborted ? signal.reason : err);
+              else resolve(res);
+            },
+          );
           call = c;
           const drained = () =>
             new Promise<void>((r) => {

@@ -121,7 +121,9 @@ export function loadInternalKeys(self: CallerName, s: InternalAuthSettings): Int
     const privateKey = createPrivateKey(pem);
     if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error('INTERNAL_AUTH_PRIVATE_KEY must be an Ed25519 private key (PKCS#8 PEM)');
     const publicKeys = new Map<string, KeyObject>();
-    for (const entry of s.INTERNAL_AUTH_PUBLIC_KEYS.split(',').map((e) => e.trim()).filter(Boolean)) {
+    for (const entry of s.INTERNAL_AUTH_PUBLIC_KEYS.split(',')
+      .map((e) => e.trim())
+      .filter(Boolean)) {
       const [name, key] = entry.split('=', 2).map((p) => p.trim());
       if (!name || !key || !isCaller(name)) throw new Error(`INTERNAL_AUTH_PUBLIC_KEYS: "${entry}" is not <${CALLER_NAMES.join('|')}>=<base64 key>`);
       publicKeys.set(name, publicKeyFromBase64(key));
@@ -129,7 +131,8 @@ export function loadInternalKeys(self: CallerName, s: InternalAuthSettings): Int
     return { self, privateKey, publicKeys };
   }
   if (s.INTERNAL_AUTH_SECRET) {
-    if (s.INTERNAL_AUTH_SECRET.length < MIN_SECRET_CHARS) throw new Error(`INTERNAL_AUTH_SECRET must have at least ${MIN_SECRET_CHARS} characters (openssl rand -base64 32)`);
+    if (s.INTERNAL_AUTH_SECRET.length < MIN_SECRET_CHARS)
+      throw new Error(`INTERNAL_AUTH_SECRET must have at least ${MIN_SECRET_CHARS} characters (openssl rand -base64 32)`);
     return deriveInternalKeys(s.INTERNAL_AUTH_SECRET, self);
   }
   return deriveInternalKeys(readOrCreateSecret(s.INTERNAL_AUTH_SECRET_FILE), self);
@@ -164,7 +167,10 @@ export interface AssertionSigner {
 }
 
 /** Signs assertions as `keys.self`, reusing each for half its lifetime. */
-export function createAssertionSigner(keys: Pick<InternalKeys, 'self' | 'privateKey'>, opts: { ttlSeconds?: number; now?: () => number } = {}): AssertionSigner {
+export function createAssertionSigner(
+  keys: Pick<InternalKeys, 'self' | 'privateKey'>,
+  opts: { ttlSeconds?: number; now?: () => number } = {},
+): AssertionSigner {
   const ttl = opts.ttlSeconds ?? ASSERTION_TTL_S;
   const now = opts.now ?? Date.now;
   const cache = new Map<string, { token: string; renewAt: number }>();

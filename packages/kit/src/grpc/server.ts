@@ -6,7 +6,15 @@ import { ServiceError, callCancelled, isBackendUnavailable } from '../errors';
 import type { Metrics } from '../metrics';
 import { SpanKind, extractTrace, inSpan } from '../tracing';
 import { readMeta, type CallMeta } from './context';
-import { AssertionError, INTERNAL_AUTH_REASON, MD_CALLER, createAssertionVerifier, type CallerName, type InternalKeys, type VerifiedCaller } from './internal-auth';
+import {
+  AssertionError,
+  INTERNAL_AUTH_REASON,
+  MD_CALLER,
+  createAssertionVerifier,
+  type CallerName,
+  type InternalKeys,
+  type VerifiedCaller,
+} from './internal-auth';
 
 /**
  * Context handed to every handler: the verified caller (`userId`/`role`/`sessionId` only as the
@@ -34,7 +42,13 @@ export interface MethodAccess<D> {
   peers?: Partial<Record<CallerName, ReadonlyArray<keyof D & string>>>;
 }
 
-type Def = { path: string; requestStream: boolean; responseStream: boolean; requestDeserialize: (b: Buffer) => unknown; responseSerialize: (v: never) => Buffer };
+type Def = {
+  path: string;
+  requestStream: boolean;
+  responseStream: boolean;
+  requestDeserialize: (b: Buffer) => unknown;
+  responseSerialize: (v: never) => Buffer;
+};
 type Req<M> = M extends { requestDeserialize: (b: Buffer) => infer R } ? R : never;
 type Res<M> = M extends { responseSerialize: (v: infer R) => Buffer } ? R : never;
 
@@ -151,7 +165,11 @@ export function createGrpcServer(opts: { logger: Logger; metrics: Metrics; auth:
   }
 
   /** The verified caller of a call to `path`, or the status to refuse it with. */
-  function authenticate(call: { metadata: grpc.Metadata }, path: string, rule: { userRequired: boolean; peers: ReadonlySet<string> }): VerifiedCaller | ServiceError {
+  function authenticate(
+    call: { metadata: grpc.Metadata },
+    path: string,
+    rule: { userRequired: boolean; peers: ReadonlySet<string> },
+  ): VerifiedCaller | ServiceError {
     const token = call.metadata.get(MD_CALLER)[0];
     let caller: VerifiedCaller;
     try {
@@ -230,7 +248,10 @@ export function createGrpcServer(opts: { logger: Logger; metrics: Metrics; auth:
         const v = call.metadata.get(key)[0];
         return typeof v === 'string' ? v : undefined;
       });
-      const run = caller instanceof ServiceError ? Promise.reject(caller) : inSpan(def.path, SpanKind.SERVER, { 'rpc.system': 'grpc', 'rpc.method': method }, invoke, parent);
+      const run =
+        caller instanceof ServiceError
+          ? Promise.reject(caller)
+          : inSpan(def.path, SpanKind.SERVER, { 'rpc.system': 'grpc', 'rpc.method': method }, invoke, parent);
       run.then(
         (res) => {
           finish(grpc.status.OK);
@@ -260,7 +281,11 @@ export function createGrpcServer(opts: { logger: Logger; metrics: Metrics; auth:
       for (const [name, def] of Object.entries(definition)) {
         const handler = (handlers as Record<string, (a: unknown, ctx: CallContext) => unknown>)[name];
         if (!handler) throw new Error(`no handler for ${name}`);
-        const peers = new Set(Object.entries(access.peers ?? {}).filter(([, ms]) => ms?.includes(name)).map(([p]) => p));
+        const peers = new Set(
+          Object.entries(access.peers ?? {})
+            .filter(([, ms]) => ms?.includes(name))
+            .map(([p]) => p),
+        );
         const rule = { userRequired: !withoutUser.has(name), peers };
         impl[name] = wrap(name, def, handler, rule) as grpc.UntypedHandleCall;
       }

@@ -183,7 +183,13 @@ export function createEventConsumer<T extends string = string>(opts: EventConsum
   function applyTraced(entry: RawEntry, deliveries: number): Promise<void> {
     const parent = extractTrace((key) => (key === 'traceparent' ? entry.map.get('trace')?.toString() : undefined));
     const type = entry.map.get('type')?.toString() ?? 'unknown';
-    const attributes = { 'messaging.system': 'redis', 'messaging.destination.name': stream, 'messaging.consumer.group.name': group, 'messaging.message.id': entry.streamId, 'shutter.event.type': type };
+    const attributes = {
+      'messaging.system': 'redis',
+      'messaging.destination.name': stream,
+      'messaging.consumer.group.name': group,
+      'messaging.message.id': entry.streamId,
+      'shutter.event.type': type,
+    };
     return inSpan(`consume ${type}`, SpanKind.CONSUMER, attributes, () => applyEntry(entry, deliveries), parent);
   }
 
@@ -199,7 +205,11 @@ export function createEventConsumer<T extends string = string>(opts: EventConsum
     let handlerError: unknown;
     try {
       await db.transaction(async (trx) => {
-        const fresh = await trx('applied_events').insert({ consumer: group, event_id: event.id }).onConflict(['consumer', 'event_id']).ignore().returning('event_id');
+        const fresh = await trx('applied_events')
+          .insert({ consumer: group, event_id: event.id })
+          .onConflict(['consumer', 'event_id'])
+          .ignore()
+          .returning('event_id');
         if (fresh.length === 0) return; // applied before: a redelivery, a replay or a duplicate entry
         try {
           // The consumer died while handling it (no error was ever caught): do not try forever.
@@ -234,7 +244,22 @@ export function createEventConsumer<T extends string = string>(opts: EventConsum
     // One MULTI: the entry is either dead-lettered and acknowledged, or still pending.
     const results = await redis
       .multi()
-      .xadd(deadStream, 'MAXLEN', '~', 100_000, '*', ...entry.fields, 'group', group, 'error', error.slice(0, 2000), 'streamId', entry.streamId, 'deliveries', String(deliveries))
+      .xadd(
+        deadStream,
+        'MAXLEN',
+        '~',
+        100_000,
+        '*',
+        ...entry.fields,
+        'group',
+        group,
+        'error',
+        error.slice(0, 2000),
+        'streamId',
+        entry.streamId,
+        'deliveries',
+        String(deliveries),
+      )
       .xack(stream, group, entry.streamId)
       .exec();
     const failed = results?.find(([err]) => err);

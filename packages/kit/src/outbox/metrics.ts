@@ -58,7 +58,10 @@ function flowMetrics(metrics: Metrics): FlowMetrics {
           .withSchema(schema)
           .from('outbox')
           .whereNull('sent_at')
-          .first(db.raw('count(*)::int AS n'), db.raw('coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS age'))) as { n: number; age: number };
+          .first(db.raw('count(*)::int AS n'), db.raw('coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS age'))) as {
+          n: number;
+          age: number;
+        };
         unsent.set({ schema }, row.n);
         oldest.set({ schema }, row.age);
       } catch {
@@ -87,7 +90,13 @@ function flowMetrics(metrics: Metrics): FlowMetrics {
       }
     }
   });
-  const unsent = new Gauge({ name: 'outbox_unsent_events', help: 'Outbox rows not yet published to the stream', labelNames: ['schema'], registers, collect: readOutboxes });
+  const unsent = new Gauge({
+    name: 'outbox_unsent_events',
+    help: 'Outbox rows not yet published to the stream',
+    labelNames: ['schema'],
+    registers,
+    collect: readOutboxes,
+  });
   const oldest = new Gauge({
     name: 'outbox_oldest_unsent_age_seconds',
     help: 'Age of the oldest outbox row not yet published (0 when none)',
@@ -95,7 +104,13 @@ function flowMetrics(metrics: Metrics): FlowMetrics {
     registers,
     collect: readOutboxes,
   });
-  const lag = new Gauge({ name: 'event_consumer_lag_events', help: 'Stream entries not yet delivered to the consumer group', labelNames: ['stream', 'group'], registers, collect: readStreams });
+  const lag = new Gauge({
+    name: 'event_consumer_lag_events',
+    help: 'Stream entries not yet delivered to the consumer group',
+    labelNames: ['stream', 'group'],
+    registers,
+    collect: readStreams,
+  });
   const pending = new Gauge({
     name: 'event_consumer_pending_events',
     help: 'Entries delivered to the consumer group and not yet acknowledged',
@@ -113,7 +128,13 @@ function flowMetrics(metrics: Metrics): FlowMetrics {
       for (const g of flow.groups.values()) this.set({ stream: g.stream, group: g.group }, g.stalledMs() / 1000);
     },
   });
-  const dead = new Gauge({ name: 'event_dead_letters', help: 'Entries in the dead-letter stream (kept up to ~100 000)', labelNames: ['stream'], registers, collect: readStreams });
+  const dead = new Gauge({
+    name: 'event_dead_letters',
+    help: 'Entries in the dead-letter stream (kept up to ~100 000)',
+    labelNames: ['stream'],
+    registers,
+    collect: readStreams,
+  });
 
   byRegistry.set(metrics.registry, flow);
   return flow;

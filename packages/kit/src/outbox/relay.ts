@@ -163,7 +163,12 @@ export function createOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
     let after = -1;
     let count = 0;
     for (;;) {
-      const rows = await outbox().select('id', 'seq', 'type', 'key', 'payload', 'trace_parent').whereNotNull('sent_at').where('seq', '>', after).orderBy('seq').limit(batchSize);
+      const rows = await outbox()
+        .select('id', 'seq', 'type', 'key', 'payload', 'trace_parent')
+        .whereNotNull('sent_at')
+        .where('seq', '>', after)
+        .orderBy('seq')
+        .limit(batchSize);
       const last = rows[rows.length - 1];
       if (!last) break;
       await xadd(rows, false);
@@ -185,7 +190,10 @@ export function createOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
     }
     // A crash between XADD and this update re-publishes the batch: at-least-once, consumers dedupe.
     await outbox()
-      .whereIn('id', rows.map((r) => r.id))
+      .whereIn(
+        'id',
+        rows.map((r) => r.id),
+      )
       .update({ sent_at: db.fn.now() });
     return rows.length === batchSize;
   }
@@ -194,7 +202,11 @@ export function createOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
     let deleted = 0;
     for (;;) {
       // Small batches: a long-idle cleanup never holds locks on a big slice of the table.
-      const old = outbox().select('id').whereNotNull('sent_at').where('sent_at', '<', db.raw(`now() - ? * interval '1 day'`, [retentionDays])).limit(1000);
+      const old = outbox()
+        .select('id')
+        .whereNotNull('sent_at')
+        .where('sent_at', '<', db.raw(`now() - ? * interval '1 day'`, [retentionDays]))
+        .limit(1000);
       const n = await outbox().whereIn('id', old).del();
       deleted += n;
       if (n < 1000) break;

@@ -45,7 +45,6 @@ export function createSleeper() {
 }
 
 /** Exponential backoff: base, 2·base, 4·base, … capped at max. */
-export const backoffMs = (failures: number, base: number, max: number): number =>
-  Math.min(max, base * 2 ** Math.min(failures - 1, 20));
+export const backoffMs = (failures: number, base: number, max: number): number => Math.min(max, base * 2 ** Math.min(failures - 1, 20));
 
 export const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));

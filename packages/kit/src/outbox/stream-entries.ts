@@ -40,7 +40,10 @@ export function parseAutoClaim(reply: unknown): { cursor: string; entries: RawEn
 }
 
 /** XINFO GROUPS of a stream as one record per group (ioredis does not prefix XINFO's key: done here). */
-export async function streamGroups(redis: { call(...args: string[]): Promise<unknown>; options: { keyPrefix?: string } }, stream: string): Promise<Array<Record<string, unknown>>> {
+export async function streamGroups(
+  redis: { call(...args: string[]): Promise<unknown>; options: { keyPrefix?: string } },
+  stream: string,
+): Promise<Array<Record<string, unknown>>> {
   const raw = (await redis.call('xinfo', 'GROUPS', `${redis.options.keyPrefix ?? ''}${stream}`)) as unknown[][];
   return raw.map((flat) => {
     const info: Record<string, unknown> = {};
@@ -50,7 +53,11 @@ export async function streamGroups(redis: { call(...args: string[]): Promise<unk
 }
 
 /** XINFO CONSUMERS of a group as one record per consumer (`name`, `pending`, `idle`). */
-export async function groupConsumers(redis: { call(...args: string[]): Promise<unknown>; options: { keyPrefix?: string } }, stream: string, group: string): Promise<Array<Record<string, unknown>>> {
+export async function groupConsumers(
+  redis: { call(...args: string[]): Promise<unknown>; options: { keyPrefix?: string } },
+  stream: string,
+  group: string,
+): Promise<Array<Record<string, unknown>>> {
   const raw = (await redis.call('xinfo', 'CONSUMERS', `${redis.options.keyPrefix ?? ''}${stream}`, group)) as unknown[][];
   return raw.map((flat) => {
     const info: Record<string, unknown> = {};

@@ -243,7 +243,9 @@ export function createVersionedSets(deps: {
       const all = new Set(loaded.members);
       for (const m of members) if (all.has(m)) out.add(m);
       if (flags) {
-        await redis.fillSet(key(owner), versionKey(owner), loaded.version, ttlSeconds, ...loaded.members).catch((err: unknown) => log.warn({ err }, `could not store ${prefix}* set`));
+        await redis
+          .fillSet(key(owner), versionKey(owner), loaded.version, ttlSeconds, ...loaded.members)
+          .catch((err: unknown) => log.warn({ err }, `could not store ${prefix}* set`));
       }
       return out;
     },

@@ -23,8 +23,10 @@ export interface CommentsServiceDeps {
   presenter: Presenter;
 }
 
-const commentChanged = (type: 'comment.created' | 'comment.deleted', c: { commentId: string; postId: string; postAuthorId: string; userId: string; actorId: string }) =>
-  domainEvent(type, c.commentId, c);
+const commentChanged = (
+  type: 'comment.created' | 'comment.deleted',
+  c: { commentId: string; postId: string; postAuthorId: string; userId: string; actorId: string },
+) => domainEvent(type, c.commentId, c);
 
 /**
  * Comments: on posts the caller may see; edited by their author; deleted by their author or by
@@ -36,7 +38,8 @@ export function createCommentsService(deps: CommentsServiceDeps) {
   /** The comment locked for a change; NOT_FOUND unless the caller can see it. */
   async function lockVisible(trx: Knex, caller: Caller, commentId: string): Promise<CommentForChange> {
     const c = await comments.lockForChange(trx, commentId, caller.userId);
-    const postVisible = c && canSeePostsOf(caller.userId, { authorId: c.post_author_id, isPublic: c.post_author_public, status: c.post_author_status }, c.viewer_follows);
+    const postVisible =
+      c && canSeePostsOf(caller.userId, { authorId: c.post_author_id, isPublic: c.post_author_public, status: c.post_author_status }, c.viewer_follows);
     if (!c || !postVisible || c.comment_author_status !== 'enabled') throw notFound(COMMENT_NOT_FOUND);
     return c;
   }
@@ -54,17 +57,22 @@ export function createCommentsService(deps: CommentsServiceDeps) {
       const post = await postsService.visiblePost(caller, req.postId);
       await authors.own(caller.userId);
       const commentId = newId();
-      await db.transaction(async (trx) => {
-        if ((await comments.lockAuthorStatus(trx, caller.userId)) !== 'enabled') throw notFound('User not found.');
-        await comments.insert(trx, { id: commentId, postId: req.postId, authorId: caller.userId, content: text });
-        const bumped = await posts.bump(trx, req.postId, 'comment_count', 1);
-        if (bumped === null) throw notFound('Post not found.');
-        await reads.postsChanged([{ id: req.postId, version: bumped.version }], trx);
-        await enqueueEvent(trx, commentChanged('comment.created', { commentId, postId: req.postId, postAuthorId: post.author_id, userId: caller.userId, actorId: caller.userId }));
-      }).catch((err: { code?: string }) => {
-        if (err.code === '23503') throw notFound('Post not found.'); // deleted meanwhile
-        throw err;
-      });
+      await db
+        .transaction(async (trx) => {
+          if ((await comments.lockAuthorStatus(trx, caller.userId)) !== 'enabled') throw notFound('User not found.');
+          await comments.insert(trx, { id: commentId, postId: req.postId, authorId: caller.userId, content: text });
+          const bumped = await posts.bump(trx, req.postId, 'comment_count', 1);
+          if (bumped === null) throw notFound('Post not found.');
+          await reads.postsChanged([{ id: req.postId, version: bumped.version }], trx);
+          await enqueueEvent(
+            trx,
+            commentChanged('comment.created', { commentId, postId: req.postId, postAuthorId: post.author_id, userId: caller.userId, actorId: caller.userId }),
+          );
+        })
+        .catch((err: { code?: string }) => {
+          if (err.code === '23503') throw notFound('Post not found.'); // deleted meanwhile
+          throw err;
+        });
       return commentId;
     },
 
@@ -95,7 +103,10 @@ export function createCommentsService(deps: CommentsServiceDeps) {
         await comments.delete(trx, commentId);
         const bumped = await posts.bump(trx, c.post_id, 'comment_count', -1);
         if (bumped) await reads.postsChanged([{ id: c.post_id, version: bumped.version }], trx);
-        await enqueueEvent(trx, commentChanged('comment.deleted', { commentId, postId: c.post_id, postAuthorId: c.post_author_id, userId: c.author_id, actorId: caller.userId }));
+        await enqueueEvent(
+          trx,
+          commentChanged('comment.deleted', { commentId, postId: c.post_id, postAuthorId: c.post_author_id, userId: c.author_id, actorId: caller.userId }),
+        );
       });
     },
   };

@@ -59,14 +59,7 @@ export interface FeedConfig {
 /** A post id with its viewer fields, as a home feed page shows it. */
 export type FeedRow = PostRead;
 
-export function createFeed(deps: {
-  redis: Redis;
-  posts: PostsRepository;
-  reads: PostReads;
-  log: Logger;
-  config: FeedConfig;
-  metrics?: Metrics;
-}) {
+export function createFeed(deps: { redis: Redis; posts: PostsRepository; reads: PostReads; log: Logger; config: FeedConfig; metrics?: Metrics }) {
   const { redis, posts, reads, log, config } = deps;
   const observed = feedMetrics(deps.metrics);
 
@@ -115,7 +108,9 @@ export function createFeed(deps: {
   }
 
   /** In the home feed: the viewer's own posts and their agree followees' they may see. */
-  const inHome = (viewerId: string, r: FeedRow) => (r.author_id === viewerId || r.viewer_follows) && canSeePostsOf(viewerId, { authorId: r.author_id, isPublic: r.is_public, status: r.status }, r.viewer_follows);
+  const inHome = (viewerId: string, r: FeedRow) =>
+    (r.author_id === viewerId || r.viewer_follows) &&
+    canSeePostsOf(viewerId, { authorId: r.author_id, isPublic: r.is_public, status: r.status }, r.viewer_follows);
 
   return {
     scoreOf,

@@ -25,7 +25,15 @@ export interface BackfillResult {
  * decodable, object gone) is recorded in `process_error`, taken out of its post and skipped from
  * then on. The uploaded object is deleted after its row commits unless MEDIA_KEEP_ORIGINALS.
  */
-export function createPhotoBackfill(deps: { db: Knex; media: MediaRepository; storage: MediaStorage; photos: PhotoStore; reads: PostReads; keepOriginals: boolean; log: Logger }) {
+export function createPhotoBackfill(deps: {
+  db: Knex;
+  media: MediaRepository;
+  storage: MediaStorage;
+  photos: PhotoStore;
+  reads: PostReads;
+  keepOriginals: boolean;
+  log: Logger;
+}) {
   const { db, media, storage, photos, reads, log } = deps;
 
   /**

@@ -16,8 +16,10 @@ export const VARIANT_WIDTHS = [320, 640, 1080] as const;
 
 /** docs/api.md's pixel bounds, as a field error (422) naming the request's field. */
 export function checkPixelBounds(width: number, height: number, field: string): void {
-  if (width > MAX_SIDE_PX || height > MAX_SIDE_PX) throw validationFailed(field, `image is ${width}×${height} px; at most ${MAX_SIDE_PX} px a side are accepted`);
-  if (width * height > MAX_PIXELS) throw validationFailed(field, `image has ${((width * height) / 1e6).toFixed(1)} megapixels; at most ${MAX_PIXELS / 1e6} are accepted`);
+  if (width > MAX_SIDE_PX || height > MAX_SIDE_PX)
+    throw validationFailed(field, `image is ${width}×${height} px; at most ${MAX_SIDE_PX} px a side are accepted`);
+  if (width * height > MAX_PIXELS)
+    throw validationFailed(field, `image has ${((width * height) / 1e6).toFixed(1)} megapixels; at most ${MAX_PIXELS / 1e6} are accepted`);
 }
 
 export interface ProcessedFile {
@@ -72,12 +74,21 @@ export function createImageProcessor(opts: { concurrency: number; metrics?: Metr
       registers: [registry],
     });
   if (registry) {
-    new Gauge({ name: 'image_processing_in_flight', help: 'Images being processed or waiting for the pool', registers: [registry], collect() { this.set(limit.pending()); } });
+    new Gauge({
+      name: 'image_processing_in_flight',
+      help: 'Images being processed or waiting for the pool',
+      registers: [registry],
+      collect() {
+        this.set(limit.pending());
+      },
+    });
   }
 
   async function process(input: string | Buffer, args: { longSide: number; field: string }): Promise<ProcessedImage> {
     const { longSide, field } = args;
-    const meta = await sharp(input, { limitInputPixels: false }).metadata().catch(() => null);
+    const meta = await sharp(input, { limitInputPixels: false })
+      .metadata()
+      .catch(() => null);
     const contentType = meta ? FORMAT_TYPES[meta.format] : undefined;
     if (!meta || !contentType || !(meta.width > 0) || !(meta.height > 0)) throw unsupportedMediaType(NOT_AN_IMAGE);
     checkPixelBounds(meta.width, meta.height, field);

@@ -90,7 +90,12 @@ const SWEPT_COLUMNS = ['id', 'key', 'processed_key', 'variants'] as const;
 /** Used images still without a processed copy and without a recorded refusal (the backfill's work). */
 const backfillPending = (q: Knex.QueryBuilder) => q.whereNull('processed_key').whereNotNull('used_at').whereNull('process_error');
 
-const normalise = (r: MediaRow): MediaRow => ({ ...r, max_bytes: Number(r.max_bytes), size_bytes: r.size_bytes === null ? null : Number(r.size_bytes), variants: r.variants ?? [] });
+const normalise = (r: MediaRow): MediaRow => ({
+  ...r,
+  max_bytes: Number(r.max_bytes),
+  size_bytes: r.size_bytes === null ? null : Number(r.size_bytes),
+  variants: r.variants ?? [],
+});
 
 export function createMediaRepository(db: Knex) {
   return {
@@ -151,7 +156,10 @@ export function createMediaRepository(db: Knex) {
     async processedKeysOf(keys: string[]): Promise<Map<string, string>> {
       const legacy = keys.filter(isLegacyKey);
       if (legacy.length === 0) return new Map();
-      const rows: Array<{ key: string; processed_key: string }> = await db('media').whereIn('key', legacy).whereNotNull('processed_key').select('key', 'processed_key');
+      const rows: Array<{ key: string; processed_key: string }> = await db('media')
+        .whereIn('key', legacy)
+        .whereNotNull('processed_key')
+        .select('key', 'processed_key');
       return new Map(rows.map((r) => [r.key, r.processed_key]));
     },
 
@@ -251,7 +259,10 @@ export function createMediaRepository(db: Knex) {
 
     /** A refused image: the reason recorded (unless processed meanwhile) and its post image row gone. */
     async recordRefused(trx: Knex, id: string, reason: string): Promise<void> {
-      await trx('media').where({ id }).whereNull('processed_key').update({ process_error: reason.slice(0, 500) });
+      await trx('media')
+        .where({ id })
+        .whereNull('processed_key')
+        .update({ process_error: reason.slice(0, 500) });
       await trx('post_images').where({ media_id: id }).delete();
     },
 

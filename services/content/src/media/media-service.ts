@@ -137,7 +137,11 @@ export function createMediaService(deps: MediaServiceDeps) {
   async function afterUse(ids: string[]): Promise<void> {
     if (deps.keepOriginals) return;
     const rows = await media.presignedAmong(ids);
-    if (rows.length) await dropObjects(rows.map((r) => r.key), 'used uploads');
+    if (rows.length)
+      await dropObjects(
+        rows.map((r) => r.key),
+        'used uploads',
+      );
   }
 
   return {

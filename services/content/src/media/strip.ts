@@ -17,7 +17,7 @@ export function stripMetadata(bytes: Buffer, type: 'image/jpeg' | 'image/png' | 
 
 function stripPng(b: Buffer): Buffer {
   const parts: Buffer[] = [b.subarray(0, 8)];
-  for (let i = 8; i + 12 <= b.length; ) {
+  for (let i = 8; i + 12 <= b.length;) {
     const end = i + 12 + b.readUInt32BE(i);
     if (PNG_KEEP.has(b.toString('latin1', i + 4, i + 8))) parts.push(b.subarray(i, end));
     i = end;
@@ -43,7 +43,7 @@ function stripJpeg(b: Buffer): Buffer {
 /** Drops EXIF, XMP and ICCP chunks and clears their VP8X flags. */
 function stripWebp(b: Buffer): Buffer {
   const parts: Buffer[] = [];
-  for (let i = 12; i + 8 <= b.length; ) {
+  for (let i = 12; i + 8 <= b.length;) {
     const len = b.readUInt32LE(i + 4);
     const end = Math.min(b.length, i + 8 + len + (len % 2));
     const id = b.toString('latin1', i, i + 4);

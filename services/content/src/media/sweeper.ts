@@ -35,7 +35,10 @@ export function createSweeper(deps: {
       const rows = await select(trx);
       if (rows.length === 0) return 0;
       await storage.deleteMany(rows.flatMap(objectKeysOf));
-      await media.deleteRows(trx, rows.map((r) => r.id));
+      await media.deleteRows(
+        trx,
+        rows.map((r) => r.id),
+      );
       return rows.length;
     });
 
@@ -58,7 +61,10 @@ export function createSweeper(deps: {
       const rows = await media.usedUploadsOlderThan(trx, UPLOAD_WINDOW_SECONDS + 60, BATCH);
       if (rows.length === 0) return 0;
       await storage.deleteMany(rows.map((r) => r.key));
-      await media.markOriginalsDeleted(rows.map((r) => r.id), trx);
+      await media.markOriginalsDeleted(
+        rows.map((r) => r.id),
+        trx,
+      );
       return rows.length;
     });
   }

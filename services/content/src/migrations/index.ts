@@ -140,7 +140,9 @@ export const migrations: Migration[] = [
           ADD COLUMN original_deleted_at timestamptz,
           ADD COLUMN process_error text`);
       // Used presigned uploads whose original object may still need deleting (sweeper.ts).
-      await db.raw(`CREATE INDEX media_original_pending ON media (created_at) WHERE source = 'presigned' AND used_at IS NOT NULL AND original_deleted_at IS NULL`);
+      await db.raw(
+        `CREATE INDEX media_original_pending ON media (created_at) WHERE source = 'presigned' AND used_at IS NOT NULL AND original_deleted_at IS NULL`,
+      );
       // Images uploaded before the pipeline (backfill.ts walks these by id).
       await db.raw('CREATE INDEX media_unprocessed ON media (id) WHERE processed_key IS NULL AND used_at IS NOT NULL');
       await db.raw(`ALTER TABLE post_images ADD COLUMN blurhash text, ADD COLUMN variants jsonb NOT NULL DEFAULT '[]'`);

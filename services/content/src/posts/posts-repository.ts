@@ -85,10 +85,10 @@ export function createPostsRepository(db: Knex) {
   /** Views of these posts, newest first. */
   async function views(ids: string[], viewerId: string, trx: Knex = db): Promise<PostView[]> {
     if (ids.length === 0) return [];
-    const res = await trx.raw(
-      `SELECT ${VIEW_COLUMNS} FROM posts p JOIN authors a ON a.id = p.author_id WHERE p.id = ANY(:ids::uuid[]) ORDER BY p.id DESC`,
-      { viewer: viewerId, ids },
-    );
+    const res = await trx.raw(`SELECT ${VIEW_COLUMNS} FROM posts p JOIN authors a ON a.id = p.author_id WHERE p.id = ANY(:ids::uuid[]) ORDER BY p.id DESC`, {
+      viewer: viewerId,
+      ids,
+    });
     return res.rows as PostView[];
   }
 
@@ -222,7 +222,10 @@ export function createPostsRepository(db: Knex) {
 
     /** Accepted followers of an author from content's replica, at most `max + 1` (one statement). */
     async followerIds(authorId: string, max: number, trx: Knex = db): Promise<string[]> {
-      return trx('follows').where({ followee_id: authorId }).limit(max + 1).pluck('follower_id');
+      return trx('follows')
+        .where({ followee_id: authorId })
+        .limit(max + 1)
+        .pluck('follower_id');
     },
 
     /**
@@ -266,7 +269,9 @@ export function createPostsRepository(db: Knex) {
 
     /** Bumps a post's version (its newest comments changed); answers it, or null when the post is gone. */
     async touch(trx: Knex, id: string): Promise<number | null> {
-      const [row] = await trx('posts').where({ id }).update({ version: trx.raw('version') }, ['version']);
+      const [row] = await trx('posts')
+        .where({ id })
+        .update({ version: trx.raw('version') }, ['version']);
       return row ? Number((row as { version: string }).version) : null;
     },
 
@@ -278,7 +283,11 @@ export function createPostsRepository(db: Knex) {
     async countByAuthor(authorIds: string[]): Promise<Map<string, number>> {
       const counts = new Map<string, number>();
       if (authorIds.length === 0) return counts;
-      const rows = await db('posts').whereIn('author_id', authorIds).groupBy('author_id').select('author_id').count<{ author_id: string; count: number }[]>('* as count');
+      const rows = await db('posts')
+        .whereIn('author_id', authorIds)
+        .groupBy('author_id')
+        .select('author_id')
+        .count<{ author_id: string; count: number }[]>('* as count');
       for (const r of rows) counts.set(r.author_id, Number(r.count));
       return counts;
     },

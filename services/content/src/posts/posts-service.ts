@@ -1,6 +1,16 @@
 import { MAX_IMAGES, MAX_POST_CHARS, domainEvent } from '@shutter/contracts';
 import type { content } from '@shutter/proto';
-import { failedPrecondition, isBackendUnavailable, newId, notFound, pageLimit, permissionDenied, requireUuid, validationFailed, type Logger } from '@shutter/kit';
+import {
+  failedPrecondition,
+  isBackendUnavailable,
+  newId,
+  notFound,
+  pageLimit,
+  permissionDenied,
+  requireUuid,
+  validationFailed,
+  type Logger,
+} from '@shutter/kit';
 import { enqueueEvent, type Knex } from '@shutter/kit/db';
 import type { Feed } from '../feed/feed';
 import type { CommentsRepository } from '../comments/comments-repository';
@@ -85,7 +95,8 @@ export function createPostsService(deps: PostsServiceDeps) {
         const claimed = await idempotency.claim(trx, caller.userId, key, fp, postId);
         if (claimed !== 'claimed') return { postId: replay(claimed, fp), created: false };
       }
-      if ((await media.claim(trx, ids, caller.userId, 'post', postId)) !== ids.length) throw failedPrecondition('A media id has already been used.', 'media_used');
+      if ((await media.claim(trx, ids, caller.userId, 'post', postId)) !== ids.length)
+        throw failedPrecondition('A media id has already been used.', 'media_used');
       await posts.insert(trx, {
         id: postId,
         authorId: caller.userId,
@@ -129,7 +140,8 @@ export function createPostsService(deps: PostsServiceDeps) {
     async list(caller: Caller, req: content.ListPostsRequest): Promise<content.ListPostsResponse> {
       const limit = pageLimit(req.limit);
       const cursor = req.cursorPostId || undefined;
-      if (cursor && !(await reads.exist([requireUuid('cursor_post_id', cursor)])).has(cursor)) throw validationFailed('cursor_post_id', 'cursor_post_id is not a known post');
+      if (cursor && !(await reads.exist([requireUuid('cursor_post_id', cursor)])).has(cursor))
+        throw validationFailed('cursor_post_id', 'cursor_post_id is not a known post');
       const search = req.search.trim();
       const viewer = caller.userId;
       let ids: string[];
@@ -197,18 +209,20 @@ export function createPostsService(deps: PostsServiceDeps) {
     /** Like/unlike: one like per user and post; the count changes in the same transaction. */
     async setLike(caller: Caller, postId: string, liked: boolean): Promise<content.LikeState> {
       const view = await visiblePost(caller, postId);
-      const likeCount = await db.transaction(async (trx) => {
-        if (!(await posts.setLike(trx, postId, caller.userId, liked))) return posts.likeCount(trx, postId);
-        const bumped = await posts.bump(trx, postId, 'like_count', liked ? 1 : -1);
-        if (bumped === null) return null;
-        await reads.postsChanged([{ id: postId, version: bumped.version }], trx);
-        await reads.likesChanged(trx, caller.userId);
-        await enqueueEvent(trx, domainEvent(liked ? 'post.liked' : 'post.unliked', postId, { postId, postAuthorId: view.author_id, userId: caller.userId }));
-        return bumped.count;
-      }).catch((err: { code?: string }) => {
-        if (err.code === '23503') return null; // the post was deleted meanwhile (foreign key)
-        throw err;
-      });
+      const likeCount = await db
+        .transaction(async (trx) => {
+          if (!(await posts.setLike(trx, postId, caller.userId, liked))) return posts.likeCount(trx, postId);
+          const bumped = await posts.bump(trx, postId, 'like_count', liked ? 1 : -1);
+          if (bumped === null) return null;
+          await reads.postsChanged([{ id: postId, version: bumped.version }], trx);
+          await reads.likesChanged(trx, caller.userId);
+          await enqueueEvent(trx, domainEvent(liked ? 'post.liked' : 'post.unliked', postId, { postId, postAuthorId: view.author_id, userId: caller.userId }));
+          return bumped.count;
+        })
+        .catch((err: { code?: string }) => {
+          if (err.code === '23503') return null; // the post was deleted meanwhile (foreign key)
+          throw err;
+        });
       if (likeCount === null) throw notFound(POST_NOT_FOUND);
       return { postId, isLiked: liked, likeCount };
     },

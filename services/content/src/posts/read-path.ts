@@ -124,7 +124,11 @@ export function createPostReads(deps: { db: Knex; redis: Redis; log: Logger; ttl
         authorIds.add(f.author_id);
         for (const c of f.comments) authorIds.add(c.author_id);
       }
-      const [authorForms, liked, followed] = await Promise.all([authors.get([...authorIds]), likes.has(viewerId, [...forms.keys()]), followees.has(viewerId, [...authorIds])]);
+      const [authorForms, liked, followed] = await Promise.all([
+        authors.get([...authorIds]),
+        likes.has(viewerId, [...forms.keys()]),
+        followees.has(viewerId, [...authorIds]),
+      ]);
       const out: PostRead[] = [];
       for (const f of forms.values()) {
         const a = authorForms.get(f.author_id);

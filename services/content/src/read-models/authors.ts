@@ -13,7 +13,11 @@ export interface AuthorRow {
 }
 
 /** identity's users as a versioned replica (kit defineReplica): an event applies only if newer. */
-export const authorsReplica = defineReplica({ table: 'authors', key: ['id'], fields: ['username', 'name', 'is_public', 'status', 'profile_image_key', 'profile'] });
+export const authorsReplica = defineReplica({
+  table: 'authors',
+  key: ['id'],
+  fields: ['username', 'name', 'is_public', 'status', 'profile_image_key', 'profile'],
+});
 
 /** How long a write waits for its caller's own row to reach the replica (sign-up's event in flight). */
 const OWN_ROW_WAIT_MS = 3000;
@@ -75,7 +79,8 @@ export function createAuthors(deps: { db: Knex; reads: PostReads }) {
       const replaced: Array<{ userId: string; replaced: string }> = [];
       for (const { row, before } of applied) {
         if (before && before.status !== row.status) await recount(trx, row.id, row.status);
-        if (before?.profile_image_key && before.profile_image_key !== row.profile_image_key) replaced.push({ userId: row.id, replaced: before.profile_image_key });
+        if (before?.profile_image_key && before.profile_image_key !== row.profile_image_key)
+          replaced.push({ userId: row.id, replaced: before.profile_image_key });
       }
       return replaced;
     },
@@ -83,15 +88,15 @@ export function createAuthors(deps: { db: Knex; reads: PostReads }) {
 
   /** A disabled author's comments leave the counts (an enabled one's come back). */
   async function recount(trx: Knex, userId: string, status: 'enabled' | 'disabled'): Promise<void> {
-      const sign = status === 'disabled' ? '-' : '+';
-      const res = await trx.raw(
-        `UPDATE posts p SET comment_count = p.comment_count ${sign} c.n
+    const sign = status === 'disabled' ? '-' : '+';
+    const res = await trx.raw(
+      `UPDATE posts p SET comment_count = p.comment_count ${sign} c.n
            FROM (SELECT post_id, count(*)::int AS n FROM comments WHERE author_id = ? GROUP BY post_id) c
           WHERE p.id = c.post_id RETURNING p.id, p.version`,
-        [userId],
-      );
-      // Their counts and newest comments changed.
-      await reads.postsChanged(res.rows as Array<{ id: string; version: string }>);
+      [userId],
+    );
+    // Their counts and newest comments changed.
+    await reads.postsChanged(res.rows as Array<{ id: string; version: string }>);
   }
 }
 

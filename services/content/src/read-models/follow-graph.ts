@@ -34,7 +34,9 @@ export function createFollowGraph(deps: { db: Knex; reads: PostReads }) {
       // A follower's pairs are decided under its lock (taken in id order: batches never deadlock),
       // so two transactions never decide one pair from states that miss each other's edges.
       const followers = [...new Set(edges.map((e) => e.followerId))].sort();
-      await trx.raw("SELECT pg_advisory_xact_lock(hashtextextended('content.follows:' || f, 0)) FROM (SELECT unnest(?::text[]) AS f ORDER BY 1) s", [followers]);
+      await trx.raw("SELECT pg_advisory_xact_lock(hashtextextended('content.follows:' || f, 0)) FROM (SELECT unnest(?::text[]) AS f ORDER BY 1) s", [
+        followers,
+      ]);
       await edgesReplica.applyMany(
         trx,
         edges.map((e) => ({ follows_id: e.followsId, follower_id: e.followerId, followee_id: e.followeeId, status: e.status, version: RANK[e.status] })),

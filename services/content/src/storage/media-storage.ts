@@ -38,7 +38,8 @@ export interface ObjectWriter {
  * POSTs for direct uploads and download URLs (url-signer.ts).
  */
 export function createMediaStorage(config: ContentConfig) {
-  const credentials = config.S3_ACCESS_KEY_ID && config.S3_SECRET_ACCESS_KEY ? { accessKeyId: config.S3_ACCESS_KEY_ID, secretAccessKey: config.S3_SECRET_ACCESS_KEY } : undefined;
+  const credentials =
+    config.S3_ACCESS_KEY_ID && config.S3_SECRET_ACCESS_KEY ? { accessKeyId: config.S3_ACCESS_KEY_ID, secretAccessKey: config.S3_SECRET_ACCESS_KEY } : undefined;
   const s3 = new S3Client({
     endpoint: config.S3_ENDPOINT,
     region: config.S3_REGION,
@@ -52,7 +53,10 @@ export function createMediaStorage(config: ContentConfig) {
   });
   // Presigned POSTs are made for the endpoint clients use; nothing is sent from this client.
   const clientEndpoint = config.S3_CLIENT_ENDPOINT ?? config.S3_ENDPOINT;
-  const presigner = clientEndpoint === config.S3_ENDPOINT ? s3 : new S3Client({ endpoint: clientEndpoint, region: config.S3_REGION, forcePathStyle: config.S3_FORCE_PATH_STYLE, credentials });
+  const presigner =
+    clientEndpoint === config.S3_ENDPOINT
+      ? s3
+      : new S3Client({ endpoint: clientEndpoint, region: config.S3_REGION, forcePathStyle: config.S3_FORCE_PATH_STYLE, credentials });
   const Bucket = config.S3_BUCKET;
   const urls = createUrlSigner({
     endpoint: clientEndpoint,
@@ -122,7 +126,18 @@ export function createMediaStorage(config: ContentConfig) {
      * One processed object: immutable (a new key per processing), so caches may keep it for good.
      */
     async put(key: string, body: Buffer, contentType: string): Promise<void> {
-      await call(() => s3.send(new PutObjectCommand({ Bucket, Key: key, Body: body, ContentLength: body.length, ContentType: contentType, CacheControl: 'public, max-age=31536000, immutable' })));
+      await call(() =>
+        s3.send(
+          new PutObjectCommand({
+            Bucket,
+            Key: key,
+            Body: body,
+            ContentLength: body.length,
+            ContentType: contentType,
+            CacheControl: 'public, max-age=31536000, immutable',
+          }),
+        ),
+      );
     },
 
     /** Copies an object into a local file; answers its size, or null when it does not exist. */

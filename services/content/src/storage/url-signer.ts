@@ -67,7 +67,10 @@ export function createUrlSigner(opts: UrlSignerOptions) {
 
   function scopeOf(windowStart: number, creds: SigningCredentials) {
     if (scope?.windowStart === windowStart && sameCredentials(scope.creds, creds)) return scope;
-    const amzDate = new Date(windowStart * 1000).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+    const amzDate = new Date(windowStart * 1000)
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d{3}/, '');
     const scopeDate = amzDate.slice(0, 8);
     const credentialScope = `${scopeDate}/${opts.region}/s3/aws4_request`;
     const params: Array<[string, string]> = [
