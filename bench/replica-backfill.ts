@@ -27,22 +27,12 @@ import type { MediaStorage } from '../services/content/src/storage/media-storage
 import * as identityMigrations from '../services/identity/src/migrations';
 import { createEdgeBackfill, createProfileReplicas } from '../services/identity/src/profile-replicas';
 import { uuidv7 } from './dataset/generate';
+import { prng } from '@shutter/testing/src/random';
 
 const USERS = Number(process.argv[2] ?? 5001);
 const EDGES = Number(process.argv[3] ?? 50_000);
 const PAGE = 1000;
 const DB_NAME = 'shutter_bench_backfill';
-
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The owners' data: users at version 1..3, distinct pairs (8 in 10 agree), by id as the snapshots page them. */
 function generate() {

@@ -2,18 +2,12 @@
  * Seeded generators of hostile values: one PRNG (mulberry32) drives every choice, so a seed
  * replays the same run exactly.
  */
+import { prng } from '@shutter/testing/src/random';
+
 export type Rng = () => number;
 
-export function rngOf(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The fuzzer's seeded random source (a run is replayed from its seed). */
+export const rngOf = (seed: number): Rng => prng(seed);
 
 export const pick = <T>(rng: Rng, xs: readonly T[]): T => xs[Math.floor(rng() * xs.length)]!;
 export const chance = (rng: Rng, p: number) => rng() < p;

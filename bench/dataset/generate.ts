@@ -15,6 +15,8 @@
  * Cost: ~2 s and ~200 MB of memory at scale 1 (the rows are held until inserted).
  */
 
+import { prng } from '@shutter/testing/src/random';
+
 export const PASSWORD = 'bench-password';
 export const DATASET_VERSION = 3;
 const CORE_USERS = 962;
@@ -28,18 +30,6 @@ export const PROBE_FOLLOWERS = [0, 100, 1000] as const;
 /** The posts span these days before T_END (ids are UUIDv7: their time is their order). */
 const DAYS = 120;
 const T_END = Date.parse('2026-11-01T00:00:00.000Z');
-
-/** mulberry32: a small, fast, seedable PRNG (uniform in [0, 1)). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A UUIDv7 for this ms timestamp with random bits from `rand`. */
 export function uuidv7(ms: number, rand: () => number): string {

@@ -1,4 +1,4 @@
-import { testDb, unique } from '@shutter/testing';
+import { prng, testDb, unique } from '@shutter/testing';
 import { createLogger } from '../src';
 import { defineReplica, replicaStateMigration, type Knex, type ReplicaRow } from '../src/index-db';
 
@@ -10,18 +10,6 @@ import { defineReplica, replicaStateMigration, type Knex, type ReplicaRow } from
  * the owner's state; and no read of the replica ever sees an older state of a subject than one
  * already applied.
  */
-
-/** mulberry32: a small seeded PRNG, so a failing seed can be replayed. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Event {
   id: number;

@@ -7,3 +7,4 @@ export * from './media-fixtures';
 export * from './media-inspect';
 export * from './posts-helpers';
 export * from './fake-services';
+export * from './random';

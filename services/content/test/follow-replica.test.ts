@@ -1,6 +1,6 @@
 import { createLogger, newId, type Redis } from '@shutter/kit';
 import { migrate, type Knex } from '@shutter/kit/db';
-import { testDb, testRedis, unique } from '@shutter/testing';
+import { prng, testDb, testRedis, unique } from '@shutter/testing';
 import { migrations } from '../src/migrations';
 import { createPostReads } from '../src/posts/read-path';
 import { createFollowGraph, edgesReplica, type EdgeStatus, type FollowGraph } from '../src/read-models/follow-graph';
@@ -13,17 +13,6 @@ import { createFollowGraph, edgesReplica, type EdgeStatus, type FollowGraph } fr
  * converge to the owner's pairs; and after an event is applied the access decision never rests on
  * an older state of the pair than the newest one applied.
  */
-
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface EdgeEvent {
   followsId: string;

@@ -1,6 +1,6 @@
 import { createLogger, createMetrics, newId } from '@shutter/kit';
 import { migrate, type Knex } from '@shutter/kit/db';
-import { accounts, apiClient, startStack, testDb, unique, waitFor, type ApiClient, type Stack } from '@shutter/testing';
+import { accounts, apiClient, type ApiClient, prng, type Stack, startStack, testDb, unique, waitFor } from '@shutter/testing';
 import { loadIdentityConfig } from '../src/config';
 import { migrations } from '../src/migrations';
 import { createProfileReplicas, type Edge } from '../src/profile-replicas';
@@ -86,18 +86,6 @@ it('an empty edge replica backfills from social-graph, with the events made mean
   await again.edgesBackfilled();
   expect(await identity('replica_state').select('name', 'backfilled_at')).toEqual(stamped);
 });
-
-/** mulberry32: a small seeded PRNG, so a failing seed can be replayed. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * The counts under concurrency, on a schema of its own: random follow histories, their edges
