@@ -118,7 +118,7 @@ export function createFollowsRepository(db: Knex) {
         .where(`f.${side.self}`, userId)
         .andWhere('f.status', status)
         .whereNotExists((q) => {
-          q.select(db.raw('1')).from('disabled_users as d').whereRaw(`d.user_id = f.${side.other}`);
+          q.select(db.raw('1')).from('users as u').whereRaw(`u.id = f.${side.other}`).andWhere('u.status', 'disabled');
         });
       const [rows, count] = await Promise.all([
         base
@@ -166,14 +166,6 @@ export function createFollowsRepository(db: Knex) {
       const q = db('follows').select('id', 'follower_id', 'followee_id', 'status').orderBy('id').limit(limit);
       if (after !== undefined) q.where('id', '>', after);
       return q;
-    },
-
-    async markDisabled(trx: Knex.Transaction, userId: string): Promise<void> {
-      await trx('disabled_users').insert({ user_id: userId }).onConflict('user_id').ignore();
-    },
-
-    async markEnabled(trx: Knex.Transaction, userId: string): Promise<void> {
-      await trx('disabled_users').where({ user_id: userId }).delete();
     },
   };
 }

@@ -2,7 +2,7 @@ import { invalidArgument, notFound, permissionDenied } from '@shutter/kit';
 import type { Knex } from '@shutter/kit/db';
 import { emitFollowChanged } from './follow-events';
 import type { Direction, FollowRow, FollowStatus, FollowsRepository } from './follows-repository';
-import type { DirectoryUser, UserDirectory } from './user-directory';
+import type { GraphUser, Users } from './users';
 
 export type RespondAction = 'agree' | 'reject' | 'delete';
 
@@ -16,13 +16,13 @@ const countsOf = (edge: FollowRow, sign: 1 | -1) =>
     [edge.follower_id, { followers: 0, following: sign }],
   ]);
 
-const isVisible = (u: DirectoryUser | null): u is DirectoryUser => u !== null && u.status === 'enabled';
+const isVisible = (u: GraphUser | null): u is GraphUser => u !== null && u.status === 'enabled';
 
 /**
  * The follow state machine and its permission rules (docs/api.md *Follows*). Every change commits
  * with its outbox event and its count changes in one transaction.
  */
-export function createFollowsService(deps: { db: Knex; follows: FollowsRepository; users: UserDirectory }) {
+export function createFollowsService(deps: { db: Knex; follows: FollowsRepository; users: Users }) {
   const { db, follows, users } = deps;
 
   async function removeEdge(trx: Knex.Transaction, edge: FollowRow, actorId: string): Promise<void> {
@@ -33,18 +33,18 @@ export function createFollowsService(deps: { db: Knex; follows: FollowsRepositor
 
   return {
     /** Public target: agree at once; private: pending. A repeat answers the existing edge. */
-    async request(callerId: string, targetId: string, requestId?: string): Promise<{ edge: FollowRow; created: boolean }> {
+    async request(callerId: string, targetId: string): Promise<{ edge: FollowRow; created: boolean }> {
       if (targetId === callerId) throw invalidArgument('You cannot follow yourself.', 'cannot_follow_self');
-      if (!isVisible(await users.get(targetId, requestId))) throw notFound(USER_NOT_FOUND);
+      if (!isVisible(await users.get(targetId))) throw notFound(USER_NOT_FOUND);
       const existing = await follows.findPair(callerId, targetId);
       if (existing) return { edge: existing, created: false };
       return db.transaction(async (trx) => {
         // Under the followee's lock, privacy is read after any switch to public that got there
         // first, and a switch that comes later finds this request and accepts it.
         await follows.lockFollowee(trx, targetId);
-        const target = await users.get(targetId, requestId);
+        const target = await users.get(targetId, trx);
         if (!isVisible(target)) throw notFound(USER_NOT_FOUND);
-        const status: FollowStatus = target.isPublic ? 'agree' : 'pending';
+        const status: FollowStatus = target.is_public ? 'agree' : 'pending';
         const edge = await follows.insertIfAbsent(trx, callerId, targetId, status);
         if (!edge) {
           const other = await follows.findPair(callerId, targetId, trx);
@@ -96,13 +96,12 @@ export function createFollowsService(deps: { db: Knex; follows: FollowsRepositor
     async list(
       callerId: string,
       q: { userId: string; direction: Direction; status: FollowStatus; offset: number; limit: number },
-      requestId?: string,
     ): Promise<{ rows: FollowRow[]; total: number }> {
       if (q.userId !== callerId) {
-        const target = await users.get(q.userId, requestId);
+        const target = await users.get(q.userId);
         if (!isVisible(target)) throw notFound(USER_NOT_FOUND);
         if (q.status === 'pending') throw permissionDenied("Only the account's owner can see its pending requests.");
-        if (!target.isPublic) {
+        if (!target.is_public) {
           const edge = await follows.findPair(callerId, q.userId);
           if (edge?.status !== 'agree') throw permissionDenied('This account is private.', 'account_private');
         }

@@ -1,29 +1,40 @@
 import { decodeEvent, type EventType } from '@shutter/contracts';
+import type { events } from '@shutter/proto';
 import type { Logger, Metrics, Redis } from '@shutter/kit';
 import { createEventConsumer, type Knex } from '@shutter/kit/db';
-import type { FollowsRepository } from './follows-repository';
 import type { FollowsService } from './follows-service';
-import type { UserDirectory } from './user-directory';
+import type { Users } from './users';
 
 export const CONSUMER_GROUP = 'social-graph';
 
-export const CONSUMED_TYPES = ['user.updated', 'user.disabled', 'user.enabled'] as const satisfies readonly EventType[];
+export const CONSUMED_TYPES = ['user.created', 'user.updated', 'user.disabled', 'user.enabled'] as const satisfies readonly EventType[];
 
 /**
- * Identity's user events: each one invalidates the cached user; a switch from private to public
- * accepts every pending request; disable/enable keep the `disabled_users` read model that
- * follow lists filter on.
+ * Applies users' whole states to the users replica (events one by one, snapshot pages set-wise):
+ * a user who went public has every pending request accepted in the same transaction.
+ */
+export function createUsersApplier(deps: { users: Users; service: FollowsService; log: Logger }) {
+  const { users, service, log } = deps;
+  return async (trx: Knex, states: events.UserState[]): Promise<void> => {
+    for (const userId of await users.applyStates(trx, states)) {
+      const accepted = await service.acceptAllPending(trx as Knex.Transaction, userId); // always a transaction's
+      if (accepted > 0) log.info({ userId, accepted }, 'account went public: pending requests accepted');
+    }
+  };
+}
+
+/**
+ * Identity's user events, each carrying the user's whole state at identity's version, keep the
+ * users replica current (newer version wins). An event without a version comes from a producer
+ * before versions: the backfill covered what it said.
  */
 export function createIdentityEventsConsumer(deps: {
   db: Knex;
   redis: Redis;
   log: Logger;
   metrics?: Metrics;
-  users: UserDirectory;
-  follows: FollowsRepository;
-  service: FollowsService;
+  applyUsers: (trx: Knex, states: events.UserState[]) => Promise<void>;
 }) {
-  const { users, follows, service, log } = deps;
   return createEventConsumer({
     db: deps.db,
     redis: deps.redis,
@@ -32,20 +43,8 @@ export function createIdentityEventsConsumer(deps: {
     group: CONSUMER_GROUP,
     types: CONSUMED_TYPES,
     async handle(event, trx) {
-      if (event.type === 'user.updated') {
-        const msg = decodeEvent(event.type, event.payload);
-        // Before the accept-all: requests arriving from now on read identity, not the cache.
-        await users.invalidate(msg.userId);
-        if (!msg.wasPublic && msg.isPublic) {
-          const accepted = await service.acceptAllPending(trx, msg.userId);
-          if (accepted > 0) log.info({ userId: msg.userId, accepted }, 'account went public: pending requests accepted');
-        }
-        return;
-      }
-      const msg = decodeEvent(event.type, event.payload);
-      await users.invalidate(msg.userId);
-      if (event.type === 'user.disabled') await follows.markDisabled(trx, msg.userId);
-      else await follows.markEnabled(trx, msg.userId);
+      const { state } = decodeEvent(event.type, event.payload);
+      if (state?.version) await deps.applyUsers(trx, [state]);
     },
   });
 }

@@ -1,26 +1,27 @@
 import { socialgraph } from '@shutter/proto';
 import { createGrpcServer, createRedis, internalAuth, type Logger, type Metrics } from '@shutter/kit';
-import { createDb, createOutboxRelay, backendsReady } from '@shutter/kit/db';
+import { createDb, createOutboxRelay, backendsReady, startBackfills } from '@shutter/kit/db';
 import type { SocialGraphConfig } from './config';
 import { createFollowsRepository } from './follows-repository';
 import { createFollowsService } from './follows-service';
-import { createIdentityEventsConsumer } from './identity-events';
+import { createIdentityEventsConsumer, createUsersApplier } from './identity-events';
 import { schema } from './migrations';
 import { createSocialGraphHandlers } from './social-graph-handlers';
-import { createIdentityClient, createUserDirectory } from './user-directory';
+import { createUserSnapshot, createUsers, usersReplica } from './users';
 
 export { schema, migrations } from './migrations';
 
 /**
- * Builds the social-graph service: its pool, Redis, identity client, gRPC server, outbox relay
- * and identity-events consumer. Nothing listens until `start`; `stop` closes in order.
+ * Builds the social-graph service: its pool, Redis, gRPC server, outbox relay, identity-events
+ * consumer and the users replica's backfill from identity (not ready until it is complete).
+ * Nothing listens until `start`; `stop` closes in order.
  */
 export function createSocialGraphService(config: SocialGraphConfig, logger: Logger, metrics: Metrics) {
   const db = createDb({ url: config.DATABASE_URL, schema, poolMax: config.DATABASE_POOL_MAX });
   const redis = createRedis(config.REDIS_URL, config.REDIS_KEY_PREFIX);
   const auth = internalAuth('social-graph', config);
-  const identity = createIdentityClient(config.IDENTITY_ADDR, config.IDENTITY_DEADLINE_MS, metrics, auth.signer);
-  const users = createUserDirectory({ identity, redis, ttlSeconds: config.USER_CACHE_TTL_SECONDS, log: logger, metrics });
+  const snapshot = createUserSnapshot(config.IDENTITY_ADDR, metrics, auth.signer);
+  const users = createUsers(db);
   const follows = createFollowsRepository(db);
   const service = createFollowsService({ db, follows, users });
   const grpc = createGrpcServer({ logger, metrics, auth: auth.keys });
@@ -32,7 +33,10 @@ export function createSocialGraphService(config: SocialGraphConfig, logger: Logg
     peers: { content: ['streamEdgeSnapshot'], identity: ['streamEdgeSnapshot'] },
   });
   const relay = createOutboxRelay({ db, schema, redis, log: logger, metrics });
-  const consumer = createIdentityEventsConsumer({ db, redis, log: logger, metrics, users, follows, service });
+  const applyUsers = createUsersApplier({ users, service, log: logger });
+  const consumer = createIdentityEventsConsumer({ db, redis, log: logger, metrics, applyUsers });
+  const backfill = usersReplica.backfillFrom({ db, log: logger, snapshot: (signal) => snapshot.pages(signal), applyMany: applyUsers });
+  let backfilled = () => false;
 
   return {
     db,
@@ -40,14 +44,19 @@ export function createSocialGraphService(config: SocialGraphConfig, logger: Logg
     async start(addr: string): Promise<number> {
       relay.start();
       consumer.start();
-      return grpc.listen(addr);
+      const port = await grpc.listen(addr);
+      backfilled = startBackfills([backfill], grpc.health);
+      return port;
     },
-    ready: backendsReady(db, redis, consumer),
+    /** Resolves when the users replica is complete (tests). */
+    replicasBackfilled: () => backfill.completed,
+    ready: async () => backfilled() && (await backendsReady(db, redis, consumer)()),
     async stop(timeoutMs: number): Promise<void> {
+      await backfill.stop();
       await grpc.shutdown(timeoutMs);
       await consumer.stop();
       await relay.stop();
-      identity.close();
+      snapshot.close();
       await redis.quit();
       await db.destroy();
     },

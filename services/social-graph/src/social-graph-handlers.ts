@@ -66,7 +66,7 @@ export function createSocialGraphHandlers(deps: {
   return {
     async requestFollow(req, ctx) {
       const caller = requireUser(ctx);
-      const { edge, created } = await service.request(caller, requireUuid('user_id', req.userId), ctx.requestId);
+      const { edge, created } = await service.request(caller, requireUuid('user_id', req.userId));
       return { follow: toProtoFollow(edge), created };
     },
 
@@ -89,7 +89,7 @@ export function createSocialGraphHandlers(deps: {
       const direction = oneOf('type', req.type, ['follower', 'following'] as const);
       const status = oneOf<FollowStatus>('status', req.status || 'agree', ['pending', 'agree']);
       const { offset, limit } = offsetPage(req);
-      const { rows, total } = await service.list(caller, { userId, direction, status, offset, limit }, ctx.requestId);
+      const { rows, total } = await service.list(caller, { userId, direction, status, offset, limit });
       return { follows: rows.map(toProtoFollow), totalItems: total };
     },
 

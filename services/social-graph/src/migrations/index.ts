@@ -1,5 +1,5 @@
 import type { Migration } from '@shutter/kit/db';
-import { outboxMigration, outboxTraceMigration } from '@shutter/kit/db';
+import { outboxMigration, outboxTraceMigration, replicaStateMigration } from '@shutter/kit/db';
 
 export const schema = 'graph';
 
@@ -40,4 +40,21 @@ export const migrations: Migration[] = [
   },
   outboxMigration,
   outboxTraceMigration,
+  replicaStateMigration,
+  {
+    // identity's users as a kit replica (users.ts), backfilled once from identity's snapshot; it
+    // answers the follow rules' look-ups and holds the disabled accounts the lists filter on.
+    name: '0002_users_replica',
+    async up(db) {
+      await db.raw(`
+        CREATE TABLE users (
+          id uuid PRIMARY KEY,
+          is_public boolean NOT NULL,
+          status text NOT NULL CHECK (status IN ('enabled', 'disabled')),
+          version bigint NOT NULL
+        )`);
+      // The replica's backfill brings every disabled account again.
+      await db.raw('DROP TABLE disabled_users');
+    },
+  },
 ];
