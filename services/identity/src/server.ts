@@ -38,9 +38,9 @@ export async function createIdentityService(config: IdentityConfig, logger: Logg
   const grpc = createGrpcServer({ logger, metrics, auth: auth.keys });
   grpc.add(identity.IdentityServiceService, createIdentityHandlers({ db, revocations, users, tokens, throttle, config, replicas }), {
     // Sign-in and token endpoints act before there is a user; look-ups serve peers' read models;
-    // the user snapshot backfills content's and social-graph's replicas (peers only: the handler refuses the gateway).
+    // the user snapshot backfills content's, social-graph's and notification's replicas (peers only: the handler refuses the gateway).
     withoutUser: ['register', 'login', 'refresh', 'logout', 'getUser', 'batchGetUsers', 'getPublicKeys', 'streamUserSnapshot'],
-    peers: { 'social-graph': ['streamUserSnapshot'], content: ['streamUserSnapshot'], notification: ['batchGetUsers'] },
+    peers: { 'social-graph': ['streamUserSnapshot'], content: ['streamUserSnapshot'], notification: ['streamUserSnapshot'] },
   });
   const consumer = createProfileReplicaConsumer({ db, redis, log: logger, replicas, stream: opts.stream, metrics });
   const relay = createOutboxRelay({ db, schema, redis, log: logger, stream: opts.stream, metrics });

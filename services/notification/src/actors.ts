@@ -1,47 +1,67 @@
-import { cacheCounter, type Client, type Metrics } from '@shutter/kit';
-import { identity } from '@shutter/proto';
+import { identity, type events } from '@shutter/proto';
+import { createClient, type AssertionSigner, type Metrics } from '@shutter/kit';
+import { defineReplica, type Knex } from '@shutter/kit/db';
 import type { ActorSnapshot } from './notifications-repository';
 
-export type IdentityClient = Client<typeof identity.IdentityServiceService>;
+/** identity's users as a versioned replica (kit defineReplica): an event applies only if newer. */
+export const actorsReplica = defineReplica({ table: 'actors', key: ['id'], fields: ['username', 'name', 'profile', 'profile_image_key'] });
 
-const MAX_ENTRIES = 10_000;
+/** A whole snapshot may take long on a big directory; flow control paces it to the replica's writes. */
+const SNAPSHOT_DEADLINE_MS = 60 * 60_000;
+const PAGE_SIZE = 1000;
 
 /**
- * Actors (username, name, profile, avatar key) from identity: one BatchGetUsers for whatever a
- * page or an event needs that is not cached; entries are reused for `ttlMs`.
+ * Notification's only call to another service: identity's user snapshot, which the actors
+ * replica backfills from once in its life (server.ts). No request path and no event calls identity.
  */
-export function createActorDirectory(client: IdentityClient, opts: { ttlMs: number; deadlineMs: number; metrics?: Metrics }) {
-  const cache = new Map<string, { actor: ActorSnapshot; until: number }>();
-  const count = cacheCounter(opts.metrics, 'actor');
-
+export function createUserSnapshot(addr: string, metrics: Metrics, auth: AssertionSigner) {
+  const client = createClient(identity.IdentityServiceService, addr, { service: 'identity', deadlineMs: SNAPSHOT_DEADLINE_MS, metrics, auth });
   return {
-    /** The known actors among `ids` (unknown ids are left out). Throws when identity fails. */
-    async get(ids: string[], requestId?: string): Promise<Map<string, ActorSnapshot>> {
-      const now = Date.now();
-      const found = new Map<string, ActorSnapshot>();
-      const missing: string[] = [];
-      for (const id of new Set(ids)) {
-        const hit = cache.get(id);
-        if (hit && hit.until > now) found.set(id, hit.actor);
-        else missing.push(id);
-      }
-      count('hit', found.size);
-      count('miss', missing.length);
-      if (missing.length === 0) return found;
-      const res = await client.batchGetUsers({ userIds: missing }, { requestId, deadlineMs: opts.deadlineMs });
-      for (const u of res.users) {
-        const actor: ActorSnapshot = { user_id: u.userId, username: u.username, name: u.name, profile: u.profile ?? {}, profile_image_key: u.profileImageKey };
-        found.set(u.userId, actor);
-        // Oldest first out: a Map iterates in insertion order.
-        if (cache.size >= MAX_ENTRIES) cache.delete(cache.keys().next().value as string);
-        cache.set(u.userId, { actor, until: now + opts.ttlMs });
-      }
-      return found;
+    async *pages(signal: AbortSignal): AsyncIterable<events.UserState[]> {
+      for await (const page of client.serverStream('streamUserSnapshot', { pageSize: PAGE_SIZE }, { signal })) yield page.users;
+    },
+    close: () => client.close(),
+  };
+}
+
+/**
+ * Actors (username, name, profile, avatar key) from notification's replica of identity's users:
+ * complete (backfilled once from identity's snapshot, then kept current by identity's `user.*`
+ * events in consumer.ts), so a look-up is one query here, never a call to identity.
+ */
+export function createActors(db: Knex) {
+  return {
+    /** The known actors among `ids` (an id not held yet, its sign-up's event in flight, is left out). */
+    async get(ids: string[], trx: Knex = db): Promise<Map<string, ActorSnapshot>> {
+      const unique = [...new Set(ids)];
+      if (unique.length === 0) return new Map();
+      const rows = await trx('actors').whereIn('id', unique).select('id', 'username', 'name', 'profile', 'profile_image_key');
+      return new Map(
+        rows.map((r: { id: string; username: string; name: string; profile: Record<string, unknown>; profile_image_key: string }) => [
+          r.id,
+          { user_id: r.id, username: r.username, name: r.name, profile: r.profile, profile_image_key: r.profile_image_key },
+        ]),
+      );
+    },
+
+    /** Applies users' whole states at identity's versions (events, or a snapshot page) set-wise; an older or repeated state changes nothing. */
+    async applyStates(trx: Knex, states: events.UserState[]): Promise<void> {
+      await actorsReplica.applyMany(
+        trx,
+        states.map((u) => ({
+          id: u.userId,
+          username: u.username,
+          name: u.name,
+          profile: JSON.parse(u.profileJson || '{}') as unknown, // jsonb: given as its value (kit ReplicaSpec)
+          profile_image_key: u.profileImageKey,
+          version: Number(u.version),
+        })),
+      );
     },
   };
 }
 
-export type ActorDirectory = ReturnType<typeof createActorDirectory>;
+export type Actors = ReturnType<typeof createActors>;
 
-/** The stand-in when identity cannot say who acted: the id only (reads fill the rest in later). */
+/** The stand-in for an actor the replica does not hold yet: the id only (reads fill the rest in later). */
 export const unknownActor = (userId: string): ActorSnapshot => ({ user_id: userId, username: '', name: '', profile: {}, profile_image_key: '' });

@@ -1,11 +1,17 @@
 import type { Logger, Metrics, Redis } from '@shutter/kit';
 import { createEventConsumer, type EventConsumer, type EventConsumerOptions, type Knex, type StreamEvent } from '@shutter/kit/db';
-import { unknownActor, type ActorDirectory } from './actors';
+import type { events } from '@shutter/proto';
+import { decodeEvent } from '@shutter/contracts';
+import { unknownActor, type Actors } from './actors';
 import { CONSUMED_TYPES, planFor, renderMessage } from './event-mapper';
 import { toProtoEvent } from './events-presenter';
 import type { LivePublisher } from './live';
-import type { ActorSnapshot, NewRow, NotificationRow, NotificationsRepository, UnreadState } from './notifications-repository';
+import type { NewRow, NotificationRow, NotificationsRepository, UnreadState } from './notifications-repository';
 import type { UnreadCounter } from './unread-counter';
+
+/** identity's user events: they keep the actors replica current. */
+export const USER_TYPES = ['user.created', 'user.updated', 'user.disabled', 'user.enabled'] as const;
+const isUserEvent = (type: string): type is (typeof USER_TYPES)[number] => (USER_TYPES as readonly string[]).includes(type);
 
 /** The consumer group: one per consuming service, also the idempotency namespace. */
 export const CONSUMER_GROUP = 'notification';
@@ -16,7 +22,7 @@ export interface NotificationConsumerDeps {
   log: Logger;
   metrics?: Metrics;
   repo: NotificationsRepository;
-  actors: ActorDirectory;
+  actors: Actors;
   unread: UnreadCounter;
   live: LivePublisher;
   stream: string;
@@ -32,25 +38,19 @@ export interface NotificationConsumerDeps {
 export function createNotificationConsumer(deps: NotificationConsumerDeps): EventConsumer {
   const { repo, unread, live, log } = deps;
 
-  async function actorsOf(ids: string[], requestId: string): Promise<Map<string, ActorSnapshot>> {
-    try {
-      return await deps.actors.get(ids, requestId);
-    } catch (err) {
-      // Never lose a notification to an identity outage: reads fill the actor in later.
-      log.warn({ err }, 'identity unavailable: notification stored without the actor snapshot');
-      return new Map();
-    }
-  }
-
   async function apply(event: StreamEvent, trx: Knex.Transaction): Promise<void> {
+    if (isUserEvent(event.type)) {
+      // identity's user events carry the whole state at its version (none: a producer before
+      // versions, which the backfill covered).
+      const { state } = decodeEvent(event.type, event.payload) as { state?: events.UserState };
+      if (state?.version) await deps.actors.applyStates(trx, [state]);
+      return;
+    }
     const plan = planFor(event.type, event.payload);
-    const actors =
-      plan.create.length > 0
-        ? await actorsOf(
-            plan.create.map((c) => c.actorId),
-            event.id,
-          )
-        : new Map<string, ActorSnapshot>();
+    const actors = await deps.actors.get(
+      plan.create.map((c) => c.actorId),
+      trx,
+    );
     if (plan.subject && !(await repo.claimSubject(trx, plan.subject, event.id))) {
       log.info({ eventId: event.id, type: event.type, subject: plan.subject }, 'stale event skipped: a newer one about the same subject was applied');
       return;
@@ -108,7 +108,7 @@ export function createNotificationConsumer(deps: NotificationConsumerDeps): Even
     log,
     group: CONSUMER_GROUP,
     stream: deps.stream,
-    types: CONSUMED_TYPES,
+    types: [...CONSUMED_TYPES, ...USER_TYPES],
     handle: apply,
     metrics: deps.metrics,
     ...deps.tuning,

@@ -1,7 +1,7 @@
-import { isUuid, notFound, offsetPage, requireUser, requireUuid, validationFailed, type CallContext, type Handlers, type Logger } from '@shutter/kit';
+import { isUuid, notFound, offsetPage, requireUser, requireUuid, validationFailed, type Handlers, type Logger } from '@shutter/kit';
 import type { Knex } from '@shutter/kit/db';
 import type { notification } from '@shutter/proto';
-import type { ActorDirectory } from './actors';
+import type { Actors } from './actors';
 import { toProtoEvent } from './events-presenter';
 import type { ActorSnapshot, NotificationsRepository, UnreadState } from './notifications-repository';
 import type { UnreadCounter } from './unread-counter';
@@ -9,7 +9,7 @@ import type { UnreadCounter } from './unread-counter';
 export interface NotificationDeps {
   db: Knex;
   repo: NotificationsRepository;
-  actors: ActorDirectory;
+  actors: Actors;
   unread: UnreadCounter;
   log: Logger;
 }
@@ -19,16 +19,8 @@ const MAX_REPLAY = 500;
 export function createNotificationHandlers(deps: NotificationDeps): Handlers<typeof notification.NotificationServiceService> {
   const { db, repo, unread } = deps;
 
-  /** Actors as identity knows them now (one batch call); on failure, the stored snapshots. */
-  async function currentActors(ids: string[], ctx: CallContext): Promise<Map<string, ActorSnapshot>> {
-    if (ids.length === 0) return new Map();
-    try {
-      return await deps.actors.get(ids, ctx.requestId);
-    } catch (err) {
-      ctx.log.warn({ err }, 'identity unavailable: events served with their stored actors');
-      return new Map();
-    }
-  }
+  /** Actors as the replica of identity's users holds them now (one query); one not held yet keeps its stored snapshot. */
+  const currentActors = (ids: string[]): Promise<Map<string, ActorSnapshot>> => deps.actors.get(ids);
 
   /** Runs a change of read state, then publishes the new count once it is committed. */
   async function changeReadState<T>(
@@ -46,10 +38,7 @@ export function createNotificationHandlers(deps: NotificationDeps): Handlers<typ
       const userId = requireUser(ctx);
       const { offset, limit } = offsetPage(req);
       const { rows, total } = await repo.list(userId, offset, limit);
-      const actors = await currentActors(
-        rows.map((r) => r.actor_id),
-        ctx,
-      );
+      const actors = await currentActors(rows.map((r) => r.actor_id));
       return { events: rows.map((r) => toProtoEvent(r, actors.get(r.actor_id))), totalItems: total };
     },
 
@@ -59,10 +48,7 @@ export function createNotificationHandlers(deps: NotificationDeps): Handlers<typ
       const limit = Math.min(Math.max(req.limit || MAX_REPLAY, 1), MAX_REPLAY);
       const rows = await repo.listAfter(userId, req.afterEventId.toLowerCase(), limit + 1);
       const page = rows.slice(0, limit);
-      const actors = await currentActors(
-        page.map((r) => r.actor_id),
-        ctx,
-      );
+      const actors = await currentActors(page.map((r) => r.actor_id));
       return { events: page.map((r) => toProtoEvent(r, actors.get(r.actor_id))), hasMore: rows.length > limit };
     },
 

@@ -1,8 +1,8 @@
-import { identity, notification } from '@shutter/proto';
-import { createClient, createGrpcServer, createRedis, internalAuth, type Logger, type Metrics } from '@shutter/kit';
-import { createDb, type EventConsumerOptions, backendsReady } from '@shutter/kit/db';
+import { notification } from '@shutter/proto';
+import { createGrpcServer, createRedis, internalAuth, type Logger, type Metrics } from '@shutter/kit';
+import { createDb, type EventConsumerOptions, backendsReady, startBackfills } from '@shutter/kit/db';
 import type { NotificationConfig } from './config';
-import { createActorDirectory } from './actors';
+import { actorsReplica, createActors, createUserSnapshot } from './actors';
 import { createNotificationConsumer } from './consumer';
 import { createLivePublisher } from './live';
 import { schema } from './migrations';
@@ -18,21 +18,24 @@ export interface NotificationServiceOptions {
 }
 
 /**
- * Builds the notification service: its pools, the identity client, the event consumer and the
- * gRPC server. Nothing runs until `start`; `stop` closes what was opened, in order.
+ * Builds the notification service: its pools, the event consumer, the gRPC server and the actors
+ * replica's backfill from identity (not ready until it is complete). Nothing runs until `start`;
+ * `stop` closes what was opened, in order.
  */
 export function createNotificationService(config: NotificationConfig, logger: Logger, metrics: Metrics, opts: NotificationServiceOptions = {}) {
   const db = createDb({ url: config.DATABASE_URL, schema, poolMax: config.DATABASE_POOL_MAX });
   const redis = createRedis(config.REDIS_URL, config.REDIS_KEY_PREFIX);
   const auth = internalAuth('notification', config);
-  const identityClient = createClient(identity.IdentityServiceService, config.IDENTITY_ADDR, {
-    service: 'identity',
-    auth: auth.signer,
-    deadlineMs: config.GRPC_DEADLINE_MS,
-    metrics,
-  });
+  const snapshot = createUserSnapshot(config.IDENTITY_ADDR, metrics, auth.signer);
   const repo = createNotificationsRepository(db);
-  const actors = createActorDirectory(identityClient, { ttlMs: config.ACTOR_CACHE_MS, deadlineMs: Math.min(config.GRPC_DEADLINE_MS, 2000), metrics });
+  const actors = createActors(db);
+  const backfill = actorsReplica.backfillFrom({
+    db,
+    log: logger,
+    snapshot: (signal) => snapshot.pages(signal),
+    applyMany: (trx, users) => actors.applyStates(trx, users),
+  });
+  let backfilled = () => false;
   const unread = createUnreadCounter({ redis, repo, ttlSeconds: config.UNREAD_CACHE_TTL_SECONDS, log: logger, metrics });
   const live = createLivePublisher(redis, logger);
   const grpc = createGrpcServer({ logger, metrics, auth: auth.keys });
@@ -59,14 +62,19 @@ export function createNotificationService(config: NotificationConfig, logger: Lo
     /** Starts consuming events and serving gRPC; answers the bound port. */
     async start(addr: string): Promise<number> {
       consumer.start();
-      return grpc.listen(addr);
+      const port = await grpc.listen(addr);
+      backfilled = startBackfills([backfill], grpc.health);
+      return port;
     },
-    ready: backendsReady(db, redis, consumer),
+    /** Resolves when the actors replica is complete (tests). */
+    replicasBackfilled: () => backfill.completed,
+    ready: async () => backfilled() && (await backendsReady(db, redis, consumer)()),
     async stop(timeoutMs: number): Promise<void> {
+      await backfill.stop();
       await grpc.shutdown(timeoutMs);
       await consumer.stop();
       unread.stop();
-      identityClient.close();
+      snapshot.close();
       await redis.quit();
       await db.destroy();
     },

@@ -1,5 +1,5 @@
 import type { Migration } from '@shutter/kit/db';
-import { outboxMigration, outboxTraceMigration } from '@shutter/kit/db';
+import { outboxMigration, outboxTraceMigration, replicaStateMigration } from '@shutter/kit/db';
 
 export const schema = 'notification';
 
@@ -61,4 +61,20 @@ export const migrations: Migration[] = [
   },
   outboxMigration,
   outboxTraceMigration,
+  replicaStateMigration,
+  {
+    // identity's users as a kit replica (actors.ts): who acted, as notifications show them.
+    name: '0002_actors_replica',
+    async up(db) {
+      await db.raw(`
+        CREATE TABLE actors (
+          id uuid PRIMARY KEY,
+          username text NOT NULL,
+          name text NOT NULL,
+          profile jsonb NOT NULL,
+          profile_image_key text NOT NULL,
+          version bigint NOT NULL
+        )`);
+    },
+  },
 ];
