@@ -1,4 +1,4 @@
-import { apiClient, jpeg, postsHelpers, startStack, waitFor, type ApiClient, type Stack } from '@shutter/testing';
+import { apiClient, jpeg, postsHelpers, replicasHold, startStack, waitFor, type ApiClient, type Stack } from '@shutter/testing';
 import { openStream, registerUser, type SseClient, type TestUser } from './events-helpers';
 
 /*
@@ -33,6 +33,7 @@ async function respond(u: TestUser, followsId: string, status: 'agree' | 'reject
 }
 async function makePublic(u: TestUser, isPublic = true) {
   expect((await api.patch('/api/users', { is_public: isPublic }, { token: u.token })).status).toBe(200);
+  await replicasHold(u.id);
 }
 
 describe('follow events through the real routes', () => {

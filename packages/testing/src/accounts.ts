@@ -1,5 +1,34 @@
-import { unique } from './fixtures';
-import type { ApiClient, ApiResponse } from './http';
+import { testDb, unique } from './fixtures';
+import { waitFor, type ApiClient, type ApiResponse } from './http';
+
+/** The replicas of identity's users in this run's database (schema.table), filled by identity's events. */
+const USER_REPLICAS = [
+  { schema: 'content', table: 'authors' },
+  { schema: 'graph', table: 'users' },
+  { schema: 'notification', table: 'actors' },
+];
+
+/**
+ * Waits until every users replica of the started services holds the user at identity's version:
+ * a test acts right after a sign-up or a privacy change, before identity's event has reached the
+ * services that read their own copies (as a client retrying would see). A replica counts once its
+ * service has backfilled it (its replica_state row): a service not started has none.
+ */
+export async function replicasHold(userId: string): Promise<void> {
+  const db = testDb('public');
+  try {
+    const tables: string[] = [];
+    for (const r of USER_REPLICAS) {
+      const state = await db.raw('SELECT to_regclass(?) AS t', [`${r.schema}.replica_state`]);
+      if (state.rows[0].t && (await db(`${r.schema}.replica_state`).where({ name: r.table }).first('name'))) tables.push(`${r.schema}.${r.table}`);
+    }
+    if (tables.length === 0) return;
+    const { version } = await db('identity.users').where({ id: userId }).first('version');
+    for (const t of tables) await waitFor(async () => Boolean(await db(t).where({ id: userId }).andWhere('version', '>=', version).first('id')));
+  } finally {
+    await db.destroy();
+  }
+}
 
 /** A signed-up account as API tests use it. */
 export interface TestUser {
@@ -29,6 +58,7 @@ export function accounts(api: ApiClient, env: () => NodeJS.ProcessEnv) {
   async function setPublic(u: TestUser, isPublic: boolean): Promise<void> {
     const res = await api.patch('/api/users', { is_public: isPublic }, { token: u.token });
     if (res.status !== 200) throw new Error(`set is_public: ${res.status} ${JSON.stringify(res.body)}`);
+    await replicasHold(u.id);
   }
 
   return {
@@ -51,6 +81,7 @@ export function accounts(api: ApiClient, env: () => NodeJS.ProcessEnv) {
         user: d.user,
       };
       if (opts.public) await setPublic(u, true);
+      else await replicasHold(u.id);
       return u;
     },
 
