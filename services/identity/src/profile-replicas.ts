@@ -293,6 +293,10 @@ export function createPostBackfill(deps: {
     async *snapshot(signal) {
       for await (const page of deps.content.serverStream('streamPostSnapshot', { pageSize: 1000 }, { signal })) yield page.posts;
     },
-    applyMany: (trx, posts) => replicas.applyPosts(trx, posts.map((p) => ({ postId: p.postId, authorId: p.authorId, deleted: p.deleted }))),
+    applyMany: (trx, posts) =>
+      replicas.applyPosts(
+        trx,
+        posts.map((p) => ({ postId: p.postId, authorId: p.authorId, deleted: p.deleted })),
+      ),
   });
 }

@@ -169,7 +169,7 @@ describe('post counts with posts applied in chunks and one by one, racing', () =
       const j = Math.min(deliveries.length - 1, i + Math.floor(rand() * 6));
       [deliveries[i], deliveries[j]] = [deliveries[j]!, deliveries[i]!];
     }
-    for (let i = 0; i < deliveries.length; ) {
+    for (let i = 0; i < deliveries.length;) {
       const units: AuthorPost[][] = [];
       for (let k = 1 + Math.floor(rand() * 3); k > 0 && i < deliveries.length; k--) {
         const n = rand() < 0.5 ? 1 : 2 + Math.floor(rand() * 6);
