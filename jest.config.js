@@ -9,6 +9,7 @@ module.exports = {
   globalSetup: '<rootDir>/packages/testing/src/global-setup.ts',
   globalTeardown: '<rootDir>/packages/testing/src/global-teardown.ts',
   setupFilesAfterEnv: ['<rootDir>/packages/testing/src/per-file.ts'],
-  testTimeout: 30000,
+  // A hang detector, not a speed check (make bench measures speed): generous, since CI machines are busy.
+  testTimeout: 120_000,
   maxWorkers: 2,
 };

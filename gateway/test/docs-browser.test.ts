@@ -41,7 +41,7 @@ beforeAll(async () => {
   page.on('response', (res) => {
     if (res.url().startsWith(stack.url) && res.status() >= 400) failedRequests.push(`${res.status()} ${res.request().method()} ${res.url()}`);
   });
-}, 30_000);
+});
 
 afterAll(async () => {
   await context?.close();

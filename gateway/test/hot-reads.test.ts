@@ -48,11 +48,16 @@ async function snapshot(): Promise<Counts> {
 /**
  * Calls made in the background, never part of a read (a read path making them would still show
  * as its own client's call): notification's actor look-up (for this file's events or, as the run's
- * suites share the event stream, another's); identity's edge-replica backfill, which in tests
- * retries against no social-graph (identity starts first). Content's fan-out calls no one: it
- * reads followers from its own replica, asserted below.
+ * suites share the event stream, another's); identity's edge- and post-replica backfills, which in
+ * tests retry against no social-graph and no content (identity starts first). Content's fan-out
+ * calls no one: it reads followers from its own replica, asserted below.
  */
-const BACKGROUND = new Set(['notification client identity/BatchGetUsers', 'identity server batchGetUsers', 'identity client social-graph/StreamEdgeSnapshot']);
+const BACKGROUND = new Set([
+  'notification client identity/BatchGetUsers',
+  'identity server batchGetUsers',
+  'identity client social-graph/StreamEdgeSnapshot',
+  'identity client content/StreamPostSnapshot',
+]);
 
 /** What changed between two snapshots (only non-zero deltas, background fan-out left out). */
 function delta(before: Counts, after: Counts): Record<string, number> {

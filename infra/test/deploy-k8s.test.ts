@@ -90,6 +90,7 @@ withKubectl.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
         'gateway→identity',
         'gateway→notification',
         'gateway→social-graph',
+        'identity→content',
         'identity→social-graph',
         'notification→identity',
         'social-graph→identity',

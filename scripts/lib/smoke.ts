@@ -105,9 +105,10 @@ export async function startArtifactStack(
     // port picked in advance); the gateway's HTTP and metrics ports are picked here.
     const ports = Object.fromEntries(PROCESSES.map((p) => [p, { main: 0, metrics: 0 }])) as Record<ProcessName, { main: number; metrics: number }>;
     ports.gateway = { main: await freePort(), metrics: await freePort() };
-    // identity starts first yet backfills its edge replica from social-graph: that one address is
-    // known in advance.
+    // identity starts first yet backfills its edge and post replicas from social-graph and content:
+    // those addresses are known in advance.
     ports['social-graph'].main = await freePort();
+    ports.content.main = await freePort();
     const nginxPort = await freePort();
     const origin = `http://127.0.0.1:${nginxPort}`;
     const jwtKey = path.join(work, 'jwt-ed25519.pem');
@@ -128,7 +129,7 @@ export async function startArtifactStack(
       INTERNAL_AUTH_SECRET_FILE: path.join(bundleDir, 'internal-auth.secret'),
     };
     const envOf = (): Record<ProcessName, Record<string, string>> => ({
-      identity: { JWT_KEY_FILE: jwtKey, SOCIAL_GRAPH_ADDR: addr('social-graph') },
+      identity: { JWT_KEY_FILE: jwtKey, SOCIAL_GRAPH_ADDR: addr('social-graph'), CONTENT_ADDR: addr('content') },
       'social-graph': { IDENTITY_ADDR: addr('identity') },
       content: {
         IDENTITY_ADDR: addr('identity'),

@@ -1,6 +1,6 @@
 import { createMetrics, type Metrics } from '../src';
 import { backendsReady, createEventConsumer, createOutboxRelay } from '../src/index-db';
-import { commitEvent, FAST_CONSUMER, FAST_RELAY, memoryLog, outboxFixture, recordEffect, waitFor } from './outbox-helpers';
+import { commitEvent, FAST_CONSUMER, memoryLog, outboxFixture, recordEffect, waitFor } from './outbox-helpers';
 
 /** One sample of a metric as scraped, or undefined when the series is absent. */
 async function sample(metrics: Metrics, name: string, labels: Record<string, string>): Promise<number | undefined> {
@@ -14,11 +14,11 @@ describe('event flow metrics', () => {
   const { open } = fx;
 
   it("export the outbox backlog, the consumer group's lag and what the consumer did with each event", async () => {
-    const { db, schema, redis, stream } = fx;
+    const { db, schema, stream } = fx;
     const { log } = memoryLog();
     const metrics = createMetrics('test');
     for (const key of ['a', 'b', 'poison']) await commitEvent(db, key);
-    const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, metrics, ...FAST_RELAY }));
+    const relay = fx.relay(log, { metrics });
 
     // Before the relay runs, the backlog is all three rows.
     expect(await sample(metrics, 'outbox_unsent_events', { schema })).toBe(3);
@@ -27,22 +27,16 @@ describe('event flow metrics', () => {
     await waitFor('outbox drained', async () => (await sample(metrics, 'outbox_unsent_events', { schema })) === 0);
     expect(await sample(metrics, 'outbox_oldest_unsent_age_seconds', { schema })).toBe(0);
 
-    const consumer = open.stopLater(
-      createEventConsumer({
-        db,
-        redis,
-        stream,
-        log,
-        metrics,
-        group: 'g',
-        maxDeliveries: 2,
-        ...FAST_CONSUMER,
-        handle: async (e, trx) => {
-          if (e.key === 'poison') throw new Error('cannot apply');
-          await recordEffect('g')(e, trx);
-        },
-      }),
-    );
+    const consumer = fx.consumer({
+      log,
+      metrics,
+      group: 'g',
+      maxDeliveries: 2,
+      handle: async (e, trx) => {
+        if (e.key === 'poison') throw new Error('cannot apply');
+        await recordEffect('g')(e, trx);
+      },
+    });
     consumer.start();
     await waitFor('poison dead-lettered', async () => (await sample(metrics, 'event_dead_letters', { stream })) === 1);
     expect(await sample(metrics, 'event_consumer_events_total', { group: 'g', outcome: 'applied' })).toBe(2);
@@ -64,10 +58,10 @@ describe('event flow metrics', () => {
   });
 
   it('show a consumer whose handler hangs as stalled, in metrics and readiness, until it turns again', async () => {
-    const { db, schema, redis, stream } = fx;
+    const { db, redis, stream } = fx;
     const { log } = memoryLog();
     const metrics = createMetrics('test');
-    const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, ...FAST_RELAY }));
+    const relay = fx.relay(log);
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
     let entered = false;

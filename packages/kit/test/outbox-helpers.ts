@@ -1,7 +1,18 @@
 import pino from 'pino';
 import { testBackends, testDb, testRedis, unique, waitFor as waitForCondition } from '@shutter/testing';
 import type { Logger, Redis } from '../src';
-import { enqueueEvent, migrate, outboxMigration, outboxTraceMigration, type Knex, type Migration } from '../src/index-db';
+import {
+  createEventConsumer,
+  createOutboxRelay,
+  enqueueEvent,
+  migrate,
+  outboxMigration,
+  outboxTraceMigration,
+  type Knex,
+  type Migration,
+} from '../src/index-db';
+import type { EventConsumer, EventConsumerOptions } from '../src/outbox/consumer';
+import type { OutboxRelay, OutboxRelayOptions } from '../src/outbox/relay';
 import { streamGroups } from '../src/outbox/stream-entries';
 
 /** @shutter/testing's waitFor, naming what it waited for when it times out. */
@@ -112,6 +123,10 @@ export interface OutboxFixture {
   redis: Redis;
   /** A stream of this test's own. */
   stream: string;
+  /** A relay of this test's schema onto its stream (FAST_RELAY unless `opts` say otherwise), stopped after the test. */
+  relay(log: Logger, opts?: Partial<OutboxRelayOptions>): OutboxRelay;
+  /** A consumer of this test's stream (FAST_CONSUMER unless `opts` say otherwise), stopped after the test. */
+  consumer(opts: Pick<EventConsumerOptions, 'log' | 'group' | 'handle'> & Partial<EventConsumerOptions>): EventConsumer;
 }
 
 /**
@@ -119,7 +134,12 @@ export interface OutboxFixture {
  * describe. Read the fields inside a test (they are replaced before each one).
  */
 export function outboxFixture(): OutboxFixture {
-  const fx = { open: closers() } as OutboxFixture;
+  const fx = {
+    open: closers(),
+    relay: (log, opts) =>
+      fx.open.stopLater(createOutboxRelay({ db: fx.db, schema: fx.schema, redis: fx.redis, stream: fx.stream, log, ...FAST_RELAY, ...opts })),
+    consumer: (opts) => fx.open.stopLater(createEventConsumer({ db: fx.db, redis: fx.redis, stream: fx.stream, ...FAST_CONSUMER, ...opts })),
+  } as OutboxFixture;
   beforeEach(async () => {
     ({ db: fx.db, schema: fx.schema } = await freshSchema());
     fx.open.add(() => fx.db.destroy());

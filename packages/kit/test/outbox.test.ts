@@ -1,17 +1,5 @@
-import { createEventConsumer, createOutboxRelay, enqueueEvent, type StreamEvent } from '../src/index-db';
-import {
-  commitEvent,
-  effects,
-  FAST_CONSUMER,
-  FAST_RELAY,
-  groupInfo,
-  memoryLog,
-  outboxFixture,
-  pendingCount,
-  recordEffect,
-  streamEntries,
-  waitFor,
-} from './outbox-helpers';
+import { createOutboxRelay, enqueueEvent, type StreamEvent } from '../src/index-db';
+import { commitEvent, effects, groupInfo, memoryLog, outboxFixture, pendingCount, recordEffect, streamEntries, waitFor } from './outbox-helpers';
 
 describe('outbox relay and event consumer', () => {
   const fx = outboxFixture();
@@ -33,22 +21,16 @@ describe('outbox relay and event consumer', () => {
     ids.push(await commitEvent(db, 'k5'));
 
     const seen: StreamEvent[] = [];
-    const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, ...FAST_RELAY }));
-    const consumer = open.stopLater(
-      createEventConsumer({
-        db,
-        redis,
-        stream,
-        log,
-        group: 'g',
-        types: ['test.happened'],
-        ...FAST_CONSUMER,
-        handle: async (e, trx) => {
-          seen.push(e);
-          await recordEffect('g')(e, trx);
-        },
-      }),
-    );
+    const relay = fx.relay(log);
+    const consumer = fx.consumer({
+      log,
+      group: 'g',
+      types: ['test.happened'],
+      handle: async (e, trx) => {
+        seen.push(e);
+        await recordEffect('g')(e, trx);
+      },
+    });
     relay.start();
     consumer.start();
 
@@ -89,20 +71,14 @@ describe('outbox relay and event consumer', () => {
     const first = await add();
     const second = await add();
     let calls = 0;
-    const consumer = open.stopLater(
-      createEventConsumer({
-        db,
-        redis,
-        stream,
-        log,
-        group: 'g',
-        ...FAST_CONSUMER,
-        handle: async (e, trx) => {
-          calls++;
-          await recordEffect('g')(e, trx);
-        },
-      }),
-    );
+    const consumer = fx.consumer({
+      log,
+      group: 'g',
+      handle: async (e, trx) => {
+        calls++;
+        await recordEffect('g')(e, trx);
+      },
+    });
     consumer.start();
     await waitFor('both entries read and acknowledged', async () => {
       const info = await groupInfo(redis, stream, 'g');
@@ -119,26 +95,20 @@ describe('outbox relay and event consumer', () => {
     const poison = await commitEvent(db, 'bad', 'test.poison', Buffer.from([9, 0, 9]));
     const good = await commitEvent(db, 'good');
     let attempts = 0;
-    const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, ...FAST_RELAY }));
-    const consumer = open.stopLater(
-      createEventConsumer({
-        db,
-        redis,
-        stream,
-        log,
-        group: 'g',
-        maxDeliveries: 3,
-        ...FAST_CONSUMER,
-        handle: async (e, trx) => {
-          if (e.type === 'test.poison') {
-            attempts++;
-            await trx('effects').insert({ consumer: 'g', event_id: e.id, key: 'partial' }); // rolled back
-            throw new Error('cannot apply poison');
-          }
-          await recordEffect('g')(e, trx);
-        },
-      }),
-    );
+    const relay = fx.relay(log);
+    const consumer = fx.consumer({
+      log,
+      group: 'g',
+      maxDeliveries: 3,
+      handle: async (e, trx) => {
+        if (e.type === 'test.poison') {
+          attempts++;
+          await trx('effects').insert({ consumer: 'g', event_id: e.id, key: 'partial' }); // rolled back
+          throw new Error('cannot apply poison');
+        }
+        await recordEffect('g')(e, trx);
+      },
+    });
     relay.start();
     consumer.start();
 
@@ -159,10 +129,10 @@ describe('outbox relay and event consumer', () => {
   });
 
   it('publishes through one relay per schema: each event once, in order, with failover', async () => {
-    const { db, schema, redis, stream } = fx;
+    const { db, redis, stream } = fx;
     const { log } = memoryLog();
-    const a = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, ...FAST_RELAY }));
-    const b = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, ...FAST_RELAY }));
+    const a = fx.relay(log);
+    const b = fx.relay(log);
     a.start();
     b.start();
     const ids: string[] = [];
@@ -176,10 +146,10 @@ describe('outbox relay and event consumer', () => {
   });
 
   it('deletes sent rows after the retention period', async () => {
-    const { db, schema, redis, stream } = fx;
+    const { db, redis, stream } = fx;
     const { log } = memoryLog();
     await commitEvent(db, 'k0');
-    const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, retentionDays: 0, cleanupEveryMs: 50, ...FAST_RELAY }));
+    const relay = fx.relay(log, { retentionDays: 0, cleanupEveryMs: 50 });
     relay.start();
     await waitFor('sent row deleted', async () => (await db('outbox').count('* as n').first())?.n === 0);
     expect(await redis.xlen(stream)).toBe(1);

@@ -50,9 +50,11 @@ export function testEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     ADMIN_PASSWORD: 'admin-password-for-tests',
     ADMIN_USERNAME: 'admin_test',
     INTERNAL_AUTH_SECRET: TEST_INTERNAL_AUTH_SECRET,
-    // identity starts before social-graph: its edge backfill retries against nothing rather than
-    // reach a development stack on the default port (a test wanting it starts an identity of its own).
+    // identity starts before social-graph and content: its edge and post backfills retry against
+    // nothing rather than reach a development stack on the default ports (a test wanting them
+    // starts an identity of its own).
     SOCIAL_GRAPH_ADDR: '127.0.0.1:1',
+    CONTENT_ADDR: '127.0.0.1:1',
     // Every test file shares 127.0.0.1 and this run's Redis: only rate-limit tests lower it.
     RATE_LIMIT_SCALE: '100000',
     ...s3Env(),

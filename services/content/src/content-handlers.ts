@@ -1,22 +1,29 @@
 import { MAX_BATCH_IDS } from '@shutter/contracts';
 import type { content } from '@shutter/proto';
 import { requireUser, requireUuid, type CallContext, type Handlers } from '@shutter/kit';
+import { requirePeerCaller, snapshotPages } from '@shutter/kit/db';
 import type { CommentsService } from './comments/comments-service';
 import type { MediaService } from './media/media-service';
+import type { PostsRepository } from './posts/posts-repository';
 import type { Caller, PostsService } from './posts/posts-service';
 import type { UrlSigner } from './storage/url-signer';
 
 /** The caller the gateway's signed assertion names (kit internal auth); every user method needs one. */
 const callerOf = (ctx: CallContext): Caller => ({ userId: requireUser(ctx), requestId: ctx.requestId });
 
+/** A post's replicated version (content.proto PostState): created live, then deleted (terminal). */
+export const POST_VERSION = { live: 1, deleted: 2 } as const;
+
 /** gRPC → services: each handler names the caller and hands over. */
 export function createContentHandlers(deps: {
   posts: PostsService;
+  /** The snapshot's pages (read straight from the table: no service logic in between). */
+  postsRepository: PostsRepository;
   comments: CommentsService;
   media: MediaService;
   urls: UrlSigner;
 }): Handlers<typeof content.ContentServiceService> {
-  const { posts, comments, media, urls } = deps;
+  const { posts, postsRepository, comments, media, urls } = deps;
 
   return {
     uploadMedia: (requests, ctx) => media.upload(requests, callerOf(ctx).userId),
@@ -60,6 +67,13 @@ export function createContentHandlers(deps: {
     likePost: (req, ctx) => posts.setLike(callerOf(ctx), req.postId, true),
     unlikePost: (req, ctx) => posts.setLike(callerOf(ctx), req.postId, false),
     countPosts: async (req) => posts.counts(req.userIds),
+
+    async *streamPostSnapshot(req, ctx) {
+      requirePeerCaller(ctx);
+      for await (const rows of snapshotPages(req.pageSize, postsRepository.postsAfter, (p) => p.id)) {
+        yield { posts: rows.map((p) => ({ postId: p.id, authorId: p.author_id, deleted: false, version: POST_VERSION.live })) };
+      }
+    },
 
     listComments: (req, ctx) => comments.list(callerOf(ctx), req),
     createComment: async (req, ctx) => ({ commentId: await comments.create(callerOf(ctx), req) }),

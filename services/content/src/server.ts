@@ -72,9 +72,12 @@ export function createContentService(config: ContentConfig, logger: Logger, metr
   const commentsService = createCommentsService({ db, comments, posts, reads, postsService, authors, presenter });
 
   const grpc = createGrpcServer({ logger, metrics, auth: auth.keys });
-  grpc.add(content.ContentServiceService, createContentHandlers({ posts: postsService, comments: commentsService, media: mediaService, urls: storage.urls }), {
-    // The gateway signs image URLs in batches across users (a URL only reaches who may see the post).
-    withoutUser: ['signMediaUrls'],
+  const handlers = createContentHandlers({ posts: postsService, postsRepository: posts, comments: commentsService, media: mediaService, urls: storage.urls });
+  grpc.add(content.ContentServiceService, handlers, {
+    // The gateway signs image URLs in batches across users (a URL only reaches who may see the post);
+    // the post snapshot backfills identity's replica (peers only: the handler refuses the gateway).
+    withoutUser: ['signMediaUrls', 'streamPostSnapshot'],
+    peers: { identity: ['streamPostSnapshot'] },
   });
   const relay = createOutboxRelay({ db, schema, redis, log: logger, metrics });
   const consumer = createContentEventsConsumer({ db, redis, log: logger, metrics, authors, follows, media, storage, feed, reads });

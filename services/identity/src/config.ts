@@ -7,6 +7,8 @@ export const identityConfigShape = {
   METRICS_PORT: env.port(9101),
   /** social-graph, whose edge snapshot the profile replica backfills from once (no request calls it). */
   SOCIAL_GRAPH_ADDR: env.str('127.0.0.1:50052'),
+  /** content, whose post snapshot the post-count replica backfills from once (no request calls it). */
+  CONTENT_ADDR: env.str('127.0.0.1:50053'),
   /** Ed25519 private key, PKCS#8 PEM. Unset: a key is generated once into JWT_KEY_FILE (development). */
   JWT_PRIVATE_KEY: env.optionalStr(),
   JWT_KEY_FILE: env.str('.data/identity/jwt-ed25519.pem'),

@@ -1,5 +1,5 @@
 import { decodeEvent, type EventType } from '@shutter/contracts';
-import type { socialgraph } from '@shutter/proto';
+import type { content, socialgraph } from '@shutter/proto';
 import type { Client, Logger, Metrics, Redis } from '@shutter/kit';
 import { createEventConsumer, defineReplica, type Knex, type ReplicaBackfill } from '@shutter/kit/db';
 import type { UserRow } from './users-repository';
@@ -19,6 +19,17 @@ export const CONSUMED_TYPES = [
 /** An edge's status only moves forward, so its rank is its version (as social-graph's snapshot gives it). */
 const RANK: Record<string, number> = { pending: 1, agree: 2, removed: 3 };
 export const edgesReplica = defineReplica({ table: 'follow_edges', key: ['follows_id'], fields: ['follower_id', 'followee_id', 'status'] });
+
+/** A post is created live, then deleted (a tombstone, terminal): its version, as content's snapshot gives it. */
+const POST_VERSION = { live: 1, deleted: 2 };
+export const postsReplica = defineReplica({ table: 'author_posts', key: ['post_id'], fields: ['author_id', 'deleted'] });
+
+/** One post's replicated state, as its event or content's snapshot carries it. */
+export interface AuthorPost {
+  postId: string;
+  authorId: string;
+  deleted: boolean;
+}
 
 /** One edge's whole state, as its event or social-graph's snapshot carries it. */
 export interface Edge {
@@ -48,8 +59,9 @@ export interface ProfileFacts {
  *   the same `applyEdges`, a chunk at a time, so snapshot rows and events converge too.
  * - `follow_counts`: agree counts, adjusted in the same transaction whenever a pair's effective
  *   agree-ness changes (the pair is locked while it is decided; see `applyEdges`).
- * - `author_posts` / `post_counts`: content's post ids per author, a deleted post kept as a
- *   tombstone, the count moved only by a real change of a row's liveness.
+ * - `author_posts` / `post_counts`: content's post ids per author (kit defineReplica, version
+ *   live 1, deleted 2), a deleted post kept as a tombstone, the count moved only by a real change
+ *   of a row's liveness (see `applyPosts`). Backfilled once from content's post snapshot.
  */
 export function createProfileReplicas(deps: { db: Knex }) {
   const { db } = deps;
@@ -109,6 +121,40 @@ export function createProfileReplicas(deps: { db: Knex }) {
     );
   }
 
+  /**
+   * Applies posts (one event's, or a backfilled snapshot chunk) in `trx`, in three statements
+   * whatever their number: the posts' locks, the replica (kit applyMany, which answers each applied
+   * row with the row it replaced), and the counts moved by the posts whose liveness changed.
+   * Counts move by summed deltas for the reasons given at `applyEdges`, under the same discipline:
+   * each post's change is decided under the post's advisory lock (taken in key order, the same lock
+   * for an event and a chunk), so a second transaction on a post (a duplicate, or its deletion
+   * racing its creation) waits and then sees the first's row as its `before`, a post not yet held
+   * included (a row lock alone cannot cover a row that does not exist yet); every change of a
+   * post's liveness is counted exactly once, and count rows are written in user id order.
+   */
+  async function applyPosts(trx: Knex, posts: AuthorPost[]): Promise<void> {
+    if (posts.length === 0) return;
+    const ids = [...new Set(posts.map((p) => p.postId))].sort();
+    await trx.raw("SELECT pg_advisory_xact_lock(hashtextextended('identity.author_posts:' || p, 0)) FROM (SELECT unnest(?::text[]) AS p ORDER BY 1) s", [ids]);
+    const applied = await postsReplica.applyMany(
+      trx,
+      posts.map((p) => ({ post_id: p.postId, author_id: p.authorId, deleted: p.deleted, version: p.deleted ? POST_VERSION.deleted : POST_VERSION.live })),
+    );
+    const deltas = new Map<string, number>();
+    for (const { row, before } of applied) {
+      const d = (row.deleted ? 0 : 1) - (before && !before.deleted ? 1 : 0);
+      if (d) deltas.set(row.author_id as string, (deltas.get(row.author_id as string) ?? 0) + d);
+    }
+    const rows = [...deltas].filter(([, d]) => d).map(([user_id, post_count]) => ({ user_id, post_count }));
+    if (rows.length === 0) return;
+    await trx.raw(
+      `INSERT INTO post_counts (user_id, post_count)
+         SELECT * FROM json_to_recordset(?::json) AS c(user_id uuid, post_count int) ORDER BY user_id
+         ON CONFLICT (user_id) DO UPDATE SET post_count = post_counts.post_count + EXCLUDED.post_count`,
+      [JSON.stringify(rows)],
+    );
+  }
+
   /** Whether each pair's newest edge is agree (the pairs as JSON `[{follower_id, followee_id}]`). */
   const agreeOf = async (trx: Knex, pairs: string): Promise<Map<string, boolean>> => {
     const res = await trx.raw(
@@ -131,24 +177,8 @@ export function createProfileReplicas(deps: { db: Knex }) {
     applyEdge: (trx: Knex, e: Edge) => applyEdges(trx, [e]),
     applyEdges,
     /** post.created (live) / post.deleted (tombstone) in `trx`. */
-    async applyPost(trx: Knex, p: { postId: string; authorId: string; deleted: boolean }): Promise<void> {
-      const res = await trx.raw(
-        `INSERT INTO author_posts (post_id, author_id, deleted) VALUES (?, ?, ?)
-           ON CONFLICT (post_id) DO UPDATE SET deleted = true WHERE EXCLUDED.deleted AND NOT author_posts.deleted
-           RETURNING (xmax = 0) AS inserted, deleted`,
-        [p.postId, p.authorId, p.deleted],
-      );
-      const row = res.rows[0] as { inserted: boolean; deleted: boolean } | undefined;
-      if (!row) return; // nothing changed
-      // A live row inserted: +1. A live row turned tombstone: -1. A tombstone inserted: no change.
-      const delta = row.inserted ? (row.deleted ? 0 : 1) : -1;
-      if (delta) {
-        await trx.raw(
-          'INSERT INTO post_counts (user_id, post_count) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET post_count = post_counts.post_count + EXCLUDED.post_count',
-          [p.authorId, delta],
-        );
-      }
-    },
+    applyPost: (trx: Knex, p: AuthorPost) => applyPosts(trx, [p]),
+    applyPosts,
 
     /**
      * The user's row with the viewer's relationship to them and their counts: one statement (a
@@ -240,6 +270,33 @@ export function createEdgeBackfill(deps: {
       replicas.applyEdges(
         trx,
         edges.map((e) => ({ followsId: e.followsId, followerId: e.followerId, followeeId: e.followeeId, status: e.status === 'agree' ? 'agree' : 'pending' })),
+      ),
+  });
+}
+
+/**
+ * The post replica's one-time backfill from content's post snapshot (kit createReplicaBackfill):
+ * each chunk of posts through `applyPosts`, counts included, as their events would.
+ */
+export function createPostBackfill(deps: {
+  db: Knex;
+  log: Logger;
+  replicas: ProfileReplicas;
+  content: Pick<Client<typeof content.ContentServiceService>, 'serverStream'>;
+  retryMs?: number;
+}): ReplicaBackfill {
+  const { replicas } = deps;
+  return postsReplica.backfillFrom({
+    db: deps.db,
+    log: deps.log,
+    retryMs: deps.retryMs,
+    async *snapshot(signal) {
+      for await (const page of deps.content.serverStream('streamPostSnapshot', { pageSize: 1000 }, { signal })) yield page.posts;
+    },
+    applyMany: (trx, posts) =>
+      replicas.applyPosts(
+        trx,
+        posts.map((p) => ({ postId: p.postId, authorId: p.authorId, deleted: p.deleted })),
       ),
   });
 }

@@ -1,11 +1,11 @@
-import { identity, socialgraph } from '@shutter/proto';
+import { content, identity, socialgraph } from '@shutter/proto';
 import { createClient, createGrpcServer, createRedis, internalAuth, type Logger, type Metrics } from '@shutter/kit';
 import { createDb, createOutboxRelay, backendsReady } from '@shutter/kit/db';
 import type { IdentityConfig } from './config';
 import { ensureAdmin } from './admin-bootstrap';
 import { createIdentityHandlers } from './identity-handlers';
 import { createLoginThrottle } from './login-throttle';
-import { createEdgeBackfill, createProfileReplicaConsumer, createProfileReplicas } from './profile-replicas';
+import { createEdgeBackfill, createPostBackfill, createProfileReplicaConsumer, createProfileReplicas } from './profile-replicas';
 import { schema } from './migrations';
 import { createRevocationPublisher, startRevocationSync } from './revocation';
 import { loadSigningKey } from './signing-key';
@@ -44,15 +44,13 @@ export async function createIdentityService(config: IdentityConfig, logger: Logg
   });
   const consumer = createProfileReplicaConsumer({ db, redis, log: logger, replicas, stream: opts.stream, metrics });
   const relay = createOutboxRelay({ db, schema, redis, log: logger, stream: opts.stream, metrics });
-  // identity's only call to another service: the edge snapshot, once in the replica's life. The
-  // snapshot may take long on a big graph; flow control paces it.
-  const graph = createClient(socialgraph.SocialGraphServiceService, config.SOCIAL_GRAPH_ADDR, {
-    service: 'social-graph',
-    deadlineMs: 60 * 60_000,
-    metrics,
-    auth: auth.signer,
-  });
+  // identity's only calls to other services: the edge and post snapshots, each once in its
+  // replica's life. A snapshot may take long on a big data set; flow control paces it.
+  const snapshotClient = { deadlineMs: 60 * 60_000, metrics, auth: auth.signer };
+  const graph = createClient(socialgraph.SocialGraphServiceService, config.SOCIAL_GRAPH_ADDR, { service: 'social-graph', ...snapshotClient });
+  const contentClient = createClient(content.ContentServiceService, config.CONTENT_ADDR, { service: 'content', ...snapshotClient });
   const edgeBackfill = createEdgeBackfill({ db, log: logger, replicas, graph });
+  const postBackfill = createPostBackfill({ db, log: logger, replicas, content: contentClient });
   let revocation: ReturnType<typeof startRevocationSync> | undefined;
 
   return {
@@ -68,17 +66,21 @@ export async function createIdentityService(config: IdentityConfig, logger: Logg
       await revocation.ready;
       relay.start();
       consumer.start();
-      // Not a readiness condition (unlike content's): social-graph needs identity to start, and
-      // until complete only profile counts and relationships older than the replica can lag.
+      // Not readiness conditions (unlike content's): social-graph and content need identity to
+      // start, and until complete only profile counts and relationships older than the replicas can lag.
       edgeBackfill.start();
+      postBackfill.start();
       return grpc.listen(addr);
     },
     /** Resolves when the edge replica is complete (tests). */
     edgesBackfilled: () => edgeBackfill.completed,
+    /** Resolves when the post replica is complete (tests). */
+    postsBackfilled: () => postBackfill.completed,
     ready: backendsReady(db, redis),
     async stop(timeoutMs: number): Promise<void> {
-      await edgeBackfill.stop();
+      await Promise.all([edgeBackfill.stop(), postBackfill.stop()]);
       graph.close();
+      contentClient.close();
       await grpc.shutdown(timeoutMs);
       revocation?.stop();
       await consumer.stop();

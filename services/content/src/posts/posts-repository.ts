@@ -280,6 +280,13 @@ export function createPostsRepository(db: Knex) {
       return row ? Number(row.like_count) : null;
     },
 
+    /** A page of live posts' ids and authors after `after`, by post id (the post snapshot identity's replica backfills from). */
+    postsAfter(after: string | undefined, limit: number): Promise<Array<{ id: string; author_id: string }>> {
+      const q = db('posts').select('id', 'author_id').orderBy('id').limit(limit);
+      if (after !== undefined) q.where('id', '>', after);
+      return q;
+    },
+
     async countByAuthor(authorIds: string[]): Promise<Map<string, number>> {
       const counts = new Map<string, number>();
       if (authorIds.length === 0) return counts;

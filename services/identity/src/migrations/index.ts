@@ -125,4 +125,13 @@ export const migrations: Migration[] = [
       await db.raw('ALTER TABLE follow_edges ALTER COLUMN version SET NOT NULL');
     },
   },
+  {
+    name: '0005_post_versions',
+    async up(db) {
+      // author_posts becomes a kit replica: a post is created live (1), then deleted (2, terminal).
+      await db.raw('ALTER TABLE author_posts ADD COLUMN version bigint');
+      await db.raw('UPDATE author_posts SET version = CASE WHEN deleted THEN 2 ELSE 1 END');
+      await db.raw('ALTER TABLE author_posts ALTER COLUMN version SET NOT NULL');
+    },
+  },
 ];
