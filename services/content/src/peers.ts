@@ -1,10 +1,6 @@
 import { identity, socialgraph, type events } from '@shutter/proto';
-import { createClient, type AssertionSigner, type Metrics } from '@shutter/kit';
+import { SNAPSHOT_DEADLINE_MS, createClient, snapshotSource, type AssertionSigner, type Metrics } from '@shutter/kit';
 import type { ContentConfig } from './config';
-
-/** A whole snapshot may take long on a big graph; flow control paces it to the replica's writes. */
-const SNAPSHOT_DEADLINE_MS = 60 * 60_000;
-const PAGE_SIZE = 1000;
 
 /**
  * Content's only calls to other services: the owners' snapshots its replicas backfill from, once
@@ -17,14 +13,10 @@ export function createPeers(config: ContentConfig, metrics: Metrics, auth: Asser
 
   return {
     /** identity's users, whole state at version, by id. */
-    async *userSnapshot(signal: AbortSignal): AsyncIterable<events.UserState[]> {
-      for await (const page of identityClient.serverStream('streamUserSnapshot', { pageSize: PAGE_SIZE }, { signal })) yield page.users;
-    },
+    userSnapshot: snapshotSource(identityClient, 'streamUserSnapshot', (page): events.UserState[] => page.users),
 
     /** social-graph's live edges at version, by edge id. */
-    async *edgeSnapshot(signal: AbortSignal): AsyncIterable<socialgraph.EdgeState[]> {
-      for await (const page of graphClient.serverStream('streamEdgeSnapshot', { pageSize: PAGE_SIZE }, { signal })) yield page.edges;
-    },
+    edgeSnapshot: snapshotSource(graphClient, 'streamEdgeSnapshot', (page): socialgraph.EdgeState[] => page.edges),
 
     close() {
       identityClient.close();

@@ -1,6 +1,6 @@
 import { decodeEvent, type EventType } from '@shutter/contracts';
 import type { content, socialgraph } from '@shutter/proto';
-import type { Client, Logger, Metrics, Redis } from '@shutter/kit';
+import { snapshotSource, type Client, type Logger, type Metrics, type Redis } from '@shutter/kit';
 import { createEventConsumer, defineReplica, type Knex, type ReplicaBackfill } from '@shutter/kit/db';
 import type { UserRow } from './users-repository';
 
@@ -255,17 +255,15 @@ export function createEdgeBackfill(deps: {
   db: Knex;
   log: Logger;
   replicas: ProfileReplicas;
-  graph: Pick<Client<typeof socialgraph.SocialGraphServiceService>, 'serverStream'>;
+  graph: Client<typeof socialgraph.SocialGraphServiceService>;
   retryMs?: number;
 }): ReplicaBackfill {
   const { graph, replicas } = deps;
-  return edgesReplica.backfillFrom({
+  return edgesReplica.backfillFrom<socialgraph.EdgeState>({
     db: deps.db,
     log: deps.log,
     retryMs: deps.retryMs,
-    async *snapshot(signal) {
-      for await (const page of graph.serverStream('streamEdgeSnapshot', { pageSize: 1000 }, { signal })) yield page.edges;
-    },
+    snapshot: snapshotSource(graph, 'streamEdgeSnapshot', (page) => page.edges),
     applyMany: (trx, edges) =>
       replicas.applyEdges(
         trx,
@@ -282,17 +280,15 @@ export function createPostBackfill(deps: {
   db: Knex;
   log: Logger;
   replicas: ProfileReplicas;
-  content: Pick<Client<typeof content.ContentServiceService>, 'serverStream'>;
+  content: Client<typeof content.ContentServiceService>;
   retryMs?: number;
 }): ReplicaBackfill {
   const { replicas } = deps;
-  return postsReplica.backfillFrom({
+  return postsReplica.backfillFrom<content.PostState>({
     db: deps.db,
     log: deps.log,
     retryMs: deps.retryMs,
-    async *snapshot(signal) {
-      for await (const page of deps.content.serverStream('streamPostSnapshot', { pageSize: 1000 }, { signal })) yield page.posts;
-    },
+    snapshot: snapshotSource(deps.content, 'streamPostSnapshot', (page) => page.posts),
     applyMany: (trx, posts) =>
       replicas.applyPosts(
         trx,

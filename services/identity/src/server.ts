@@ -1,5 +1,5 @@
 import { content, identity, socialgraph } from '@shutter/proto';
-import { createClient, createGrpcServer, createRedis, internalAuth, type Logger, type Metrics } from '@shutter/kit';
+import { SNAPSHOT_DEADLINE_MS, createClient, createGrpcServer, createRedis, internalAuth, type Logger, type Metrics } from '@shutter/kit';
 import { createDb, createOutboxRelay, backendsReady } from '@shutter/kit/db';
 import type { IdentityConfig } from './config';
 import { ensureAdmin } from './admin-bootstrap';
@@ -45,8 +45,8 @@ export async function createIdentityService(config: IdentityConfig, logger: Logg
   const consumer = createProfileReplicaConsumer({ db, redis, log: logger, replicas, stream: opts.stream, metrics });
   const relay = createOutboxRelay({ db, schema, redis, log: logger, stream: opts.stream, metrics });
   // identity's only calls to other services: the edge and post snapshots, each once in its
-  // replica's life. A snapshot may take long on a big data set; flow control paces it.
-  const snapshotClient = { deadlineMs: 60 * 60_000, metrics, auth: auth.signer };
+  // replica's life.
+  const snapshotClient = { deadlineMs: SNAPSHOT_DEADLINE_MS, metrics, auth: auth.signer };
   const graph = createClient(socialgraph.SocialGraphServiceService, config.SOCIAL_GRAPH_ADDR, { service: 'social-graph', ...snapshotClient });
   const contentClient = createClient(content.ContentServiceService, config.CONTENT_ADDR, { service: 'content', ...snapshotClient });
   const edgeBackfill = createEdgeBackfill({ db, log: logger, replicas, graph });

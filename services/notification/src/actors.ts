@@ -1,28 +1,9 @@
-import { identity, type events } from '@shutter/proto';
-import { createClient, type AssertionSigner, type Metrics } from '@shutter/kit';
+import type { events } from '@shutter/proto';
 import { defineReplica, type Knex } from '@shutter/kit/db';
 import type { ActorSnapshot } from './notifications-repository';
 
 /** identity's users as a versioned replica (kit defineReplica): an event applies only if newer. */
 export const actorsReplica = defineReplica({ table: 'actors', key: ['id'], fields: ['username', 'name', 'profile', 'profile_image_key'] });
-
-/** A whole snapshot may take long on a big directory; flow control paces it to the replica's writes. */
-const SNAPSHOT_DEADLINE_MS = 60 * 60_000;
-const PAGE_SIZE = 1000;
-
-/**
- * Notification's only call to another service: identity's user snapshot, which the actors
- * replica backfills from once in its life (server.ts). No request path and no event calls identity.
- */
-export function createUserSnapshot(addr: string, metrics: Metrics, auth: AssertionSigner) {
-  const client = createClient(identity.IdentityServiceService, addr, { service: 'identity', deadlineMs: SNAPSHOT_DEADLINE_MS, metrics, auth });
-  return {
-    async *pages(signal: AbortSignal): AsyncIterable<events.UserState[]> {
-      for await (const page of client.serverStream('streamUserSnapshot', { pageSize: PAGE_SIZE }, { signal })) yield page.users;
-    },
-    close: () => client.close(),
-  };
-}
 
 /**
  * Actors (username, name, profile, avatar key) from notification's replica of identity's users:

@@ -1,8 +1,8 @@
-import { notification } from '@shutter/proto';
-import { createGrpcServer, createRedis, internalAuth, type Logger, type Metrics } from '@shutter/kit';
+import { identity, notification, type events } from '@shutter/proto';
+import { SNAPSHOT_DEADLINE_MS, createClient, createGrpcServer, createRedis, internalAuth, snapshotSource, type Logger, type Metrics } from '@shutter/kit';
 import { createDb, type EventConsumerOptions, backendsReady, startBackfills } from '@shutter/kit/db';
 import type { NotificationConfig } from './config';
-import { actorsReplica, createActors, createUserSnapshot } from './actors';
+import { actorsReplica, createActors } from './actors';
 import { createNotificationConsumer } from './consumer';
 import { createLivePublisher } from './live';
 import { schema } from './migrations';
@@ -26,13 +26,19 @@ export function createNotificationService(config: NotificationConfig, logger: Lo
   const db = createDb({ url: config.DATABASE_URL, schema, poolMax: config.DATABASE_POOL_MAX });
   const redis = createRedis(config.REDIS_URL, config.REDIS_KEY_PREFIX);
   const auth = internalAuth('notification', config);
-  const snapshot = createUserSnapshot(config.IDENTITY_ADDR, metrics, auth.signer);
+  // Notification's only call to another service: identity's user snapshot, once in the actors replica's life.
+  const identityClient = createClient(identity.IdentityServiceService, config.IDENTITY_ADDR, {
+    service: 'identity',
+    deadlineMs: SNAPSHOT_DEADLINE_MS,
+    metrics,
+    auth: auth.signer,
+  });
   const repo = createNotificationsRepository(db);
   const actors = createActors(db);
-  const backfill = actorsReplica.backfillFrom({
+  const backfill = actorsReplica.backfillFrom<events.UserState>({
     db,
     log: logger,
-    snapshot: (signal) => snapshot.pages(signal),
+    snapshot: snapshotSource(identityClient, 'streamUserSnapshot', (page) => page.users),
     applyMany: (trx, users) => actors.applyStates(trx, users),
   });
   let backfilled = () => false;
@@ -74,7 +80,7 @@ export function createNotificationService(config: NotificationConfig, logger: Lo
       await grpc.shutdown(timeoutMs);
       await consumer.stop();
       unread.stop();
-      snapshot.close();
+      identityClient.close();
       await redis.quit();
       await db.destroy();
     },

@@ -1,5 +1,5 @@
-import { socialgraph } from '@shutter/proto';
-import { createGrpcServer, createRedis, internalAuth, type Logger, type Metrics } from '@shutter/kit';
+import { identity, socialgraph, type events } from '@shutter/proto';
+import { SNAPSHOT_DEADLINE_MS, createClient, createGrpcServer, createRedis, internalAuth, snapshotSource, type Logger, type Metrics } from '@shutter/kit';
 import { createDb, createOutboxRelay, backendsReady, startBackfills } from '@shutter/kit/db';
 import type { SocialGraphConfig } from './config';
 import { createFollowsRepository } from './follows-repository';
@@ -7,7 +7,7 @@ import { createFollowsService } from './follows-service';
 import { createIdentityEventsConsumer, createUsersApplier } from './identity-events';
 import { schema } from './migrations';
 import { createSocialGraphHandlers } from './social-graph-handlers';
-import { createUserSnapshot, createUsers, usersReplica } from './users';
+import { createUsers, usersReplica } from './users';
 
 export { schema, migrations } from './migrations';
 
@@ -20,7 +20,13 @@ export function createSocialGraphService(config: SocialGraphConfig, logger: Logg
   const db = createDb({ url: config.DATABASE_URL, schema, poolMax: config.DATABASE_POOL_MAX });
   const redis = createRedis(config.REDIS_URL, config.REDIS_KEY_PREFIX);
   const auth = internalAuth('social-graph', config);
-  const snapshot = createUserSnapshot(config.IDENTITY_ADDR, metrics, auth.signer);
+  // Social-graph's only call to another service: identity's user snapshot, once in the users replica's life.
+  const identityClient = createClient(identity.IdentityServiceService, config.IDENTITY_ADDR, {
+    service: 'identity',
+    deadlineMs: SNAPSHOT_DEADLINE_MS,
+    metrics,
+    auth: auth.signer,
+  });
   const users = createUsers(db);
   const follows = createFollowsRepository(db);
   const service = createFollowsService({ db, follows, users });
@@ -35,7 +41,12 @@ export function createSocialGraphService(config: SocialGraphConfig, logger: Logg
   const relay = createOutboxRelay({ db, schema, redis, log: logger, metrics });
   const applyUsers = createUsersApplier({ users, service, log: logger });
   const consumer = createIdentityEventsConsumer({ db, redis, log: logger, metrics, applyUsers });
-  const backfill = usersReplica.backfillFrom({ db, log: logger, snapshot: (signal) => snapshot.pages(signal), applyMany: applyUsers });
+  const backfill = usersReplica.backfillFrom<events.UserState>({
+    db,
+    log: logger,
+    snapshot: snapshotSource(identityClient, 'streamUserSnapshot', (page) => page.users),
+    applyMany: applyUsers,
+  });
   let backfilled = () => false;
 
   return {
@@ -56,7 +67,7 @@ export function createSocialGraphService(config: SocialGraphConfig, logger: Logg
       await grpc.shutdown(timeoutMs);
       await consumer.stop();
       await relay.stop();
-      snapshot.close();
+      identityClient.close();
       await redis.quit();
       await db.destroy();
     },

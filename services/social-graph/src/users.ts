@@ -1,5 +1,4 @@
-import { identity, type events } from '@shutter/proto';
-import { createClient, type AssertionSigner, type Metrics } from '@shutter/kit';
+import type { events } from '@shutter/proto';
 import { defineReplica, type Knex } from '@shutter/kit/db';
 
 /** What social-graph needs to know about a user to apply the follow rules. */
@@ -17,24 +16,6 @@ export const usersReplica = defineReplica({ table: 'users', key: ['id'], fields:
  * milliseconds after identity answered the client. An id never signed up costs the caller this.
  */
 const MISS_WAIT_MS = 1000;
-
-/** A whole snapshot may take long on a big directory; flow control paces it to the replica's writes. */
-const SNAPSHOT_DEADLINE_MS = 60 * 60_000;
-const PAGE_SIZE = 1000;
-
-/**
- * Social-graph's only call to another service: identity's user snapshot, which the users replica
- * backfills from once in its life (server.ts). No request path calls identity.
- */
-export function createUserSnapshot(addr: string, metrics: Metrics, auth: AssertionSigner) {
-  const client = createClient(identity.IdentityServiceService, addr, { service: 'identity', deadlineMs: SNAPSHOT_DEADLINE_MS, metrics, auth });
-  return {
-    async *pages(signal: AbortSignal): AsyncIterable<events.UserState[]> {
-      for await (const page of client.serverStream('streamUserSnapshot', { pageSize: PAGE_SIZE }, { signal })) yield page.users;
-    },
-    close: () => client.close(),
-  };
-}
 
 /**
  * Social-graph's read model of identity's users: privacy and status, which the follow rules and

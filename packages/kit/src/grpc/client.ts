@@ -50,6 +50,19 @@ export type Client<D> = {
   close(): void;
 };
 
+/** How long an owner's whole snapshot may stream; flow control paces it to the replica's writes. */
+export const SNAPSHOT_DEADLINE_MS = 60 * 60_000;
+
+/**
+ * A replica's backfill source (kit `backfillFrom({ snapshot })`): the owner's snapshot stream
+ * `method`, read in pages of `pageSize`, each page's rows picked by `rows`.
+ */
+export function snapshotSource<D, K extends ServerStreams<D>, Row>(client: Client<D>, method: K, rows: (page: Res<D[K]>) => Row[], pageSize = 1000) {
+  return async function* (signal: AbortSignal): AsyncIterable<Row[]> {
+    for await (const page of client.serverStream(method, { pageSize } as Req<D[K]>, { signal })) yield rows(page);
+  };
+}
+
 export interface ClientOptions {
   /** Label for metrics and errors (`identity`). */
   service: string;
