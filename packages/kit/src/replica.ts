@@ -280,6 +280,22 @@ export function startBackfills(backfills: ReplicaBackfill[], health: { setStatus
   return complete;
 }
 
+/**
+ * A row a replica may not hold yet because its event is in flight (a sign-up answered the client
+ * milliseconds before its event arrived here): `read` retried with a short backoff (5 ms doubling
+ * up to 200 ms) until it answers a row or `waitMs` has passed, then undefined. A subject that
+ * never existed costs its caller the whole wait, so keep `waitMs` to the events' usual lag.
+ */
+export async function awaitReplicated<T>(read: () => Promise<T | undefined>, waitMs: number): Promise<T | undefined> {
+  const until = Date.now() + waitMs;
+  for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
+    const row = await read();
+    if (row !== undefined) return row;
+    if (Date.now() + delay > until) return undefined;
+    await new Promise((r) => setTimeout(r, delay));
+  }
+}
+
 /** Refuses a snapshot stream to the gateway: snapshots serve peers' replicas only. */
 export function requirePeerCaller(ctx: Pick<CallContext, 'callerService'>): void {
   if (ctx.callerService === 'gateway') throw permissionDenied('Only peer services read snapshots.', 'internal_only');

@@ -1,6 +1,6 @@
-import { prng, testDb, unique } from '@shutter/testing';
+import { applyInRacingRounds, faultyDeliveries, prng, testDb, unique } from '@shutter/testing';
 import { createLogger } from '../src';
-import { defineReplica, replicaStateMigration, type Knex, type ReplicaRow } from '../src/index-db';
+import { awaitReplicated, defineReplica, replicaStateMigration, type Knex, type ReplicaRow } from '../src/index-db';
 
 /**
  * Property test of the kit's replica helper (docs/architecture.md *Events*, replicas): random change
@@ -67,18 +67,7 @@ it.each(Array.from({ length: SEEDS }, (_, i) => i + 1))('seed %i converges and n
   }
 
   // Delivery: duplicates, local delays (reordering), dead letters replayed after everything else.
-  const live: Event[] = [];
-  const dead: Event[] = [];
-  for (const e of events) {
-    if (rand() < 0.15) dead.push(e);
-    else live.push(e);
-    if (rand() < 0.2) live.push(e); // redelivered
-  }
-  for (let i = 0; i < live.length; i++) {
-    const j = Math.min(live.length - 1, i + Math.floor(rand() * 6)); // delayed by up to 5 places
-    [live[i], live[j]] = [live[j]!, live[i]!];
-  }
-  const deliveries = [...live, ...dead.sort(() => rand() - 0.5), ...(rand() < 0.5 ? [pick(events)] : [])];
+  const deliveries = [...faultyDeliveries(rand, events), ...(rand() < 0.5 ? [pick(events)] : [])];
 
   const applied = new Map<number, number>(); // the newest version applied per subject
   const record = (id: number, version: number, before?: ReplicaRow) => {
@@ -100,23 +89,19 @@ it.each(Array.from({ length: SEEDS }, (_, i) => i + 1))('seed %i converges and n
       ))
         record(Number(row.id), Number(row.version), before);
     });
-  for (let i = 0; i < deliveries.length;) {
-    // Up to 3 units at once: two consumers (or a retry and a new delivery, or a backfill) racing.
-    const units: Event[][] = [];
-    for (let k = 1 + Math.floor(rand() * 3); k > 0 && i < deliveries.length; k--) {
-      const n = rand() < 0.5 ? 1 : 2 + Math.floor(rand() * 5);
-      units.push(deliveries.slice(i, i + n));
-      i += n;
-    }
-    await Promise.all(units.map(unit));
-    // A reader never sees a subject older than what was applied, and always a state the owner had.
-    for (const [id, v] of applied) {
-      const row = await replica.get(db, { id });
-      expect(Number(row?.version)).toBeGreaterThanOrEqual(v);
-      const then = history.get(`${id}@${row?.version}`);
-      expect({ value: row?.value, deleted: row?.deleted }).toEqual({ value: then?.value, deleted: then?.deleted });
-    }
-  }
+  // Up to 3 units at once: two consumers (or a retry and a new delivery, or a backfill) racing.
+  await applyInRacingRounds(rand, deliveries, unit, {
+    maxChunk: 6,
+    afterRound: async () => {
+      // A reader never sees a subject older than what was applied, and always a state the owner had.
+      for (const [id, v] of applied) {
+        const row = await replica.get(db, { id });
+        expect(Number(row?.version)).toBeGreaterThanOrEqual(v);
+        const then = history.get(`${id}@${row?.version}`);
+        expect({ value: row?.value, deleted: row?.deleted }).toEqual({ value: then?.value, deleted: then?.deleted });
+      }
+    },
+  });
 
   const owner = await db('owner_items').orderBy('id').select('id', 'value', 'deleted', 'version');
   const copy = await db('items').orderBy('id').select('id', 'value', 'deleted', 'version');
@@ -137,6 +122,27 @@ it('a backfill from the owner fills an empty replica and never overwrites a newe
     { id: 1, value: 'a-newer', version: newer.version },
     { id: 2, value: 'b1', version: 1 },
   ]);
+});
+
+describe('awaitReplicated', () => {
+  const read = (id: number) => () => db('items').where({ id }).first<{ id: number; value: string } | undefined>('id', 'value');
+
+  it('answers a row whose event lands while it waits', async () => {
+    let reads = 0;
+    const waited = awaitReplicated(async () => {
+      reads++;
+      return read(41)();
+    }, 60_000);
+    // The event lands only after the first look-up missed.
+    while (reads === 0) await new Promise((r) => setImmediate(r));
+    await db('items').insert({ id: 41, value: 'arrived', deleted: false, version: 1 });
+    expect(await waited).toEqual({ id: 41, value: 'arrived' });
+    expect(reads).toBeGreaterThan(1);
+  });
+
+  it('answers undefined once the wait is over for a subject never told of', async () => {
+    expect(await awaitReplicated(read(42), 30)).toBeUndefined();
+  });
 });
 
 describe('backfill from the owner', () => {

@@ -1,5 +1,5 @@
 import type { events } from '@shutter/proto';
-import { defineReplica, type Knex } from '@shutter/kit/db';
+import { awaitReplicated, defineReplica, type Knex } from '@shutter/kit/db';
 
 /** What social-graph needs to know about a user to apply the follow rules. */
 export interface GraphUser {
@@ -27,13 +27,8 @@ export function createUsers(db: Knex) {
   return {
     /** The user, or null when identity never told of the id (after waiting briefly for its sign-up's event). */
     async get(userId: string, trx: Knex = db): Promise<GraphUser | null> {
-      const until = Date.now() + MISS_WAIT_MS;
-      for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
-        const row = await trx<GraphUser>('users').where({ id: userId }).first('id', 'is_public', 'status');
-        if (row) return row;
-        if (Date.now() + delay > until) return null;
-        await new Promise((r) => setTimeout(r, delay));
-      }
+      const row = await awaitReplicated(() => trx<GraphUser>('users').where({ id: userId }).first('id', 'is_public', 'status'), MISS_WAIT_MS);
+      return row ?? null;
     },
 
     /**

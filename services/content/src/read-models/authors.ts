@@ -1,6 +1,6 @@
 import type { events } from '@shutter/proto';
 import { GrpcStatus, ServiceError } from '@shutter/kit';
-import { defineReplica, type Knex } from '@shutter/kit/db';
+import { awaitReplicated, defineReplica, type Knex } from '@shutter/kit/db';
 import type { PostReads } from '../posts/read-path';
 
 export interface AuthorRow {
@@ -38,13 +38,9 @@ export function createAuthors(deps: { db: Knex; reads: PostReads }) {
      * UNAVAILABLE (a retry succeeds) rather than a false "not found".
      */
     async own(userId: string): Promise<AuthorRow> {
-      const until = Date.now() + OWN_ROW_WAIT_MS;
-      for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
-        const row = await db<AuthorRow>('authors').where({ id: userId }).first();
-        if (row) return row;
-        if (Date.now() + delay > until) throw new ServiceError(GrpcStatus.UNAVAILABLE, 'This account is not known here yet; retry shortly.', 'unavailable');
-        await new Promise((r) => setTimeout(r, delay));
-      }
+      const row = await awaitReplicated(() => db<AuthorRow>('authors').where({ id: userId }).first(), OWN_ROW_WAIT_MS);
+      if (!row) throw new ServiceError(GrpcStatus.UNAVAILABLE, 'This account is not known here yet; retry shortly.', 'unavailable');
+      return row;
     },
 
     /**
