@@ -8,3 +8,4 @@ export * from './media-inspect';
 export * from './posts-helpers';
 export * from './fake-services';
 export * from './random';
+export * from './deliveries';

@@ -1,6 +1,6 @@
 import { createLogger, newId, type Redis } from '@shutter/kit';
 import { migrate, type Knex } from '@shutter/kit/db';
-import { prng, testDb, testRedis, unique } from '@shutter/testing';
+import { applyInRacingRounds, faultyDeliveries, prng, testDb, testRedis, unique } from '@shutter/testing';
 import { migrations } from '../src/migrations';
 import { createPostReads } from '../src/posts/read-path';
 import { createFollowGraph, edgesReplica, type EdgeStatus, type FollowGraph } from '../src/read-models/follow-graph';
@@ -71,25 +71,12 @@ it.each(Array.from({ length: 12 }, (_, i) => i + 1))('seed %i converges and neve
   ];
   const { events, agree } = history(rand, pairs);
 
-  const live: EdgeEvent[] = [];
-  const dead: EdgeEvent[] = [];
-  for (const e of events) {
-    if (rand() < 0.15) dead.push(e);
-    else live.push(e);
-    if (rand() < 0.2) live.push(e);
-  }
-  for (let i = 0; i < live.length; i++) {
-    const j = Math.min(live.length - 1, i + Math.floor(rand() * 6));
-    [live[i], live[j]] = [live[j]!, live[i]!];
-  }
-  const deliveries = [...live, ...dead.sort(() => rand() - 0.5)];
+  const deliveries = faultyDeliveries(rand, events);
 
   // The newest edge applied so far per pair (edge ids are UUIDv7: newer edges sort higher), at its best rank.
   const newest = new Map<string, { id: string; rank: number; status: EdgeStatus }>();
-  for (let i = 0; i < deliveries.length;) {
-    // One event, or a chunk of the next few as a backfilled snapshot page brings them (duplicates, reordering inside).
-    const chunk = deliveries.slice(i, i + (rand() < 0.5 ? 1 : 2 + Math.floor(rand() * 4)));
-    i += chunk.length;
+  // One event, or a chunk of the next few as a backfilled snapshot page brings them (duplicates, reordering inside).
+  const applyChunk = async (chunk: EdgeEvent[]) => {
     await db.transaction((trx) => graph.applyEdges(trx, chunk));
     for (const e of chunk) {
       const k = `${e.followerId}>${e.followeeId}`;
@@ -97,12 +84,15 @@ it.each(Array.from({ length: 12 }, (_, i) => i + 1))('seed %i converges and neve
       if (!cur || e.followsId > cur.id || (e.followsId === cur.id && RANK[e.status] > cur.rank))
         newest.set(k, { id: e.followsId, rank: RANK[e.status], status: e.status });
     }
-    // The access decision reflects the newest applied state of every pair, never an older one.
+  };
+  // The access decision reflects the newest applied state of every pair, never an older one.
+  const decisionsAreNewest = async () => {
     for (const [pair, n] of newest) {
       const [follower, followee] = pair.split('>');
       expect(await graph.isFollowing(follower!, followee!)).toBe(n.status === 'agree');
     }
-  }
+  };
+  await applyInRacingRounds(rand, deliveries, applyChunk, { maxRacing: 1, maxChunk: 5, afterRound: decisionsAreNewest });
   const held = (await db('follows').whereIn('follower_id', users).select('follower_id', 'followee_id')).map((r) => `${r.follower_id}>${r.followee_id}`);
   expect(held.sort()).toEqual(agree);
 });

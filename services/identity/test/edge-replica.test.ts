@@ -1,6 +1,18 @@
 import { createLogger, createMetrics, newId } from '@shutter/kit';
 import { migrate, type Knex } from '@shutter/kit/db';
-import { accounts, apiClient, type ApiClient, prng, type Stack, startStack, testDb, unique, waitFor } from '@shutter/testing';
+import {
+  accounts,
+  apiClient,
+  type ApiClient,
+  applyInRacingRounds,
+  faultyDeliveries,
+  prng,
+  type Stack,
+  startStack,
+  testDb,
+  unique,
+  waitFor,
+} from '@shutter/testing';
 import { loadIdentityConfig } from '../src/config';
 import { migrations } from '../src/migrations';
 import { createProfileReplicas, type Edge } from '../src/profile-replicas';
@@ -143,27 +155,12 @@ describe('counts with edges applied in chunks and one by one, racing', () => {
       if (next.status === 'removed') live.delete(`${f}>${g}`);
       else live.set(`${f}>${g}`, next);
     }
-    const delivered: Edge[] = [];
-    const dead: Edge[] = [];
-    for (const e of events) {
-      (rand() < 0.15 ? dead : delivered).push(e);
-      if (rand() < 0.2) delivered.push(e);
-    }
-    for (let i = 0; i < delivered.length; i++) {
-      const j = Math.min(delivered.length - 1, i + Math.floor(rand() * 6));
-      [delivered[i], delivered[j]] = [delivered[j]!, delivered[i]!];
-    }
-    const deliveries = [...delivered, ...dead.sort(() => rand() - 0.5)];
-    for (let i = 0; i < deliveries.length;) {
-      const units: Edge[][] = [];
-      for (let k = 1 + Math.floor(rand() * 3); k > 0 && i < deliveries.length; k--) {
-        const n = rand() < 0.5 ? 1 : 2 + Math.floor(rand() * 6);
-        units.push(deliveries.slice(i, i + n));
-        i += n;
-      }
-      await Promise.all(units.map((u) => db.transaction((trx) => (u.length === 1 ? replicas.applyEdge(trx, u[0]!) : replicas.applyEdges(trx, u)))));
-      expect(await held()).toEqual(await countsFromEdges());
-    }
+    await applyInRacingRounds(
+      rand,
+      faultyDeliveries(rand, events),
+      (u) => db.transaction((trx) => (u.length === 1 ? replicas.applyEdge(trx, u[0]!) : replicas.applyEdges(trx, u))),
+      { afterRound: async () => expect(await held()).toEqual(await countsFromEdges()) },
+    );
     const owner = new Map<string, { follower_count: number; following_count: number }>();
     const bump = (u: string, k: 'follower_count' | 'following_count') =>
       owner.set(u, { follower_count: 0, following_count: 0, ...owner.get(u), [k]: (owner.get(u)?.[k] ?? 0) + 1 });

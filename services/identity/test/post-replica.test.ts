@@ -1,7 +1,20 @@
 import { content } from '@shutter/proto';
 import { createClient, createLogger, createMetrics, GrpcStatus, newId } from '@shutter/kit';
 import { migrate, type Knex } from '@shutter/kit/db';
-import { apiClient, type ApiClient, postsHelpers, prng, type Stack, startStack, testDb, testSigner, unique, waitFor } from '@shutter/testing';
+import {
+  apiClient,
+  type ApiClient,
+  applyInRacingRounds,
+  faultyDeliveries,
+  postsHelpers,
+  prng,
+  type Stack,
+  startStack,
+  testDb,
+  testSigner,
+  unique,
+  waitFor,
+} from '@shutter/testing';
 import { loadIdentityConfig } from '../src/config';
 import { migrations } from '../src/migrations';
 import { type AuthorPost, createProfileReplicas } from '../src/profile-replicas';
@@ -164,25 +177,12 @@ describe('post counts with posts applied in chunks and one by one, racing', () =
         events.push(p);
       }
     }
-    const deliveries: AuthorPost[] = [];
-    for (const e of events) {
-      deliveries.push(e);
-      if (rand() < 0.25) deliveries.push(e);
-    }
-    for (let i = 0; i < deliveries.length; i++) {
-      const j = Math.min(deliveries.length - 1, i + Math.floor(rand() * 6));
-      [deliveries[i], deliveries[j]] = [deliveries[j]!, deliveries[i]!];
-    }
-    for (let i = 0; i < deliveries.length;) {
-      const units: AuthorPost[][] = [];
-      for (let k = 1 + Math.floor(rand() * 3); k > 0 && i < deliveries.length; k--) {
-        const n = rand() < 0.5 ? 1 : 2 + Math.floor(rand() * 6);
-        units.push(deliveries.slice(i, i + n));
-        i += n;
-      }
-      await Promise.all(units.map((u) => db.transaction((trx) => (u.length === 1 ? replicas.applyPost(trx, u[0]!) : replicas.applyPosts(trx, u)))));
-      expect(await held()).toEqual(await countsFromRows());
-    }
+    await applyInRacingRounds(
+      rand,
+      faultyDeliveries(rand, events, { redeliver: 0.25, deadLetter: 0 }),
+      (u) => db.transaction((trx) => (u.length === 1 ? replicas.applyPost(trx, u[0]!) : replicas.applyPosts(trx, u))),
+      { afterRound: async () => expect(await held()).toEqual(await countsFromRows()) },
+    );
     const owner = new Map<string, number>();
     for (const p of live.values()) owner.set(p.authorId, (owner.get(p.authorId) ?? 0) + 1);
     expect(await held()).toEqual([...owner].sort(([x], [y]) => (x < y ? -1 : 1)).map(([user_id, post_count]) => ({ user_id, post_count })));

@@ -1,7 +1,7 @@
 import type { events } from '@shutter/proto';
 import { createLogger, newId } from '@shutter/kit';
 import { migrate, type Knex } from '@shutter/kit/db';
-import { prng, testDb, unique } from '@shutter/testing';
+import { backfillReadsAgain, prng, raceBackfill, testDb, unique } from '@shutter/testing';
 import { actorsReplica, createActors } from '../src/actors';
 import { migrations } from '../src/migrations';
 
@@ -44,49 +44,16 @@ it.each(Array.from({ length: 8 }, (_, i) => i + 1))(
   async (seed) => {
     const rand = prng(1100 + seed);
     const ids = Array.from({ length: 8 }, () => newId()).sort();
-    const owner = new Map<string, events.UserState>();
-    const change = (id: string) => {
-      const next = state(id, Number(owner.get(id)?.version ?? 0) + 1, rand);
-      owner.set(id, next);
-      return next;
-    };
-    for (const id of ids) for (let n = 1 + Math.floor(rand() * 3); n > 0; n--) change(id); // the past: never delivered
-
-    const later: events.UserState[] = [];
-    const inFlight: Array<Promise<unknown>> = [];
-    const deliver = (u: events.UserState) => db.transaction((trx) => actors.applyStates(trx, [u]));
-    const advance = (n: number) => {
-      for (let i = 0; i < n; i++) {
-        const u = change(ids[Math.floor(rand() * ids.length)]!);
-        if (rand() < 0.5) inFlight.push(deliver(u));
-        else later.push(u);
-        if (rand() < 0.3) later.push(u);
-      }
-    };
-    async function* snapshot(): AsyncIterable<events.UserState[]> {
-      for (let i = 0; i < ids.length; i += 3) {
-        const page = ids.slice(i, i + 3).map((id) => owner.get(id)!);
-        const sent = [...page];
-        for (const u of page) {
-          if (rand() < 0.3) sent.push(u);
-          if (Number(u.version) > 1 && rand() < 0.3) sent.push(state(u.userId, Number(u.version) - 1, rand));
-        }
-        yield sent.sort(() => rand() - 0.5);
-        advance(1 + Math.floor(rand() * 3));
-      }
-    }
-    const name = `actors_${seed}`;
-    const backfill = actorsReplica.backfillFrom({ db, log, name, snapshot, applyMany: (trx, users) => actors.applyStates(trx, users) });
-    backfill.start();
-    await backfill.completed;
-    await backfill.stop();
-    advance(5);
-    await Promise.all(inFlight);
-    for (let i = later.length - 1; i > 0; i--) {
-      const j = Math.floor(rand() * (i + 1));
-      [later[i], later[j]] = [later[j]!, later[i]!];
-    }
-    for (const u of later) await deliver(u);
+    const backfill = (snapshot: () => AsyncIterable<events.UserState[]>) =>
+      actorsReplica.backfillFrom({ db, log, name: `actors_${seed}`, snapshot, applyMany: (trx, users) => actors.applyStates(trx, users) });
+    const owner = await raceBackfill({
+      rand,
+      ids,
+      next: (id, version) => state(id, version, rand),
+      stale: (u, version) => state(u.userId, version, rand),
+      deliver: (users) => db.transaction((trx) => actors.applyStates(trx, users)),
+      backfill,
+    });
 
     const held = await actors.get(ids);
     expect(ids.map((id) => held.get(id))).toEqual(
@@ -95,22 +62,7 @@ it.each(Array.from({ length: 8 }, (_, i) => i + 1))(
         return { user_id: id, username: u.username, name: u.name, profile: JSON.parse(u.profileJson) as unknown, profile_image_key: u.profileImageKey };
       }),
     );
-
     // A restart finds replica_state complete: it reads no snapshot.
-    let read = false;
-    const again = actorsReplica.backfillFrom({
-      db,
-      log,
-      name,
-      snapshot: async function* () {
-        read = true;
-        yield [];
-      },
-      applyMany: (trx, users) => actors.applyStates(trx, users),
-    });
-    again.start();
-    await again.completed;
-    await again.stop();
-    expect(read).toBe(false);
+    expect(await backfillReadsAgain(backfill)).toBe(false);
   },
 );

@@ -1,7 +1,7 @@
 import type { events } from '@shutter/proto';
 import { createLogger, newId } from '@shutter/kit';
 import { migrate, type Knex } from '@shutter/kit/db';
-import { prng, testDb, unique } from '@shutter/testing';
+import { backfillReadsAgain, prng, raceBackfill, testDb, unique } from '@shutter/testing';
 import { createFollowsRepository } from '../src/follows-repository';
 import { createFollowsService } from '../src/follows-service';
 import { createUsersApplier } from '../src/identity-events';
@@ -49,53 +49,16 @@ it.each(Array.from({ length: 8 }, (_, i) => i + 1))(
   async (seed) => {
     const rand = prng(900 + seed);
     const ids = Array.from({ length: 8 }, () => newId()).sort();
-    // The owner: each user's current state; every change bumps its version.
-    const owner = new Map<string, events.UserState>();
-    const change = (id: string) => {
-      const cur = owner.get(id);
-      const next = state(id, (cur ? Number(cur.version) : 0) + 1, rand() < 0.5, rand() < 0.25);
-      owner.set(id, next);
-      return next;
-    };
-    for (const id of ids) for (let n = 1 + Math.floor(rand() * 3); n > 0; n--) change(id); // the past: never delivered
-
-    const later: events.UserState[] = [];
-    const inFlight: Array<Promise<unknown>> = [];
-    const deliver = (u: events.UserState) => db.transaction((trx) => applyUsers(trx, [u]));
-    /** The owner moves on by a few changes; each event is delivered now (racing the next page), later, or both. */
-    const advance = (n: number) => {
-      for (let i = 0; i < n; i++) {
-        const u = change(ids[Math.floor(rand() * ids.length)]!);
-        if (rand() < 0.5) inFlight.push(deliver(u));
-        else later.push(u);
-        if (rand() < 0.3) later.push(u);
-      }
-    };
-    const PAGE = 3;
-    async function* snapshot(): AsyncIterable<events.UserState[]> {
-      for (let i = 0; i < ids.length; i += PAGE) {
-        // Read now (the owner may have moved on since the last page); rows also sent twice or older.
-        const page = ids.slice(i, i + PAGE).map((id) => owner.get(id)!);
-        const sent = [...page];
-        for (const u of page) {
-          if (rand() < 0.3) sent.push(u);
-          if (Number(u.version) > 1 && rand() < 0.3) sent.push(state(u.userId, Number(u.version) - 1, !u.isPublic, u.status !== 'disabled'));
-        }
-        yield sent.sort(() => rand() - 0.5);
-        advance(1 + Math.floor(rand() * 3));
-      }
-    }
-    const backfill = usersReplica.backfillFrom({ db, log, name: `users_${seed}`, snapshot, applyMany: applyUsers });
-    backfill.start();
-    await backfill.completed;
-    await backfill.stop();
-    advance(5);
-    await Promise.all(inFlight);
-    for (let i = later.length - 1; i > 0; i--) {
-      const j = Math.floor(rand() * (i + 1));
-      [later[i], later[j]] = [later[j]!, later[i]!];
-    }
-    for (const u of later) await deliver(u);
+    const backfill = (snapshot: () => AsyncIterable<events.UserState[]>) =>
+      usersReplica.backfillFrom({ db, log, name: `users_${seed}`, snapshot, applyMany: applyUsers });
+    const owner = await raceBackfill({
+      rand,
+      ids,
+      next: (id, version) => state(id, version, rand() < 0.5, rand() < 0.25),
+      stale: (u, version) => state(u.userId, version, !u.isPublic, u.status !== 'disabled'),
+      deliver: (users) => db.transaction((trx) => applyUsers(trx, users)),
+      backfill,
+    });
 
     const held = await db('users').whereIn('id', ids).orderBy('id').select('id', 'is_public', 'status', 'version');
     expect(held.map((r: { id: string; is_public: boolean; status: string; version: string }) => [r.id, r.is_public, r.status, Number(r.version)])).toEqual(
@@ -104,23 +67,8 @@ it.each(Array.from({ length: 8 }, (_, i) => i + 1))(
         return [id, u.isPublic, u.status, Number(u.version)];
       }),
     );
-
     // A restart finds replica_state complete: it reads no snapshot.
-    let read = false;
-    const again = usersReplica.backfillFrom({
-      db,
-      log,
-      name: `users_${seed}`,
-      snapshot: async function* () {
-        read = true;
-        yield [];
-      },
-      applyMany: applyUsers,
-    });
-    again.start();
-    await again.completed;
-    await again.stop();
-    expect(read).toBe(false);
+    expect(await backfillReadsAgain(backfill)).toBe(false);
   },
 );
 
