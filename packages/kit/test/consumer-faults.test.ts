@@ -1,6 +1,5 @@
 import * as os from 'node:os';
 import { spawnSync } from 'node:child_process';
-import { createEventConsumer, createOutboxRelay } from '../src/index-db';
 import { groupConsumers } from '../src/outbox/stream-entries';
 import { commitEvent, effects, memoryLog, outboxFixture, pendingCount, recordEffect, waitFor } from './outbox-helpers';
 
@@ -11,13 +10,12 @@ import { commitEvent, effects, memoryLog, outboxFixture, pendingCount, recordEff
  */
 describe('a consumer restarted after a crash', () => {
   const fx = outboxFixture();
-  const { open } = fx;
 
   it("takes over the entries of this host's dead consumer at once and removes it from the group", async () => {
-    const { db, schema, redis, stream } = fx;
+    const { db, redis, stream } = fx;
     const { log } = memoryLog();
     const ids = [await commitEvent(db, 'a'), await commitEvent(db, 'b')];
-    const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, pollMs: 50 }));
+    const relay = fx.relay(log);
     relay.start();
     await waitFor('published', async () => (await redis.xlen(stream)) === 2);
 
@@ -29,7 +27,7 @@ describe('a consumer restarted after a crash', () => {
     expect(await pendingCount(redis, stream, 'g')).toBe(2);
 
     // claimIdleMs of a minute: only the take-over can explain a delivery within the wait below.
-    const consumer = open.stopLater(createEventConsumer({ db, redis, stream, log, group: 'g', blockMs: 100, claimIdleMs: 60_000, handle: recordEffect('g') }));
+    const consumer = fx.consumer({ log, group: 'g', claimIdleMs: 60_000, handle: recordEffect('g') });
     consumer.start();
     await waitFor('both applied', async () => (await effects(db, 'g')).length === 2);
     expect((await effects(db, 'g')).map((e) => e.event_id)).toEqual(ids);
@@ -38,19 +36,17 @@ describe('a consumer restarted after a crash', () => {
   });
 
   it("leaves a live process's entries alone until claimIdleMs", async () => {
-    const { db, schema, redis, stream } = fx;
+    const { db, redis, stream } = fx;
     const { log } = memoryLog();
     await commitEvent(db, 'a');
-    const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, pollMs: 50 }));
+    const relay = fx.relay(log);
     relay.start();
     await waitFor('published', async () => (await redis.xlen(stream)) === 1);
     // This very process: alive, perhaps just slow.
     const live = `${os.hostname()}-${process.pid}`;
     await redis.call('xgroup', 'CREATE', `${redis.options.keyPrefix ?? ''}${stream}`, 'g', '0', 'MKSTREAM');
     await redis.xreadgroup('GROUP', 'g', live, 'COUNT', 10, 'STREAMS', stream, '>');
-    const consumer = open.stopLater(
-      createEventConsumer({ db, redis, stream, log, group: 'g', consumer: 'other', blockMs: 100, claimIdleMs: 60_000, handle: recordEffect('g') }),
-    );
+    const consumer = fx.consumer({ log, group: 'g', consumer: 'other', claimIdleMs: 60_000, handle: recordEffect('g') });
     consumer.start();
     // A later event applied means the consumer has turned (each start begins with a claim pass).
     const later = await commitEvent(db, 'later');
@@ -60,30 +56,24 @@ describe('a consumer restarted after a crash', () => {
   });
 
   it('retries an entry whose handler met an outage in place, without waiting claimIdleMs or spending deliveries', async () => {
-    const { db, schema, redis, stream } = fx;
+    const { db, redis, stream } = fx;
     const { log } = memoryLog();
     const id = await commitEvent(db, 'a');
-    const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, pollMs: 50 }));
+    const relay = fx.relay(log);
     relay.start();
     let calls = 0;
-    const consumer = open.stopLater(
-      createEventConsumer({
-        db,
-        redis,
-        stream,
-        log,
-        group: 'g',
-        blockMs: 100,
-        claimIdleMs: 60_000,
-        maxDeliveries: 2,
-        handle: async (e, trx) => {
-          calls++;
-          // A gRPC peer restarting: UNAVAILABLE, three times.
-          if (calls <= 3) throw Object.assign(new Error('14 UNAVAILABLE: No connection established'), { code: 14 });
-          await recordEffect('g')(e, trx);
-        },
-      }),
-    );
+    const consumer = fx.consumer({
+      log,
+      group: 'g',
+      claimIdleMs: 60_000,
+      maxDeliveries: 2,
+      handle: async (e, trx) => {
+        calls++;
+        // A gRPC peer restarting: UNAVAILABLE, three times.
+        if (calls <= 3) throw Object.assign(new Error('14 UNAVAILABLE: No connection established'), { code: 14 });
+        await recordEffect('g')(e, trx);
+      },
+    });
     consumer.start();
     await waitFor('applied', async () => (await effects(db, 'g')).length === 1);
     expect((await effects(db, 'g')).map((e) => e.event_id)).toEqual([id]);

@@ -1,6 +1,6 @@
 import pino from 'pino';
-import { testBackends, testDb, testRedis, unique, waitFor as waitForCondition } from '@shutter/testing';
-import type { Logger, Redis } from '../src';
+import { startRedisServer, testBackends, testDb, testRedis, unique, waitFor as waitForCondition } from '@shutter/testing';
+import { createRedis, type Logger, type Redis } from '../src';
 import {
   createEventConsumer,
   createOutboxRelay,
@@ -119,7 +119,7 @@ export interface OutboxFixture {
   /** A fresh schema with the outbox tables and `effects`, made before each test. */
   db: Knex;
   schema: string;
-  /** This file's Redis. */
+  /** This file's Redis, or the test's private redis-server (`privateRedis`). */
   redis: Redis;
   /** A stream of this test's own. */
   stream: string;
@@ -127,23 +127,39 @@ export interface OutboxFixture {
   relay(log: Logger, opts?: Partial<OutboxRelayOptions>): OutboxRelay;
   /** A consumer of this test's stream (FAST_CONSUMER unless `opts` say otherwise), stopped after the test. */
   consumer(opts: Pick<EventConsumerOptions, 'log' | 'group' | 'handle'> & Partial<EventConsumerOptions>): EventConsumer;
+  /** With `privateRedis`: the test's redis-server (no persistence), replaced by `restartEmpty`. */
+  server: Awaited<ReturnType<typeof startRedisServer>>;
+  /** With `privateRedis`: stops the server and starts an empty one on the same port (`between` runs while it is down). */
+  restartEmpty(between?: () => Promise<void>): Promise<void>;
 }
 
 /**
  * The per-test setup of the outbox tests, registered as beforeEach/afterEach of the calling
- * describe. Read the fields inside a test (they are replaced before each one).
+ * describe. Read the fields inside a test (they are replaced before each one). `privateRedis`
+ * gives each test a redis-server of its own to stop and restart; the run's shared Redis is then
+ * never touched.
  */
-export function outboxFixture(): OutboxFixture {
+export function outboxFixture(opts: { privateRedis?: boolean } = {}): OutboxFixture {
   const fx = {
     open: closers(),
-    relay: (log, opts) =>
-      fx.open.stopLater(createOutboxRelay({ db: fx.db, schema: fx.schema, redis: fx.redis, stream: fx.stream, log, ...FAST_RELAY, ...opts })),
-    consumer: (opts) => fx.open.stopLater(createEventConsumer({ db: fx.db, redis: fx.redis, stream: fx.stream, ...FAST_CONSUMER, ...opts })),
+    relay: (log, o) => fx.open.stopLater(createOutboxRelay({ db: fx.db, schema: fx.schema, redis: fx.redis, stream: fx.stream, log, ...FAST_RELAY, ...o })),
+    consumer: (o) => fx.open.stopLater(createEventConsumer({ db: fx.db, redis: fx.redis, stream: fx.stream, ...FAST_CONSUMER, ...o })),
+    async restartEmpty(between) {
+      await fx.server.stop();
+      await between?.();
+      fx.server = await startRedisServer(fx.server.port);
+    },
   } as OutboxFixture;
   beforeEach(async () => {
     ({ db: fx.db, schema: fx.schema } = await freshSchema());
     fx.open.add(() => fx.db.destroy());
-    fx.redis = testRedis();
+    if (opts.privateRedis) {
+      fx.server = await startRedisServer();
+      fx.open.add(() => fx.server.stop()); // the latest server: restartEmpty() replaces it
+      fx.redis = createRedis(fx.server.url, redisPrefix());
+    } else {
+      fx.redis = testRedis();
+    }
     fx.open.add(() => fx.redis.quit());
     fx.stream = unique('events_');
   });

@@ -1,61 +1,24 @@
-import { startRedisServer, unique } from '@shutter/testing';
-import { blockingConnection, createRedis, type Redis } from '../src';
-import { createEventConsumer, createOutboxRelay, type Knex } from '../src/index-db';
-import {
-  closers,
-  commitEvent,
-  effects,
-  FAST_CONSUMER,
-  FAST_RELAY,
-  freshSchema,
-  groupInfo,
-  memoryLog,
-  pendingCount,
-  recordEffect,
-  redisPrefix,
-  streamEntries,
-  waitFor,
-} from './outbox-helpers';
+import { blockingConnection, createRedis } from '../src';
+import { commitEvent, effects, groupInfo, memoryLog, outboxFixture, pendingCount, recordEffect, redisPrefix, streamEntries, waitFor } from './outbox-helpers';
 
 // These tests stop and restart a private redis-server (no persistence: a restart loses everything);
 // the shared Redis of the run is never touched.
 
 describe('outbox across Redis failures', () => {
-  const open = closers();
-  let db: Knex;
-  let schema: string;
-  let stream: string;
-  let server: Awaited<ReturnType<typeof startRedisServer>>;
-  let redis: Redis;
-
-  beforeEach(async () => {
-    ({ db, schema } = await freshSchema());
-    open.add(() => db.destroy());
-    server = await startRedisServer();
-    open.add(() => server.stop()); // the latest server: restartEmpty() replaces it
-    redis = createRedis(server.url, redisPrefix());
-    open.add(() => redis.quit());
-    stream = unique('events_');
-  });
-  afterEach(() => open.closeAll());
-
-  /** Stops the private Redis and starts an empty one on the same port. */
-  async function restartEmpty(between?: () => Promise<void>): Promise<void> {
-    await server.stop();
-    await between?.();
-    server = await startRedisServer(server.port);
-  }
+  const fx = outboxFixture({ privateRedis: true });
+  const { open } = fx;
 
   it('delivers events committed while Redis is down once it is back, in order', async () => {
+    const { db, redis, stream } = fx;
     const { log, lines } = memoryLog();
-    const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, ...FAST_RELAY }));
-    const consumer = open.stopLater(createEventConsumer({ db, redis, stream, log, group: 'g', handle: recordEffect('g'), ...FAST_CONSUMER }));
+    const relay = fx.relay(log);
+    const consumer = fx.consumer({ log, group: 'g', handle: recordEffect('g') });
     relay.start();
     consumer.start();
     const ids = [await commitEvent(db, 'before')];
     await waitFor('first effect', async () => (await effects(db, 'g')).length === 1);
 
-    await restartEmpty(async () => {
+    await fx.restartEmpty(async () => {
       for (const key of ['down1', 'down2', 'down3']) ids.push(await commitEvent(db, key));
       await waitFor('relay tried and failed', () => lines.some((l) => l.msg === 'outbox relay failed; retrying'));
       expect(await db('outbox').whereNull('sent_at').count('* as n').first()).toEqual({ n: 3 });
@@ -68,29 +31,24 @@ describe('outbox across Redis failures', () => {
   });
 
   it('re-publishes retained events after Redis restarts empty; each is applied once', async () => {
+    const { db, redis, stream } = fx;
     const { log, lines } = memoryLog();
-    const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, ...FAST_RELAY }));
+    const relay = fx.relay(log);
     let handled = 0;
-    const consumer = open.stopLater(
-      createEventConsumer({
-        db,
-        redis,
-        stream,
-        log,
-        group: 'g',
-        ...FAST_CONSUMER,
-        handle: async (e, trx) => {
-          handled++;
-          await recordEffect('g')(e, trx);
-        },
-      }),
-    );
+    const consumer = fx.consumer({
+      log,
+      group: 'g',
+      handle: async (e, trx) => {
+        handled++;
+        await recordEffect('g')(e, trx);
+      },
+    });
     const ids = [await commitEvent(db, 'a'), await commitEvent(db, 'b'), await commitEvent(db, 'c')];
     relay.start();
     consumer.start();
     await waitFor('three effects', async () => (await effects(db, 'g')).length === 3);
 
-    await restartEmpty();
+    await fx.restartEmpty();
     // No new commit: the relay's periodic check alone must notice the loss and replay.
     await waitFor('retained events re-published', () => lines.some((l) => l.msg === 'stream was lost: re-published the retained events'));
     const replayed = await streamEntries(redis, stream);
@@ -102,7 +60,7 @@ describe('outbox across Redis failures', () => {
     });
     expect(handled).toBe(3);
     // A group that starts now still gets every retained event.
-    const late = open.stopLater(createEventConsumer({ db, redis, stream, log, group: 'late', handle: recordEffect('late'), ...FAST_CONSUMER }));
+    const late = fx.consumer({ log, group: 'late', handle: recordEffect('late') });
     late.start();
     await waitFor('late group applied the replay', async () => (await effects(db, 'late')).length === 3);
 
@@ -114,15 +72,14 @@ describe('outbox across Redis failures', () => {
   });
 
   it('does not apply twice when a consumer dies between its commit and its XACK', async () => {
+    const { db, redis, stream } = fx;
     const { log, lines } = memoryLog();
     // A Redis user that may do everything but XACK: consumer A commits its effect, then cannot ack.
     await redis.call('ACL', 'SETUSER', 'noack', 'on', '>secret', '~*', '&*', '+@all', '-xack');
-    const noAckRedis = createRedis(`redis://noack:secret@127.0.0.1:${server.port}`, redisPrefix());
+    const noAckRedis = createRedis(`redis://noack:secret@127.0.0.1:${fx.server.port}`, redisPrefix());
     open.add(() => noAckRedis.quit());
-    const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, ...FAST_RELAY }));
-    const a = open.stopLater(
-      createEventConsumer({ db, redis: noAckRedis, stream, log, group: 'g', consumer: 'a', handle: recordEffect('g'), ...FAST_CONSUMER, claimEveryMs: 60_000 }),
-    );
+    const relay = fx.relay(log);
+    const a = fx.consumer({ redis: noAckRedis, log, group: 'g', consumer: 'a', handle: recordEffect('g'), claimEveryMs: 60_000 });
     const id = await commitEvent(db, 'once');
     relay.start();
     a.start();
@@ -132,47 +89,44 @@ describe('outbox across Redis failures', () => {
     expect(await pendingCount(redis, stream, 'g')).toBe(1);
 
     let calls = 0;
-    const b = open.stopLater(
-      createEventConsumer({
-        db,
-        redis,
-        stream,
-        log,
-        group: 'g',
-        consumer: 'b',
-        ...FAST_CONSUMER,
-        handle: async (e, trx) => {
-          calls++;
-          await recordEffect('g')(e, trx);
-        },
-      }),
-    );
+    const b = fx.consumer({
+      log,
+      group: 'g',
+      consumer: 'b',
+      handle: async (e, trx) => {
+        calls++;
+        await recordEffect('g')(e, trx);
+      },
+    });
     b.start();
     await waitFor('B claimed and acknowledged it', async () => (await pendingCount(redis, stream, 'g')) === 0);
     expect(calls).toBe(0);
     expect(await effects(db, 'g')).toEqual([{ event_id: id, key: 'once' }]);
   });
+
   it('a blocking read queued while Redis is down settles once its connection is closed (stop() cannot hang)', async () => {
+    const { redis, stream } = fx;
     const reader = blockingConnection(redis);
     open.add(async () => reader.disconnect());
     await reader.ping();
-    await server.stop();
-    await waitFor('reader is reconnecting', () => reader.status === 'reconnecting');
-    // Queued offline (nothing to send it on), then the reconnect that would have sent it is cancelled.
-    const read = reader.xreadgroup('GROUP', 'g', 'c', 'BLOCK', 100, 'STREAMS', stream, '>');
-    reader.disconnect();
-    await expect(read).resolves.toBeNull(); // ioredis's blocking bound: empty, like a BLOCK that timed out
-    server = await startRedisServer(server.port);
+    await fx.restartEmpty(async () => {
+      await waitFor('reader is reconnecting', () => reader.status === 'reconnecting');
+      // Queued offline (nothing to send it on), then the reconnect that would have sent it is cancelled.
+      const read = reader.xreadgroup('GROUP', 'g', 'c', 'BLOCK', 100, 'STREAMS', stream, '>');
+      reader.disconnect();
+      await expect(read).resolves.toBeNull(); // ioredis's blocking bound: empty, like a BLOCK that timed out
+    });
   });
 
   it('a consumer whose Redis is gone still stops', async () => {
+    const { redis, stream } = fx;
     const { log, lines } = memoryLog();
-    const consumer = createEventConsumer({ db, redis, stream, log, group: 'g', handle: recordEffect('g'), ...FAST_CONSUMER });
+    const consumer = fx.consumer({ log, group: 'g', handle: recordEffect('g') });
     consumer.start();
     await waitFor('group created', async () => (await groupInfo(redis, stream, 'g')) !== undefined);
-    await server.stop();
-    await waitFor('consumer saw the outage', () => lines.some((l) => l.msg === 'event consumer failed; retrying'));
-    await expect(consumer.stop()).resolves.toBeUndefined();
-    server = await startRedisServer(server.port);
+    await fx.restartEmpty(async () => {
+      await waitFor('consumer saw the outage', () => lines.some((l) => l.msg === 'event consumer failed; retrying'));
+      await expect(consumer.stop()).resolves.toBeUndefined();
+    });
   });
 });

@@ -1,9 +1,8 @@
-import { createOutboxRelay, enqueueEvent, type StreamEvent } from '../src/index-db';
+import { enqueueEvent, type StreamEvent } from '../src/index-db';
 import { commitEvent, effects, groupInfo, memoryLog, outboxFixture, pendingCount, recordEffect, streamEntries, waitFor } from './outbox-helpers';
 
 describe('outbox relay and event consumer', () => {
   const fx = outboxFixture();
-  const { open } = fx;
 
   it('delivers committed events in order and never a rolled-back one', async () => {
     const { db, schema, redis, stream } = fx;
@@ -51,11 +50,11 @@ describe('outbox relay and event consumer', () => {
   });
 
   it('wakes on NOTIFY at commit, without waiting for the poll', async () => {
-    const { db, schema, redis, stream } = fx;
+    const { db, redis, stream } = fx;
     const { log } = memoryLog();
     await commitEvent(db, 'first');
     // A poll of a minute: only the NOTIFY sent at commit can explain a quick second delivery.
-    const relay = open.stopLater(createOutboxRelay({ db, schema, redis, stream, log, pollMs: 60_000 }));
+    const relay = fx.relay(log, { pollMs: 60_000 });
     relay.start();
     await waitFor('first event published', async () => (await redis.xlen(stream)) === 1);
     const second = await commitEvent(db, 'second');
