@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { REPO_ROOT, createDatabase, freePort, startRedisServer, withDatabase } from '@shutter/testing/src/backends';
-import { startLocalS3, type LocalS3 } from '@shutter/testing/src/s3';
+import { contentS3Env, startLocalS3 } from '@shutter/testing/src/s3';
 import { Output } from './dev-output';
 import { planProcesses, type PlannedProcess } from './dev-plan';
 import { DevError, waitUntilReady } from './dev-procs';
@@ -119,7 +119,7 @@ export async function startChaosStack(opts: { backends?: ChaosBackends; logFile:
         await s3.stop();
         fs.rmSync(s3Dir, { recursive: true, force: true });
       });
-      backends = { databaseUrl: withDatabase(adminUrl, 'shutter'), redisUrl: redis.url, s3Env: s3Env(s3) };
+      backends = { databaseUrl: withDatabase(adminUrl, 'shutter'), redisUrl: redis.url, s3Env: contentS3Env(s3) };
 
       restartRedis = async (downMs) => {
         const old = redis;
@@ -232,15 +232,4 @@ async function distinctFreePorts(n: number): Promise<number[]> {
   const ports = new Set<number>();
   while (ports.size < n) ports.add(await freePort());
   return [...ports];
-}
-
-function s3Env(s3: LocalS3): Record<string, string> {
-  return {
-    S3_ENDPOINT: s3.endpoint,
-    S3_REGION: s3.region,
-    S3_BUCKET: s3.bucket,
-    S3_ACCESS_KEY_ID: s3.accessKeyId,
-    S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
-    S3_FORCE_PATH_STYLE: 'true',
-  };
 }

@@ -11,7 +11,7 @@ import {
   type PostgresHandle,
   type RedisHandle,
 } from '@shutter/testing/src/backends';
-import { startLocalS3 } from '@shutter/testing/src/s3';
+import { contentS3Env, startLocalS3 } from '@shutter/testing/src/s3';
 import type { Output } from './dev-output';
 import { DevError, portFree } from './dev-procs';
 
@@ -169,14 +169,7 @@ export async function startS3(out: Output, started: (b: Backend) => void): Promi
   });
   started({ name: 'local S3', stop: () => s3.stop() });
   out.info(`S3: local S3 server (s3rver) at ${s3.endpoint}, bucket ${s3.bucket} (data in .data/s3)${port ? '' : `; port ${S3_PORT} was taken`}`);
-  return {
-    S3_ENDPOINT: s3.endpoint,
-    S3_REGION: s3.region,
-    S3_BUCKET: s3.bucket,
-    S3_ACCESS_KEY_ID: s3.accessKeyId,
-    S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
-    S3_FORCE_PATH_STYLE: 'true',
-  };
+  return contentS3Env(s3);
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -12,6 +12,18 @@ export interface LocalS3 {
   stop(): Promise<void>;
 }
 
+/** The S3_* variables content reads to use `s3` (path-style: a local server has no bucket subdomains). */
+export function contentS3Env(s3: Omit<LocalS3, 'stop'>): Record<string, string> {
+  return {
+    S3_ENDPOINT: s3.endpoint,
+    S3_REGION: s3.region,
+    S3_BUCKET: s3.bucket,
+    S3_ACCESS_KEY_ID: s3.accessKeyId,
+    S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+    S3_FORCE_PATH_STYLE: 'true',
+  };
+}
+
 /** The slice of s3rver (CommonJS, untyped) used here. */
 interface S3rverInstance {
   run(): Promise<AddressInfo>;

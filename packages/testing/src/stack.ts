@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { createAssertionSigner, createLogger, deriveInternalKeys, type AssertionSigner, type CallerName, type Logger, type Metrics } from '@shutter/kit';
 import { REPO_ROOT } from './backends';
+import { contentS3Env } from './s3';
 import { testBackends } from './fixtures';
 
 /** The environment every service under test gets: this run's database and Redis prefix. */
@@ -66,14 +67,13 @@ export function testEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 function s3Env(): Record<string, string> {
   const e = process.env;
   if (!e.TEST_S3_ENDPOINT) return {};
-  return {
-    S3_ENDPOINT: e.TEST_S3_ENDPOINT,
-    S3_REGION: e.TEST_S3_REGION ?? 'us-east-1',
-    S3_BUCKET: e.TEST_S3_BUCKET ?? 'shutter-media',
-    S3_ACCESS_KEY_ID: e.TEST_S3_ACCESS_KEY_ID ?? '',
-    S3_SECRET_ACCESS_KEY: e.TEST_S3_SECRET_ACCESS_KEY ?? '',
-    S3_FORCE_PATH_STYLE: 'true',
-  };
+  return contentS3Env({
+    endpoint: e.TEST_S3_ENDPOINT,
+    region: e.TEST_S3_REGION ?? 'us-east-1',
+    bucket: e.TEST_S3_BUCKET ?? 'shutter-media',
+    accessKeyId: e.TEST_S3_ACCESS_KEY_ID ?? '',
+    secretAccessKey: e.TEST_S3_SECRET_ACCESS_KEY ?? '',
+  });
 }
 
 export interface StartedGateway {
