@@ -15,16 +15,7 @@ import {
 // identity's contract serves as a test double's shape: the handlers below are the test's own.
 const Def = identity.IdentityServiceService;
 const seen: CallContext[] = [];
-const user = (id: string): identity.User => ({
-  userId: id,
-  email: '',
-  username: 'x',
-  name: '',
-  isPublic: false,
-  role: 'user',
-  status: 'enabled',
-  profileImageKey: '',
-});
+const user = (id: string) => identity.User.fromPartial({ userId: id, username: 'x', role: 'user', status: 'enabled' });
 
 const handlers = {
   getUser: async (req: identity.GetUserRequest, ctx: CallContext) => {

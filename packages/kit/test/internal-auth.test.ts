@@ -22,16 +22,7 @@ import {
 const Def = identity.IdentityServiceService;
 const SECRET = 'kit-internal-auth-test-secret-0123456789';
 const GET_USER = Def.getUser.path;
-const user = (id: string): identity.User => ({
-  userId: id,
-  email: '',
-  username: 'x',
-  name: '',
-  isPublic: false,
-  role: 'user',
-  status: 'enabled',
-  profileImageKey: '',
-});
+const user = (id: string) => identity.User.fromPartial({ userId: id, username: 'x', role: 'user', status: 'enabled' });
 
 const seen: CallContext[] = [];
 const handlers = Object.fromEntries(
