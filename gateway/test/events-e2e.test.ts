@@ -18,7 +18,7 @@ afterAll(() => stack?.stop());
 
 const events = async (u: TestUser) => (await api.get('/api/events', { token: u.token })).body.data.events as any[];
 // Several hops (outbox relay, stream, consumer): allow for a loaded machine.
-const eventsOf = (u: TestUser, n: number) => waitFor(async () => ((await events(u)).length === n ? events(u) : null), 10_000);
+const eventsOf = (u: TestUser, n: number) => waitFor(async () => ((await events(u)).length === n ? events(u) : null));
 const unread = async (u: TestUser) => (await api.get('/api/events/unread-count', { token: u.token })).body.data.count as number;
 const actorOf = (u: TestUser) => ({ user_id: u.id, username: u.username, metadata: { profile: {} } });
 
@@ -51,7 +51,7 @@ describe('follow events through the real routes', () => {
         is_read: false,
         metadata: { actor: actorOf(bob), follower: actorOf(bob), follows_id: edge.follows_id },
       });
-      await waitFor(() => live.events().length === 1, 10_000);
+      await waitFor(() => live.events().length === 1);
       expect(live.events()[0]).toEqual({ id: request.event_id, type: 'friend_request', item: request });
       expect(await events(bob)).toEqual([]); // nothing for one's own action
 
@@ -154,7 +154,7 @@ describe('post events through the real routes', () => {
           actor: { user_id: fan.id, username: fan.username, metadata: { profile: {}, profile_image: { url: expect.stringMatching(/^http/) } } },
         },
       });
-      await waitFor(() => live.events().length === 1, 10_000);
+      await waitFor(() => live.events().length === 1);
       expect(live.events()[0]?.id).toBe(like.event_id);
       expect(await unread(author)).toBe(1);
       expect(await events(fan)).toEqual([]);

@@ -268,7 +268,7 @@ describe('events list, read state and unread count', () => {
     const [author, fan] = [await registerUser(api), await registerUser(api)];
     const first = Array.from({ length: 100 }, () => newId());
     for (const postId of first) await publishEvent(redis, 'post.liked', postId, likePayload({ postId, postAuthorId: author.id, userId: fan.id }));
-    await waitFor(async () => (await unread(author)) === 100, 15_000);
+    await waitFor(async () => (await unread(author)) === 100);
     const ids: string[] = [];
     for (let page = 1; page <= 1; page++) ids.push(...(await list(author, `?page=${page}&limit=100`)).events.map((e) => e.event_id));
     expect(ids).toHaveLength(100);
@@ -284,7 +284,7 @@ describe('events list, read state and unread count', () => {
     ]);
     // This file's stream has one consumer, so once an event published last is in, all are.
     await follow('follow.requested', fan, author, newId(), 'pending');
-    await waitFor(async () => (await list(author)).events.some((e) => e.type === 'friend_request'), 15_000);
+    await waitFor(async () => (await list(author)).events.some((e) => e.type === 'friend_request'));
     expect((await list(author)).pagination.total_items).toBe(100 + 50 - 10 + 1);
     const truth = await dbUnread(author);
     await waitFor(async () => (await redisUnread(author)) === String(truth));

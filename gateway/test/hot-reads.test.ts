@@ -106,7 +106,7 @@ describe('hot reads: one gRPC call from the gateway, none from the answering ser
     const other = await h.register();
     await h.follow(viewer, author);
     await h.follow(other, author);
-    await waitFor(async () => (await api.get(`/api/users/${author.id}`, { token: viewer.token })).body.data?.follow_status === 'agree', 2000);
+    await waitFor(async () => (await api.get(`/api/users/${author.id}`, { token: viewer.token })).body.data?.follow_status === 'agree');
     const first = await callsOf('/api/posts', viewer);
     expect(Object.keys(first).filter((k) => !k.startsWith('gateway ') && !k.startsWith('content server '))).toEqual([]);
 

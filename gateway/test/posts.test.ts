@@ -146,9 +146,7 @@ describe('visibility (docs/api.md): author, public, agree follower; everyone els
     // The follow reaches content's copies by event (milliseconds; seconds on a loaded machine).
     const expected = { get: 200, like: 200, unlike: 200, comments: 200, comment: 201, edit: 403, delete: 403 };
     let statuses: Record<string, number> = {};
-    await waitFor(async () => JSON.stringify((statuses = await postRouteStatuses(follower, postId))) === JSON.stringify(expected), 10_000).catch(
-      () => undefined,
-    );
+    await waitFor(async () => JSON.stringify((statuses = await postRouteStatuses(follower, postId))) === JSON.stringify(expected)).catch(() => undefined);
     expect(statuses).toEqual(expected);
     const list = await get(follower, `/api/posts?user_id=${author.id}`);
     expect(list.status).toBe(200);
@@ -171,7 +169,7 @@ describe('visibility (docs/api.md): author, public, agree follower; everyone els
     await h.waitForPostStatus(follower, postId, 200);
     expect((await get(follower, '/api/posts')).body.data.posts.map((p: any) => p.post_id)).toContain(postId);
     expect((await api.delete(`/api/follows/${followsId}`, { token: follower.token })).status).toBe(200);
-    await h.waitForPostStatus(follower, postId, 404, 10_000);
+    await h.waitForPostStatus(follower, postId, 404);
     expect((await get(follower, '/api/posts')).body.data.posts.map((p: any) => p.post_id)).not.toContain(postId);
     expectError(await get(follower, `/api/posts?user_id=${author.id}`), 403, 'This account is private.');
   });
@@ -182,10 +180,10 @@ describe('visibility (docs/api.md): author, public, agree follower; everyone els
     const postId = await h.createPost(author);
     expect((await get(stranger, `/api/posts/${postId}`)).status).toBe(200);
     expect((await api.patch('/api/users/', { is_public: false }, { token: author.token })).status).toBe(200);
-    await h.waitForPostStatus(stranger, postId, 404, 10_000);
+    await h.waitForPostStatus(stranger, postId, 404);
     expectError(await get(stranger, `/api/posts?user_id=${author.id}`), 403, 'This account is private.');
     expect((await api.patch('/api/users/', { is_public: true }, { token: author.token })).status).toBe(200);
-    await h.waitForPostStatus(stranger, postId, 200, 10_000);
+    await h.waitForPostStatus(stranger, postId, 200);
   });
 
   it("a disabled author's posts and comments are visible to no one else (admins included) until enabled again", async () => {
@@ -201,7 +199,7 @@ describe('visibility (docs/api.md): author, public, agree follower; everyone els
     const admin = { token: await h.adminToken(), id: '', username: '' };
 
     expect((await api.patch(`/api/users/${author.id}`, { status: 'disabled' }, { token: admin.token })).status).toBe(200);
-    await h.waitForPostStatus(follower, postId, 404, 10_000);
+    await h.waitForPostStatus(follower, postId, 404);
     for (const u of [follower, other, admin]) {
       expectError(await get(u, `/api/posts/${postId}`), 404);
       expectError(await get(u, `/api/posts?user_id=${author.id}`), 404);
@@ -215,7 +213,7 @@ describe('visibility (docs/api.md): author, public, agree follower; everyone els
     expect((await get(other, `/api/posts/${othersPost}`)).body.data.comment_count).toBe(1);
 
     expect((await api.patch(`/api/users/${author.id}`, { status: 'enabled' }, { token: admin.token })).status).toBe(200);
-    await h.waitForPostStatus(follower, postId, 200, 10_000);
+    await h.waitForPostStatus(follower, postId, 200);
     expect((await get(other, `/api/posts/${othersPost}`)).body.data.comment_count).toBe(2);
   });
 });
@@ -244,7 +242,7 @@ describe('editing and deleting', () => {
     expectError(await get(fan, `/api/posts/${postId}`), 404);
     expectError(await api.delete(`/api/posts/comment/${comment.body.data.comment_id}`, { token: fan.token }), 404);
     expectError(await api.delete(`/api/posts/${postId}`, { token: author.token }), 404);
-    await waitFor(async () => (await get(fan, `/api/users/${author.id}`)).body.data.post_count === 0, 10_000);
+    await waitFor(async () => (await get(fan, `/api/users/${author.id}`)).body.data.post_count === 0);
   });
 });
 

@@ -43,7 +43,7 @@ describe('upload quotas', () => {
   };
   // A new user reaches content by event: their list answers once content has them.
   const ownPosts = async (u: { token: string; id: string }) =>
-    (await waitFor(async () => (await api.get(`/api/posts?user_id=${u.id}`, { token: u.token })).body.data?.posts as unknown[] | undefined, 10_000)).length;
+    (await waitFor(async () => (await api.get(`/api/posts?user_id=${u.id}`, { token: u.token })).body.data?.posts as unknown[] | undefined)).length;
 
   it('files per hour: multipart and direct uploads count alike; the refused post creates nothing', async () => {
     const u = await signup();

@@ -68,8 +68,8 @@ it('restores every post, image, follow and notification into a fresh database an
   // follow for the reader (the request itself is resolved once accepted).
   const eventsOf = async (a: ApiClient, token: string) =>
     ((await a.get('/api/events', { token })).body?.data?.events ?? []) as Array<{ event_id: string; type: string }>;
-  const authorEvents = await waitFor(async () => ((await eventsOf(api, author.token)).length >= 2 ? eventsOf(api, author.token) : null), 15_000);
-  const readerEvents = await waitFor(async () => ((await eventsOf(api, reader.token)).length >= 1 ? eventsOf(api, reader.token) : null), 15_000);
+  const authorEvents = await waitFor(async () => ((await eventsOf(api, author.token)).length >= 2 ? eventsOf(api, author.token) : null));
+  const readerEvents = await waitFor(async () => ((await eventsOf(api, reader.token)).length >= 1 ? eventsOf(api, reader.token) : null));
   expect(authorEvents.map((e) => e.type).sort()).toEqual(['comment', 'like']);
   expect(readerEvents.map((e) => e.type)).toEqual(['friend_agree']);
 

@@ -158,10 +158,10 @@ describe('Redis ACL (infra/redis/acl.js)', () => {
     try {
       for (const key of ['k1', 'poison', 'k2'])
         await producerDb.transaction((trx) => enqueueEvent(trx, { type: 'test.happened', key, payload: Buffer.from('x') }));
-      await waitFor(() => handled.length === 2, 10_000);
+      await waitFor(() => handled.length === 2);
       expect(handled).toEqual(['k1', 'k2']);
       const notification = as('notification');
-      await waitFor(async () => (await notification.xlen('events:dead')) === 1, 10_000);
+      await waitFor(async () => (await notification.xlen('events:dead')) === 1);
     } finally {
       await consumer.stop();
       await relay.stop();

@@ -374,7 +374,7 @@ export async function smokeFlow(url: string): Promise<string[]> {
     const comment = await api.post(`/api/posts/comment/${postId}`, { content: 'nice one' }, { token: reader.token });
     must(comment.status === 201, 'comment', comment.body);
 
-    await waitFor(() => (['like', 'comment'].every((t) => events.some((e) => e.type.includes(t))) ? true : null), 15_000).catch(() => {
+    await waitFor(() => (['like', 'comment'].every((t) => events.some((e) => e.type.includes(t))) ? true : null)).catch(() => {
       throw new Error(`smoke: the like and the comment never arrived on the stream; got ${JSON.stringify(events.map((e) => e.type))}`);
     });
     must(

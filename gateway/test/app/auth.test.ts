@@ -66,7 +66,7 @@ describe('revocation', () => {
       revocationsChannel(t.redis.options.keyPrefix ?? ''),
       JSON.stringify({ type: 'sessions', ids: [a.sessionId], until: Date.now() + 600_000 }),
     );
-    await waitFor(async () => (await me(a.token)).status === 401, 10_000);
+    await waitFor(async () => (await me(a.token)).status === 401);
     expectError(await me(a.token), 401, /^Could not validate credentials$/);
     expect((await me(b.token)).status).toBe(200);
   });
@@ -76,7 +76,7 @@ describe('revocation', () => {
     expect((await me(a.token)).status).toBe(200);
     // Written as identity would, but with no message on the channel.
     await t.redis.multi().sadd(DISABLED_USERS_KEY, a.userId).incr(REVOCATIONS_VERSION_KEY).exec();
-    await waitFor(async () => (await me(a.token)).status === 401, 10_000);
+    await waitFor(async () => (await me(a.token)).status === 401);
   });
 
   it('fails closed: without identity’s revocation state, signed-in requests answer 503 with Retry-After', async () => {

@@ -29,8 +29,8 @@ export function postsHelpers(api: ApiClient, stack: () => Stack) {
   }
 
   /** Polls until `user` sees the post with `status` (visibility follows events: milliseconds). */
-  async function waitForPostStatus(user: TestUser, postId: string, status: number, timeoutMs = 2000): Promise<void> {
-    await waitFor(async () => (await api.get(`/api/posts/${postId}`, { token: user.token })).status === status, timeoutMs);
+  async function waitForPostStatus(user: TestUser, postId: string, status: number): Promise<void> {
+    await waitFor(async () => (await api.get(`/api/posts/${postId}`, { token: user.token })).status === status);
   }
 
   return { register, adminToken, follow, postMultipart, createPost, waitForPostStatus };

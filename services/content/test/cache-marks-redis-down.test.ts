@@ -76,7 +76,7 @@ it('a like, a comment, an edit and a delete made while Redis is down answer and 
   expect(await pendingGauge()).toBe(3);
 
   server = await startRedisServer(server.port, { dataDir });
-  await waitFor(async () => (await pendingMarks()).length === 0, 15_000);
+  await waitFor(async () => (await pendingMarks()).length === 0);
   expect(await pendingGauge()).toBe(0);
   for (let i = 0; i < 2; i++) {
     const page = await read(postId);

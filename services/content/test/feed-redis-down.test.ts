@@ -41,6 +41,6 @@ it('the home feed and a post page keep answering from Postgres while Redis is do
   expect(Date.now() - t0).toBeLessThan(REDIS_COMMAND_TIMEOUT_MS);
 
   redis = await startRedisServer(redis.port);
-  await waitFor(async () => (await api.get('/readyz')).status === 200, 10_000);
+  await waitFor(async () => (await api.get('/readyz')).status === 200);
   expect(await feed()).toEqual([postId]);
 });

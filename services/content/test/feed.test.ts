@@ -41,7 +41,7 @@ describe('home timelines in Redis, fanned out on write', () => {
     await h.follow(follower, author);
     expect(await feedIds(follower)).toEqual([]); // builds the (empty) timeline
     const postId = await h.createPost(author, 'fanned out');
-    await waitFor(async () => (await feedIds(follower)).includes(postId), 10_000);
+    await waitFor(async () => (await feedIds(follower)).includes(postId));
     expect(await inTimeline(follower, postId)).toBe(true);
     expect(Number(await redis.zscore(`feed:${follower.id}`, postId))).toBe(scoreOf(postId));
     expect(Math.abs(scoreOf(postId) - Date.now())).toBeLessThan(60_000);
@@ -49,19 +49,19 @@ describe('home timelines in Redis, fanned out on write', () => {
     expect(await feedIds(author)).toEqual([postId]); // rebuilt on read
   });
 
-  it('posts made before a follow join the timeline once it is accepted; after an unfollow they are gone within 2 s', async () => {
+  it('posts made before a follow join the timeline once it is accepted; after an unfollow they are gone', async () => {
     const author = await h.register();
     const follower = await h.register();
     const older = await h.createPost(author, 'before the follow');
     expect(await feedIds(follower)).toEqual([]);
     const followsId = await h.follow(follower, author);
-    await waitFor(async () => (await feedIds(follower)).includes(older), 2000);
+    await waitFor(async () => (await feedIds(follower)).includes(older));
     expect(await inTimeline(follower, older)).toBe(true);
 
     expect((await api.delete(`/api/follows/${followsId}`, { token: follower.token })).status).toBe(200);
-    await waitFor(async () => !(await feedIds(follower)).includes(older), 2000);
+    await waitFor(async () => !(await feedIds(follower)).includes(older));
     // Out of the timeline too (follow.removed), though reads never depended on it.
-    await waitFor(async () => !(await inTimeline(follower, older)), 2000);
+    await waitFor(async () => !(await inTimeline(follower, older)));
   });
 
   it('a timeline deleted from Redis is rebuilt from Postgres with the same pages', async () => {
@@ -98,7 +98,7 @@ describe('home timelines in Redis, fanned out on write', () => {
     await h.follow(follower, author);
     expect(await feedIds(follower)).toEqual([]);
     const postId = await h.createPost(author, 'short-lived');
-    await waitFor(async () => inTimeline(follower, postId), 2000);
+    await waitFor(async () => inTimeline(follower, postId));
     expect((await api.delete(`/api/posts/${postId}`, { token: author.token })).status).toBe(200);
     expect(await feedIds(follower)).not.toContain(postId);
     expect(await feedIds(author)).not.toContain(postId);
@@ -179,7 +179,7 @@ describe('big authors: merged at read time, not fanned out', () => {
     expect(await feedIds(author)).toEqual([first]);
     const second = await h.createPost(author, 'big now');
     // The author's own timeline gets it from the consumer; followers' timelines do not.
-    await waitFor(async () => inTimeline(author, second), 2000);
+    await waitFor(async () => inTimeline(author, second));
     for (const f of followers) {
       expect(await feedIds(f)).toEqual([second, first]);
       expect(await inTimeline(f, second)).toBe(false);
@@ -216,7 +216,7 @@ describe('the home feed equals a plain SQL computation over the owners’ tables
   };
   /** Reads converge within the events' trip (milliseconds); then pages and SQL agree exactly. */
   const expectSqlFeed = async (u: TestUser) => {
-    await waitFor(async () => JSON.stringify(await allPages(u)) === JSON.stringify(await bySql(u)), 10_000).catch(() => undefined);
+    await waitFor(async () => JSON.stringify(await allPages(u)) === JSON.stringify(await bySql(u))).catch(() => undefined);
     const want = await bySql(u);
     expect(await allPages(u)).toEqual(want);
     return want;
@@ -253,7 +253,7 @@ describe('the home feed equals a plain SQL computation over the owners’ tables
     const sw = await api.patch('/api/users', { is_public: true }, { token: switcher.token });
     expect(sw.status).toBe(200);
     // social-graph accepts the pending request when identity's user.updated reaches it (an event).
-    await waitFor(async () => (await bySql(viewer)).includes(posts.switcher![0]!), 10_000);
+    await waitFor(async () => (await bySql(viewer)).includes(posts.switcher![0]!));
     expect(await expectSqlFeed(viewer)).toContain(posts.switcher![0]); // privacy switch accepted the request
 
     const admin = await h.adminToken();

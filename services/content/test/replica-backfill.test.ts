@@ -88,7 +88,7 @@ it('an empty replica backfills from owners with data, with the events of changes
   await api.delete(`/api/follows/${gone}`, { token: d.token });
   const post = await h.createPost(b, 'private author');
   // Content consumed those events; wiping its copy now leaves only the snapshot to bring them back.
-  await waitFor(converged, 15_000);
+  await waitFor(converged);
   await stack.services.content!.stop();
   await emptyReplicas();
 
@@ -106,7 +106,7 @@ it('an empty replica backfills from owners with data, with the events of changes
   await s.replicasBackfilled();
   expect(await s.ready()).toBe(true);
   expect(await snapshotsServed()).toEqual({ users: before.users + 1, edges: before.edges + 1 });
-  await waitFor(converged, 15_000);
+  await waitFor(converged);
   const state = await content('replica_state').orderBy('name').select('name');
   expect(state.map((r) => r.name)).toEqual(['authors', 'follow_edges']);
 
@@ -138,7 +138,7 @@ it('several processes starting at once on an empty replica backfill it once', as
   const both = await Promise.all([startContent(), startContent()]);
   await Promise.all(both.map((s) => s.replicasBackfilled()));
   expect(await snapshotsServed()).toEqual({ users: before.users + 1, edges: before.edges + 1 });
-  await waitFor(converged, 15_000);
+  await waitFor(converged);
 });
 
 it('the snapshots are refused to the gateway and to a peer not named for them', async () => {

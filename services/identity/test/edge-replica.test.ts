@@ -77,7 +77,7 @@ it('an empty edge replica backfills from social-graph, with the events made mean
   await acct.follow(a, b); // accepted
   await api.post(`/api/follows/request/${b.id}`, undefined, { token: c.token }); // pending
   // The stack's identity consumed those events; wiping its copy leaves only the snapshot to bring them back.
-  await waitFor(converged, 15_000);
+  await waitFor(converged);
   await identity.transaction(async (trx) => {
     for (const t of ['follow_edges', 'follow_counts', 'replica_state']) await trx(t).delete();
   });
@@ -88,7 +88,7 @@ it('an empty edge replica backfills from social-graph, with the events made mean
   await api.delete(`/api/follows/${gone}`, { token: b.token });
   await acct.follow(a, c);
   await s.edgesBackfilled();
-  await waitFor(converged, 15_000);
+  await waitFor(converged);
   const profile = await api.get(`/api/users/${a.id}`, { token: b.token });
   expect(profile.body.data).toMatchObject({ follower_count: 2, following_count: 2, follow_status: 'agree' });
 

@@ -77,7 +77,7 @@ it('an empty post replica backfills from content, with the events made meanwhile
   const bPosts = [await posts.createPost(b), await posts.createPost(b)];
   await deletePost(a, aPosts[0]!);
   // The stack's identity consumed those events; wiping its copy leaves only the snapshot to bring them back.
-  await waitFor(converged, 15_000);
+  await waitFor(converged);
   await identity.transaction(async (trx) => {
     await trx('author_posts').delete();
     await trx('post_counts').delete();
@@ -100,7 +100,7 @@ it('an empty post replica backfills from content, with the events made meanwhile
   ];
   await Promise.all(late.map((p) => identity.transaction((trx) => replicas.applyPost(trx, p))));
   await s.postsBackfilled();
-  await waitFor(converged, 15_000);
+  await waitFor(converged);
   expect((await api.get(`/api/users/${a.id}`, { token: b.token })).body.data).toMatchObject({ post_count: 2 });
   expect((await api.get(`/api/users/${b.id}`, { token: a.token })).body.data).toMatchObject({ post_count: 2 });
 
