@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Knex, Migration } from './db';
-import { permissionDenied, validationFailed } from './errors';
+import { GrpcStatus, permissionDenied, validationFailed } from './errors';
 import type { CallContext } from './grpc/server';
 
 /**
@@ -175,6 +175,11 @@ export interface ReplicaBackfill {
  */
 const APPLY_CHUNK = 500;
 const MAX_RETRY_MS = 30_000;
+/**
+ * How long an owner that does not answer yet (UNAVAILABLE: the whole stack starting at once) is
+ * waited for quietly: one info line, no stack traces. Past it, each failure is a warning.
+ */
+const OWNER_START_GRACE_MS = 60_000;
 
 /**
  * Fills a replica from its owner once in its life (docs/architecture.md *Events*: a new or empty replica
@@ -229,12 +234,17 @@ export function createReplicaBackfill<Row = ReplicaRow>(opts: BackfillOptions<Ro
 
   async function loop(): Promise<void> {
     let delay = opts.retryMs ?? 1000;
+    const startedAt = Date.now();
+    let saidWaiting = false;
     while (!stopped) {
       try {
         if (await attempt(abort.signal)) return finish();
       } catch (err) {
         if (stopped) return;
-        log.warn({ err, replica: name, retryInMs: delay }, 'replica backfill failed; retrying');
+        const ownerStarting = (err as { code?: unknown }).code === GrpcStatus.UNAVAILABLE && Date.now() - startedAt < OWNER_START_GRACE_MS;
+        if (!ownerStarting) log.warn({ err, replica: name, retryInMs: delay }, 'replica backfill failed; retrying');
+        else if (!saidWaiting) log.info({ replica: name, reason: (err as Error).message }, 'replica backfill waiting for its owner to answer');
+        saidWaiting ||= ownerStarting;
       }
       await new Promise<void>((r) => {
         const t = setTimeout(r, delay);

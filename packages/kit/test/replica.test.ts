@@ -1,5 +1,6 @@
 import { applyInRacingRounds, faultyDeliveries, prng, testDb, unique } from '@shutter/testing';
-import { createLogger } from '../src';
+import { createLogger, GrpcStatus } from '../src';
+import { memoryLog } from './outbox-helpers';
 import { awaitReplicated, defineReplica, replicaStateMigration, type Knex, type ReplicaRow } from '../src/index-db';
 
 /**
@@ -259,5 +260,27 @@ describe('backfill from the owner', () => {
     expect(await db('items').orderBy('id').select('id', 'value', 'deleted', 'version')).toEqual(
       await db('owner_items').orderBy('id').select('id', 'value', 'deleted', 'version'),
     );
+  });
+
+  it('an owner not answering yet (UNAVAILABLE, still starting) is waited for with one info line, not a warning per retry', async () => {
+    await db('owner_items').delete();
+    await db('items').delete();
+    await db('replica_state').delete();
+    await ownerChange(1, 'a', false);
+    const { log, lines } = memoryLog();
+    let calls = 0;
+    const inner = ownerSnapshot();
+    const starting = async function* (signal: AbortSignal) {
+      if (++calls <= 3) throw Object.assign(new Error('14 UNAVAILABLE: No connection established'), { code: GrpcStatus.UNAVAILABLE });
+      yield* inner(signal);
+    };
+    const b = replica.backfillFrom({ db, log, retryMs: 10, snapshot: starting, applyMany });
+    b.start();
+    await b.completed;
+    await b.stop();
+    expect(calls).toBe(4);
+    expect(lines.filter((l) => l.msg === 'replica backfill waiting for its owner to answer')).toHaveLength(1);
+    expect(lines.filter((l) => l.level >= 40)).toEqual([]);
+    expect(await db('items').select('id', 'value')).toEqual([{ id: 1, value: 'a' }]);
   });
 });
