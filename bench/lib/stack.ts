@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { REPO_ROOT, freePort, startRedisServer } from '@shutter/testing/src/backends';
-import { startLocalS3 } from '@shutter/testing/src/s3';
+import { contentS3Env, startLocalS3 } from '@shutter/testing/src/s3';
 import { planProcesses } from '../../scripts/lib/dev-plan';
 import { OBJECTS } from '../dataset/generate';
 import { OBJECT_PNG, objectKeys } from '../dataset/load';
@@ -63,14 +63,7 @@ export async function startStack(opts: {
   const suffix = opts.name ? `-${opts.name}` : '';
   const redis = await startRedisServer();
   const s3 = await startLocalS3({ dir: path.join(REPO_ROOT, `.data/bench-s3${suffix}`) });
-  const s3Env = {
-    S3_ENDPOINT: s3.endpoint,
-    S3_REGION: s3.region,
-    S3_BUCKET: s3.bucket,
-    S3_ACCESS_KEY_ID: s3.accessKeyId,
-    S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
-    S3_FORCE_PATH_STYLE: 'true',
-  };
+  const s3Env = contentS3Env(s3);
   const client = new S3Client({
     endpoint: s3.endpoint,
     region: s3.region,
