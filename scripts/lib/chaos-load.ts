@@ -140,7 +140,7 @@ export class Load {
       await this.call('GET following', [...B, 'social-graph', 'identity'], 'GET', `/api/follows?type=following&user_id=${pick(this.users).id}`, {
         token: u.token,
       });
-    else await this.call('GET profile', [...B, 'identity', 'social-graph', 'content'], 'GET', `/api/users/${pick(this.users).id}`, { token: u.token });
+    else await this.call('GET profile', [...B, 'identity'], 'GET', `/api/users/${pick(this.users).id}`, { token: u.token });
   }
 
   private somePost(): string {
@@ -176,7 +176,7 @@ export class Load {
     const candidates = this.users.filter((t) => t.id !== u.id && !this.acked.follows.has(`${u.id}:${t.id}`));
     if (!candidates.length) return;
     const t = pick(candidates);
-    const res = await this.call('POST follow', [...B, 'social-graph', 'identity'], 'POST', `/api/follows/request/${t.id}`, { token: u.token });
+    const res = await this.call('POST follow', [...B, 'social-graph'], 'POST', `/api/follows/request/${t.id}`, { token: u.token });
     if (res.status === 201 || res.status === 200) this.acked.follows.set(`${u.id}:${t.id}`, res.body.data.follows_id as string);
   }
 }
