@@ -34,6 +34,7 @@ export function createRedis(url: string, keyPrefix = ''): Redis {
     if (connectedOnce) redis.options.enableOfflineQueue = false;
   });
   traceCommands(redis);
+  quietConnectionErrors(redis);
   // quit() while the connection is down would be refused like any other command: just close.
   const quit = redis.quit.bind(redis);
   redis.quit = (async () => {
@@ -53,12 +54,26 @@ export function createRedis(url: string, keyPrefix = ''): Redis {
  * reconnect, and the consumer's stop() waited for it forever.
  */
 export function blockingConnection(redis: Redis): Redis {
-  return redis.duplicate({
-    commandTimeout: undefined,
-    enableOfflineQueue: true,
-    blockingTimeout: REDIS_COMMAND_TIMEOUT_MS,
-    blockingTimeoutGrace: REDIS_COMMAND_TIMEOUT_MS,
-  });
+  return quietConnectionErrors(
+    redis.duplicate({
+      commandTimeout: undefined,
+      enableOfflineQueue: true,
+      blockingTimeout: REDIS_COMMAND_TIMEOUT_MS,
+      blockingTimeoutGrace: REDIS_COMMAND_TIMEOUT_MS,
+    }),
+  );
+}
+
+/**
+ * ioredis prints each connection error of a client that has no 'error' listener to stderr,
+ * unstructured, at every reconnect attempt: a Redis outage filled every process's log with
+ * "[ioredis] Unhandled error event" stacks. Those errors reach the code as failed commands, which
+ * each caller handles (fails open, or answers UNAVAILABLE) and logs where it matters, and
+ * `/readyz` reports the connection; the listener only stops the duplicate print.
+ */
+function quietConnectionErrors(redis: Redis): Redis {
+  redis.on('error', () => undefined);
+  return redis;
 }
 
 /** A span per command under the active request or event (tracing.ts); nothing when tracing is off. */
