@@ -16,16 +16,34 @@ function makeAjv(coerceTypes: boolean) {
 }
 
 /**
+ * The two validators for one set of shared schemas. Fastify asks for validators once per
+ * encapsulation context (35 in the gateway) though they share five sets of schemas, and an Ajv
+ * with its formats and meta-schema costs tens of milliseconds to build: built per context, they
+ * were most of the gateway's start-up CPU. Keyed by the schemas themselves, so an app built with
+ * other schemas (a test's) never gets these.
+ */
+const validatorsBySchemas = new Map<string, { strict: Ajv; coercing: Ajv }>();
+
+function validatorsFor(externalSchemas: Record<string, unknown>): { strict: Ajv; coercing: Ajv } {
+  const key = JSON.stringify(externalSchemas);
+  let v = validatorsBySchemas.get(key);
+  if (!v) {
+    v = { strict: makeAjv(false), coercing: makeAjv(true) };
+    for (const schema of Object.values(externalSchemas)) {
+      v.strict.addSchema(schema as object);
+      v.coercing.addSchema(schema as object);
+    }
+    validatorsBySchemas.set(key, v);
+  }
+  return v;
+}
+
+/**
  * Fastify's `schemaController.compilersFactory.buildValidator`: called for each encapsulation
  * context with its shared schemas (`addSchema`), so `Type.Ref`s resolve in both validators.
  */
 export function buildValidator(externalSchemas: Record<string, unknown>) {
-  const strict = makeAjv(false);
-  const coercing = makeAjv(true);
-  for (const schema of Object.values(externalSchemas)) {
-    strict.addSchema(schema as object);
-    coercing.addSchema(schema as object);
-  }
+  const { strict, coercing } = validatorsFor(externalSchemas);
   return ({ schema, httpPart }: { schema: AnySchema; httpPart?: string }) => {
     const isBody = httpPart === 'body';
     const validate = isBody ? strict.compile(schema) : coercing.compile(schema);
