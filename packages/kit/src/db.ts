@@ -76,3 +76,27 @@ export async function migrate(db: Knex, schema: string, migrations: Migration[])
     await latest();
   }
 }
+
+/**
+ * One offset page of `query` (ordered by the caller; `columns` selected) and the number of rows it
+ * pages through, from one statement (`count(*) OVER ()`), so the two always agree: read as two
+ * statements on two pooled connections, a row committed between them was counted but not listed
+ * (`total_items` 1 beside an empty page). Past the last page the count is read on its own.
+ */
+export async function pageWithTotal<Row>(
+  db: Knex,
+  query: Knex.QueryBuilder,
+  columns: string[],
+  offset: number,
+  limit: number,
+): Promise<{ rows: Row[]; total: number }> {
+  const found = (await query
+    .clone()
+    .select(...columns, db.raw('count(*) OVER () AS page_total'))
+    .offset(offset)
+    .limit(limit)) as Array<Row & { page_total: string }>;
+  if (found.length > 0) return { rows: found.map(({ page_total: _total, ...row }) => row as Row), total: Number(found[0]!.page_total) };
+  if (offset === 0) return { rows: [], total: 0 };
+  const [counted] = (await query.clone().clearSelect().clearOrder().count('* as n')) as Array<{ n: string }>;
+  return { rows: [], total: Number(counted?.n ?? 0) };
+}

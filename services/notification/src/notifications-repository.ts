@@ -1,5 +1,5 @@
 import { newId } from '@shutter/kit';
-import type { Knex } from '@shutter/kit/db';
+import { pageWithTotal, type Knex } from '@shutter/kit/db';
 import type { NotificationType } from '@shutter/contracts';
 import type { Template } from './event-mapper';
 
@@ -104,11 +104,7 @@ export function createNotificationsRepository(db: Knex) {
 
     /** Newest first, offset paging. */
     async list(recipientId: string, offset: number, limit: number): Promise<{ rows: NotificationRow[]; total: number }> {
-      const [rows, count] = await Promise.all([
-        table().where({ recipient_id: recipientId }).orderBy('id', 'desc').offset(offset).limit(limit),
-        table().where({ recipient_id: recipientId }).count<{ count: number }[]>('* as count'),
-      ]);
-      return { rows: rows as NotificationRow[], total: Number(count[0]?.count ?? 0) };
+      return pageWithTotal<NotificationRow>(db, table().where({ recipient_id: recipientId }).orderBy('id', 'desc'), ['*'], offset, limit);
     },
 
     /** Created after `afterId`, oldest first (ids are UUIDv7, so id order is creation order). */

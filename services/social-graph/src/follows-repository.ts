@@ -1,4 +1,4 @@
-import type { Knex } from '@shutter/kit/db';
+import { pageWithTotal, type Knex } from '@shutter/kit/db';
 import { newId } from '@shutter/kit';
 
 export type FollowStatus = 'pending' | 'agree';
@@ -120,19 +120,11 @@ export function createFollowsRepository(db: Knex) {
         .whereNotExists((q) => {
           q.select(db.raw('1')).from('users as u').whereRaw(`u.id = f.${side.other}`).andWhere('u.status', 'disabled');
         });
-      const [rows, count] = await Promise.all([
-        base
-          .clone()
-          .select('f.*')
-          .orderBy([
-            { column: 'f.created_at', order: 'desc' },
-            { column: 'f.id', order: 'desc' },
-          ])
-          .offset(offset)
-          .limit(limit),
-        base.clone().count<Array<{ count: number }>>('* as count'),
+      const ordered = base.orderBy([
+        { column: 'f.created_at', order: 'desc' },
+        { column: 'f.id', order: 'desc' },
       ]);
-      return { rows, total: Number(count[0]?.count ?? 0) };
+      return pageWithTotal<FollowRow>(db, ordered, ['f.*'], offset, limit);
     },
 
     /** Every edge between the viewer and any of the users, both directions: one query. */
