@@ -79,9 +79,10 @@ export async function migrate(db: Knex, schema: string, migrations: Migration[])
 
 /**
  * One offset page of `query` (ordered by the caller; `columns` selected) and the number of rows it
- * pages through, from one statement (`count(*) OVER ()`), so the two always agree: read as two
- * statements on two pooled connections, a row committed between them was counted but not listed
- * (`total_items` 1 beside an empty page). Past the last page the count is read on its own.
+ * pages through, consistent with each other: read as two statements on two pooled connections, a
+ * row committed between them was counted and not listed (`total_items` 1 beside an empty page).
+ * A non-empty page carries its total in the same statement (`count(*) OVER ()`); an empty one past
+ * the first page is read again beside a count, both in one repeatable-read snapshot.
  */
 export async function pageWithTotal<Row>(
   db: Knex,
@@ -90,13 +91,23 @@ export async function pageWithTotal<Row>(
   offset: number,
   limit: number,
 ): Promise<{ rows: Row[]; total: number }> {
-  const found = (await query
-    .clone()
-    .select(...columns, db.raw('count(*) OVER () AS page_total'))
-    .offset(offset)
-    .limit(limit)) as Array<Row & { page_total: string }>;
-  if (found.length > 0) return { rows: found.map(({ page_total: _total, ...row }) => row as Row), total: Number(found[0]!.page_total) };
+  type Found = Array<Row & { page_total: string }>;
+  const read = (q: Knex.QueryBuilder) =>
+    q
+      .select(...columns, db.raw('count(*) OVER () AS page_total'))
+      .offset(offset)
+      .limit(limit) as unknown as Promise<Found>;
+  const page = (found: Found) => ({ rows: found.map(({ page_total: _total, ...row }) => row as Row), total: Number(found[0]!.page_total) });
+  const found = await read(query.clone());
+  if (found.length > 0) return page(found);
   if (offset === 0) return { rows: [], total: 0 };
-  const [counted] = (await query.clone().clearSelect().clearOrder().count('* as n')) as Array<{ n: string }>;
-  return { rows: [], total: Number(counted?.n ?? 0) };
+  return db.transaction(
+    async (trx) => {
+      const again = await read(query.clone().transacting(trx));
+      if (again.length > 0) return page(again);
+      const [counted] = (await query.clone().clearSelect().clearOrder().count('* as n').transacting(trx)) as Array<{ n: string }>;
+      return { rows: [], total: Number(counted?.n ?? 0) };
+    },
+    { isolationLevel: 'repeatable read', readOnly: true },
+  );
 }
