@@ -53,3 +53,11 @@ export function domainEvent<T extends EventType>(type: T, key: string, message: 
 export function decodeEvent<T extends EventType>(type: T, payload: Uint8Array): EventMessage<T> {
   return codecOf(type).decode(payload) as EventMessage<T>;
 }
+
+/**
+ * A follow edge's version as a replica applies it: its status only moves forward (pending →
+ * agree → removed), so the status's rank is its version. social-graph's snapshot and events
+ * carry it; content's and identity's copies of the edges order by it.
+ */
+export const EDGE_STATUS_VERSION = { pending: 1, agree: 2, removed: 3 } as const;
+export type EdgeStatus = keyof typeof EDGE_STATUS_VERSION;

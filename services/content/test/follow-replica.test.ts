@@ -3,6 +3,7 @@ import { migrate, type Knex } from '@shutter/kit/db';
 import { applyInRacingRounds, faultyDeliveries, prng, testDb, testRedis, unique } from '@shutter/testing';
 import { migrations } from '../src/migrations';
 import { createPostReads } from '../src/posts/read-path';
+import { EDGE_STATUS_VERSION } from '@shutter/contracts';
 import { createFollowGraph, edgesReplica, type EdgeStatus, type FollowGraph } from '../src/read-models/follow-graph';
 
 /**
@@ -21,7 +22,6 @@ interface EdgeEvent {
   status: EdgeStatus;
 }
 
-const RANK: Record<EdgeStatus, number> = { pending: 1, agree: 2, removed: 3 };
 const schema = unique('content_replica_');
 let db: Knex;
 let redis: Redis;
@@ -81,8 +81,8 @@ it.each(Array.from({ length: 12 }, (_, i) => i + 1))('seed %i converges and neve
     for (const e of chunk) {
       const k = `${e.followerId}>${e.followeeId}`;
       const cur = newest.get(k);
-      if (!cur || e.followsId > cur.id || (e.followsId === cur.id && RANK[e.status] > cur.rank))
-        newest.set(k, { id: e.followsId, rank: RANK[e.status], status: e.status });
+      if (!cur || e.followsId > cur.id || (e.followsId === cur.id && EDGE_STATUS_VERSION[e.status] > cur.rank))
+        newest.set(k, { id: e.followsId, rank: EDGE_STATUS_VERSION[e.status], status: e.status });
     }
   };
   // The access decision reflects the newest applied state of every pair, never an older one.

@@ -1,4 +1,4 @@
-import { decodeEvent, type EventType } from '@shutter/contracts';
+import { decodeEvent, EDGE_STATUS_VERSION, type EdgeStatus, type EventType } from '@shutter/contracts';
 import type { content, socialgraph } from '@shutter/proto';
 import { snapshotSource, type Client, type Logger, type Metrics, type Redis } from '@shutter/kit';
 import { createEventConsumer, defineReplica, type Knex, type ReplicaBackfill } from '@shutter/kit/db';
@@ -16,8 +16,6 @@ export const CONSUMED_TYPES = [
   'post.deleted',
 ] as const satisfies readonly EventType[];
 
-/** An edge's status only moves forward, so its rank is its version (as social-graph's snapshot gives it). */
-const RANK: Record<string, number> = { pending: 1, agree: 2, removed: 3 };
 export const edgesReplica = defineReplica({ table: 'follow_edges', key: ['follows_id'], fields: ['follower_id', 'followee_id', 'status'] });
 
 /** A post is created live, then deleted (a tombstone, terminal): its version, as content's snapshot gives it. */
@@ -93,7 +91,13 @@ export function createProfileReplicas(deps: { db: Knex }) {
     const before = await agreeOf(trx, pairs);
     await edgesReplica.applyMany(
       trx,
-      edges.map((e) => ({ follows_id: e.followsId, follower_id: e.followerId, followee_id: e.followeeId, status: e.status, version: RANK[e.status]! })),
+      edges.map((e) => ({
+        follows_id: e.followsId,
+        follower_id: e.followerId,
+        followee_id: e.followeeId,
+        status: e.status,
+        version: EDGE_STATUS_VERSION[e.status as EdgeStatus],
+      })),
     );
     const after = await agreeOf(trx, pairs);
     const deltas = new Map<string, { followers: number; following: number }>();
@@ -237,7 +241,7 @@ export function createProfileReplicaConsumer(deps: { db: Knex; redis: Redis; log
       if (event.type !== 'post.created' && event.type !== 'post.deleted') {
         const m = decodeEvent(event.type, event.payload);
         const status = event.type === 'follow.removed' ? 'removed' : m.status === 'agree' ? 'agree' : 'pending';
-        if (!(status in RANK)) return;
+        if (!(status in EDGE_STATUS_VERSION)) return;
         await replicas.applyEdge(trx, { followsId: m.followsId, followerId: m.followerId, followeeId: m.followeeId, status });
         return;
       }

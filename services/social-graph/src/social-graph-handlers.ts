@@ -1,4 +1,4 @@
-import { MAX_BATCH_IDS } from '@shutter/contracts';
+import { EDGE_STATUS_VERSION, MAX_BATCH_IDS } from '@shutter/contracts';
 import { socialgraph } from '@shutter/proto';
 import { offsetPage, requireUser, requireUuid, validationFailed, type Handlers } from '@shutter/kit';
 import { requirePeerCaller, snapshotPages } from '@shutter/kit/db';
@@ -7,7 +7,6 @@ import type { FollowsService, RespondAction } from './follows-service';
 import { streamNeighbours } from './neighbour-stream';
 
 /** An edge's version is its status's rank: a status only moves forward (follow.removed carries 3). */
-export const EDGE_VERSION: Record<FollowStatus, number> = { pending: 1, agree: 2 };
 
 function oneOf<T extends string>(field: string, value: string, allowed: readonly T[]): T {
   if (!(allowed as readonly string[]).includes(value)) throw validationFailed(field, `${field} must be one of: ${allowed.join(', ')}`);
@@ -127,7 +126,7 @@ export function createSocialGraphHandlers(deps: {
             followerId: e.follower_id,
             followeeId: e.followee_id,
             status: e.status,
-            version: EDGE_VERSION[e.status],
+            version: EDGE_STATUS_VERSION[e.status],
           })),
         };
       }

@@ -1,9 +1,8 @@
+import { EDGE_STATUS_VERSION, type EdgeStatus } from '@shutter/contracts';
 import { defineReplica, type Knex } from '@shutter/kit/db';
 import type { PostReads } from '../posts/read-path';
 
-/** An edge's status only moves forward, so its rank is its version (kit defineReplica). */
-export const RANK = { pending: 1, agree: 2, removed: 3 } as const;
-export type EdgeStatus = keyof typeof RANK;
+export type { EdgeStatus };
 export const edgesReplica = defineReplica({ table: 'follow_edges', key: ['follows_id'], fields: ['follower_id', 'followee_id', 'status'] });
 
 /**
@@ -39,7 +38,13 @@ export function createFollowGraph(deps: { db: Knex; reads: PostReads }) {
       ]);
       await edgesReplica.applyMany(
         trx,
-        edges.map((e) => ({ follows_id: e.followsId, follower_id: e.followerId, followee_id: e.followeeId, status: e.status, version: RANK[e.status] })),
+        edges.map((e) => ({
+          follows_id: e.followsId,
+          follower_id: e.followerId,
+          followee_id: e.followeeId,
+          status: e.status,
+          version: EDGE_STATUS_VERSION[e.status],
+        })),
       );
       const pairs = JSON.stringify(edges.map((e) => ({ follower_id: e.followerId, followee_id: e.followeeId })));
       const res = await trx.raw(
