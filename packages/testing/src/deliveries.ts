@@ -1,3 +1,4 @@
+import { GrpcStatus } from '@shutter/kit';
 import type { ReplicaBackfill } from '@shutter/kit/db';
 
 /*
@@ -145,4 +146,14 @@ export async function backfillReadsAgain<S>(backfill: (snapshot: () => AsyncIter
   await again.completed;
   await again.stop();
   return read;
+}
+
+/** The gRPC status a server stream ends with (OK once read to its end, else the error's code). */
+export async function streamStatus(pages: AsyncIterable<unknown>): Promise<number> {
+  try {
+    for await (const _ of pages);
+    return GrpcStatus.OK;
+  } catch (err) {
+    return (err as { code: number }).code;
+  }
 }

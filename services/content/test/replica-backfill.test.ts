@@ -1,7 +1,7 @@
 import { identity, socialgraph } from '@shutter/proto';
 import { createClient, createLogger, createMetrics, GrpcStatus, type Metrics } from '@shutter/kit';
 import type { Knex } from '@shutter/kit/db';
-import { apiClient, postsHelpers, startStack, testDb, testSigner, waitFor, type ApiClient, type Stack, type TestUser } from '@shutter/testing';
+import { apiClient, postsHelpers, startStack, streamStatus, testDb, testSigner, waitFor, type ApiClient, type Stack, type TestUser } from '@shutter/testing';
 import { loadContentConfig } from '../src/config';
 import { createContentService, type ContentService } from '../src/server';
 
@@ -142,23 +142,14 @@ it('several processes starting at once on an empty replica backfill it once', as
 });
 
 it('the snapshots are refused to the gateway and to a peer not named for them', async () => {
-  /** The status a server stream ends with. */
-  const statusOf = async (pages: AsyncIterable<unknown>) => {
-    try {
-      for await (const _ of pages);
-      return GrpcStatus.OK;
-    } catch (err) {
-      return (err as { code: number }).code;
-    }
-  };
   // Every service that keeps a users replica may read identity's snapshot; only content and
   // identity keep follow edges.
   const id = createClient(identity.IdentityServiceService, stack.env.IDENTITY_ADDR!, { service: 'identity', auth: testSigner('gateway') });
-  expect(await statusOf(id.serverStream('streamUserSnapshot', { pageSize: 0 }))).toBe(GrpcStatus.PERMISSION_DENIED);
+  expect(await streamStatus(id.serverStream('streamUserSnapshot', { pageSize: 0 }))).toBe(GrpcStatus.PERMISSION_DENIED);
   id.close();
   for (const as of ['gateway', 'notification'] as const) {
     const sg = createClient(socialgraph.SocialGraphServiceService, stack.env.SOCIAL_GRAPH_ADDR!, { service: 'social-graph', auth: testSigner(as) });
-    expect(await statusOf(sg.serverStream('streamEdgeSnapshot', { pageSize: 0 }))).toBe(GrpcStatus.PERMISSION_DENIED);
+    expect(await streamStatus(sg.serverStream('streamEdgeSnapshot', { pageSize: 0 }))).toBe(GrpcStatus.PERMISSION_DENIED);
     sg.close();
   }
 });

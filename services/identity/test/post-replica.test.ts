@@ -14,6 +14,7 @@ import {
   testSigner,
   unique,
   waitFor,
+  streamStatus,
 } from '@shutter/testing';
 import { loadIdentityConfig } from '../src/config';
 import { migrations } from '../src/migrations';
@@ -112,17 +113,9 @@ it('an empty post replica backfills from content, with the events made meanwhile
 });
 
 it('the post snapshot is refused to the gateway and to a peer not named for it, and pages every live post to identity', async () => {
-  const statusOf = async (pages: AsyncIterable<unknown>) => {
-    try {
-      for await (const _ of pages);
-      return GrpcStatus.OK;
-    } catch (err) {
-      return (err as { code: number }).code;
-    }
-  };
   for (const as of ['gateway', 'notification'] as const) {
     const c = createClient(content.ContentServiceService, stack.env.CONTENT_ADDR!, { service: 'content', auth: testSigner(as) });
-    expect(await statusOf(c.serverStream('streamPostSnapshot', { pageSize: 1 }))).toBe(GrpcStatus.PERMISSION_DENIED);
+    expect(await streamStatus(c.serverStream('streamPostSnapshot', { pageSize: 1 }))).toBe(GrpcStatus.PERMISSION_DENIED);
     c.close();
   }
   const c = createClient(content.ContentServiceService, stack.env.CONTENT_ADDR!, { service: 'content', auth: testSigner('identity') });
